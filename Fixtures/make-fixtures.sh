@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Makes the fixture videos in this folder from FFmpeg's synthetic sources (testsrc2, sine).
+# Only this script runs the `ffmpeg` program; media-worker itself never does.
+#
+# Every picture carries a marker in each corner of its UPRIGHT image: red top-left, green top-right,
+# blue bottom-left, white bottom-right, so a test can tell rotation and mirroring apart by pixel.
+# Usage: Fixtures/make-fixtures.sh   (needs Debian's ffmpeg; about a minute)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
+box() { echo "drawbox=x=$1:y=$2:w=iw/6:h=ih/6:color=$3:t=fill"; }
+markers="$(box 0 0 red),$(box iw-iw/6 0 lime),$(box 0 ih-ih/6 blue),$(box iw-iw/6 ih-ih/6 white)"
+video() { echo "testsrc2=size=$1:rate=${2:-30}:duration=${3:-2}"; }
+tone() { echo "sine=frequency=440:sample_rate=${2:-48000}:duration=${1:-2}"; }
+h264=(-c:v libx264 -preset veryfast -crf 30 -pix_fmt yuv420p)
+aac=(-c:a aac -b:a 96k)
+
+# H.264/AAC 1080p landscape, faststart.
+ff -f lavfi -i "$(video 1920x1080)" -f lavfi -i "$(tone)" -vf "$markers" "${h264[@]}" "${aac[@]}" \
+  -movflags +faststart landscape_1080p_h264_aac.mp4
+
+# Portrait phone clips stored landscape (or upside down) with a display matrix. The stored frame is
+# the upright picture turned the other way, so a player that applies the matrix shows it upright.
+# FFmpeg 5.1 writes the matrix from the `rotate` tag only when copying streams, hence two steps, and
+# its muxer reads that tag counterclockwise: `rotate=270` gives the matrix of a phone held upright
+# (turn 90° clockwise to show; ffprobe says rotation=-90), as an iPhone writes it.
+# The 90° one carries what a phone writes: creation time, GPS location, make and model.
+portrait() { # NAME DEGREES TURN-FILTER [EXTRA ARGS...]
+  local name=$1 degrees=$2 turn=$3
+  shift 3
+  ff -f lavfi -i "$(video 360x640)" -f lavfi -i "$(tone)" -vf "$markers,$turn" "${h264[@]}" "${aac[@]}" stored.tmp.mp4
+  ff -i stored.tmp.mp4 -c copy -metadata:s:v:0 rotate="$degrees" -movflags +faststart+use_metadata_tags "$@" "$name"
+  rm -f stored.tmp.mp4
+}
+portrait portrait_rot90.mp4 270 transpose=cclock \
+  -metadata creation_time=2026-07-14T09:30:00Z -metadata location=+35.6586+139.7454/ \
+  -metadata com.apple.quicktime.make=Apple -metadata com.apple.quicktime.model="iPhone 15"
+portrait portrait_rot180.mp4 180 hflip,vflip
+portrait portrait_rot270.mp4 90 transpose=clock
+
+# HEVC Main 10 with HDR transfers: the SDR test picture converted to BT.2020 HLG and PQ for real.
+for transfer in hlg:arib-std-b67 pq:smpte2084; do
+  name=${transfer%%:*} trc=${transfer#*:}
+  ff -f lavfi -i "$(video 640x360)" -f lavfi -i "$(tone)" \
+    -vf "$markers,zscale=tin=bt709:pin=bt709:min=bt709:t=$trc:p=bt2020:m=2020_ncl:r=limited:npl=100,format=yuv420p10le" \
+    -c:v libx265 -preset ultrafast -crf 28 -tag:v hvc1 \
+    -x265-params "log-level=error:colorprim=bt2020:transfer=$trc:colormatrix=bt2020nc" \
+    -color_primaries bt2020 -color_trc "$trc" -colorspace bt2020nc "${aac[@]}" -movflags +faststart \
+    "hdr_hevc_${name}_10bit.mp4"
+done
+
+# VP9/Opus WebM; MOV with PCM audio; no audio at all.
+ff -f lavfi -i "$(video 640x360)" -f lavfi -i "$(tone)" -vf "$markers" \
+  -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 300k -c:a libopus -b:a 64k vp9_opus.webm
+ff -f lavfi -i "$(video 640x360)" -f lavfi -i "$(tone)" -vf "$markers" "${h264[@]}" \
+  -c:a pcm_s16le pcm_audio.mov
+ff -f lavfi -i "$(video 640x360)" -vf "$markers" "${h264[@]}" -movflags +faststart no_audio.mp4
+
+# Odd size: 4:2:0 cannot hold 854x481, so this one is 4:4:4 (High 4:4:4 Predictive).
+ff -f lavfi -i "$(video 854x482)" -f lavfi -i "$(tone)" -vf "format=yuv444p,crop=854:481:0:0,$markers" \
+  -c:v libx264 -preset veryfast -crf 30 -pix_fmt yuv444p "${aac[@]}" -movflags +faststart odd_size_854x481.mp4
+
+# Variable frame rate: 60 fps for the first second, then every third frame (20 fps).
+ff -f lavfi -i "$(video 640x360 60 3)" -f lavfi -i "$(tone 3)" \
+  -vf "$markers,select='lt(t\,1)+not(mod(n\,3))'" -fps_mode vfr "${h264[@]}" "${aac[@]}" \
+  -movflags +faststart vfr.mp4
+
+# A first second of black, as phones often record, in ONE long GOP (x264's default keyint), so a
+# thumbnail must decode past the keyframe to find a real picture.
+ff -f lavfi -i "color=black:size=640x360:rate=30:duration=1" -f lavfi -i "$(video 640x360 30 2)" \
+  -f lavfi -i "$(tone 3)" -filter_complex "[1:v]$markers[t];[0:v][t]concat=n=2:v=1:a=0[v]" \
+  -map "[v]" -map 2:a "${h264[@]}" -sc_threshold 0 "${aac[@]}" -movflags +faststart black_first_second.mp4
+
+# Broken uploads: cut short with the index (moov) at the end, cut short after a faststart index,
+# empty, not a video at all, and absurdly large frames.
+ff -f lavfi -i "$(video 640x360)" -f lavfi -i "$(tone)" -vf "$markers" "${h264[@]}" "${aac[@]}" full.tmp.mp4
+head -c $(($(stat -c %s full.tmp.mp4) / 2)) full.tmp.mp4 >truncated.mp4
+head -c $(($(stat -c %s no_audio.mp4) * 6 / 10)) no_audio.mp4 >truncated_faststart.mp4
+rm -f full.tmp.mp4
+: >empty.mp4
+printf 'This is a text file that someone named .mp4.\nIt holds no video at all.\n' >not_a_video.mp4
+ff -f lavfi -i "color=gray:size=8192x8192:rate=1:duration=1" -c:v libx264 -preset ultrafast \
+  -pix_fmt yuv420p huge_dimensions.mp4
+ff -f lavfi -i "$(tone)" "${aac[@]}" audio_only.m4a
+
+du -ch -- *.mp4 *.mov *.webm *.m4a | tail -n 1

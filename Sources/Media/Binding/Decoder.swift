@@ -1,0 +1,63 @@
+import CFFmpeg
+
+/// Owns a decoding `AVCodecContext` for one stream of an `InputFile`.
+final class Decoder {
+    enum Output { case frame, needsInput, finished }
+
+    private var context: UnsafeMutablePointer<AVCodecContext>?
+    /// The decoded stream's time base: frame timestamps are in it.
+    let timeBase: Rational
+
+    /// Opens the stream's decoder. `threads` 0 lets FFmpeg size the pool to the machine;
+    /// `maxPixels` makes the decoder refuse frames larger than the limit before allocating them.
+    init(input: InputFile, stream: Int, timeBase: Rational, threads: Int, maxPixels: Int) throws(FFmpegError) {
+        self.timeBase = timeBase
+        let codecContext = try input.withCodecParameters(stream: stream) { parameters throws(FFmpegError) in
+            guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
+                throw FFmpegError(call: "avcodec_find_decoder", code: cffmpeg_averror(ENOSYS))
+            }
+            let codecContext = try allocated("avcodec_alloc_context3", avcodec_alloc_context3(codec))
+            var owned: UnsafeMutablePointer<AVCodecContext>? = codecContext
+            do throws(FFmpegError) {
+                try check("avcodec_parameters_to_context") { avcodec_parameters_to_context(codecContext, parameters) }
+                codecContext.pointee.pkt_timebase = timeBase.av
+                codecContext.pointee.thread_count = Int32(threads)
+                codecContext.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
+                codecContext.pointee.max_pixels = Int64(maxPixels)
+                try check("avcodec_open2") { avcodec_open2(codecContext, codec, nil) }
+            } catch {
+                avcodec_free_context(&owned)
+                throw error
+            }
+            return codecContext
+        }
+        context = codecContext
+    }
+
+    deinit {
+        avcodec_free_context(&context)
+    }
+
+    /// Sends one packet (nil: the end of the stream, to drain what is buffered).
+    /// Returns false when the decoder must hand out frames before it takes more input.
+    func send(_ packet: Packet?) throws(FFmpegError) -> Bool {
+        let result = avcodec_send_packet(context, packet?.pointer)
+        if result == cffmpeg_averror_eagain() { return false }
+        if result == cffmpeg_averror_eof() { return true }
+        if result < 0 { throw FFmpegError(call: "avcodec_send_packet", code: result) }
+        return true
+    }
+
+    /// Takes the next decoded frame, if one is ready.
+    func receive(into frame: Frame) throws(FFmpegError) -> Output {
+        frame.reset()
+        let result = avcodec_receive_frame(context, frame.pointer)
+        if result == cffmpeg_averror_eagain() { return .needsInput }
+        if result == cffmpeg_averror_eof() { return .finished }
+        if result < 0 { throw FFmpegError(call: "avcodec_receive_frame", code: result) }
+        return .frame
+    }
+
+    /// Forgets buffered frames, after a seek.
+    func flush() { avcodec_flush_buffers(context) }
+}

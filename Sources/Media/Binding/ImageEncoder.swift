@@ -1,0 +1,41 @@
+import CFFmpeg
+
+/// Encodes single frames as baseline JPEG with FFmpeg's `mjpeg` encoder.
+enum ImageEncoder {
+    /// The JPEG bytes of `frame`, which must be `yuvj420p`. `quality` is the `-q:v` scale
+    /// (2 best … 31 worst).
+    static func jpeg(_ frame: Frame, quality: Int) throws(FFmpegError) -> [UInt8] {
+        guard let codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG) else {
+            throw FFmpegError(call: "avcodec_find_encoder(mjpeg)", code: cffmpeg_averror(ENOSYS))
+        }
+        var context: UnsafeMutablePointer<AVCodecContext>? = try allocated(
+            "avcodec_alloc_context3", avcodec_alloc_context3(codec))
+        defer { avcodec_free_context(&context) }
+        let encoder = context!
+        encoder.pointee.width = Int32(frame.width)
+        encoder.pointee.height = Int32(frame.height)
+        encoder.pointee.pix_fmt = AV_PIX_FMT_YUVJ420P
+        encoder.pointee.color_range = AVCOL_RANGE_JPEG
+        encoder.pointee.time_base = AVRational(num: 1, den: 25)
+        encoder.pointee.flags |= AV_CODEC_FLAG_QSCALE
+        encoder.pointee.global_quality = Int32(quality) * cffmpeg_qp2lambda()
+        try check("avcodec_open2(mjpeg)") { avcodec_open2(encoder, codec, nil) }
+
+        frame.pointer.pointee.quality = encoder.pointee.global_quality
+        frame.pointer.pointee.pts = 0
+        try check("avcodec_send_frame") { avcodec_send_frame(encoder, frame.pointer) }
+        try check("avcodec_send_frame(flush)") { avcodec_send_frame(encoder, nil) }
+        let packet = try Packet()
+        var bytes: [UInt8] = []
+        while true {
+            let result = avcodec_receive_packet(encoder, packet.pointer)
+            if result == cffmpeg_averror_eof() { break }
+            if result < 0 { throw FFmpegError(call: "avcodec_receive_packet", code: result) }
+            bytes.append(
+                contentsOf: UnsafeBufferPointer(
+                    start: packet.pointer.pointee.data, count: Int(packet.pointer.pointee.size)))
+            packet.reset()
+        }
+        return bytes
+    }
+}

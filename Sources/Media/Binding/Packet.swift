@@ -1,0 +1,21 @@
+import CFFmpeg
+
+/// Owns one `AVPacket`; reused across reads (`readPacket` unreferences it first).
+final class Packet {
+    let pointer: UnsafeMutablePointer<AVPacket>
+
+    init() throws(FFmpegError) {
+        pointer = try allocated("av_packet_alloc", av_packet_alloc())
+    }
+
+    deinit {
+        var packet: UnsafeMutablePointer<AVPacket>? = pointer
+        av_packet_free(&packet)
+    }
+
+    var streamIndex: Int { Int(pointer.pointee.stream_index) }
+    var isKeyframe: Bool { pointer.pointee.flags & AV_PKT_FLAG_KEY != 0 }
+
+    /// Drops the payload so the packet can be filled again.
+    func reset() { av_packet_unref(pointer) }
+}

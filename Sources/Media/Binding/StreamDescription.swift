@@ -1,0 +1,161 @@
+import CFFmpeg
+
+/// What a demuxer's headers say about the whole file, copied out of FFmpeg's structs.
+struct ContainerDescription {
+    /// The demuxer's short name list, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
+    var formatName: String
+    /// In microseconds; nil when the container does not say.
+    var durationMicroseconds: Int64?
+    /// Bits per second over the whole file; nil when unknown.
+    var bitRate: Int64?
+    var metadata: [String: String]
+    var streams: [StreamDescription]
+}
+
+/// What a demuxer's headers say about one stream.
+struct StreamDescription {
+    enum Kind { case video, audio, other }
+
+    var index: Int
+    var kind: Kind
+    var codecName: String
+    var profileName: String?
+    var width: Int
+    var height: Int
+    var sampleAspectRatio: Rational?
+    var pixelFormatName: String?
+    var bitDepth: Int?
+    var colorPrimaries: String?
+    var colorTransfer: String?
+    var colorSpace: String?
+    var colorRange: String?
+    /// `avg_frame_rate`, as the container's timing gives it.
+    var averageFrameRate: Rational?
+    /// `r_frame_rate`: the lowest rate that represents every timestamp exactly.
+    var realFrameRate: Rational?
+    var timeBase: Rational
+    var startTime: Int64?
+    var duration: Int64?
+    var frameCount: Int64?
+    var bitRate: Int64?
+    /// Counterclockwise degrees from the display matrix, as `av_display_rotation_get` gives them.
+    var displayRotationCounterclockwise: Double?
+    var channels: Int
+    var sampleRate: Int
+    /// Cover art and other still images stored as a "video" stream.
+    var isAttachedPicture: Bool
+    /// This FFmpeg build has a decoder for the stream's codec.
+    var hasDecoder: Bool
+    /// Timestamps of the demuxer's index entries (every sample for MP4/MOV, keyframes elsewhere).
+    var indexTimestamps: [Int64]
+    /// The byte just past the last sample the index points at; nil without an index.
+    var indexEndOffset: Int64?
+}
+
+/// An exact fraction, as FFmpeg's `AVRational`.
+struct Rational: Equatable {
+    var numerator: Int32
+    var denominator: Int32
+
+    init(_ numerator: Int32, _ denominator: Int32) {
+        self.numerator = numerator
+        self.denominator = denominator
+    }
+
+    init?(_ value: AVRational) {
+        guard value.num != 0, value.den != 0 else { return nil }
+        self.init(value.num, value.den)
+    }
+
+    var av: AVRational { AVRational(num: numerator, den: denominator) }
+    var doubleValue: Double { Double(numerator) / Double(denominator) }
+}
+
+/// Rescales `value` from one time base to another, rounding to nearest (`av_rescale_q`).
+func rescale(_ value: Int64, from source: Rational, to target: Rational) -> Int64 {
+    av_rescale_q(value, source.av, target.av)
+}
+
+/// The microsecond time base of `AVFormatContext.duration` and `av_seek_frame(-1, …)`.
+let microsecondTimeBase = Rational(cffmpeg_time_base_q())!
+
+extension StreamDescription {
+    /// Reads one stream's parameters; `stream` is borrowed from the format context.
+    init(stream: UnsafeMutablePointer<AVStream>) {
+        let parameters = stream.pointee.codecpar!.pointee
+        switch parameters.codec_type {
+        case AVMEDIA_TYPE_VIDEO: kind = .video
+        case AVMEDIA_TYPE_AUDIO: kind = .audio
+        default: kind = .other
+        }
+        index = Int(stream.pointee.index)
+        codecName = String(cString: avcodec_get_name(parameters.codec_id))
+        profileName = avcodec_profile_name(parameters.codec_id, parameters.profile).map { String(cString: $0) }
+        width = Int(parameters.width)
+        height = Int(parameters.height)
+        sampleAspectRatio = Rational(parameters.sample_aspect_ratio)
+        if kind == .video, parameters.format >= 0 {
+            let format = AVPixelFormat(rawValue: parameters.format)
+            pixelFormatName = av_get_pix_fmt_name(format).map { String(cString: $0) }
+            bitDepth = av_pix_fmt_desc_get(format).map { Int($0.pointee.comp.0.depth) }
+        }
+        colorPrimaries = Self.name(
+            av_color_primaries_name(parameters.color_primaries),
+            unless: parameters.color_primaries == AVCOL_PRI_UNSPECIFIED)
+        colorTransfer = Self.name(
+            av_color_transfer_name(parameters.color_trc), unless: parameters.color_trc == AVCOL_TRC_UNSPECIFIED)
+        colorSpace = Self.name(
+            av_color_space_name(parameters.color_space), unless: parameters.color_space == AVCOL_SPC_UNSPECIFIED)
+        colorRange = Self.name(
+            av_color_range_name(parameters.color_range), unless: parameters.color_range == AVCOL_RANGE_UNSPECIFIED)
+        averageFrameRate = Rational(stream.pointee.avg_frame_rate)
+        realFrameRate = Rational(stream.pointee.r_frame_rate)
+        timeBase = Rational(stream.pointee.time_base) ?? microsecondTimeBase
+        startTime = stream.pointee.start_time == noTimestamp ? nil : stream.pointee.start_time
+        duration =
+            stream.pointee.duration == noTimestamp || stream.pointee.duration <= 0 ? nil : stream.pointee.duration
+        frameCount = stream.pointee.nb_frames > 0 ? stream.pointee.nb_frames : nil
+        bitRate = parameters.bit_rate > 0 ? parameters.bit_rate : nil
+        channels = Int(parameters.ch_layout.nb_channels)
+        sampleRate = Int(parameters.sample_rate)
+        isAttachedPicture = stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0
+        hasDecoder = avcodec_find_decoder(parameters.codec_id) != nil
+
+        var sideDataSize: Int = 0
+        if let matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &sideDataSize),
+            sideDataSize >= 9 * MemoryLayout<Int32>.size
+        {
+            let degrees = matrix.withMemoryRebound(to: Int32.self, capacity: 9) { av_display_rotation_get($0) }
+            displayRotationCounterclockwise = degrees.isNaN ? nil : degrees
+        }
+
+        let entryCount = Int(avformat_index_get_entries_count(stream))
+        var timestamps: [Int64] = []
+        timestamps.reserveCapacity(entryCount)
+        var endOffset: Int64?
+        for position in 0..<entryCount {
+            guard let entry = avformat_index_get_entry(stream, Int32(position)) else { continue }
+            timestamps.append(entry.pointee.timestamp)
+            let end = entry.pointee.pos + Int64(entry.pointee.size)
+            if entry.pointee.pos >= 0, end > endOffset ?? 0 { endOffset = end }
+        }
+        indexTimestamps = timestamps
+        indexEndOffset = endOffset
+    }
+
+    private static func name(_ pointer: UnsafePointer<CChar>?, unless unspecified: Bool) -> String? {
+        guard !unspecified, let pointer else { return nil }
+        return String(cString: pointer)
+    }
+}
+
+/// Copies an `AVDictionary` into a Swift dictionary.
+func dictionary(_ source: OpaquePointer?) -> [String: String] {
+    var result: [String: String] = [:]
+    var entry: UnsafeMutablePointer<AVDictionaryEntry>?
+    while let next = av_dict_get(source, "", entry, AV_DICT_IGNORE_SUFFIX) {
+        result[String(cString: next.pointee.key)] = String(cString: next.pointee.value)
+        entry = next
+    }
+    return result
+}

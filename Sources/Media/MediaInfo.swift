@@ -1,0 +1,84 @@
+/// What METADATA reports about an input: read from container headers, never a full decode.
+/// Encoded field names are what the daemon stores in `inputMetadata`; absent values are `null`.
+public struct MediaInfo: Codable, Sendable, Equatable {
+    /// Short container name: `mp4`, `mov`, `webm`, `matroska`, `avi`, …
+    public var container: String
+    public var durationMs: Int?
+    public var sizeBytes: Int64
+    /// Overall bits per second.
+    public var bitRate: Int64?
+    public var video: VideoInfo
+    public var audio: AudioInfo?
+    /// ISO 8601, as the file's `creation_time` tag gives it.
+    public var creationTime: String?
+    /// ISO 6709 (e.g. `+35.6586+139.7454/`), as phones record it.
+    public var location: String?
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.container, forKey: .container)
+        try container.encode(durationMs, forKey: .durationMs)
+        try container.encode(sizeBytes, forKey: .sizeBytes)
+        try container.encode(bitRate, forKey: .bitRate)
+        try container.encode(video, forKey: .video)
+        try container.encode(audio, forKey: .audio)
+        try container.encode(creationTime, forKey: .creationTime)
+        try container.encode(location, forKey: .location)
+    }
+}
+
+/// The main video stream.
+public struct VideoInfo: Codable, Sendable, Equatable {
+    public var codec: String
+    public var profile: String?
+    /// The stored frame size, before rotation.
+    public var codedWidth: Int
+    public var codedHeight: Int
+    /// Clockwise degrees (0, 90, 180, 270) a player turns the stored frame to show it upright.
+    public var rotation: Int
+    /// The displayed size: after rotation and non-square pixels.
+    public var width: Int
+    public var height: Int
+    /// Average frames per second.
+    public var frameRate: Double?
+    public var variableFrameRate: Bool
+    public var pixelFormat: String?
+    public var bitDepth: Int?
+    public var colorPrimaries: String?
+    public var colorTransfer: String?
+    public var colorSpace: String?
+    /// `tv` (limited) or `pc` (full).
+    public var colorRange: String?
+    /// PQ (SMPTE 2084) or HLG (ARIB STD-B67) transfer.
+    public var hdr: Bool
+    public var bitRate: Int64?
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(codec, forKey: .codec)
+        try container.encode(profile, forKey: .profile)
+        try container.encode(codedWidth, forKey: .codedWidth)
+        try container.encode(codedHeight, forKey: .codedHeight)
+        try container.encode(rotation, forKey: .rotation)
+        try container.encode(width, forKey: .width)
+        try container.encode(height, forKey: .height)
+        try container.encode(frameRate, forKey: .frameRate)
+        try container.encode(variableFrameRate, forKey: .variableFrameRate)
+        try container.encode(pixelFormat, forKey: .pixelFormat)
+        try container.encode(bitDepth, forKey: .bitDepth)
+        try container.encode(colorPrimaries, forKey: .colorPrimaries)
+        try container.encode(colorTransfer, forKey: .colorTransfer)
+        try container.encode(colorSpace, forKey: .colorSpace)
+        try container.encode(colorRange, forKey: .colorRange)
+        try container.encode(hdr, forKey: .hdr)
+        try container.encode(bitRate, forKey: .bitRate)
+    }
+}
+
+/// The main audio stream.
+public struct AudioInfo: Codable, Sendable, Equatable {
+    public var codec: String
+    public var channels: Int
+    public var sampleRate: Int
+    public var bitRate: Int64?
+}

@@ -1,0 +1,182 @@
+import CFFmpeg
+import Foundation
+
+/// METADATA: reads a file's container headers and reports what a chat app needs to know.
+public enum Probe {
+    /// Inspects `path` without decoding it, and checks it against `limits`.
+    public static func inspect(path: String, limits: MediaLimits = .default) throws(MediaError) -> MediaInfo {
+        try open(path: path, limits: limits).info
+    }
+
+    /// An open input with its probe result, for the stages that go on to decode it.
+    struct Opened {
+        let file: InputFile
+        let info: MediaInfo
+        let videoStream: StreamDescription
+        let audioStream: StreamDescription?
+    }
+
+    static func open(path: String, limits: MediaLimits) throws(MediaError) -> Opened {
+        let size = try fileSize(path)
+        if size == 0 {
+            throw .corruptInput("the file is empty (0 bytes): the upload did not complete; upload it again")
+        }
+        if size > limits.maxInputBytes {
+            throw .limitsExceeded(
+                "the file is \(size) bytes, over the \(limits.maxInputBytes)-byte limit; "
+                    + "upload a shorter or smaller video, or raise --max-input-size")
+        }
+        let file: InputFile
+        do {
+            file = try InputFile(path: path)
+        } catch {
+            throw classifyOpenFailure(error, path: path)
+        }
+        let container = file.describe()
+        guard let videoIndex = file.bestVideoStream(),
+            let video = container.streams.first(where: { $0.index == videoIndex }), !video.isAttachedPicture
+        else {
+            throw .unsupported(
+                "the file holds no video stream (a \(container.formatName) file with "
+                    + "\(container.streams.map(\.codecName).joined(separator: ", ")) streams); send a video file")
+        }
+        guard video.hasDecoder, video.width > 0, video.height > 0 else {
+            throw .unsupported(
+                "the video codec \(video.codecName) cannot be decoded here; re-export it as H.264 or HEVC")
+        }
+        if let end = video.indexEndOffset, end > size {
+            throw .corruptInput(
+                "the file is truncated: its index points at byte \(end) but it has only \(size); "
+                    + "the upload was cut short, upload it again")
+        }
+        let audio = container.streams.first { $0.kind == .audio && $0.hasDecoder && $0.channels > 0 }
+        let info = MediaInfo(container: container, video: video, audio: audio, size: size)
+        try limits.check(info)
+        return Opened(file: file, info: info, videoStream: video, audioStream: audio)
+    }
+
+    private static func fileSize(_ path: String) throws(MediaError) -> Int64 {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { throw .inputMissing(path: path) }
+            throw .inputUnreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw .inputUnreadable(path: path, reason: "not a regular file")
+        }
+        guard access(path, R_OK) == 0 else {
+            throw .inputUnreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        return Int64(status.st_size)
+    }
+
+    /// Tells "a video FFmpeg recognises but cannot read" (damaged, truncated) from "not a video".
+    private static func classifyOpenFailure(_ error: FFmpegError, path: String) -> MediaError {
+        guard error.isInvalidData || error.isEndOfFile else {
+            return .inputUnreadable(path: path, reason: error.description)
+        }
+        let handle = FileHandle(forReadingAtPath: path)
+        defer { try? handle?.close() }
+        let header = (try? handle?.read(upToCount: 64 * 1024)).flatMap { $0 }.map { Array($0) } ?? []
+        if let format = InputFile.guessFormat(header: header)?.split(separator: ",").first {
+            return .corruptInput(
+                "the file starts like a \(format.uppercased()) file but cannot be read (\(error.text)); it is probably "
+                    + "truncated or damaged: upload it again")
+        }
+        return .unsupported("the file is not a video container FFmpeg recognises; send an MP4, MOV, WebM or MKV video")
+    }
+}
+
+extension MediaInfo {
+    init(container: ContainerDescription, video: StreamDescription, audio: StreamDescription?, size: Int64) {
+        let durationMicroseconds =
+            container.durationMicroseconds
+            ?? video.duration.map { rescale($0, from: video.timeBase, to: microsecondTimeBase) }
+        self.init(
+            container: Self.shortName(container, video: video, audio: audio),
+            durationMs: durationMicroseconds.map { Int($0 / 1000) },
+            sizeBytes: size,
+            bitRate: container.bitRate,
+            video: VideoInfo(video),
+            audio: audio.map {
+                AudioInfo(codec: $0.codecName, channels: $0.channels, sampleRate: $0.sampleRate, bitRate: $0.bitRate)
+            },
+            creationTime: container.metadata["creation_time"],
+            location: container.metadata["location"] ?? container.metadata["com.apple.quicktime.location.ISO6709"]
+        )
+    }
+
+    /// `mov,mp4,m4a,…` and `matroska,webm` are families; name the member this file is.
+    private static func shortName(
+        _ container: ContainerDescription, video: StreamDescription, audio: StreamDescription?
+    ) -> String {
+        let names = container.formatName.split(separator: ",").map(String.init)
+        if names.contains("mov") {
+            return container.metadata["major_brand"]?.hasPrefix("qt") == true ? "mov" : "mp4"
+        }
+        if names.contains("webm") {
+            let webmVideo = ["vp8", "vp9", "av1"].contains(video.codecName)
+            let webmAudio = audio.map { ["opus", "vorbis"].contains($0.codecName) } ?? true
+            return webmVideo && webmAudio ? "webm" : "matroska"
+        }
+        return names.first ?? container.formatName
+    }
+}
+
+extension VideoInfo {
+    init(_ stream: StreamDescription) {
+        let rotation = Self.clockwiseQuarterTurns(stream.displayRotationCounterclockwise) * 90
+        var displayWidth = stream.width
+        if let sar = stream.sampleAspectRatio, sar.numerator != sar.denominator {
+            displayWidth = Int((Double(stream.width) * sar.doubleValue).rounded())
+        }
+        let sideways = rotation == 90 || rotation == 270
+        self.init(
+            codec: stream.codecName,
+            profile: stream.profileName,
+            codedWidth: stream.width,
+            codedHeight: stream.height,
+            rotation: rotation,
+            width: sideways ? stream.height : displayWidth,
+            height: sideways ? displayWidth : stream.height,
+            frameRate: (stream.averageFrameRate ?? stream.realFrameRate).map {
+                ($0.doubleValue * 1000).rounded() / 1000
+            },
+            variableFrameRate: Self.isVariable(stream),
+            pixelFormat: stream.pixelFormatName,
+            bitDepth: stream.bitDepth,
+            colorPrimaries: stream.colorPrimaries,
+            colorTransfer: stream.colorTransfer,
+            colorSpace: stream.colorSpace,
+            colorRange: stream.colorRange,
+            hdr: stream.colorTransfer == "smpte2084" || stream.colorTransfer == "arib-std-b67",
+            bitRate: stream.bitRate
+        )
+    }
+
+    /// The display matrix's rotation as clockwise quarter turns (0…3). FFmpeg reports
+    /// counterclockwise degrees; phones only ever write multiples of 90.
+    static func clockwiseQuarterTurns(_ counterclockwise: Double?) -> Int {
+        guard let counterclockwise else { return 0 }
+        let turns = Int((-counterclockwise / 90).rounded())
+        return ((turns % 4) + 4) % 4
+    }
+
+    /// Whether frames come at uneven intervals. MP4/MOV index every sample, so their timestamps
+    /// tell exactly; elsewhere, the average rate differing from the base rate gives it away.
+    static func isVariable(_ stream: StreamDescription) -> Bool {
+        let timestamps = stream.indexTimestamps
+        if timestamps.count >= 8, timestamps.count * 10 >= Int(stream.frameCount ?? Int64(timestamps.count)) * 9 {
+            let deltas = zip(timestamps.dropFirst(), timestamps).map { $0 - $1 }.filter { $0 > 0 }.sorted()
+            guard !deltas.isEmpty else { return false }
+            let median = deltas[deltas.count / 2]
+            let tolerance = max(1, median / 50)
+            let uneven = deltas.filter { abs($0 - median) > tolerance }.count
+            return uneven > max(2, deltas.count / 100)
+        }
+        guard let average = stream.averageFrameRate?.doubleValue, let base = stream.realFrameRate?.doubleValue,
+            average > 0
+        else { return false }
+        return abs(base - average) / average > 0.02
+    }
+}

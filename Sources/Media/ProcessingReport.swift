@@ -1,0 +1,74 @@
+/// The stages a job asks for (the `processingType` enum of `schema.md`).
+public enum ProcessingType: String, CaseIterable, Codable, Sendable {
+    case compression = "COMPRESSION"
+    case thumbnail = "THUMBNAIL"
+    case metadata = "METADATA"
+    case preview = "PREVIEW"
+    case fullProcessing = "FULL_PROCESSING"
+}
+
+/// Encoding quality (the `qualityProfile` enum of `schema.md`; a NULL column means MEDIUM).
+public enum QualityProfile: String, CaseIterable, Codable, Sendable {
+    case low = "LOW"
+    case medium = "MEDIUM"
+    case high = "HIGH"
+    case ultra = "ULTRA"
+}
+
+/// A still image written by a stage (`poster`, `thumbnail`).
+public struct StillImage: Codable, Sendable, Equatable {
+    /// The output role: a key of `outputStorageKeys`.
+    public var role: String
+    /// Relative to the output folder.
+    public var path: String
+    public var width: Int
+    public var height: Int
+    public var bytes: Int
+    /// Where in the video the frame was taken.
+    public var timeMs: Int
+    public var mimeType: String
+    public var blurhash: String?
+}
+
+/// One output file, as the daemon will describe it in `outputMetadata`.
+public struct OutputFile: Codable, Sendable, Equatable {
+    /// Relative to the output folder.
+    public var path: String
+    public var width: Int
+    public var height: Int
+    public var bytes: Int
+    public var mimeType: String
+    /// For stills: where in the video the frame was taken.
+    public var timeMs: Int?
+    public var blurhash: String?
+
+    init(_ still: StillImage) {
+        self.init(
+            path: still.path, width: still.width, height: still.height, bytes: still.bytes, mimeType: still.mimeType,
+            timeMs: still.timeMs, blurhash: still.blurhash)
+    }
+
+    public init(
+        path: String, width: Int, height: Int, bytes: Int, mimeType: String, timeMs: Int? = nil, blurhash: String? = nil
+    ) {
+        self.path = path
+        self.width = width
+        self.height = height
+        self.bytes = bytes
+        self.mimeType = mimeType
+        self.timeMs = timeMs
+        self.blurhash = blurhash
+    }
+}
+
+/// What one run of the stages produced: `media-worker process --json` prints exactly this.
+public struct ProcessingReport: Codable, Sendable, Equatable {
+    public var type: ProcessingType
+    public var profile: QualityProfile
+    /// What METADATA found.
+    public var input: MediaInfo
+    /// Role → file.
+    public var outputs: [String: OutputFile]
+    public var thumbnails: [StillImage]
+    public var elapsedMs: Int
+}

@@ -1,0 +1,99 @@
+public import ArgumentParser
+import Foundation
+import Logging
+public import Media
+
+/// The limits a hostile file must stay within, shared by every command that opens media.
+struct LimitOptions: ParsableArguments {
+    @Option(name: .customLong("max-duration"), help: "Longest accepted input, in seconds.")
+    var maxDuration: Double = MediaLimits.default.maxDurationSeconds
+
+    @Option(name: .customLong("max-pixels"), help: "Largest accepted frame, in pixels (width × height).")
+    var maxPixels: Int = MediaLimits.default.maxPixels
+
+    @Option(name: .customLong("max-fps"), help: "Highest accepted average frame rate.")
+    var maxFrameRate: Double = MediaLimits.default.maxFrameRate
+
+    @Option(
+        name: .customLong("max-input-size"), help: "Largest accepted input file: bytes, or with a K, M or G suffix.")
+    var maxInputSize: ByteCount = ByteCount(bytes: MediaLimits.default.maxInputBytes)
+
+    var limits: MediaLimits {
+        MediaLimits(
+            maxDurationSeconds: maxDuration, maxPixels: maxPixels, maxFrameRate: maxFrameRate,
+            maxInputBytes: maxInputSize.bytes)
+    }
+
+    func validate() throws {
+        guard maxDuration > 0, maxPixels > 0, maxFrameRate > 0, maxInputSize.bytes > 0 else {
+            throw ValidationError("limits must be positive")
+        }
+    }
+}
+
+/// A size in bytes, written as `4294967296`, `512M` or `4G`.
+struct ByteCount: ExpressibleByArgument {
+    var bytes: Int64
+
+    init(bytes: Int64) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = argument.uppercased()
+        var multiplier: Int64 = 1
+        if let last = digits.last, let unit = units[last] {
+            multiplier = unit
+            digits.removeLast()
+        }
+        guard let value = Int64(digits), value >= 0 else { return nil }
+        bytes = value * multiplier
+    }
+
+    var defaultValueDescription: String { "\(bytes)" }
+}
+
+/// Output options shared by the commands that report on a file.
+struct ReportOptions: ParsableArguments {
+    @Flag(help: "Print one JSON object on stdout instead of a readable summary.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Log each step on stderr (same as MEDIA_WORKER_LOG_LEVEL=debug).")
+    var verbose = false
+
+    /// A logger on stderr: warnings by default, debug with `--verbose`, or MEDIA_WORKER_LOG_LEVEL.
+    func makeLogger(label: String) -> Logger {
+        let environment = ProcessInfo.processInfo.environment["MEDIA_WORKER_LOG_LEVEL"].flatMap(
+            Logger.Level.init(rawValue:))
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = verbose ? .debug : environment ?? .warning
+        FFmpegLog.setLevel(logger.logLevel <= .debug ? .warnings : .quiet)
+        return logger
+    }
+
+    /// Prints `value` as one line of JSON on stdout.
+    func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
+    }
+
+    /// Reports a failure as `<code>: <message>` on stderr (and as JSON on stdout with `--json`)
+    /// and returns the exit code to leave with.
+    func fail(_ error: MediaError) -> ExitCode {
+        FileHandle.standardError.write(Data("\(error.code): \(error.message)\n".utf8))
+        if json {
+            try? printJSON(["error": ["code": error.code, "message": error.message]])
+        }
+        return ExitCode(1)
+    }
+}
+
+extension ProcessingType: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(rawValue: argument.uppercased().replacingOccurrences(of: "-", with: "_"))
+    }
+}
+
+extension QualityProfile: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
+}

@@ -1,0 +1,30 @@
+import Foundation
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+final class ProgressBar {
+    private let title: String
+    private let enabled: Bool
+    private var shownPercent = -1
+
+    init(title: String) {
+        self.title = title
+        enabled = isatty(STDERR_FILENO) == 1
+    }
+
+    /// Redraws for `fraction` (0…1) when the whole percentage changed.
+    func update(_ fraction: Double) {
+        let percent = Int((min(1, max(0, fraction)) * 100).rounded(.down))
+        guard enabled, percent != shownPercent else { return }
+        shownPercent = percent
+        let width = 30
+        let filled = percent * width / 100
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(bar) \(String(format: "%3d", percent))%  \(title)".utf8))
+    }
+
+    /// Clears the bar's line.
+    func finish() {
+        guard enabled, shownPercent >= 0 else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Media
+
+/// Readable summaries of command results, for people at a terminal.
+enum Summary {
+    static func describe(_ info: MediaInfo, file: String) -> String {
+        let video = info.video
+        var lines = [
+            "file        \(file)",
+            "container   \(info.container), \(info.durationMs.map(seconds) ?? "unknown duration"), "
+                + "\(bytes(info.sizeBytes))\(info.bitRate.map { ", \(kbps($0))" } ?? "")",
+            "video       \(video.codec)\(video.profile.map { " (\($0))" } ?? ""), \(video.width)x\(video.height)"
+                + (video.rotation != 0
+                    ? " (stored \(video.codedWidth)x\(video.codedHeight), rotated \(video.rotation)°)" : "")
+                + ", \(video.frameRate.map { String(format: "%.3g fps", $0) } ?? "unknown rate")"
+                + (video.variableFrameRate ? " (variable)" : ""),
+            "pixels      \(video.pixelFormat ?? "?"), \(video.bitDepth.map { "\($0)-bit" } ?? "?"), "
+                + "\(video.colorPrimaries ?? "untagged")/\(video.colorTransfer ?? "untagged")"
+                + (video.hdr ? " (HDR)" : ""),
+            "audio       "
+                + (info.audio.map { "\($0.codec), \($0.channels) ch, \($0.sampleRate) Hz" } ?? "none"),
+        ]
+        if let created = info.creationTime { lines.append("created     \(created)") }
+        if let location = info.location { lines.append("location    \(location)") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func describe(_ report: ProcessingReport, file: String, outputDirectory: String) -> String {
+        var lines = [describe(report.input, file: file), ""]
+        let roles = report.outputs.keys.sorted()
+        for role in roles {
+            let output = report.outputs[role]!
+            lines.append(
+                "\(role.padding(toLength: 11, withPad: " ", startingAt: 0)) "
+                    + "\((outputDirectory as NSString).appendingPathComponent(output.path))  "
+                    + "\(output.width)x\(output.height), \(bytes(Int64(output.bytes)))"
+                    + (output.timeMs.map { ", frame at \(seconds($0))" } ?? ""))
+        }
+        if let blurhash = report.thumbnails.first?.blurhash { lines.append("blurhash    \(blurhash)") }
+        lines.append("\(report.type.rawValue) done in \(seconds(report.elapsedMs))")
+        return lines.joined(separator: "\n")
+    }
+
+    private static func seconds(_ milliseconds: Int) -> String { String(format: "%.2f s", Double(milliseconds) / 1000) }
+
+    private static func bytes(_ count: Int64) -> String {
+        ByteCountFormatter.string(fromByteCount: count, countStyle: .file)
+    }
+
+    private static func kbps(_ bitsPerSecond: Int64) -> String { "\(bitsPerSecond / 1000) kbit/s" }
+}

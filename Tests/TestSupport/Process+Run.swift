@@ -1,0 +1,46 @@
+public import Foundation
+
+/// The result of running a program to completion.
+public struct ProgramResult: Sendable {
+    public let status: Int32
+    public let stdout: Data
+    public let stderr: String
+}
+
+/// Runs `executable` with `arguments`, waiting for it to exit. Stderr goes through a temporary
+/// file so that a chatty child can never block on a full pipe while stdout is read.
+public func runProgram(_ executable: URL, _ arguments: [String]) throws -> ProgramResult {
+    let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
+    _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: errorFile) }
+    let errorHandle = try FileHandle(forWritingTo: errorFile)
+    defer { try? errorHandle.close() }
+
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let stdout = Pipe()
+    process.standardOutput = stdout
+    process.standardError = errorHandle
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let output = stdout.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let errors = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+    return ProgramResult(status: process.terminationStatus, stdout: output, stderr: errors)
+}
+
+/// `ffprobe`, the independent judge, when it is installed.
+public enum FFprobe {
+    public static let executable: URL? = ["/usr/bin/ffprobe", "/usr/local/bin/ffprobe"]
+        .map { URL(fileURLWithPath: $0) }
+        .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+
+    /// `ffprobe -show_format -show_streams` as parsed JSON, or nil without ffprobe.
+    public static func describe(_ path: String) throws -> [String: Any]? {
+        guard let executable else { return nil }
+        let result = try runProgram(
+            executable, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", path])
+        return try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
+    }
+}
