@@ -37,6 +37,14 @@ portrait portrait_rot90.mp4 270 transpose=cclock \
   -metadata creation_time=2026-07-14T09:30:00Z -metadata location=+35.6586+139.7454/ \
   -metadata com.apple.quicktime.make=Apple -metadata com.apple.quicktime.model="iPhone 15"
 portrait portrait_rot180.mp4 180 hflip,vflip
+# What an iPhone records by default: HEVC in MOV, held upright, stereo at 44.1 kHz. Not remuxable
+# to H.264, so it exercises rotation in the transcode path.
+ff -f lavfi -i "$(video 360x640)" -f lavfi -i "$(tone 2 44100)" -vf "$markers,transpose=cclock" \
+  -c:v libx265 -preset ultrafast -crf 30 -tag:v hvc1 -x265-params log-level=error -ac 2 "${aac[@]}" stored.tmp.mov
+ff -i stored.tmp.mov -c copy -metadata:s:v:0 rotate=270 -metadata location=+48.8584+002.2945/ \
+  -metadata com.apple.quicktime.make=Apple -metadata com.apple.quicktime.model="iPhone 15" \
+  -movflags +faststart+use_metadata_tags portrait_hevc_rot90.mov
+rm -f stored.tmp.mov
 portrait portrait_rot270.mp4 90 transpose=clock
 
 # HEVC Main 10 with HDR transfers: the SDR test picture converted to BT.2020 HLG and PQ for real.
@@ -50,11 +58,11 @@ for transfer in hlg:arib-std-b67 pq:smpte2084; do
     "hdr_hevc_${name}_10bit.mp4"
 done
 
-# VP9/Opus WebM; MOV with PCM audio; no audio at all.
+# VP9/Opus WebM; MOV with 5.1 PCM audio at 44.1 kHz; no audio at all.
 ff -f lavfi -i "$(video 640x360)" -f lavfi -i "$(tone)" -vf "$markers" \
   -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 300k -c:a libopus -b:a 64k vp9_opus.webm
-ff -f lavfi -i "$(video 640x360)" -f lavfi -i "$(tone)" -vf "$markers" "${h264[@]}" \
-  -c:a pcm_s16le pcm_audio.mov
+ff -f lavfi -i "$(video 640x360)" -f lavfi -i "$(tone 2 44100)" -vf "$markers" "${h264[@]}" \
+  -af "pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0" -c:a pcm_s16le pcm_audio.mov
 ff -f lavfi -i "$(video 640x360)" -vf "$markers" "${h264[@]}" -movflags +faststart no_audio.mp4
 
 # Odd size: 4:2:0 cannot hold 854x481, so this one is 4:4:4 (High 4:4:4 Predictive).

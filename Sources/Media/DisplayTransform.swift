@@ -15,6 +15,40 @@ struct DisplayTransform: Equatable {
 
     /// The filter chain, or nil when frames are shown as decoded.
     var filterDescription: String? {
+        let filters = filters
+        return filters.isEmpty ? nil : filters.joined(separator: ",")
+    }
+
+    /// The chain for an encode: this transform, then scaling to `width`×`height` in BT.709
+    /// limited-range 4:2:0 (what every player assumes), then a frame rate cap if given. Untagged
+    /// sources are read as players read them: BT.709 from 720 lines up, BT.601 below.
+    func encodingFilter(
+        width: Int, height: Int, sourceHeight: Int, sourceMatrix: String?, frameRate: Double?
+    ) -> String {
+        var chain = filters
+        let inputMatrix =
+            hdrTransfer != nil
+            ? "bt709" : sourceMatrix.flatMap(Self.scaleMatrixName) ?? (sourceHeight >= 720 ? "bt709" : "bt601")
+        chain.append(
+            "scale=\(width):\(height):in_color_matrix=\(inputMatrix):out_color_matrix=bt709:out_range=tv")
+        chain.append("format=yuv420p")
+        if let frameRate { chain.append("fps=\(frameRate)") }
+        return chain.joined(separator: ",")
+    }
+
+    /// The `scale` filter's name for a stream's colour matrix, when it has one.
+    private static func scaleMatrixName(_ space: String) -> String? {
+        switch space {
+        case "bt709": "bt709"
+        case "smpte170m", "bt470bg": "bt601"
+        case "bt2020nc", "bt2020c": "bt2020"
+        case "smpte240m": "smpte240m"
+        case "fcc": "fcc"
+        default: nil
+        }
+    }
+
+    private var filters: [String] {
         var filters: [String] = []
         if let hdrTransfer {
             // Linearise (100 nits = SDR white), map BT.2020 to BT.709 primaries, compress only the
@@ -36,13 +70,14 @@ struct DisplayTransform: Equatable {
         case 3: filters.append("transpose=cclock")
         default: break
         }
-        return filters.isEmpty ? nil : filters.joined(separator: ",")
+        return filters
     }
 
     /// Applies the transform to one frame (a new graph each call: for stills, not for streams).
     func apply(to frame: Frame, timeBase: Rational, threads: Int) throws(FFmpegError) -> Frame {
         guard let description = filterDescription else { return frame }
-        let graph = try FilterGraph(description: description, input: frame, timeBase: timeBase, threads: threads)
+        let graph = try FilterGraph(
+            description: description, input: frame.shape, timeBase: timeBase, threads: threads)
         try graph.push(frame)
         try graph.push(nil)
         let output = try Frame()

@@ -14,11 +14,15 @@ public enum MediaProcessor {
         /// Decoder and encoder threads; 0 sizes them to the machine.
         public var threads: Int
         public var thumbnails: ThumbnailSettings
+        /// Copy a source that already fits the profile instead of re-encoding it.
+        public var allowRemux: Bool
 
         public init(
             inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile = .medium,
-            limits: MediaLimits = .default, threads: Int = 0, thumbnails: ThumbnailSettings = ThumbnailSettings()
+            limits: MediaLimits = .default, threads: Int = 0, thumbnails: ThumbnailSettings = ThumbnailSettings(),
+            allowRemux: Bool = true
         ) {
+            self.allowRemux = allowRemux
             self.inputPath = inputPath
             self.outputDirectory = outputDirectory
             self.type = type
@@ -29,40 +33,76 @@ public enum MediaProcessor {
         }
     }
 
-    /// The processing types this build can run.
-    public static let availableTypes: [ProcessingType] = [.metadata, .thumbnail]
+    /// The output file names, by role.
+    public static let fileNames = [
+        "video": "video.mp4", "preview": "preview.mp4", "poster": "poster.jpg", "thumbnail": "thumbnail.jpg",
+    ]
 
     /// Runs `request`, calling `progress` with 0…1 as work advances (on the calling thread).
-    /// Blocks: call it from a thread of its own, not from Swift's cooperative pool.
+    /// Blocks: call it from a thread of its own, not from Swift's cooperative pool. Outputs are
+    /// made in a private folder inside the output folder and moved in only when all succeeded.
     public static func run(
         _ request: Request, logger: Logger, progress: (Double) -> Void = { _ in }
     ) throws(MediaError) -> ProcessingReport {
         let started = ContinuousClock.now
-        guard availableTypes.contains(request.type) else {
-            throw .unsupported("\(request.type.rawValue) is not available in this build of media-worker")
-        }
         let outputDirectory = URL(fileURLWithPath: request.outputDirectory, isDirectory: true)
+        let staging = outputDirectory.appendingPathComponent(".partial-\(UUID().uuidString)", isDirectory: true)
         do {
-            try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
         } catch {
             throw .outputUnwritable(path: request.outputDirectory, reason: error.localizedDescription)
         }
+        defer { try? FileManager.default.removeItem(at: staging) }
+
         let opened = try Probe.open(path: request.inputPath, limits: request.limits)
         logger.debug(
             "probed input", metadata: ["container": "\(opened.info.container)", "codec": "\(opened.info.video.codec)"])
-        progress(0.05)
+        progress(0.02)
+        let scaled = { (fraction: Double) in progress(0.02 + 0.97 * fraction) }
 
         var outputs: [String: OutputFile] = [:]
         var thumbnails: [StillImage] = []
-        if request.type == .thumbnail {
-            let result = try Thumbnailer(settings: request.thumbnails, threads: request.threads, logger: logger)
-                .run(opened, outputDirectory: outputDirectory, limits: request.limits) { progress(0.05 + 0.95 * $0) }
-            thumbnails = [result.poster, result.thumbnail]
-            for still in thumbnails { outputs[still.role] = OutputFile(still) }
+        switch request.type {
+        case .metadata:
+            break
+        case .thumbnail:
+            thumbnails = try Thumbnailer(settings: request.thumbnails, threads: request.threads, logger: logger)
+                .run(opened, outputDirectory: staging, limits: request.limits, progress: scaled)
+        case .compression, .preview, .fullProcessing:
+            let plan = SinglePass.Plan(
+                main: request.type == .preview ? nil : request.profile.encoding,
+                preview: request.type != .compression, thumbnails: request.type == .fullProcessing,
+                allowRemux: request.allowRemux)
+            let result = try SinglePass(
+                opened, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
+                settings: request.thumbnails, logger: logger
+            ).run(progress: scaled)
+            thumbnails = result.stills
+            for (role, path, encoder) in [
+                ("video", result.mainPath, result.mainEncoder), ("preview", result.previewPath, result.previewEncoder),
+            ] {
+                guard let path else { continue }
+                let name = fileNames[role]!
+                try move(path, to: staging.appendingPathComponent(name))
+                let written = try Probe.inspect(path: staging.appendingPathComponent(name).path, limits: request.limits)
+                outputs[role] = OutputFile(video: written, path: name, encoder: encoder)
+            }
+        }
+        for still in thumbnails { outputs[still.role] = OutputFile(still) }
+        for output in outputs.values {
+            try move(
+                staging.appendingPathComponent(output.path), to: outputDirectory.appendingPathComponent(output.path))
         }
         progress(1)
         return ProcessingReport(
             type: request.type, profile: request.profile, input: opened.info, outputs: outputs, thumbnails: thumbnails,
             elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)))
+    }
+
+    /// Renames `source` to `target`, replacing what is there.
+    private static func move(_ source: URL, to target: URL) throws(MediaError) {
+        guard rename(source.path, target.path) == 0 else {
+            throw .outputUnwritable(path: target.path, reason: String(cString: strerror(errno)))
+        }
     }
 }

@@ -41,23 +41,34 @@ public struct OutputFile: Codable, Sendable, Equatable {
     /// For stills: where in the video the frame was taken.
     public var timeMs: Int?
     public var blurhash: String?
+    /// For videos: as read back from the written file.
+    public var durationMs: Int?
+    public var videoCodec: String?
+    public var audioCodec: String?
+    /// For videos: how it was made.
+    public var encoder: EncoderReport?
 
     init(_ still: StillImage) {
-        self.init(
-            path: still.path, width: still.width, height: still.height, bytes: still.bytes, mimeType: still.mimeType,
-            timeMs: still.timeMs, blurhash: still.blurhash)
+        path = still.path
+        width = still.width
+        height = still.height
+        bytes = still.bytes
+        mimeType = still.mimeType
+        timeMs = still.timeMs
+        blurhash = still.blurhash
     }
 
-    public init(
-        path: String, width: Int, height: Int, bytes: Int, mimeType: String, timeMs: Int? = nil, blurhash: String? = nil
-    ) {
+    /// Describes a written video from what its own headers say.
+    init(video info: MediaInfo, path: String, encoder: EncoderReport?) {
         self.path = path
-        self.width = width
-        self.height = height
-        self.bytes = bytes
-        self.mimeType = mimeType
-        self.timeMs = timeMs
-        self.blurhash = blurhash
+        width = info.video.width
+        height = info.video.height
+        bytes = Int(info.sizeBytes)
+        mimeType = "video/mp4"
+        durationMs = info.durationMs
+        videoCodec = info.video.codec
+        audioCodec = info.audio?.codec
+        self.encoder = encoder
     }
 }
 

@@ -2,11 +2,7 @@ import CFFmpeg
 import Foundation
 import Logging
 
-/// THUMBNAIL: picks a representative frame near the start and writes it as an upright SDR
-/// `poster` and `thumbnail` JPEG, with a BlurHash of it.
-///
-/// Candidates are reached by seeking to the keyframe before each candidate time and decoding
-/// forward a bounded number of frames, so a one-hour input costs what a ten-second one does.
+/// How THUMBNAIL picks and writes its frame.
 public struct ThumbnailSettings: Sendable, Equatable {
     /// Longest side of the poster (never upscaled).
     public var posterMaxSide = 1280
@@ -16,112 +12,146 @@ public struct ThumbnailSettings: Sendable, Equatable {
     public var candidates = 6
     /// Candidates are spread over this many seconds from the start (or the whole video if shorter).
     public var searchSeconds = 30.0
-    /// Frames decoded past a keyframe, at most, to reach a candidate time.
+    /// Frames decoded past a keyframe, at most, to reach a candidate time when seeking.
     public var maxFramesPerCandidate = 90
     /// JPEG quality on FFmpeg's `-q:v` scale (2 best … 31 worst).
     public var jpegQuality = 3
 
     public init() {}
+
+    /// Candidate times in seconds from the start, for a video lasting `durationMs`.
+    func candidateTimes(durationMs: Int) -> [Double] {
+        let window = min(Double(durationMs) / 1000, searchSeconds)
+        let count = window < 0.5 ? 1 : candidates
+        return (0..<count).map { window * Double($0) / Double(count) }
+    }
 }
 
+/// A scored candidate frame.
+struct Candidate {
+    let frame: Frame
+    let timeMs: Int
+    let score: FrameScore
+
+    /// Scores `frame` (a reference to it is kept, so the caller may reuse its own `Frame`).
+    init(_ frame: Frame, timeMs: Int) throws(FFmpegError) {
+        let kept = try Frame()
+        try kept.reference(frame)
+        self.frame = kept
+        self.timeMs = timeMs
+        let gray = try Scaler(source: frame, width: 64, height: 64, format: AV_PIX_FMT_GRAY8).scale(frame)
+        score = FrameScore(gray.packedBitmap())
+    }
+
+    func log(_ logger: Logger) {
+        logger.debug(
+            "thumbnail candidate",
+            metadata: [
+                "timeMs": "\(timeMs)", "mean": "\(Int(score.mean))", "contrast": "\(Int(score.deviation))",
+                "edges": "\(Int(score.edges))", "usable": "\(!score.isUnusable)",
+            ])
+    }
+}
+
+/// THUMBNAIL on its own: reaches candidates by seeking to the keyframe before each candidate
+/// time and decoding forward a bounded number of frames, so a one-hour input costs what a
+/// ten-second one does.
 struct Thumbnailer {
     let settings: ThumbnailSettings
     let threads: Int
     let logger: Logger
 
-    /// The chosen frame, upright and tone-mapped, as written.
-    struct Result {
-        let poster: StillImage
-        let thumbnail: StillImage
+    /// The best candidate, and the first usable one (where a preview should start).
+    struct Choice {
+        let best: Candidate
+        let firstUsable: Candidate?
     }
 
     func run(
         _ opened: Probe.Opened, outputDirectory: URL, limits: MediaLimits, progress: (Double) -> Void
-    ) throws(MediaError) -> Result {
-        let chosen: (frame: Frame, timeMs: Int)
-        let reader: VideoFrameReader
+    ) throws(MediaError) -> [StillImage] {
+        let choice = try choose(opened, limits: limits, progress: progress)
+        let stills = try StillWriter(settings: settings, threads: threads)
+            .write(choice.best, video: opened.info.video, timeBase: opened.videoStream.timeBase, to: outputDirectory)
+        progress(1)
+        return stills
+    }
+
+    /// Scores the candidates; the best wins, or the first decodable frame when none is usable.
+    func choose(
+        _ opened: Probe.Opened, limits: MediaLimits, progress: (Double) -> Void
+    ) throws(MediaError) -> Choice {
         do {
-            reader = try VideoFrameReader(
+            let reader = try VideoFrameReader(
                 input: opened.file, stream: opened.videoStream, threads: threads, maxPixels: limits.maxPixels)
-            chosen = try chooseFrame(reader, durationMs: opened.info.durationMs ?? 0, progress: progress)
+            let times = settings.candidateTimes(durationMs: opened.info.durationMs ?? 0)
+            var best: Candidate?
+            var firstUsable: Candidate?
+            var seen: Set<Int64> = []
+            for (position, time) in times.enumerated() {
+                progress(Double(position) / Double(times.count + 1))
+                let target = reader.timestamp(atSeconds: time)
+                guard let frame = try decodeFrame(reader, at: target), let timestamp = frame.timestamp,
+                    seen.insert(timestamp).inserted
+                else { continue }
+                let candidate = try Candidate(frame, timeMs: reader.milliseconds(of: timestamp))
+                candidate.log(logger)
+                if firstUsable == nil, !candidate.score.isUnusable { firstUsable = candidate }
+                if best == nil || candidate.score > best!.score { best = candidate }
+            }
+            guard let best else {
+                throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")
+            }
+            return Choice(best: best, firstUsable: firstUsable)
         } catch let error as MediaError {
             throw error
         } catch {
             throw MediaError.decoding(error)
         }
-        let transform = DisplayTransform(video: opened.info.video)
-        let upright: Frame
-        do {
-            upright = try transform.apply(to: chosen.frame, timeBase: reader.stream.timeBase, threads: threads)
-        } catch {
-            throw .internalFailure("could not turn the frame upright or tone-map it (\(error))")
-        }
-        let display = opened.info.video
-        let blurhash: String
-        do {
-            let small = fit(width: display.width, height: display.height, maxSide: 48)
-            blurhash = BlurHash.encode(
-                try Scaler(source: upright, width: small.width, height: small.height, format: AV_PIX_FMT_RGB24)
-                    .scale(upright).packedBitmap())
-        } catch {
-            throw .internalFailure("could not scale the frame for its BlurHash (\(error))")
-        }
-        let poster = try write(
-            upright, role: "poster",
-            size: fit(width: display.width, height: display.height, maxSide: settings.posterMaxSide),
-            timeMs: chosen.timeMs, blurhash: blurhash, to: outputDirectory)
-        let thumbnail = try write(
-            upright, role: "thumbnail",
-            size: fit(width: display.width, height: display.height, maxSide: settings.thumbnailMaxSide),
-            timeMs: chosen.timeMs, blurhash: blurhash, to: outputDirectory)
-        progress(1)
-        return Result(poster: poster, thumbnail: thumbnail)
-    }
-
-    /// Scores candidates spread over the start of the video and returns the best, or the first
-    /// decodable frame when none is usable.
-    private func chooseFrame(
-        _ reader: VideoFrameReader, durationMs: Int, progress: (Double) -> Void
-    ) throws -> (frame: Frame, timeMs: Int) {
-        let window = min(Double(durationMs) / 1000, settings.searchSeconds)
-        let count = window < 0.5 ? 1 : settings.candidates
-        var best: (frame: Frame, timeMs: Int, score: FrameScore)?
-        var seen: Set<Int64> = []
-        for candidate in 0..<count {
-            let target = reader.timestamp(atSeconds: window * Double(candidate) / Double(count))
-            progress(Double(candidate) / Double(count + 1))
-            guard let frame = try decodeFrame(reader, at: target), let timestamp = frame.timestamp,
-                seen.insert(timestamp).inserted
-            else { continue }
-            let score = FrameScore(
-                try Scaler(source: frame, width: 64, height: 64, format: AV_PIX_FMT_GRAY8).scale(frame).packedBitmap())
-            let timeMs = reader.milliseconds(of: timestamp)
-            logger.debug(
-                "thumbnail candidate",
-                metadata: [
-                    "timeMs": "\(timeMs)", "mean": "\(Int(score.mean))", "contrast": "\(Int(score.deviation))",
-                    "edges": "\(Int(score.edges))", "usable": "\(!score.isUnusable)",
-                ])
-            if best == nil || score > best!.score { best = (frame, timeMs, score) }
-        }
-        guard let best else {
-            throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")
-        }
-        return (best.frame, best.timeMs)
     }
 
     /// The first frame at or after `target`, decoding at most `maxFramesPerCandidate` frames past
     /// the keyframe before it (then the last one decoded); nil when nothing decodes there.
     private func decodeFrame(_ reader: VideoFrameReader, at target: Int64) throws(FFmpegError) -> Frame? {
         try reader.seek(toKeyframeBefore: target)
-        var latest: Frame?
+        let frame = try Frame()
+        var decodedAny = false
         for _ in 0..<settings.maxFramesPerCandidate {
-            let frame = try Frame()
             guard try reader.next(into: frame) else { break }
-            latest = frame
+            decodedAny = true
             if let timestamp = frame.timestamp, timestamp >= target { break }
         }
-        return latest
+        return decodedAny ? frame : nil
+    }
+}
+
+/// Writes a chosen frame as the `poster` and `thumbnail` JPEGs: upright, tone-mapped, scaled
+/// with the source's colour matrix, with one BlurHash for both.
+struct StillWriter {
+    let settings: ThumbnailSettings
+    let threads: Int
+
+    func write(
+        _ candidate: Candidate, video: VideoInfo, timeBase: Rational, to directory: URL
+    ) throws(MediaError) -> [StillImage] {
+        let upright: Frame
+        let blurhash: String
+        do {
+            upright = try DisplayTransform(video: video).apply(
+                to: candidate.frame, timeBase: timeBase, threads: threads)
+            let small = fit(width: video.width, height: video.height, maxSide: 48)
+            blurhash = BlurHash.encode(
+                try Scaler(source: upright, width: small.width, height: small.height, format: AV_PIX_FMT_RGB24)
+                    .scale(upright).packedBitmap())
+        } catch {
+            throw .internalFailure("could not turn the chosen frame upright and into RGB (\(error))")
+        }
+        return try [("poster", settings.posterMaxSide), ("thumbnail", settings.thumbnailMaxSide)].map {
+            (role, maxSide) throws(MediaError) in
+            let size = fit(width: video.width, height: video.height, maxSide: maxSide)
+            return try write(
+                upright, role: role, size: size, timeMs: candidate.timeMs, blurhash: blurhash, to: directory)
+        }
     }
 
     /// Scales the upright frame to `size`, encodes it as JPEG and writes `<role>.jpg` atomically.
@@ -132,10 +162,10 @@ struct Thumbnailer {
         let jpeg: [UInt8]
         do {
             // Through RGB: the source's own matrix in, JPEG's BT.601 full range out.
-            let rgbFrame = try Scaler(source: frame, width: size.width, height: size.height, format: AV_PIX_FMT_RGB24)
+            let rgb = try Scaler(source: frame, width: size.width, height: size.height, format: AV_PIX_FMT_RGB24)
                 .scale(frame)
-            let yuv = try Scaler(source: rgbFrame, width: size.width, height: size.height, format: AV_PIX_FMT_YUVJ420P)
-                .scale(rgbFrame)
+            let yuv = try Scaler(source: rgb, width: size.width, height: size.height, format: AV_PIX_FMT_YUVJ420P)
+                .scale(rgb)
             jpeg = try ImageEncoder.jpeg(yuv, quality: settings.jpegQuality)
         } catch {
             throw .internalFailure("could not encode the \(role) JPEG (\(error))")
@@ -156,6 +186,7 @@ extension MediaError {
     /// A failure while demuxing or decoding the input: damaged data is the input's fault,
     /// anything else is ours.
     static func decoding(_ error: any Error) -> MediaError {
+        if let error = error as? MediaError { return error }
         if let error = error as? FFmpegError, error.isInvalidData || error.isEndOfFile {
             return .corruptInput("the video cannot be decoded (\(error)); the file is damaged, upload it again")
         }

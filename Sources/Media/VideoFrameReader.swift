@@ -2,7 +2,7 @@
 /// Packets of other streams are discarded by the demuxer and never read.
 final class VideoFrameReader {
     private let input: InputFile
-    private let decoder: Decoder
+    private let decoder: StreamDecoder
     private let packet: Packet
     private var draining = false
     private var skippedPackets = 0
@@ -16,7 +16,7 @@ final class VideoFrameReader {
         self.input = input
         self.stream = stream
         input.discardAllStreams(except: [stream.index])
-        decoder = try Decoder(
+        decoder = try StreamDecoder(
             input: input, stream: stream.index, timeBase: stream.timeBase, threads: threads, maxPixels: maxPixels)
         packet = try Packet()
     }

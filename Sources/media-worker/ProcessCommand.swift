@@ -8,9 +8,11 @@ struct ProcessCommand: ParsableCommand {
         commandName: "process",
         abstract: "Run a processing stage on a local video file and write its outputs into a folder.",
         discussion: """
-            Types: \(MediaProcessor.availableTypes.map(\.rawValue).joined(separator: ", ")).
-            THUMBNAIL writes poster.jpg (long side at most 1280) and thumbnail.jpg (at most 320),
+            COMPRESSION writes video.mp4 (H.264/AAC, faststart, upright, no source metadata; a remux
+            when the source already fits the profile). PREVIEW writes preview.mp4 (3 s, muted, short
+            side at most 360). THUMBNAIL writes poster.jpg (long side at most 1280) and thumbnail.jpg (at most 320),
             upright and in SDR, from a representative frame near the start, with its BlurHash.
+            METADATA only reports. FULL_PROCESSING makes all of them from one decode of the input.
             A progress bar shows on stderr when it is a terminal. With --json, stdout gets exactly
             one JSON object: {type, profile, input, outputs, thumbnails, elapsedMs}, or
             {error: {code, message}} on failure.
@@ -24,7 +26,7 @@ struct ProcessCommand: ParsableCommand {
     var outputDirectory: String
 
     @Option(help: "Processing type: \(ProcessingType.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var type: ProcessingType = .thumbnail
+    var type: ProcessingType = .fullProcessing
 
     @Option(help: "Quality profile: LOW, MEDIUM, HIGH or ULTRA.")
     var profile: QualityProfile = .medium
@@ -32,15 +34,13 @@ struct ProcessCommand: ParsableCommand {
     @Option(help: "Most decoder and encoder threads to use (0: sized to the machine).")
     var threads: Int = 0
 
+    @Flag(name: .customLong("no-remux"), help: "Re-encode even a source that already fits the profile.")
+    var noRemux = false
+
     @OptionGroup var report: ReportOptions
     @OptionGroup(title: "Limits") var limits: LimitOptions
 
     func validate() throws {
-        guard MediaProcessor.availableTypes.contains(type) else {
-            throw ValidationError(
-                "\(type.rawValue) is not available in this build; use one of "
-                    + MediaProcessor.availableTypes.map(\.rawValue).joined(separator: ", "))
-        }
         guard threads >= 0 else { throw ValidationError("--threads must be 0 or more") }
     }
 
@@ -48,7 +48,7 @@ struct ProcessCommand: ParsableCommand {
         let logger = report.makeLogger(label: "media-worker.process")
         let request = MediaProcessor.Request(
             inputPath: file, outputDirectory: outputDirectory, type: type, profile: profile,
-            limits: limits.limits, threads: threads)
+            limits: limits.limits, threads: threads, allowRemux: !noRemux)
         let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
         let result: ProcessingReport
         do {

@@ -9,14 +9,15 @@ final class FilterGraph {
     private let source: UnsafeMutablePointer<AVFilterContext>
     private let sink: UnsafeMutablePointer<AVFilterContext>
 
-    /// Builds `buffer → description → buffersink` for frames shaped like `input`.
-    init(description: String, input: Frame, timeBase: Rational, threads: Int) throws(FFmpegError) {
+    /// Builds `buffer → description → buffersink` for frames shaped like `input`, stamped in
+    /// `timeBase`.
+    init(description: String, input: FrameShape, timeBase: Rational, threads: Int) throws(FFmpegError) {
         let graph = try allocated("avfilter_graph_alloc", avfilter_graph_alloc())
         self.graph = graph
         graph.pointee.nb_threads = Int32(threads)
-        let sar = Rational(input.pointer.pointee.sample_aspect_ratio) ?? Rational(1, 1)
+        let sar = input.sampleAspectRatio ?? Rational(1, 1)
         let arguments =
-            "video_size=\(input.width)x\(input.height):pix_fmt=\(input.pixelFormat.rawValue)"
+            "video_size=\(input.width)x\(input.height):pix_fmt=\(input.pixelFormat)"
             + ":time_base=\(timeBase.numerator)/\(timeBase.denominator)"
             + ":pixel_aspect=\(sar.numerator)/\(sar.denominator)"
         var sourceContext: UnsafeMutablePointer<AVFilterContext>?
@@ -60,6 +61,20 @@ final class FilterGraph {
         avfilter_graph_free(&graph)
     }
 
+    /// What comes out of the graph.
+    var output: FrameShape {
+        FrameShape(
+            width: Int(av_buffersink_get_w(sink)), height: Int(av_buffersink_get_h(sink)),
+            pixelFormat: av_buffersink_get_format(sink),
+            sampleAspectRatio: Rational(av_buffersink_get_sample_aspect_ratio(sink)))
+    }
+
+    /// The time base of the frames that come out (changed by filters such as `fps`).
+    var outputTimeBase: Rational { Rational(av_buffersink_get_time_base(sink)) ?? microsecondTimeBase }
+
+    /// The frame rate of what comes out, when the graph knows it.
+    var outputFrameRate: Rational? { Rational(av_buffersink_get_frame_rate(sink)) }
+
     /// Feeds one frame (nil: the end of the input). The graph takes its own reference.
     func push(_ frame: Frame?) throws(FFmpegError) {
         try check("av_buffersrc_add_frame_flags") {
@@ -75,5 +90,22 @@ final class FilterGraph {
         if result == cffmpeg_averror_eof() { return .finished }
         if result < 0 { throw FFmpegError(call: "av_buffersink_get_frame", code: result) }
         return .frame
+    }
+}
+
+/// The size and format of the frames a graph takes or gives.
+struct FrameShape: Equatable {
+    var width: Int
+    var height: Int
+    /// An `AVPixelFormat` value.
+    var pixelFormat: Int32
+    var sampleAspectRatio: Rational?
+}
+
+extension Frame {
+    var shape: FrameShape {
+        FrameShape(
+            width: width, height: height, pixelFormat: pointer.pointee.format,
+            sampleAspectRatio: Rational(pointer.pointee.sample_aspect_ratio))
     }
 }

@@ -35,6 +35,22 @@ final class Frame {
         return value == noTimestamp ? nil : value
     }
 
+    /// The presentation timestamp the next filter or encoder sees (nil: none).
+    var presentationTimestamp: Int64? {
+        get { pointer.pointee.pts == noTimestamp ? nil : pointer.pointee.pts }
+        set { pointer.pointee.pts = newValue ?? noTimestamp }
+    }
+
+    /// Lets the encoder choose the picture type, whatever the decoder said.
+    func clearPictureType() { pointer.pointee.pict_type = AV_PICTURE_TYPE_NONE }
+
+    /// Samples per channel, for audio frames.
+    var sampleCount: Int { Int(pointer.pointee.nb_samples) }
+
+    /// Channels and sample rate, for audio frames.
+    var channelCount: Int { Int(pointer.pointee.ch_layout.nb_channels) }
+    var sampleRate: Int { Int(pointer.pointee.sample_rate) }
+
     /// Drops the frame's buffers so it can be filled again.
     func reset() { av_frame_unref(pointer) }
 

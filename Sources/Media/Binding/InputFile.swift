@@ -55,6 +55,20 @@ final class InputFile {
         try body(formatContext.pointee.streams[stream]!.pointee.codecpar)
     }
 
+    /// Borrows a stream (owned by the format context) for the length of `body`.
+    func withStream<R>(
+        _ index: Int, _ body: (UnsafeMutablePointer<AVStream>) throws(FFmpegError) -> R
+    ) throws(FFmpegError) -> R {
+        try body(formatContext.pointee.streams[index]!)
+    }
+
+    /// The earliest timestamp of any stream, in microseconds (0 when unknown): what outputs shift
+    /// to zero.
+    var startMicroseconds: Int64 {
+        let start = formatContext.pointee.start_time
+        return start == noTimestamp ? 0 : start
+    }
+
     /// Reads the next packet into `packet`. Returns false at the end of the file.
     func read(into packet: Packet) throws(FFmpegError) -> Bool {
         packet.reset()

@@ -24,6 +24,8 @@ struct StreamDescription {
     var height: Int
     var sampleAspectRatio: Rational?
     var pixelFormatName: String?
+    /// The decoder's output format (an `AVPixelFormat` or `AVSampleFormat` value), -1 if unknown.
+    var rawFormat: Int32
     var bitDepth: Int?
     var colorPrimaries: String?
     var colorTransfer: String?
@@ -94,6 +96,7 @@ extension StreamDescription {
         width = Int(parameters.width)
         height = Int(parameters.height)
         sampleAspectRatio = Rational(parameters.sample_aspect_ratio)
+        rawFormat = parameters.format
         if kind == .video, parameters.format >= 0 {
             let format = AVPixelFormat(rawValue: parameters.format)
             pixelFormatName = av_get_pix_fmt_name(format).map { String(cString: $0) }

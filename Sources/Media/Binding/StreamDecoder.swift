@@ -1,7 +1,7 @@
 import CFFmpeg
 
 /// Owns a decoding `AVCodecContext` for one stream of an `InputFile`.
-final class Decoder {
+final class StreamDecoder {
     enum Output { case frame, needsInput, finished }
 
     private var context: UnsafeMutablePointer<AVCodecContext>?

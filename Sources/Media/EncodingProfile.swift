@@ -1,0 +1,59 @@
+/// The encode settings of one output, in the terms of `ffmpeg`'s command line, so anyone can
+/// reproduce an encode from the report.
+public struct VideoEncoding: Sendable, Equatable, Codable {
+    /// The longest the shorter side may be; the output is never upscaled.
+    public var shortSideMax: Int
+    public var crf: Int
+    public var preset: String
+    public var maxrateKbps: Int
+    public var bufsizeKbps: Int
+    /// AAC bit rate, or nil for a muted output.
+    public var audioKbps: Int?
+    /// Frame rate cap: faster sources are resampled to this rate.
+    public var fpsMax: Double
+}
+
+extension QualityProfile {
+    /// The profile table (also in the README). Tuned on the fixtures and the benchmark's inputs;
+    /// see the README for sizes and SSIM measured with them.
+    public var encoding: VideoEncoding {
+        switch self {
+        case .low:
+            VideoEncoding(
+                shortSideMax: 480, crf: 28, preset: "veryfast", maxrateKbps: 1000, bufsizeKbps: 2000, audioKbps: 64,
+                fpsMax: 60)
+        case .medium:
+            VideoEncoding(
+                shortSideMax: 720, crf: 24, preset: "veryfast", maxrateKbps: 2500, bufsizeKbps: 5000, audioKbps: 128,
+                fpsMax: 60)
+        case .high:
+            VideoEncoding(
+                shortSideMax: 1080, crf: 22, preset: "faster", maxrateKbps: 5000, bufsizeKbps: 10000, audioKbps: 160,
+                fpsMax: 60)
+        case .ultra:
+            VideoEncoding(
+                shortSideMax: 2160, crf: 20, preset: "medium", maxrateKbps: 16000, bufsizeKbps: 32000, audioKbps: 192,
+                fpsMax: 60)
+        }
+    }
+}
+
+extension VideoEncoding {
+    /// The chat bubble's muted loop: short side at most 360, at most 24 fps, aiming under 300 KB
+    /// for its 3 seconds (800 kbit/s at most, 600 on average).
+    static let preview = VideoEncoding(
+        shortSideMax: 360, crf: 28, preset: "veryfast", maxrateKbps: 600, bufsizeKbps: 1200, audioKbps: nil,
+        fpsMax: 24)
+
+    /// Longest preview clip, in seconds.
+    static let previewSeconds = 3.0
+
+    /// The output size for a `width`×`height` (displayed) input: the shorter side brought down to
+    /// `shortSideMax` if larger, aspect ratio kept, both sides even (H.264 4:2:0 needs it).
+    func outputSize(width: Int, height: Int) -> (width: Int, height: Int) {
+        let shortSide = min(width, height)
+        let scale = shortSide > shortSideMax ? Double(shortSideMax) / Double(shortSide) : 1
+        func even(_ value: Double) -> Int { max(2, Int((value / 2 + 1e-6).rounded(.down)) * 2) }
+        return (even(Double(width) * scale), even(Double(height) * scale))
+    }
+}

@@ -1,0 +1,242 @@
+import Foundation
+import Logging
+
+/// COMPRESSION, PREVIEW and FULL_PROCESSING in ONE read of the input: the demuxer feeds one video
+/// decoder whose frames go to every consumer (main encoder, preview encoder, thumbnail scorer),
+/// each with its own filter graph and scaler, and one audio decoder feeding the AAC encoder.
+/// Stream copies (remux) take the packets as read. Everything runs on the calling thread, one
+/// frame at a time, so memory does not grow with the input's length.
+final class SinglePass {
+    /// Which outputs this pass makes.
+    struct Plan {
+        var main: VideoEncoding?
+        var preview: Bool
+        var thumbnails: Bool
+        var allowRemux: Bool
+    }
+
+    /// What the pass wrote, before the caller names the files.
+    struct Result {
+        var mainPath: URL?
+        var mainEncoder: EncoderReport?
+        var previewPath: URL?
+        var previewEncoder: EncoderReport?
+        var stills: [StillImage] = []
+    }
+
+    private let opened: Probe.Opened
+    private let plan: Plan
+    private let directory: URL
+    private let threads: Int
+    private let limits: MediaLimits
+    private let settings: ThumbnailSettings
+    private let logger: Logger
+
+    // Set up by `prepare()`.
+    private var transcode: MainTranscode?
+    private var remux: Remux?
+    private var preview: PreviewEncode?
+    private var scorer: CandidateScorer
+    private var videoDecoder: StreamDecoder?
+    private var audioDecoder: StreamDecoder?
+    private let videoStart: Int64
+    private let audioStart: Int64
+    private let durationSeconds: Double
+    private let frame: Frame
+    private let packet: Packet
+
+    init(
+        _ opened: Probe.Opened, plan: Plan, directory: URL, threads: Int, limits: MediaLimits,
+        settings: ThumbnailSettings, logger: Logger
+    ) throws(MediaError) {
+        self.opened = opened
+        self.plan = plan
+        self.directory = directory
+        self.threads = threads
+        self.limits = limits
+        self.settings = settings
+        self.logger = logger
+        // The output's zero is the video's first timestamp; audio keeps its offset from it.
+        let video = opened.videoStream
+        let start =
+            video.startTime.map { rescale($0, from: video.timeBase, to: microsecondTimeBase) }
+            ?? opened.file.startMicroseconds
+        videoStart = rescale(start, from: microsecondTimeBase, to: video.timeBase)
+        audioStart = opened.audioStream.map { rescale(start, from: microsecondTimeBase, to: $0.timeBase) } ?? 0
+        durationSeconds = max(0.001, Double(opened.info.durationMs ?? 0) / 1000)
+        let times =
+            plan.thumbnails || plan.preview ? settings.candidateTimes(durationMs: opened.info.durationMs ?? 0) : []
+        scorer = CandidateScorer(times: times, logger: logger)
+        do {
+            frame = try Frame()
+            packet = try Packet()
+        } catch {
+            throw .internalFailure("could not allocate frames (\(error))")
+        }
+    }
+
+    func run(progress: (Double) -> Void) throws(MediaError) -> Result {
+        do {
+            try prepare()
+            try readAll(progress: progress)
+            return try finish()
+        } catch {
+            throw MediaError.decoding(error)
+        }
+    }
+
+    /// Opens the outputs, encoders and decoders the plan needs.
+    private func prepare() throws {
+        let input = opened.file
+        let video = opened.videoStream
+        input.discardAllStreams(except: Set([video.index] + (opened.audioStream.map { [$0.index] } ?? [])))
+        if let encoding = plan.main {
+            // The main output: a transcode, a remux, or both (then the smaller wins).
+            let check = RemuxCheck(opened.info, encoding: encoding)
+            let remuxable = plan.allowRemux && check.codecsCompatible
+            logger.debug(
+                "main output", metadata: ["remux": "\(remuxable && check.withinProfile)", "why": "\(check.reason)"])
+            if !(remuxable && check.withinProfile) {
+                transcode = try MainTranscode(
+                    opened, encoding: encoding, path: directory.appendingPathComponent(".video.transcode.partial"),
+                    threads: threads)
+            }
+            if remuxable {
+                remux = try Remux(opened, path: directory.appendingPathComponent(".video.remux.partial"))
+            }
+        }
+        if plan.preview {
+            preview = try PreviewEncode(
+                opened, path: directory.appendingPathComponent(".preview.partial"), threads: threads)
+        }
+        if decodingVideo {
+            videoDecoder = try StreamDecoder(
+                input: input, stream: video.index, timeBase: video.timeBase, threads: threads,
+                maxPixels: limits.maxPixels)
+        }
+        if transcode?.audio != nil, let audio = opened.audioStream {
+            audioDecoder = try StreamDecoder(
+                input: input, stream: audio.index, timeBase: audio.timeBase, threads: 1, maxPixels: 0)
+        }
+    }
+
+    /// Whether decoded video is still needed: for a transcode always; for stills and the preview
+    /// only until their windows have passed (a remux copies the rest without decoding).
+    private var decodingVideo: Bool {
+        transcode != nil || (plan.thumbnails && !scorer.done) || (preview.map { !$0.finished } ?? false)
+    }
+
+    private func readAll(progress: (Double) -> Void) throws {
+        let video = opened.videoStream
+        let input = opened.file
+        while try input.read(into: packet) {
+            if packet.streamIndex == video.index {
+                if decodingVideo, let videoDecoder {
+                    try decode(packet, with: videoDecoder) { try takeVideoFrame(progress: progress) }
+                } else if let timestamp = packet.timestamp {
+                    progress(min(0.99, Double(timestamp - videoStart) * video.timeBase.doubleValue / durationSeconds))
+                }
+                try remux?.write(packet, stream: video.index)
+            } else if let audio = opened.audioStream, packet.streamIndex == audio.index {
+                if let audioDecoder { try decode(packet, with: audioDecoder) { try takeAudioFrame() } }
+                try remux?.write(packet, stream: audio.index)
+            }
+            if remux == nil && transcode == nil && !decodingVideo { break }
+        }
+        if decodingVideo, let videoDecoder {
+            try decode(nil, with: videoDecoder) { try takeVideoFrame(progress: progress) }
+        }
+        if let audioDecoder { try decode(nil, with: audioDecoder) { try takeAudioFrame() } }
+    }
+
+    /// Sends a packet (nil: the end) and hands every frame that comes out to `take`.
+    private func decode(_ packet: Packet?, with decoder: StreamDecoder, _ take: () throws -> Void) throws {
+        var sent = false
+        while !sent {
+            do throws(FFmpegError) {
+                sent = try decoder.send(packet)
+            } catch {
+                if error.isInvalidData { return }  // one damaged packet: skip it, as FFmpeg's tools do
+                throw error
+            }
+            while try decoder.receive(into: frame) == .frame { try take() }
+        }
+    }
+
+    private func takeVideoFrame(progress: (Double) -> Void) throws {
+        guard let timestamp = frame.timestamp else { return }
+        let shifted = timestamp - videoStart
+        let seconds = Double(shifted) * opened.videoStream.timeBase.doubleValue
+        if let preview, !preview.started {
+            if let candidate = try scorer.offer(frame, seconds: seconds), !candidate.score.isUnusable {
+                preview.start(at: shifted)  // the first usable candidate: not a black opening
+            } else if scorer.done {
+                preview.start(at: shifted)  // no usable candidate at all: start after the last one
+            }
+        } else {
+            _ = try scorer.offer(frame, seconds: seconds)
+        }
+        if let preview, preview.started, !preview.finished {
+            try preview.consume(frame, timestamp: shifted)
+        }
+        if let transcode {
+            frame.presentationTimestamp = shifted
+            try transcode.video.consume(frame)
+        }
+        progress(min(0.99, seconds / durationSeconds))
+    }
+
+    private func takeAudioFrame() throws {
+        guard let branch = transcode?.audio, let audio = opened.audioStream else { return }
+        let seconds = Double((frame.timestamp ?? audioStart) - audioStart) * audio.timeBase.doubleValue
+        try branch.consume(frame, startSeconds: seconds)
+    }
+
+    private func finish() throws -> Result {
+        var result = Result()
+        if let preview {
+            // The video ended before the preview could start: the preview is its beginning.
+            if !preview.started { try encodePreviewFromStart(preview) }
+            try preview.finish()
+            result.previewPath = preview.path
+            result.previewEncoder = preview.report
+        }
+        try transcode?.finish()
+        try remux?.finish()
+        result.mainPath = try chooseMain()
+        result.mainEncoder = result.mainPath == remux?.path ? remux?.report(opened.info) : transcode?.report
+        if plan.thumbnails {
+            guard let best = scorer.best else {
+                throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")
+            }
+            result.stills = try StillWriter(settings: settings, threads: threads)
+                .write(best, video: opened.info.video, timeBase: opened.videoStream.timeBase, to: directory)
+        }
+        return result
+    }
+
+    /// Seeks back to the start and feeds the preview its first seconds.
+    private func encodePreviewFromStart(_ preview: PreviewEncode) throws {
+        let reader = try VideoFrameReader(
+            input: opened.file, stream: opened.videoStream, threads: threads, maxPixels: limits.maxPixels)
+        try reader.seek(toKeyframeBefore: opened.videoStream.startTime ?? 0)
+        preview.start(at: 0)
+        while !preview.finished, try reader.next(into: frame), let timestamp = frame.timestamp {
+            try preview.consume(frame, timestamp: timestamp - videoStart)
+        }
+    }
+
+    /// The remux when there is no transcode, or when the transcode came out larger.
+    private func chooseMain() throws -> URL? {
+        guard let remux else { return transcode?.path }
+        guard let transcode else { return remux.path }
+        let size = { (url: URL) in (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
+        if size(transcode.path) > size(remux.path) {
+            logger.debug("the transcode came out larger than the source: keeping the remux")
+            try? FileManager.default.removeItem(at: transcode.path)
+            return remux.path
+        }
+        try? FileManager.default.removeItem(at: remux.path)
+        return transcode.path
+    }
+}
