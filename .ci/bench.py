@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""media-worker's benchmark: measures it against the `ffmpeg` program doing the same work, in one run.
+
+Usage: python3 .ci/bench.py [--rounds N] [--skip-long] [--work DIR]   (or: bash .ci/bench)
+
+Generates long synthetic inputs (testsrc2 + sine, nothing committed), then for each task runs
+media-worker (release build) and the equivalent ffmpeg/ffprobe commands N rounds each, alternating
+which goes first, and prints the median wall and CPU time (user + system of the process and its
+children, from wait4) and their ratio. Peak RSS comes from the same rusage.
+"""
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(command, quiet=True):
+    """Runs a command; returns (wall seconds, cpu seconds, peak RSS in MiB)."""
+    start = time.monotonic()
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL if quiet else None, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - start
+    if status != 0:
+        sys.exit(f"failed ({status}): {' '.join(command)}\n{process.stderr.read().decode()}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def run_all(commands):
+    """Runs commands one after the other, summing wall and CPU time, taking the largest RSS."""
+    results = [run(c) for c in commands]
+    return sum(r[0] for r in results), sum(r[1] for r in results), max(r[2] for r in results)
+
+
+def ffmpeg(*args):
+    return ["ffmpeg", "-nostdin", "-v", "error", "-y", *args]
+
+
+def compare(name, ours, theirs, rounds):
+    """Median of `rounds` runs of two command lists, alternating order. Returns a table row."""
+    measured = {"ours": [], "theirs": []}
+    for round_number in range(rounds):
+        order = [("ours", ours), ("theirs", theirs)]
+        if round_number % 2:
+            order.reverse()
+        for key, commands in order:
+            measured[key].append(run_all(commands))
+    median = {key: (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+              for key, runs in measured.items()}
+    row = (name, *median["ours"], *median["theirs"], median["ours"][0] / median["theirs"][0],
+           median["ours"][1] / median["theirs"][1])
+    print("| {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.3f} | {:.3f} |".format(*row), flush=True)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip-long", action="store_true", help="skip the 10-minute RSS measurement")
+    parser.add_argument("--profiles", action="store_true", help="only measure the quality profiles (size, SSIM, speed)")
+    parser.add_argument("--work", default=None, help="folder for inputs and outputs (default: a temporary one)")
+    options = parser.parse_args()
+
+    subprocess.run(["swift", "build", "-c", "release", "--product", "media-worker"], cwd=ROOT, check=True)
+    binary = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip() + "/media-worker"
+    work = options.work or tempfile.mkdtemp(prefix="media-worker-bench-")
+    os.makedirs(work, exist_ok=True)
+    path = lambda name: os.path.join(work, name)
+
+    print(f"generating inputs in {work}", flush=True)
+    source = "testsrc2=size=1920x1080:rate=30:duration=60"
+    tone = "sine=frequency=440:sample_rate=48000:duration=60"
+    if not os.path.exists(path("landscape_1080p_60s.mp4")):
+        run(ffmpeg("-f", "lavfi", "-i", source, "-f", "lavfi", "-i", tone, "-c:v", "libx264", "-preset", "veryfast",
+                   "-crf", "18", "-g", "60", "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart",
+                   path("landscape_1080p_60s.mp4")))
+    if not os.path.exists(path("phone_720p_60s.mp4")):
+        # What MEDIUM can copy: H.264 4:2:0 720x1280 under 2.5 Mbit/s with AAC, held upright.
+        run(ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=60", "-f", "lavfi", "-i", tone,
+                   "-vf", "transpose=cclock", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+                   "-maxrate", "2000k", "-bufsize", "4000k", "-c:a", "aac", "-b:a", "128k", path("phone.tmp.mp4")))
+        run(ffmpeg("-i", path("phone.tmp.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=270",
+                   path("phone_720p_60s.mp4")))
+    if not options.skip_long and not os.path.exists(path("landscape_1080p_600s.mp4")):
+        with open(path("ten.txt"), "w") as listing:
+            listing.write("file 'landscape_1080p_60s.mp4'\n" * 10)
+        run(ffmpeg("-f", "concat", "-safe", "0", "-i", path("ten.txt"), "-c", "copy",
+                   path("landscape_1080p_600s.mp4")))
+
+    source = path("landscape_1080p_60s.mp4")
+    medium = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "24", "-maxrate", "2500k", "-bufsize", "5000k"]
+    scale_720 = "scale=1280:720:in_color_matrix=bt709:out_color_matrix=bt709:out_range=tv,format=yuv420p"
+    ff_compression = ffmpeg("-i", source, "-vf", scale_720, *medium, "-c:a", "aac", "-b:a", "128k",
+                            "-movflags", "+faststart", "-map_metadata", "-1", path("ff_video.mp4"))
+    ours = lambda input_name, kind, *extra: [binary, "process", input_name, "--out", path("mw_" + kind.lower()),
+                                             "--type", kind, "--json", *extra]
+
+    # Where FULL_PROCESSING took its stills and preview from, so the ffmpeg runs make the same ones.
+    report = json.loads(subprocess.run(ours(source, "FULL_PROCESSING"), capture_output=True, text=True,
+                                       check=True).stdout)
+    still_at = report["outputs"]["poster"]["timeMs"] / 1000
+    ff_separate = [
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", source],
+        ff_compression,
+        ffmpeg("-ss", "0", "-t", "3", "-i", source, "-an", "-vf",
+               "scale=640:360:in_color_matrix=bt709:out_color_matrix=bt709:out_range=tv,format=yuv420p,fps=24",
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-maxrate", "600k", "-bufsize", "1200k",
+               "-movflags", "+faststart", "-map_metadata", "-1", path("ff_preview.mp4")),
+        ffmpeg("-ss", str(still_at), "-i", source, "-frames:v", "1", "-vf", "scale=1280:720", "-q:v", "3",
+               path("ff_poster.jpg")),
+        ffmpeg("-ss", str(still_at), "-i", source, "-frames:v", "1", "-vf", "scale=320:180", "-q:v", "3",
+               path("ff_thumbnail.jpg")),
+    ]
+
+    if options.profiles:
+        return measure_profiles(binary, source, path)
+
+    print(f"\n{options.rounds} rounds, medians; CPU = user + system seconds\n")
+    print("| task (60 s 1080p30 input unless said) | media-worker wall s | CPU s | ffmpeg wall s | CPU s "
+          "| wall ratio | CPU ratio |")
+    print("|---|---|---|---|---|---|---|")
+    compare("COMPRESSION MEDIUM vs `ffmpeg` with the same filters and x264/AAC settings",
+            [ours(source, "COMPRESSION")], [ff_compression], options.rounds)
+    compare("FULL_PROCESSING vs ffprobe + 4 `ffmpeg` runs (video, preview, poster, thumbnail)",
+            [ours(source, "FULL_PROCESSING")], ff_separate, options.rounds)
+    phone = path("phone_720p_60s.mp4")
+    compare("COMPRESSION of a compatible 720p phone clip: remux vs media-worker's own transcode (`--no-remux`)",
+            [ours(phone, "COMPRESSION")], [ours(phone, "COMPRESSION", "--no-remux")], options.rounds)
+
+    print("\n| where the time goes (60 s 1080p30) | wall s | CPU s |\n|---|---|---|")
+    for name, command in [
+        ("decode only (video and audio; `ffmpeg -f null`)", ffmpeg("-i", source, "-f", "null", "-")),
+        ("media-worker METADATA", ours(source, "METADATA")),
+        ("media-worker THUMBNAIL (6 seeks)", ours(source, "THUMBNAIL")),
+        ("media-worker PREVIEW alone", ours(source, "PREVIEW")),
+        ("media-worker COMPRESSION", ours(source, "COMPRESSION")),
+        ("media-worker FULL_PROCESSING", ours(source, "FULL_PROCESSING")),
+    ]:
+        runs = [run(command) for _ in range(options.rounds)]
+        print(f"| {name} | {statistics.median(r[0] for r in runs):.2f} | {statistics.median(r[1] for r in runs):.2f} |",
+              flush=True)
+
+    if not options.skip_long:
+        print("\n| FULL_PROCESSING, 1080p30 input | wall s | peak RSS MiB |\n|---|---|---|")
+        rss = {}
+        for name in ["landscape_1080p_60s.mp4", "landscape_1080p_600s.mp4"]:
+            wall, _, rss[name] = run(ours(path(name), "FULL_PROCESSING"))
+            print(f"| {name} | {wall:.1f} | {rss[name]:.0f} |", flush=True)
+        growth = rss["landscape_1080p_600s.mp4"] / rss["landscape_1080p_60s.mp4"] - 1
+        print(f"\npeak RSS of the 10-minute input is {growth * 100:+.1f} % of the 1-minute one's")
+    if not options.work:
+        shutil.rmtree(work)
+
+
+def measure_profiles(binary, source, path):
+    """Each profile's transcode of the 60 s 1080p input: size, bit rate, SSIM against the source
+    scaled to the output's size, and encode speed."""
+    print("\n| profile | output | size MB | video kbit/s | SSIM (Y) | PSNR (Y) dB | encode fps |\n|---|---|---|---|---|---|---|")
+    for profile in ["LOW", "MEDIUM", "HIGH", "ULTRA"]:
+        out = path("profile_" + profile)
+        wall, _, _ = run([binary, "process", source, "--out", out, "--type", "COMPRESSION", "--profile", profile,
+                          "--no-remux", "--json"])
+        video = os.path.join(out, "video.mp4")
+        probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", video],
+                                          capture_output=True, text=True, check=True).stdout)
+        stream = next(s for s in probe["streams"] if s["codec_type"] == "video")
+        width, height = stream["width"], stream["height"]
+        scores = subprocess.run(ffmpeg("-v", "info", "-i", video, "-i", source, "-lavfi",
+                                       f"[0:v]split[a][b];[1:v]scale={width}:{height},split[r1][r2];[a][r1]ssim;[b][r2]psnr", "-f", "null", "-")
+                                , capture_output=True, text=True).stderr
+        ssim = next(line.split("Y:")[1].split()[0] for line in scores.splitlines() if "SSIM Y:" in line)
+        psnr = next(line.split("y:")[1].split()[0] for line in scores.splitlines() if "PSNR y:" in line)
+        print(f"| {profile} | {width}x{height} | {os.path.getsize(video) / 1e6:.2f} | {int(stream['bit_rate']) // 1000} "
+              f"| {ssim} | {psnr} | {1800 / wall:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
