@@ -41,8 +41,10 @@ public enum MediaProcessor {
     /// Runs `request`, calling `progress` with 0…1 as work advances (on the calling thread).
     /// Blocks: call it from a thread of its own, not from Swift's cooperative pool. Outputs are
     /// made in a private folder inside the output folder and moved in only when all succeeded.
+    /// `probed` gets what METADATA found before any decoding starts.
     public static func run(
-        _ request: Request, logger: Logger, progress: (Double) -> Void = { _ in }
+        _ request: Request, logger: Logger, probed: (MediaInfo) -> Void = { _ in },
+        progress: (Double) -> Void = { _ in }
     ) throws(MediaError) -> ProcessingReport {
         let started = ContinuousClock.now
         let outputDirectory = URL(fileURLWithPath: request.outputDirectory, isDirectory: true)
@@ -57,6 +59,7 @@ public enum MediaProcessor {
         let opened = try Probe.open(path: request.inputPath, limits: request.limits)
         logger.debug(
             "probed input", metadata: ["container": "\(opened.info.container)", "codec": "\(opened.info.video.codec)"])
+        probed(opened.info)
         progress(0.02)
         let scaled = { (fraction: Double) in progress(0.02 + 0.97 * fraction) }
 

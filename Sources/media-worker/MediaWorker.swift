@@ -2,17 +2,22 @@ import ArgumentParser
 import Foundation
 
 @main
-struct MediaWorker: ParsableCommand {
+struct MediaWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "media-worker",
         abstract:
             "Background worker for user-uploaded video: probes, thumbnails and transcodes with FFmpeg's libraries.",
         discussion: """
-            Local runs need no database: `media-worker probe FILE` reports what a video holds, and
-            `media-worker process FILE --out DIR --type THUMBNAIL` runs a processing stage on it.
+            On media hosts, `media-worker serve` is the daemon (a systemd service): it takes jobs from
+            the app's VideoProcessing table in PostgreSQL and writes results back. `reprocess JOB_ID`
+            runs one job in the foreground. Locally, `migrate` and `enqueue FILE` set up a throwaway
+            database, and `probe FILE` / `process FILE --out DIR` work on a file with no database.
             Failures print `<code>: <message>` on stderr (codes as in the job table's errorMessage)
             and exit non-zero.
             """,
-        subcommands: [ProbeCommand.self, ProcessCommand.self]
+        subcommands: [
+            ServeCommand.self, ReprocessCommand.self, EnqueueCommand.self, MigrateCommand.self, ProbeCommand.self,
+            ProcessCommand.self, RunJobCommand.self,
+        ]
     )
 }

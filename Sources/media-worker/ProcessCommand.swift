@@ -52,7 +52,7 @@ struct ProcessCommand: ParsableCommand {
         let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
         let result: ProcessingReport
         do {
-            result = try MediaProcessor.run(request, logger: logger) { bar.update($0) }
+            result = try MediaProcessor.run(request, logger: logger, progress: { bar.update($0) })
             bar.finish()
         } catch {
             bar.finish()

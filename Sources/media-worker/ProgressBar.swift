@@ -1,9 +1,12 @@
 import Foundation
 
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
-final class ProgressBar {
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal. Safe to update from
+/// any thread.
+final class ProgressBar: @unchecked Sendable {
+    // @unchecked: `shownPercent` is only touched under `lock`.
     private let title: String
     private let enabled: Bool
+    private let lock = NSLock()
     private var shownPercent = -1
 
     init(title: String) {
@@ -14,8 +17,12 @@ final class ProgressBar {
     /// Redraws for `fraction` (0…1) when the whole percentage changed.
     func update(_ fraction: Double) {
         let percent = Int((min(1, max(0, fraction)) * 100).rounded(.down))
-        guard enabled, percent != shownPercent else { return }
-        shownPercent = percent
+        guard enabled,
+            lock.withLock({ () -> Bool in
+                defer { shownPercent = percent }
+                return percent != shownPercent
+            })
+        else { return }
         let width = 30
         let filled = percent * width / 100
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
@@ -24,7 +31,7 @@ final class ProgressBar {
 
     /// Clears the bar's line.
     func finish() {
-        guard enabled, shownPercent >= 0 else { return }
+        guard enabled, lock.withLock({ shownPercent >= 0 }) else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
     }
 }

@@ -177,7 +177,7 @@ struct EncodingTests {
         let request = MediaProcessor.Request(
             inputPath: Fixtures.path("landscape_1080p_h264_aac.mp4"), outputDirectory: directory.path,
             type: .fullProcessing)
-        _ = try MediaProcessor.run(request, logger: Logger(label: "test")) { seen.append($0) }
+        _ = try MediaProcessor.run(request, logger: Logger(label: "test"), progress: { seen.append($0) })
         #expect(seen.count >= 10)
         #expect(seen == seen.sorted())
         #expect(seen.contains { (0.4...0.6).contains($0) })

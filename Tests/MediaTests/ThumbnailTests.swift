@@ -102,7 +102,7 @@ struct ThumbnailTests {
         var seen: [Double] = []
         let request = MediaProcessor.Request(
             inputPath: Fixtures.path("no_audio.mp4"), outputDirectory: directory.path, type: .thumbnail)
-        _ = try MediaProcessor.run(request, logger: Logger(label: "test")) { seen.append($0) }
+        _ = try MediaProcessor.run(request, logger: Logger(label: "test"), progress: { seen.append($0) })
         #expect(seen.count >= 3)
         #expect(seen == seen.sorted())
         #expect(seen.last == 1)

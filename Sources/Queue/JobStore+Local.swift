@@ -1,0 +1,84 @@
+/// Statements for local runs and one-shot commands: `enqueue` and `reprocess`.
+extension JobStore {
+    /// A new upload (COMPLETED) and its job, as the app would insert them. Creates the user row
+    /// if it is missing (local runs only). Returns (upload id, job id).
+    public func enqueue(
+        _ session: PostgresSession, userId: Int, storageKey: String, storageUrl: String, fileName: String,
+        mimeType: String, fileSize: Int64, processingType: String, qualityProfile: String?
+    ) throws -> (uploadId: Int, jobId: Int) {
+        try session.transaction("enqueue a job") {
+            try session.execute(
+                "INSERT INTO \(tables.user) (\"id\") VALUES ($1) ON CONFLICT (\"id\") DO NOTHING", [String(userId)],
+                operation: "create the local user")
+            let uploadId: Int = try session.query(
+                """
+                INSERT INTO \(tables.fileUpload) ("uploaderId", "fileName", "originalName", "mimeType", "fileSize",
+                    "storageKey", "storageUrl", "status", "metadata")
+                VALUES ($1, $2, $2, $3, $4, $5, $6, 'COMPLETED', '{}'::json)
+                ON CONFLICT ("storageKey") DO UPDATE SET "updatedAt" = now()
+                RETURNING "id"
+                """, [String(userId), fileName, mimeType, String(fileSize), storageKey, storageUrl],
+                operation: "insert the upload"
+            ).first!.require("id")
+            let jobId: Int = try session.query(
+                """
+                INSERT INTO \(tables.videoProcessing) ("userId", "fileUploadId", "processingType", "qualityProfile",
+                    "inputStorageKey", "originalFileName", "inputMimeType", "inputFileSize")
+                VALUES ($1, $2, $3::text::\(enumTypeName("processingtype")), $4::text::\(enumTypeName("qualityprofile")),
+                    $5, $6, $7, $8)
+                RETURNING "id"
+                """,
+                [
+                    String(userId), String(uploadId), processingType, qualityProfile, storageKey, fileName, mimeType,
+                    String(fileSize),
+                ], operation: "insert the job"
+            ).first!.require("id")
+            return (uploadId, jobId)
+        }
+    }
+
+    /// The enum type `migrate` creates for a column of the jobs table (local use only: the app's
+    /// own types may be named otherwise, which is why nothing else names them).
+    private func enumTypeName(_ column: String) -> String {
+        let table = tables.videoProcessing.split(separator: ".").last!.dropFirst().dropLast()
+        return "\"\(table)_\(column)_enum\""
+    }
+
+    /// What `reprocess` found.
+    public enum ResetOutcome: Sendable, Equatable {
+        case reset
+        case missing
+        /// A live worker holds the job (its advisory lock is taken).
+        case heldByWorker
+    }
+
+    /// Puts a job back to PENDING with a clean slate, whatever its state, unless a live worker
+    /// holds it (then only with `force`).
+    public func resetForReprocess(_ session: PostgresSession, jobId: Int, force: Bool, event: ProcessingLogEvent) throws
+        -> ResetOutcome
+    {
+        try session.transaction("reset a job for reprocessing") {
+            guard
+                let row = try session.query(
+                    """
+                    SELECT "status"::text AS status, pg_try_advisory_xact_lock($2::int4, "id"::int4) AS free
+                    FROM \(tables.videoProcessing) WHERE "id" = $1 FOR UPDATE
+                    """, [String(jobId), String(Self.lockNamespace)], operation: "find the job"
+                ).first
+            else { return .missing }
+            if try row.require("status", as: String.self) == "PROCESSING", try !row.require("free", as: Bool.self),
+                !force
+            {
+                return .heldByWorker
+            }
+            try session.execute(
+                """
+                UPDATE \(tables.videoProcessing) SET "status" = 'PENDING', "retryCount" = 0, "progress" = 0,
+                    "errorMessage" = NULL, "startedAt" = NULL, "completedAt" = NULL, "updatedAt" = now() AT TIME ZONE 'utc',
+                    "processingLogs" = \(Self.appendLog(2))
+                WHERE "id" = $1
+                """, [String(jobId), Self.encode(event)], operation: "reset the job")
+            return .reset
+        }
+    }
+}

@@ -1,0 +1,387 @@
+import Foundation
+import Logging
+
+/// Every SQL statement media-worker runs against the app's tables. Enum values are literals (so
+/// PostgreSQL casts them to the app's enum types, whatever they are named, and the
+/// `(status, createdAt)` index stays usable); `json` columns are merged through `jsonb`; every
+/// value is a bound parameter. Writes of a running job are fenced by its claim token.
+public struct JobStore: Sendable {
+    public let tables: TableNames
+    /// Channel the app (or `migrate`'s trigger) notifies on insert.
+    public static let jobsChannel = "media_worker_jobs"
+    /// Channel media-worker notifies when a job ends: `{jobId, fileUploadId, status, processingType}`.
+    public static let eventsChannel = "media_worker_events"
+    /// Newest `processingLogs` entries kept.
+    public static let logCap = 50
+    /// Namespace of the session advisory lock a running worker holds on its job id.
+    static let lockNamespace = 0x6D77
+
+    public init(tables: TableNames = .default) { self.tables = tables }
+
+    private var vp: String { tables.videoProcessing }
+    private static let now = "(now() AT TIME ZONE 'utc')"
+    private static let clock = "(clock_timestamp() AT TIME ZONE 'utc')"
+
+    /// `processingLogs` with the event in parameter `$n` appended, keeping the newest `logCap`.
+    static func appendLog(_ n: Int) -> String { appendLog(expression: "$\(n)::json") }
+
+    /// `processingLogs` with the JSON `expression` appended, keeping the newest `logCap`.
+    private static func appendLog(expression: String) -> String {
+        """
+        (SELECT COALESCE(json_agg(kept.entry ORDER BY kept.position), '[]'::json) FROM (
+            SELECT entry, position FROM (
+                SELECT old.entry, old.position FROM json_array_elements(
+                    CASE WHEN json_typeof("processingLogs") = 'array' THEN "processingLogs" ELSE '[]'::json END
+                ) WITH ORDINALITY AS old(entry, position)
+                UNION ALL SELECT \(expression), 9223372036854775807
+            ) AS everything ORDER BY position DESC LIMIT \(logCap)
+        ) AS kept)
+        """
+    }
+
+    static func encode(_ value: some Encodable) -> String { json(value) }
+
+    private static func json(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    private static let jobColumns = """
+        "id", "userId", "fileUploadId", "processingType"::text AS "processingType",
+        "qualityProfile"::text AS "qualityProfile", "inputStorageKey", "originalFileName", "inputMimeType",
+        "inputFileSize", "retryCount", "startedAt"::text AS "startedAt"
+        """
+
+    // MARK: Claiming
+
+    /// Claims the oldest runnable job, or returns nil. Runnable: PENDING, past its retry backoff
+    /// (`retryBase` × 2^(retries−1), ±25 % jitter derived from the id), and its upload COMPLETED
+    /// (or waited on for longer than `uploadWait`, when it is claimed to fail).
+    /// With `jobId`, claims only that job (for `reprocess`), ignoring its backoff.
+    public func claim(
+        _ session: PostgresSession, retryBase: Double, uploadWait: Double, host: String, pid: Int32, jobId: Int? = nil
+    ) throws -> Job? {
+        try session.transaction("claim a job") {
+            let rows = try session.query(
+                """
+                WITH candidate AS (
+                    SELECT vp."id" FROM \(vp) AS vp
+                    LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
+                    WHERE vp."status" = 'PENDING' AND ($6::int IS NULL OR vp."id" = $6::int)
+                      AND ($6::int IS NOT NULL OR vp."updatedAt" <= \(Self.now) - make_interval(secs => CASE WHEN vp."retryCount" = 0 THEN 0
+                          ELSE $1::float8 * power(2, vp."retryCount" - 1)
+                               * (0.75 + 0.5 * ((vp."id"::bigint * 2654435761) % 1000) / 1000.0) END))
+                      AND (fu."id" IS NULL OR fu."status"::text = 'COMPLETED'
+                           OR vp."createdAt" < \(Self.now) - make_interval(secs => $2::float8))
+                    ORDER BY vp."createdAt", vp."id"
+                    FOR UPDATE OF vp SKIP LOCKED
+                    LIMIT 1
+                )
+                UPDATE \(vp) SET "status" = 'PROCESSING', "startedAt" = \(Self.clock), "errorMessage" = NULL,
+                    "progress" = 0, "completedAt" = NULL, "updatedAt" = \(Self.now),
+                    "processingLogs" = \(Self.appendLog(expression: """
+                        json_build_object('at', $3::text, 'event', 'claimed', 'attempt', \(vp)."retryCount" + 1,
+                                          'host', $4::text, 'pid', $5::int)
+                        """))
+                FROM candidate WHERE \(vp)."id" = candidate."id"
+                RETURNING \(Self.jobColumns.replacingOccurrences(of: "\"id\", ", with: "\(vp).\"id\", "))
+                """,
+                [
+                    String(retryBase), String(uploadWait), ProcessingLogEvent.timestamp(), host, String(pid),
+                    jobId.map(String.init),
+                ],
+                operation: "claim a job")
+            guard let row = rows.first else { return nil }
+            let job = try Job(row)
+            return job
+        }
+    }
+
+    /// Takes the session advisory lock that tells rescuers this job's worker is alive.
+    public func holdLock(_ session: PostgresSession, job: Job) throws -> Bool {
+        try session.query(
+            "SELECT pg_try_advisory_lock($1::int4, $2::int4) AS locked", [String(Self.lockNamespace), String(job.id)],
+            operation: "lock a running job"
+        ).first?.require("locked", as: Bool.self) ?? false
+    }
+
+    /// Why the job is not worth doing (deleted user, soft-deleted upload), or nil.
+    public func pointlessReason(_ session: PostgresSession, job: Job) throws -> String? {
+        let row = try session.query(
+            """
+            SELECT vp."isFromDeletedUser" AS "fromDeletedUser", fu."deletedAt" IS NOT NULL AS "uploadDeleted",
+                   u."deletedAt" IS NOT NULL AS "userDeleted"
+            FROM \(vp) AS vp
+            LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
+            LEFT JOIN \(tables.user) AS u ON u."id" = vp."userId"
+            WHERE vp."id" = $1
+            """, [String(job.id)], operation: "check a job is still wanted"
+        ).first
+        guard let row else { return "the job row is gone" }
+        if try row.require("fromDeletedUser", as: Bool.self) { return "the job belongs to a deleted user" }
+        if try row.require("userDeleted", as: Bool.self) { return "the requesting user was deleted" }
+        if try row.require("uploadDeleted", as: Bool.self) { return "the upload was deleted" }
+        return nil
+    }
+
+    /// Whether the job's upload is still not COMPLETED (claimed only because waiting ran out).
+    public func uploadIncomplete(_ session: PostgresSession, job: Job) throws -> Bool {
+        guard let upload = job.fileUploadId else { return false }
+        let status = try session.query(
+            "SELECT \"status\"::text AS status FROM \(tables.fileUpload) WHERE \"id\" = $1", [String(upload)],
+            operation: "read the upload's status"
+        ).first?.decode("status", as: String.self)
+        return status != nil && status != "COMPLETED"
+    }
+
+    // MARK: Writes of a running job (fenced)
+
+    private func fence(_ first: Int) -> String {
+        "\"id\" = $\(first) AND \"status\" = 'PROCESSING' AND \"startedAt\" = $\(first + 1)::timestamp"
+    }
+
+    /// Writes progress (and so the heartbeat). False: the run was fenced off (rescued, cancelled,
+    /// reprocessed) and must stop.
+    public func heartbeat(_ session: PostgresSession, job: Job, progress: Int, estimatedSeconds: Int?) throws -> Bool {
+        try session.execute(
+            """
+            UPDATE \(vp) SET "progress" = $3, "updatedAt" = \(Self.now),
+                "estimatedDurationSeconds" = COALESCE($4::int, "estimatedDurationSeconds")
+            WHERE \(fence(1))
+            """, [String(job.id), job.token, String(max(0, min(99, progress))), estimatedSeconds.map(String.init)],
+            operation: "write progress") == 1
+    }
+
+    /// The job's status now (e.g. to tell a cancel from a rescue after a fenced write).
+    public func status(_ session: PostgresSession, jobId: Int) throws -> String? {
+        try session.query(
+            "SELECT \"status\"::text AS status FROM \(vp) WHERE \"id\" = $1", [String(jobId)],
+            operation: "read a job's status"
+        ).first?.decode("status")
+    }
+
+    /// What a finished run writes, all at once.
+    public struct Completion: Sendable {
+        public var outputStorageKeys: [String: String]
+        public var outputUrls: [String: String]
+        public var outputTotalSize: Int64
+        /// JSON texts.
+        public var outputMetadata: String
+        public var inputMetadata: String
+        public var thumbnails: String
+        public var actualDurationSeconds: Int
+        /// Written if the run did not get to write it earlier.
+        public var estimatedDurationSeconds: Int?
+        /// Merged into `file_upload.metadata`: the probe summary and role → variant.
+        public var uploadVideo: String
+        public var uploadVariants: String
+        public var posterUrl: String?
+        public var event: ProcessingLogEvent
+
+        public init(
+            outputStorageKeys: [String: String], outputUrls: [String: String], outputTotalSize: Int64,
+            outputMetadata: String, inputMetadata: String, thumbnails: String, actualDurationSeconds: Int,
+            uploadVideo: String, uploadVariants: String, posterUrl: String?, estimatedDurationSeconds: Int?,
+            event: ProcessingLogEvent
+        ) {
+            self.estimatedDurationSeconds = estimatedDurationSeconds
+            self.outputStorageKeys = outputStorageKeys
+            self.outputUrls = outputUrls
+            self.outputTotalSize = outputTotalSize
+            self.outputMetadata = outputMetadata
+            self.inputMetadata = inputMetadata
+            self.thumbnails = thumbnails
+            self.actualDurationSeconds = actualDurationSeconds
+            self.uploadVideo = uploadVideo
+            self.uploadVariants = uploadVariants
+            self.posterUrl = posterUrl
+            self.event = event
+        }
+    }
+
+    /// Writes every output column, merges into the upload, and notifies, in ONE transaction.
+    /// False (and nothing written) when the run was fenced off.
+    public func complete(_ session: PostgresSession, job: Job, _ completion: Completion) throws -> Bool {
+        try session.transaction("record a finished job") {
+            let changed = try session.execute(
+                """
+                UPDATE \(vp) SET "status" = 'COMPLETED', "outputStorageKeys" = $3, "outputUrls" = $4,
+                    "outputTotalSize" = $5, "outputMetadata" = $6::json, "inputMetadata" = $7::json,
+                    "thumbnails" = $8::json, "progress" = 100, "completedAt" = \(Self.now),
+                    "actualDurationSeconds" = $9, "errorMessage" = NULL, "updatedAt" = \(Self.now),
+                    "processingLogs" = \(Self.appendLog(10)),
+                    "estimatedDurationSeconds" = COALESCE("estimatedDurationSeconds", $11::int)
+                WHERE \(fence(1))
+                """,
+                [
+                    String(job.id), job.token, Self.json(completion.outputStorageKeys),
+                    Self.json(completion.outputUrls),
+                    String(completion.outputTotalSize), completion.outputMetadata, completion.inputMetadata,
+                    completion.thumbnails, String(completion.actualDurationSeconds), Self.json(completion.event),
+                    completion.estimatedDurationSeconds.map(String.init),
+                ], operation: "record a finished job")
+            guard changed == 1 else { return false }
+            if let upload = job.fileUploadId {
+                try session.execute(
+                    """
+                    UPDATE \(tables.fileUpload) SET "thumbnailUrl" = COALESCE($2, "thumbnailUrl"),
+                        "metadata" = (COALESCE("metadata"::jsonb, '{}'::jsonb) || jsonb_build_object(
+                            'video', $3::jsonb,
+                            'variants', COALESCE("metadata"::jsonb -> 'variants', '{}'::jsonb) || $4::jsonb,
+                            'processing', jsonb_build_object('jobId', $5::int, 'status', 'COMPLETED',
+                                                             'at', to_char(\(Self.now), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                        ))::json,
+                        "updatedAt" = \(Self.now)
+                    WHERE "id" = $1
+                    """,
+                    [
+                        String(upload), completion.posterUrl, completion.uploadVideo, completion.uploadVariants,
+                        String(job.id),
+                    ],
+                    operation: "write the results to the upload")
+            }
+            try notify(session, job: job, status: "COMPLETED")
+            return true
+        }
+    }
+
+    /// What happened to a failed run.
+    public enum FailureOutcome: String, Sendable {
+        case retrying = "PENDING"
+        case failed = "FAILED"
+        case fencedOff
+    }
+
+    /// Records a failure: a `retryable` one goes back to PENDING with `retryCount` + 1 while
+    /// attempts remain (`maxAttempts` in all), anything else ends FAILED.
+    public func fail(
+        _ session: PostgresSession, job: Job, errorMessage: String, retryable: Bool, maxAttempts: Int,
+        event: ProcessingLogEvent
+    ) throws -> FailureOutcome {
+        let retry = retryable && job.attempt < maxAttempts
+        return try session.transaction("record a failed job") {
+            let changed = try session.execute(
+                """
+                UPDATE \(vp) SET "status" = \(retry ? "'PENDING'" : "'FAILED'"), "errorMessage" = $3,
+                    "retryCount" = "retryCount" + \(retry ? 1 : 0), "updatedAt" = \(Self.now),
+                    "completedAt" = \(retry ? "NULL" : Self.now), "processingLogs" = \(Self.appendLog(4))
+                WHERE \(fence(1))
+                """, [String(job.id), job.token, errorMessage, Self.json(event)], operation: "record a failed job")
+            guard changed == 1 else { return .fencedOff }
+            if !retry { try notify(session, job: job, status: "FAILED") }
+            return retry ? .retrying : .failed
+        }
+    }
+
+    /// Ends a job that is not worth doing as CANCELLED.
+    public func cancel(_ session: PostgresSession, job: Job, errorMessage: String, event: ProcessingLogEvent) throws
+        -> Bool
+    {
+        try session.transaction("cancel a job") {
+            let changed = try session.execute(
+                """
+                UPDATE \(vp) SET "status" = 'CANCELLED', "errorMessage" = $3, "updatedAt" = \(Self.now),
+                    "completedAt" = \(Self.now), "processingLogs" = \(Self.appendLog(4))
+                WHERE \(fence(1))
+                """, [String(job.id), job.token, errorMessage, Self.json(event)], operation: "cancel a job")
+            if changed == 1 { try notify(session, job: job, status: "CANCELLED") }
+            return changed == 1
+        }
+    }
+
+    /// Puts a job back to PENDING without counting an attempt (shutdown, upload not ready yet).
+    public func release(_ session: PostgresSession, job: Job, event: ProcessingLogEvent) throws -> Bool {
+        try session.execute(
+            """
+            UPDATE \(vp) SET "status" = 'PENDING', "progress" = 0, "updatedAt" = \(Self.now),
+                "processingLogs" = \(Self.appendLog(3))
+            WHERE \(fence(1))
+            """, [String(job.id), job.token, Self.json(event)], operation: "release a job") == 1
+    }
+
+    private func notify(_ session: PostgresSession, job: Job, status: String) throws {
+        struct Event: Encodable {
+            let jobId: Int
+            let fileUploadId: Int?
+            let status: String
+            let processingType: String
+        }
+        try session.execute(
+            "SELECT pg_notify($1, $2)",
+            [
+                Self.eventsChannel,
+                Self.json(
+                    Event(
+                        jobId: job.id, fileUploadId: job.fileUploadId, status: status,
+                        processingType: job.processingType)),
+            ], operation: "announce a finished job")
+    }
+
+    // MARK: Rescue and queue state
+
+    /// Puts jobs left PROCESSING without a heartbeat for `staleAfter` seconds, whose worker holds
+    /// no advisory lock any more (it died), back to PENDING with `retryCount` + 1, or FAILED when
+    /// out of attempts. Returns the ids and what became of them.
+    public func rescueStale(
+        _ session: PostgresSession, staleAfter: Double, maxAttempts: Int, host: String, pid: Int32
+    ) throws -> [(id: Int, status: String)] {
+        try session.transaction("rescue stale jobs") {
+            let orphaned = try session.query(
+                """
+                WITH stale AS (
+                    SELECT "id", "retryCount" FROM \(vp)
+                    WHERE "status" = 'PROCESSING' AND "updatedAt" < \(Self.now) - make_interval(secs => $1::float8)
+                    ORDER BY "updatedAt" FOR UPDATE SKIP LOCKED LIMIT 20
+                )
+                SELECT "id", "retryCount" FROM stale WHERE pg_try_advisory_xact_lock($2::int4, "id"::int4)
+                """, [String(staleAfter), String(Self.lockNamespace)], operation: "find stale jobs")
+            return try orphaned.all.map { row in
+                let id: Int = try row.require("id")
+                let retryCount: Int = try row.require("retryCount")
+                let retry = retryCount + 1 < maxAttempts
+                let event = ProcessingLogEvent(
+                    event: "rescued", attempt: retryCount + 1, host: host, pid: pid,
+                    message: retry ? "retrying" : "no attempts left")
+                try session.execute(
+                    """
+                    UPDATE \(vp) SET "status" = \(retry ? "'PENDING'" : "'FAILED'"),
+                        "retryCount" = "retryCount" + \(retry ? 1 : 0),
+                        "errorMessage" = $2, "completedAt" = \(retry ? "NULL" : Self.now),
+                        "updatedAt" = \(Self.now), "processingLogs" = \(Self.appendLog(3))
+                    WHERE "id" = $1 AND "status" = 'PROCESSING'
+                    """,
+                    [
+                        String(id),
+                        "crashed: the worker running this job stopped sending heartbeats (its process or host died); "
+                            + (retry ? "it will be retried" : "no attempts are left, reprocess it to try again"),
+                        Self.json(event),
+                    ], operation: "rescue a stale job")
+                return (id, retry ? "PENDING" : "FAILED")
+            }
+        }
+    }
+
+    /// How many jobs are in each status.
+    public func depth(_ session: PostgresSession) throws -> [String: Int] {
+        var depth: [String: Int] = [:]
+        for row in try session.query(
+            "SELECT \"status\"::text AS status, count(*) AS n FROM \(vp) GROUP BY 1", operation: "count jobs"
+        ).all {
+            depth[try row.require("status")] = try row.require("n", as: Int.self)
+        }
+        return depth
+    }
+
+    /// Whether no job is runnable or running, apart from those waiting for their upload.
+    public func isIdle(_ session: PostgresSession, uploadWait: Double) throws -> Bool {
+        try session.query(
+            """
+            SELECT count(*) AS n FROM \(vp) AS vp LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
+            WHERE vp."status" = 'PROCESSING' OR (vp."status" = 'PENDING'
+                AND (fu."id" IS NULL OR fu."status"::text = 'COMPLETED'
+                     OR vp."createdAt" < \(Self.now) - make_interval(secs => $1::float8)))
+            """, [String(uploadWait)], operation: "check for remaining jobs"
+        ).first?.require("n", as: Int.self) == 0
+    }
+}

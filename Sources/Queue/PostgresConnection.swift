@@ -1,0 +1,266 @@
+import CLibPQ
+import Dispatch
+import Foundation
+public import Logging
+
+/// One libpq connection. Every libpq call runs on the connection's own serial dispatch queue,
+/// never on Swift's cooperative thread pool, and callers reach it through `withSession`, which
+/// also reconnects with capped exponential backoff after the server went away.
+public final class PostgresConnection: @unchecked Sendable {
+    // @unchecked: `connection` and `listening` are only touched on `queue`.
+    private let url: String
+    private let queue: DispatchQueue
+    private let logger: Logger
+    private var connection: OpaquePointer?
+    private var listening: Set<String> = []
+
+    /// How long `withSession` keeps trying to reconnect before it gives up with `.connection`.
+    public var reconnectPatience: Duration = .seconds(30)
+
+    /// `url` is a libpq connection string or URI; it is never logged.
+    public init(url: String, label: String, logger: Logger) {
+        self.url = url
+        self.queue = DispatchQueue(label: "media-worker.postgres.\(label)")
+        self.logger = logger
+    }
+
+    deinit {
+        if let connection { PQfinish(connection) }
+    }
+
+    /// Runs `body` with exclusive use of the connection, on its queue. Statements inside one
+    /// `body` run back to back, so `body` is the unit for transactions.
+    public func withSession<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (PostgresSession) throws -> T
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try self.runLocked(operation, body) })
+            }
+        }
+    }
+
+    /// Closes the connection (also releasing its session advisory locks).
+    public func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                if let connection = self.connection { PQfinish(connection) }
+                self.connection = nil
+                self.listening = []
+                continuation.resume()
+            }
+        }
+    }
+
+    private func runLocked<T>(_ operation: String, _ body: (PostgresSession) throws -> T) throws -> T {
+        let connection = try ensureConnected(operation)
+        let session = PostgresSession(connection: connection, owner: self)
+        do {
+            return try body(session)
+        } catch let error as PostgresError where error.kind == .connection || PQstatus(connection) != CONNECTION_OK {
+            // Drop the broken connection: the next call reconnects.
+            PQfinish(connection)
+            self.connection = nil
+            throw PostgresError(kind: .connection, operation: operation, sqlState: error.sqlState, detail: error.detail)
+        }
+    }
+
+    private func ensureConnected(_ operation: String) throws -> OpaquePointer {
+        if let connection, PQstatus(connection) == CONNECTION_OK { return connection }
+        if let connection { PQfinish(connection) }
+        connection = nil
+        let deadline = ContinuousClock.now + reconnectPatience
+        var delay = Duration.milliseconds(100)
+        while true {
+            let attempt = PQconnectdb(url)
+            if let attempt, PQstatus(attempt) == CONNECTION_OK {
+                // The server's NOTICEs ("relation already exists, skipping") are not ours to print.
+                PQsetNoticeProcessor(attempt, { _, _ in }, nil)
+                connection = attempt
+                let channels = listening
+                listening = []
+                for channel in channels { try PostgresSession(connection: attempt, owner: self).listen(channel) }
+                return attempt
+            }
+            let detail = attempt.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            if let attempt { PQfinish(attempt) }
+            if ContinuousClock.now + delay > deadline {
+                throw PostgresError(kind: .connection, operation: operation, sqlState: nil, detail: detail)
+            }
+            logger.warning(
+                "database unreachable, retrying",
+                metadata: ["in": "\(delay)", "error": "\(detail.trimmingCharacters(in: .whitespacesAndNewlines))"])
+            Thread.sleep(
+                forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            delay = min(delay * 2, .seconds(5))
+        }
+    }
+
+    fileprivate func noteListening(_ channel: String) { listening.insert(channel) }
+}
+
+/// A value bound to a statement parameter, sent as text (PostgreSQL casts it to the column's type).
+public typealias PostgresValue = String?
+
+/// The synchronous face of a connection, valid only inside `withSession`. Every statement takes
+/// its values as bound parameters (`PQexecParams`), never spliced into the SQL text.
+public struct PostgresSession {
+    fileprivate let connection: OpaquePointer
+    fileprivate let owner: PostgresConnection
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [PostgresValue] = [], operation: String = "run a query") throws
+        -> PostgresRows
+    {
+        let result = try run(sql, parameters, operation: operation)
+        defer { PQclear(result) }
+        return PostgresRows(result: result)
+    }
+
+    /// Runs one statement and returns how many rows it changed.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [PostgresValue] = [], operation: String = "run a statement")
+        throws -> Int
+    {
+        let result = try run(sql, parameters, operation: operation)
+        defer { PQclear(result) }
+        return Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+
+    /// Runs `body` between BEGIN and COMMIT, rolling back if it throws.
+    public func transaction<T>(_ operation: String, _ body: () throws -> T) throws -> T {
+        try execute("BEGIN", operation: operation)
+        do {
+            let value = try body()
+            try execute("COMMIT", operation: operation)
+            return value
+        } catch {
+            _ = try? execute("ROLLBACK", operation: operation)
+            throw error
+        }
+    }
+
+    /// Subscribes to `channel` (an identifier the caller controls, never user input).
+    public func listen(_ channel: String) throws {
+        let quoted = String(cString: PQescapeIdentifier(connection, channel, channel.utf8.count))
+        try execute("LISTEN \(quoted)", operation: "listen for new jobs")
+        owner.noteListening(channel)
+    }
+
+    /// Waits up to `timeout` for notifications and returns their channels and payloads.
+    public func waitForNotifications(timeout: Duration) throws -> [(channel: String, payload: String)] {
+        var received = drainNotifications()
+        if !received.isEmpty { return received }
+        let socket = PQsocket(connection)
+        guard socket >= 0 else {
+            throw PostgresError(
+                kind: .connection, operation: "wait for notifications", sqlState: nil, detail: "no socket")
+        }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(
+            timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ready = poll(&descriptor, 1, milliseconds)
+        if ready > 0 {
+            guard PQconsumeInput(connection) == 1 else {
+                throw PostgresError(
+                    kind: .connection, operation: "wait for notifications", sqlState: nil,
+                    detail: String(cString: PQerrorMessage(connection)))
+            }
+            received = drainNotifications()
+        }
+        return received
+    }
+
+    private func drainNotifications() -> [(channel: String, payload: String)] {
+        var received: [(String, String)] = []
+        while let notification = PQnotifies(connection) {
+            received.append(
+                (String(cString: notification.pointee.relname), String(cString: notification.pointee.extra)))
+            PQfreemem(notification)
+        }
+        return received
+    }
+
+    private func run(_ sql: String, _ parameters: [PostgresValue], operation: String) throws -> OpaquePointer {
+        let cStrings = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { cStrings.forEach { free($0) } }
+        let values = cStrings.map { UnsafePointer($0) }
+        let result = values.withUnsafeBufferPointer { buffer in
+            PQexecParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
+        }
+        guard let result else {
+            throw PostgresError(
+                kind: .connection, operation: operation, sqlState: nil,
+                detail: String(cString: PQerrorMessage(connection)))
+        }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let detail = String(cString: PQresultErrorMessage(result))
+            PQclear(result)
+            let broken = PQstatus(connection) != CONNECTION_OK || state?.hasPrefix("08") == true || state == "57P01"
+            throw PostgresError(
+                kind: broken ? .connection : .query, operation: operation, sqlState: state, detail: detail)
+        }
+        return result
+    }
+}
+
+/// The rows of a result, copied out of libpq as text.
+public struct PostgresRows: Sendable {
+    public let columns: [String]
+    public let rows: [[String?]]
+
+    init(result: OpaquePointer) {
+        let columnCount = Int(PQnfields(result))
+        columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        rows = (0..<Int(PQntuples(result))).map { row in
+            (0..<columnCount).map { column in
+                PQgetisnull(result, Int32(row), Int32(column)) == 1
+                    ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+            }
+        }
+    }
+
+    public var count: Int { rows.count }
+
+    /// Row `index` as a `PostgresRow`.
+    public subscript(index: Int) -> PostgresRow { PostgresRow(columns: columns, values: rows[index]) }
+    public var first: PostgresRow? { rows.isEmpty ? nil : self[0] }
+    public var all: [PostgresRow] { rows.indices.map { self[$0] } }
+}
+
+/// One row, read by column name into typed values.
+public struct PostgresRow: Sendable {
+    let columns: [String]
+    let values: [String?]
+
+    /// The text of `column`, or nil for NULL. A missing column is a decoding error.
+    public func text(_ column: String) throws -> String? {
+        guard let index = columns.firstIndex(of: column) else {
+            throw PostgresError(
+                kind: .decoding, operation: "read column \(column)", sqlState: nil, detail: "no such column")
+        }
+        return values[index]
+    }
+
+    /// `column` as `T`, failing with the column's name and the type when it does not parse.
+    public func decode<T: LosslessStringConvertible>(_ column: String, as type: T.Type = T.self) throws -> T? {
+        guard let text = try text(column) else { return nil }
+        if T.self == Bool.self { return (text == "t") as? T }
+        guard let value = T(text) else {
+            throw PostgresError(
+                kind: .decoding, operation: "read column \(column) as \(T.self)", sqlState: nil, detail: text)
+        }
+        return value
+    }
+
+    /// `column` as `T`, which must not be NULL.
+    public func require<T: LosslessStringConvertible>(_ column: String, as type: T.Type = T.self) throws -> T {
+        guard let value = try decode(column, as: type) else {
+            throw PostgresError(kind: .decoding, operation: "read column \(column)", sqlState: nil, detail: "NULL")
+        }
+        return value
+    }
+}

@@ -1,0 +1,30 @@
+/// A failed database operation. `description` is safe for logs and `errorMessage`: it never holds
+/// a connection string; the server's detail is in `debugDescription`.
+public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// Could not connect, or the connection broke.
+        case connection
+        /// The server refused a statement.
+        case query
+        /// A result did not have the expected shape or type.
+        case decoding
+    }
+
+    public let kind: Kind
+    /// What was being done, e.g. `claim a job`.
+    public let operation: String
+    /// The server's SQLSTATE, when it sent one.
+    public let sqlState: String?
+    /// The server's or libpq's text.
+    public let detail: String
+
+    public var description: String {
+        switch kind {
+        case .connection: "database unreachable while trying to \(operation)"
+        case .query: "database refused to \(operation)\(sqlState.map { " (SQLSTATE \($0))" } ?? "")"
+        case .decoding: "unexpected database result while trying to \(operation)"
+        }
+    }
+
+    public var debugDescription: String { "\(description): \(detail)" }
+}

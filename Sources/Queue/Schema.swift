@@ -1,0 +1,114 @@
+/// `media-worker migrate`: the app's three tables, their enum types and indexes as its ORM
+/// (TypeORM) creates them, plus a trigger that notifies media-worker on insert. For local runs and
+/// tests only: in production the app owns the schema. Idempotent.
+extension JobStore {
+    public func migrate(_ session: PostgresSession) throws {
+        let vpName = unquotedLast(tables.videoProcessing)
+        let fuName = unquotedLast(tables.fileUpload)
+        let enums: [(String, [String])] = [
+            ("\(vpName)_processingtype_enum", ["COMPRESSION", "THUMBNAIL", "METADATA", "PREVIEW", "FULL_PROCESSING"]),
+            ("\(vpName)_status_enum", ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"]),
+            ("\(vpName)_qualityprofile_enum", ["LOW", "MEDIUM", "HIGH", "ULTRA"]),
+            ("\(fuName)_status_enum", ["PENDING", "UPLOADING", "COMPLETED", "FAILED"]),
+        ]
+        try session.transaction("create the tables") {
+            // Two workers migrating at once must not race on CREATE TYPE.
+            try session.execute("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 0)", operation: "lock for migrate")
+            for (name, values) in enums {
+                let list = values.map { "'\($0)'" }.joined(separator: ", ")
+                try session.execute(
+                    """
+                    DO $$ BEGIN CREATE TYPE "\(name)" AS ENUM (\(list));
+                    EXCEPTION WHEN duplicate_object THEN NULL; END $$
+                    """, operation: "create enum types")
+            }
+            try session.execute(
+                """
+                CREATE TABLE IF NOT EXISTS \(tables.user) (
+                    "id" SERIAL PRIMARY KEY,
+                    "email" character varying,
+                    "createdAt" TIMESTAMP NOT NULL DEFAULT now(),
+                    "updatedAt" TIMESTAMP NOT NULL DEFAULT now(),
+                    "deletedAt" TIMESTAMP
+                )
+                """, operation: "create the user table")
+            try session.execute(
+                """
+                CREATE TABLE IF NOT EXISTS \(tables.fileUpload) (
+                    "id" SERIAL PRIMARY KEY,
+                    "uploaderId" integer NOT NULL REFERENCES \(tables.user)("id"),
+                    "fileName" character varying NOT NULL,
+                    "originalName" character varying NOT NULL,
+                    "mimeType" character varying NOT NULL,
+                    "fileSize" integer NOT NULL,
+                    "storageKey" character varying NOT NULL UNIQUE,
+                    "storageUrl" character varying NOT NULL,
+                    "thumbnailUrl" character varying,
+                    "metadata" json,
+                    "status" "\(fuName)_status_enum" NOT NULL DEFAULT 'PENDING',
+                    "createdAt" TIMESTAMP NOT NULL DEFAULT now(),
+                    "updatedAt" TIMESTAMP NOT NULL DEFAULT now(),
+                    "deletedAt" TIMESTAMP
+                )
+                """, operation: "create the file_upload table")
+            try session.execute(
+                """
+                CREATE TABLE IF NOT EXISTS \(tables.videoProcessing) (
+                    "id" SERIAL PRIMARY KEY,
+                    "userId" integer REFERENCES \(tables.user)("id"),
+                    "fileUploadId" integer REFERENCES \(tables.fileUpload)("id"),
+                    "processingType" "\(vpName)_processingtype_enum" NOT NULL,
+                    "status" "\(vpName)_status_enum" NOT NULL DEFAULT 'PENDING',
+                    "qualityProfile" "\(vpName)_qualityprofile_enum",
+                    "inputStorageKey" character varying NOT NULL,
+                    "originalFileName" character varying NOT NULL,
+                    "inputMimeType" character varying NOT NULL,
+                    "inputFileSize" bigint NOT NULL,
+                    "outputStorageKeys" text,
+                    "outputTotalSize" bigint,
+                    "outputUrls" text,
+                    "progress" integer NOT NULL DEFAULT 0,
+                    "estimatedDurationSeconds" integer,
+                    "actualDurationSeconds" integer,
+                    "inputMetadata" json,
+                    "outputMetadata" json,
+                    "thumbnails" json,
+                    "errorMessage" text,
+                    "processingLogs" json,
+                    "retryCount" integer NOT NULL DEFAULT 0,
+                    "isFromDeletedUser" boolean NOT NULL DEFAULT false,
+                    "startedAt" TIMESTAMP,
+                    "completedAt" TIMESTAMP,
+                    "createdAt" TIMESTAMP NOT NULL DEFAULT now(),
+                    "updatedAt" TIMESTAMP NOT NULL DEFAULT now()
+                )
+                """, operation: "create the video_processing table")
+            try session.execute(
+                """
+                CREATE INDEX IF NOT EXISTS "IDX_\(vpName)_user_status" ON \(tables.videoProcessing) ("userId", "status")
+                """, operation: "create indexes")
+            try session.execute(
+                """
+                CREATE INDEX IF NOT EXISTS "IDX_\(vpName)_status_created" ON \(tables.videoProcessing) ("status", "createdAt")
+                """, operation: "create indexes")
+            // The one statement an app adds in production to get the same wake-up is the trigger
+            // below (or `SELECT pg_notify('media_worker_jobs', NEW.id::text)` after its insert).
+            try session.execute(
+                """
+                CREATE OR REPLACE FUNCTION media_worker_notify_job() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN PERFORM pg_notify('\(Self.jobsChannel)', NEW."id"::text); RETURN NEW; END $$
+                """, operation: "create the notify function")
+            try session.execute(
+                """
+                DO $$ BEGIN
+                    CREATE TRIGGER media_worker_notify_job AFTER INSERT ON \(tables.videoProcessing)
+                    FOR EACH ROW EXECUTE FUNCTION media_worker_notify_job();
+                EXCEPTION WHEN duplicate_object THEN NULL; END $$
+                """, operation: "create the notify trigger")
+        }
+    }
+
+    private func unquotedLast(_ quoted: String) -> String {
+        String(quoted.split(separator: ".").last!.dropFirst().dropLast())
+    }
+}

@@ -1,0 +1,36 @@
+/// The app's three table names (configurable: apps rename them), validated and quoted once.
+public struct TableNames: Sendable, Equatable {
+    /// Quoted, ready for SQL, e.g. `"public"."video_processing"`.
+    public let videoProcessing: String
+    public let fileUpload: String
+    public let user: String
+    /// Unquoted, for messages and trigger names.
+    public let videoProcessingName: String
+
+    /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused.
+    public init(videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user")
+        throws
+    {
+        self.videoProcessing = try Self.quote(videoProcessing)
+        self.fileUpload = try Self.quote(fileUpload)
+        self.user = try Self.quote(user)
+        videoProcessingName = videoProcessing
+    }
+
+    public static let `default` = try! TableNames()
+
+    private static func quote(_ name: String) throws -> String {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count),
+            parts.allSatisfy({ part in
+                guard let first = part.first, first == "_" || first.isLetter else { return false }
+                return part.allSatisfy { $0 == "_" || $0.isLetter || $0.isNumber } && part.count <= 63
+            })
+        else {
+            throw PostgresError(
+                kind: .query, operation: "use table name \(name)", sqlState: nil,
+                detail: "a table name is an identifier, optionally schema-qualified")
+        }
+        return parts.map { "\"\($0)\"" }.joined(separator: ".")
+    }
+}

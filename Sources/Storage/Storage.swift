@@ -1,0 +1,61 @@
+public import Foundation
+
+/// Where inputs are read from and outputs written to. Keys are relative paths such as
+/// `uploads/abc.mp4`; an implementation refuses keys that could escape its root.
+public protocol Storage: Sendable {
+    /// Copies the object at `key` into the local file `destination`, checking its size when
+    /// `expectedSize` is given.
+    func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError)
+    /// Stores the local file `source` at `key`, replacing what is there.
+    func upload(_ source: URL, key: String, contentType: String) async throws(StorageError)
+    /// Removes `key` if it exists.
+    func delete(key: String) async throws(StorageError)
+    /// The URL clients fetch `key` from.
+    func publicURL(for key: String) -> String
+    /// A description safe for logs (no credentials).
+    var redactedDescription: String { get }
+}
+
+/// Why a storage operation failed.
+public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The key is malformed or points outside the store.
+    case invalidKey(String, reason: String)
+    /// No object at the key.
+    case notFound(key: String)
+    /// The object is not the size the job row says.
+    case sizeMismatch(key: String, expected: Int64, actual: Int64)
+    /// Reading or writing failed (disk full, permissions, network).
+    case io(key: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalidKey(let key, let reason): "storage key \(key.debugDescription) refused: \(reason)"
+        case .notFound(let key): "no object at storage key \(key.debugDescription)"
+        case .sizeMismatch(let key, let expected, let actual):
+            "the object at \(key.debugDescription) has \(actual) bytes, the job says \(expected)"
+        case .io(let key, let reason): "storage failed on \(key.debugDescription): \(reason)"
+        }
+    }
+}
+
+extension StorageError {
+    /// Checks a key is a plain relative path: no `..`, no absolute path, no NUL, no backslash,
+    /// not empty, not too long.
+    public static func validate(_ key: String) throws(StorageError) {
+        guard !key.isEmpty, key.utf8.count <= 1024 else { throw .invalidKey(key, reason: "empty or too long") }
+        guard !key.hasPrefix("/") else { throw .invalidKey(key, reason: "absolute paths are not keys") }
+        guard !key.contains("\0"), !key.contains("\\") else {
+            throw .invalidKey(key, reason: "NUL and backslash are not allowed")
+        }
+        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+        guard !parts.contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }) else {
+            throw .invalidKey(key, reason: "'.', '..' and empty path segments are not allowed")
+        }
+    }
+}
+
+/// Where one job's outputs go: deterministic per job and role, so a retry or a reprocess
+/// overwrites instead of adding copies.
+public func outputKey(jobId: Int, role: String, fileExtension: String) -> String {
+    "media-worker/jobs/\(jobId)/\(role).\(fileExtension)"
+}

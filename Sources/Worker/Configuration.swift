@@ -1,0 +1,132 @@
+public import Foundation
+public import Queue
+public import Storage
+
+/// Every setting of the daemon, read once at start-up from the environment (so a systemd
+/// `EnvironmentFile` works) and overridden by flags, validated there.
+public struct Configuration: Sendable {
+    /// libpq connection string or URI. Never logged: see `redactedDatabaseURL`.
+    public var databaseURL: String
+    /// `file:///some/dir` (S3 comes later).
+    public var storageURL: String
+    /// Base URL clients fetch outputs from (a CDN, a web server over the storage folder).
+    public var publicURL: String?
+    /// Jobs run at once on this host.
+    public var concurrency: Int
+    /// Seconds between polls when no notification arrives.
+    public var pollInterval: Double
+    /// Seconds without a heartbeat after which a PROCESSING job counts as abandoned.
+    public var staleAfter: Double
+    /// Attempts in all before a retryable failure becomes FAILED.
+    public var maxAttempts: Int
+    /// Seconds before the first retry; doubles per attempt (±25 % jitter).
+    public var retryBase: Double
+    /// Seconds running jobs get to finish on SIGTERM before they are stopped and released.
+    public var shutdownGrace: Double
+    /// Seconds a job waits for its upload to reach COMPLETED before it fails.
+    public var uploadWait: Double
+    /// Wall-clock seconds a job's child may run.
+    public var jobTimeout: Double
+    /// Address-space limit of a job's child, in bytes.
+    public var childMemoryBytes: Int64
+    /// Where jobs' private folders are made.
+    public var temporaryDirectory: String
+    public var tables: TableNames
+
+    /// One slot per two cores, at least one (see the README for the measurements behind it).
+    public static var defaultConcurrency: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
+
+    /// Reads the environment; `MEDIA_WORKER_*` names are documented in the README.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
+        func number(_ name: String, _ fallback: Double) throws(ConfigurationError) -> Double {
+            guard let text = environment[name], !text.isEmpty else { return fallback }
+            guard let value = Double(text), value >= 0 else { throw .invalid(name, text, "a number of seconds ≥ 0") }
+            return value
+        }
+        func integer(_ name: String, _ fallback: Int) throws(ConfigurationError) -> Int {
+            guard let text = environment[name], !text.isEmpty else { return fallback }
+            guard let value = Int(text), value > 0 else { throw .invalid(name, text, "a whole number ≥ 1") }
+            return value
+        }
+        databaseURL = environment["DATABASE_URL"] ?? ""
+        storageURL = environment["MEDIA_STORAGE_URL"] ?? ""
+        publicURL = environment["MEDIA_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        concurrency = try integer("MEDIA_WORKER_CONCURRENCY", Self.defaultConcurrency)
+        pollInterval = try number("MEDIA_WORKER_POLL_INTERVAL", 5)
+        staleAfter = try number("MEDIA_WORKER_STALE_AFTER", 60)
+        maxAttempts = try integer("MEDIA_WORKER_MAX_ATTEMPTS", 3)
+        retryBase = try number("MEDIA_WORKER_RETRY_BASE", 30)
+        shutdownGrace = try number("MEDIA_WORKER_SHUTDOWN_GRACE", 30)
+        uploadWait = try number("MEDIA_WORKER_UPLOAD_WAIT", 3600)
+        jobTimeout = try number("MEDIA_WORKER_JOB_TIMEOUT", 3600)
+        childMemoryBytes = Int64(try integer("MEDIA_WORKER_CHILD_MEMORY_MB", 8192)) << 20
+        temporaryDirectory =
+            environment["MEDIA_WORKER_TMPDIR"] ?? environment["CACHE_DIRECTORY"] ?? environment["TMPDIR"] ?? "/tmp"
+        do {
+            tables = try TableNames(
+                videoProcessing: environment["MEDIA_WORKER_TABLE_VIDEO_PROCESSING"] ?? "video_processing",
+                fileUpload: environment["MEDIA_WORKER_TABLE_FILE_UPLOAD"] ?? "file_upload",
+                user: environment["MEDIA_WORKER_TABLE_USER"] ?? "user")
+        } catch {
+            throw .invalid("MEDIA_WORKER_TABLE_*", "", "table names are identifiers, optionally schema-qualified")
+        }
+    }
+
+    /// Checks what a command that talks to the database and storage needs.
+    public func validate() throws(ConfigurationError) {
+        if databaseURL.isEmpty { throw .missing("DATABASE_URL", "e.g. postgresql://user@localhost/app") }
+        if storageURL.isEmpty { throw .missing("MEDIA_STORAGE_URL", "e.g. file:///var/lib/media-worker/storage") }
+        guard storageURL.hasPrefix("file://") else {
+            throw .invalid("MEDIA_STORAGE_URL", storageURL, "a file:///absolute/path URL")
+        }
+    }
+
+    /// The database URL with any password replaced by `***`.
+    public var redactedDatabaseURL: String { Self.redact(databaseURL) }
+
+    /// Removes passwords from a libpq URI (`postgresql://user:secret@host`) or key/value string
+    /// (`password=secret`).
+    public static func redact(_ url: String) -> String {
+        var text = url
+        if let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") {
+            let credentials = text[scheme.upperBound..<at]
+            if let colon = credentials.firstIndex(of: ":") {
+                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
+            }
+        }
+        return text.replacing(/password=('[^']*'|\S+)/) { _ in "password=***" }
+            .replacing(/([?&]password=)[^&]*/) { "\($0.1)***" }
+    }
+
+    /// The settings as a person would check them, with secrets removed.
+    public var redactedSummary: String {
+        "database=\(redactedDatabaseURL) storage=\(storageURL) publicURL=\(publicURL ?? "-") "
+            + "concurrency=\(concurrency) pollInterval=\(pollInterval)s staleAfter=\(staleAfter)s "
+            + "maxAttempts=\(maxAttempts) retryBase=\(retryBase)s shutdownGrace=\(shutdownGrace)s "
+            + "uploadWait=\(uploadWait)s jobTimeout=\(jobTimeout)s tmp=\(temporaryDirectory) "
+            + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user)"
+    }
+}
+
+/// A setting that is missing or malformed, saying which and what is expected.
+public enum ConfigurationError: Error, CustomStringConvertible, Sendable {
+    case missing(String, String)
+    case invalid(String, String, String)
+
+    public var description: String {
+        switch self {
+        case .missing(let name, let example): "\(name) is not set (\(example))"
+        case .invalid(let name, let value, let expected): "\(name)=\(value.debugDescription) is not \(expected)"
+        }
+    }
+}
+
+extension Configuration {
+    /// The storage `MEDIA_STORAGE_URL` names.
+    public func makeStorage() throws(ConfigurationError) -> any Storage {
+        guard let url = URL(string: storageURL), url.scheme == "file", !url.path.isEmpty else {
+            throw .invalid("MEDIA_STORAGE_URL", storageURL, "a file:///absolute/path URL")
+        }
+        return LocalStorage(root: URL(fileURLWithPath: url.path, isDirectory: true), publicBase: publicURL)
+    }
+}

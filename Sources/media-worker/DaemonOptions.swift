@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Worker
+
+/// Settings shared by the commands that use the database and storage: each environment variable
+/// can also be given as a flag, which wins.
+struct DaemonOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "libpq connection string or URI (DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(name: .customLong("storage-url"), help: "file:///dir (MEDIA_STORAGE_URL).")
+    var storageURL: String?
+
+    @Option(name: .customLong("public-url"), help: "Base URL of stored outputs (MEDIA_PUBLIC_URL).")
+    var publicURL: String?
+
+    @Option(help: "Jobs at once on this host (MEDIA_WORKER_CONCURRENCY; default: one per two cores).")
+    var concurrency: Int?
+
+    @Option(name: .customLong("poll-interval"), help: "Seconds between polls (MEDIA_WORKER_POLL_INTERVAL; 5).")
+    var pollInterval: Double?
+
+    @Option(
+        name: .customLong("stale-after"),
+        help: "Seconds without heartbeat before rescue (MEDIA_WORKER_STALE_AFTER; 60).")
+    var staleAfter: Double?
+
+    @Option(name: .customLong("max-attempts"), help: "Attempts before FAILED (MEDIA_WORKER_MAX_ATTEMPTS; 3).")
+    var maxAttempts: Int?
+
+    @Option(
+        name: .customLong("retry-base"), help: "Seconds before the first retry, doubling (MEDIA_WORKER_RETRY_BASE; 30)."
+    )
+    var retryBase: Double?
+
+    @Option(name: .customLong("shutdown-grace"), help: "Seconds jobs get on SIGTERM (MEDIA_WORKER_SHUTDOWN_GRACE; 30).")
+    var shutdownGrace: Double?
+
+    @Option(name: .customLong("job-timeout"), help: "Wall-clock seconds per job (MEDIA_WORKER_JOB_TIMEOUT; 3600).")
+    var jobTimeout: Double?
+
+    @Flag(name: .shortAndLong, help: "Log debug detail (same as MEDIA_WORKER_LOG_LEVEL=debug).")
+    var verbose = false
+
+    /// The environment, overridden by flags, validated.
+    func configuration() throws -> Configuration {
+        var configuration = try Configuration()
+        if let databaseURL { configuration.databaseURL = databaseURL }
+        if let storageURL { configuration.storageURL = storageURL }
+        if let publicURL { configuration.publicURL = publicURL }
+        if let concurrency { configuration.concurrency = max(1, concurrency) }
+        if let pollInterval { configuration.pollInterval = pollInterval }
+        if let staleAfter { configuration.staleAfter = staleAfter }
+        if let maxAttempts { configuration.maxAttempts = max(1, maxAttempts) }
+        if let retryBase { configuration.retryBase = retryBase }
+        if let shutdownGrace { configuration.shutdownGrace = shutdownGrace }
+        if let jobTimeout { configuration.jobTimeout = jobTimeout }
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        return configuration
+    }
+
+    /// A logger on stderr at MEDIA_WORKER_LOG_LEVEL (info by default, debug with --verbose).
+    func makeLogger(label: String) -> Logger {
+        let level = ProcessInfo.processInfo.environment["MEDIA_WORKER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = verbose ? .debug : level ?? .info
+        return logger
+    }
+}
