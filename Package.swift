@@ -78,13 +78,23 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Media"],
+            dependencies: ["Media", "Queue"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MediaTests",
             dependencies: ["Media", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "QueueTests",
+            dependencies: ["Queue", "Storage", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["Worker", "Queue", "Storage", "TestSupport", "media-worker"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

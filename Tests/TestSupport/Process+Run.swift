@@ -9,7 +9,28 @@ public struct ProgramResult: Sendable {
 
 /// Runs `executable` with `arguments`, waiting for it to exit. Stderr goes through a temporary
 /// file so that a chatty child can never block on a full pipe while stdout is read.
-public func runProgram(_ executable: URL, _ arguments: [String]) throws -> ProgramResult {
+/// With `detached`, output is discarded instead of read: for programs that leave a daemon behind
+/// holding their stdout open (`pg_ctl start`).
+public func runProgram(
+    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, detached: Bool = false
+) throws -> ProgramResult {
+    if detached {
+        // posix_spawn + waitpid: nothing of Foundation's process monitoring, no pipes left open.
+        var pid: pid_t = 0
+        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for descriptor: Int32 in [0, 1, 2] {
+            posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestSupportError("could not start \(executable.path): \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return ProgramResult(status: (status >> 8) & 0xff, stdout: Data(), stderr: "")
+    }
     let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
     _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: errorFile) }
@@ -19,6 +40,7 @@ public func runProgram(_ executable: URL, _ arguments: [String]) throws -> Progr
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if let environment { process.environment = environment }
     let stdout = Pipe()
     process.standardOutput = stdout
     process.standardError = errorHandle

@@ -1,0 +1,212 @@
+import Foundation
+import Queue
+import Storage
+import TestSupport
+import Testing
+
+/// Inserts a job (and its upload and user) straight into the tables; returns the job id.
+func insertJob(
+    _ url: String, type: String = "METADATA", uploadStatus: String = "COMPLETED", key: String = "uploads/x.mp4"
+) async throws -> Int {
+    let connection = PostgresConnection(url: url, label: "insert", logger: .init(label: "test"))
+    defer { Task { await connection.close() } }
+    return try await connection.withSession("insert") { session in
+        let ids = try JobStore().enqueue(
+            session, userId: 1, storageKey: "\(key)-\(UUID().uuidString)", storageUrl: "file:///x", fileName: "x.mp4",
+            mimeType: "video/mp4", fileSize: 10, processingType: type, qualityProfile: nil)
+        try session.execute(
+            "UPDATE file_upload SET \"status\" = $2::text::file_upload_status_enum WHERE \"id\" = $1",
+            [String(ids.uploadId), uploadStatus])
+        return ids.jobId
+    }
+}
+
+@Suite("JobStore against PostgreSQL")
+struct JobStoreTests {
+    let store = JobStore()
+
+    @Test func claimFlipsToProcessingAndLogs() async throws {
+        let url = try await TestDatabase.create()
+        let id = try await insertJob(url)
+        let connection = PostgresConnection(url: url, label: "t", logger: .init(label: "test"))
+        let job = try #require(
+            try await connection.withSession("claim") {
+                try JobStore().claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 7)
+            })
+        #expect(job.id == id && job.attempt == 1 && job.processingType == "METADATA" && job.qualityProfile == nil)
+        let row = try #require(
+            try await TestDatabase.query(
+                url,
+                "SELECT \"status\"::text AS s, \"startedAt\"::text AS t, \"processingLogs\"::text AS logs FROM video_processing WHERE id = $1",
+                [String(id)]
+            ).first)
+        #expect(try row.text("s") == "PROCESSING")
+        #expect(try row.text("t") == job.token)
+        let logs = try #require(try row.text("logs"))
+        #expect(logs.contains("\"claimed\"") && logs.contains("\"host\" : \"h\"") && logs.contains("\"pid\" : 7"))
+        // Nothing else is runnable now.
+        #expect(
+            try await connection.withSession("claim") {
+                try JobStore().claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 7)
+            } == nil)
+        await connection.close()
+    }
+
+    /// The race the fencing token closes: a slow worker's late result after its job was rescued
+    /// and claimed again writes nothing.
+    @Test func lateResultOfARescuedRunWritesNothing() async throws {
+        let url = try await TestDatabase.create()
+        _ = try await insertJob(url)
+        let store = self.store
+        let slow = PostgresConnection(url: url, label: "slow", logger: .init(label: "test"))
+        let first = try #require(
+            try await slow.withSession("claim") { try store.claim($0, retryBase: 0, uploadWait: 3600, host: "a", pid: 1) })
+        await slow.close()  // the slow worker's lock goes with its session
+        try await TestDatabase.query(url, "UPDATE video_processing SET \"updatedAt\" = now() - interval '1 hour'")
+        let rescuer = PostgresConnection(url: url, label: "rescuer", logger: .init(label: "test"))
+        let rescued = try await rescuer.withSession("rescue") {
+            try store.rescueStale($0, staleAfter: 60, maxAttempts: 3, host: "b", pid: 2)
+        }
+        #expect(rescued.map(\.status) == ["PENDING"])
+        let second = try #require(
+            try await rescuer.withSession("claim") { try store.claim($0, retryBase: 0, uploadWait: 3600, host: "b", pid: 2) })
+        #expect(second.token != first.token && second.attempt == 2)
+
+        let late = JobStore.Completion(
+            outputStorageKeys: ["video": "k"], outputUrls: ["video": "u"], outputTotalSize: 1, outputMetadata: "{}",
+            inputMetadata: "{}", thumbnails: "[]", actualDurationSeconds: 1, uploadVideo: "{}", uploadVariants: "{}",
+            posterUrl: "late", estimatedDurationSeconds: nil, event: ProcessingLogEvent(event: "completed", attempt: 1, host: "a", pid: 1))
+        let lateWriter = PostgresConnection(url: url, label: "late", logger: .init(label: "test"))
+        #expect(try await lateWriter.withSession("complete") { try store.complete($0, job: first, late) } == false)
+        #expect(try await lateWriter.withSession("beat") { try store.heartbeat($0, job: first, progress: 50, estimatedSeconds: nil) } == false)
+        let row = try #require(
+            try await TestDatabase.query(
+                url,
+                """
+                SELECT vp."status"::text AS s, vp."outputUrls" AS o, vp."progress" AS p, fu."thumbnailUrl" AS t
+                FROM video_processing vp JOIN file_upload fu ON fu.id = vp."fileUploadId"
+                """
+            ).first)
+        #expect(try row.text("s") == "PROCESSING" && row.text("o") == nil && row.text("t") == nil)
+        #expect(try row.decode("p", as: Int.self) == 0)
+        // The current run still writes fine.
+        #expect(try await rescuer.withSession("beat") { try store.heartbeat($0, job: second, progress: 40, estimatedSeconds: 9) })
+        await lateWriter.close()
+        await rescuer.close()
+    }
+
+    /// A slow but live worker keeps its job: its advisory lock stops the rescue.
+    @Test func liveWorkerIsNotRescued() async throws {
+        let url = try await TestDatabase.create()
+        _ = try await insertJob(url)
+        let store = self.store
+        let worker = PostgresConnection(url: url, label: "worker", logger: .init(label: "test"))
+        let job = try #require(
+            try await worker.withSession("claim") { try store.claim($0, retryBase: 0, uploadWait: 3600, host: "a", pid: 1) })
+        #expect(try await worker.withSession("lock") { try store.holdLock($0, job: job) })
+        try await TestDatabase.query(url, "UPDATE video_processing SET \"updatedAt\" = now() - interval '1 hour'")
+        let rescuer = PostgresConnection(url: url, label: "rescuer", logger: .init(label: "test"))
+        #expect(
+            try await rescuer.withSession("rescue") {
+                try store.rescueStale($0, staleAfter: 60, maxAttempts: 3, host: "b", pid: 2)
+            }.isEmpty)
+        await worker.close()
+        #expect(
+            try await rescuer.withSession("rescue") {
+                try store.rescueStale($0, staleAfter: 60, maxAttempts: 3, host: "b", pid: 2)
+            }.map(\.id) == [job.id])
+        await rescuer.close()
+    }
+
+    @Test func retriesBackOffThenFail() async throws {
+        let url = try await TestDatabase.create()
+        let id = try await insertJob(url)
+        let store = self.store
+        let connection = PostgresConnection(url: url, label: "t", logger: .init(label: "test"))
+        let event = ProcessingLogEvent(event: "retry", attempt: 1, host: "h", pid: 1)
+        for attempt in 1...3 {
+            let job = try #require(
+                try await connection.withSession("claim") {
+                    try store.claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 1)
+                }, "attempt \(attempt)")
+            let outcome = try await connection.withSession("fail") {
+                try store.fail($0, job: job, errorMessage: "crashed: boom", retryable: true, maxAttempts: 3, event: event)
+            }
+            #expect(outcome == (attempt < 3 ? .retrying : .failed))
+        }
+        let row = try #require(
+            try await TestDatabase.query(
+                url, "SELECT \"status\"::text AS s, \"retryCount\" AS r, \"errorMessage\" AS e FROM video_processing WHERE id = $1",
+                [String(id)]
+            ).first)
+        #expect(try row.text("s") == "FAILED" && row.decode("r", as: Int.self) == 2 && row.text("e") == "crashed: boom")
+        // With a real backoff, a retried job is not runnable at once.
+        let fresh = try await insertJob(url)
+        let job = try #require(
+            try await connection.withSession("claim") { try store.claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 1) })
+        #expect(job.id == fresh)
+        _ = try await connection.withSession("fail") {
+            try store.fail($0, job: job, errorMessage: "timeout: slow", retryable: true, maxAttempts: 3, event: event)
+        }
+        #expect(
+            try await connection.withSession("claim") {
+                try store.claim($0, retryBase: 3600, uploadWait: 3600, host: "h", pid: 1)
+            } == nil)
+        await connection.close()
+    }
+
+    @Test func jobsWaitForTheirUpload() async throws {
+        let url = try await TestDatabase.create()
+        _ = try await insertJob(url, uploadStatus: "UPLOADING")
+        let store = self.store
+        let connection = PostgresConnection(url: url, label: "t", logger: .init(label: "test"))
+        #expect(
+            try await connection.withSession("claim") {
+                try store.claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 1)
+            } == nil)
+        #expect(try await connection.withSession("idle") { try store.isIdle($0, uploadWait: 3600) })
+        // Past the wait, it is claimed (to fail as input_missing).
+        #expect(
+            try await connection.withSession("claim") {
+                try store.claim($0, retryBase: 0, uploadWait: 0, host: "h", pid: 1)
+            } != nil)
+        await connection.close()
+    }
+
+    @Test func tableNamesMustBeIdentifiers() throws {
+        #expect(throws: PostgresError.self) { try TableNames(videoProcessing: "video_processing; DROP TABLE x") }
+        #expect(try TableNames(videoProcessing: "app.video_processing").videoProcessing == "\"app\".\"video_processing\"")
+    }
+}
+
+@Suite("LocalStorage")
+struct LocalStorageTests {
+    @Test(arguments: ["../etc/passwd", "a/../../b", "/etc/passwd", "a\0b", "", "a//b", "./a"])
+    func refusesKeysThatEscape(_ key: String) async throws {
+        let root = try Fixtures.temporaryDirectory("storage")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let storage = LocalStorage(root: root, publicBase: nil)
+        await #expect(throws: StorageError.self) {
+            try await storage.upload(URL(fileURLWithPath: Fixtures.path("no_audio.mp4")), key: key, contentType: "video/mp4")
+        }
+    }
+
+    @Test func roundTripsAndChecksSize() async throws {
+        let root = try Fixtures.temporaryDirectory("storage")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let storage = LocalStorage(root: root, publicBase: "https://cdn.example/media/")
+        let source = URL(fileURLWithPath: Fixtures.path("no_audio.mp4"))
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: source.path)[.size] as? Int64)
+        try await storage.upload(source, key: "a/b/video.mp4", contentType: "video/mp4")
+        #expect(storage.publicURL(for: "a/b/video.mp4") == "https://cdn.example/media/a/b/video.mp4")
+        let copy = root.appendingPathComponent("copy.mp4")
+        try await storage.download(key: "a/b/video.mp4", to: copy, expectedSize: size)
+        #expect(try Data(contentsOf: copy) == Data(contentsOf: source))
+        await #expect(throws: StorageError.sizeMismatch(key: "a/b/video.mp4", expected: size + 1, actual: size)) {
+            try await storage.download(key: "a/b/video.mp4", to: copy, expectedSize: size + 1)
+        }
+        await #expect(throws: StorageError.notFound(key: "missing.mp4")) {
+            try await storage.download(key: "missing.mp4", to: copy, expectedSize: nil)
+        }
+    }
+}

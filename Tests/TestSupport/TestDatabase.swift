@@ -1,0 +1,102 @@
+public import Foundation
+public import Queue
+
+/// Throwaway PostgreSQL for tests. With `TEST_DATABASE_URL` set (CI does), databases are created
+/// on that server; otherwise one cluster is started for the test process (`initdb` + `pg_ctl`,
+/// as the `postgres` user when running as root, which `initdb` refuses) and stopped at exit.
+public enum TestDatabase {
+    /// A new, empty, migrated database; returns its connection URI.
+    public static func create() async throws -> String {
+        let server = try serverURL.get()
+        let name = "t_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = PostgresConnection(url: server("postgres"), label: "test-admin", logger: .init(label: "test"))
+        try await admin.withSession("create a test database") { try $0.execute("CREATE DATABASE \(name)") }
+        await admin.close()
+        let url = server(name)
+        let connection = PostgresConnection(url: url, label: "test-migrate", logger: .init(label: "test"))
+        try await connection.withSession("migrate") { try JobStore().migrate($0) }
+        await connection.close()
+        return url
+    }
+
+    /// Runs one statement on `url` and returns the rows.
+    @discardableResult
+    public static func query(_ url: String, _ sql: String, _ parameters: [String?] = []) async throws -> PostgresRows {
+        let connection = PostgresConnection(url: url, label: "test-query", logger: .init(label: "test"))
+        defer { Task { await connection.close() } }
+        return try await connection.withSession("test query") { try $0.query(sql, parameters) }
+    }
+
+    /// A function from database name to URI on the test server.
+    private static let serverURL: Result<@Sendable (String) -> String, any Error> = Result {
+        if let url = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"], !url.isEmpty {
+            return { database in replacingDatabase(in: url, with: database) }
+        }
+        let (socketDirectory, port) = try startCluster()
+        return { database in "postgresql:///\(database)?host=\(socketDirectory)&port=\(port)&user=postgres" }
+    }
+
+    private static func replacingDatabase(in url: String, with database: String) -> String {
+        guard var components = URLComponents(string: url) else { return url }
+        components.path = "/\(database)"
+        return components.string ?? url
+    }
+
+    nonisolated(unsafe) private static var clusterDirectory = ""
+
+    private static func startCluster() throws -> (String, Int) {
+        let binaries = try FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")
+            .sorted().reversed().map { "/usr/lib/postgresql/\($0)/bin" }
+            .first { FileManager.default.isExecutableFile(atPath: "\($0)/initdb") }
+        guard let binaries else {
+            throw TestSupportError("PostgreSQL is not installed: run .ci/setup, or set TEST_DATABASE_URL")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("media-worker-pg-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let asRoot = getuid() == 0
+        if asRoot {
+            _ = try runProgram(URL(fileURLWithPath: "/bin/chown"), ["postgres", directory.path])
+        }
+        let port = 20_000 + Int(getpid() % 20_000)
+        func asPostgres(_ tool: String, _ arguments: [String], detached: Bool = false) throws -> ProgramResult {
+            asRoot
+                ? try runProgram(
+                    URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", "postgres", "--", "\(binaries)/\(tool)"] + arguments,
+                    detached: detached)
+                : try runProgram(URL(fileURLWithPath: "\(binaries)/\(tool)"), arguments, detached: detached)
+        }
+        let data = directory.appendingPathComponent("data").path
+        let initialized = try asPostgres("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"])
+        guard initialized.status == 0 else { throw TestSupportError("initdb failed: \(initialized.stderr)") }
+        let started = try asPostgres(
+            "pg_ctl",
+            [
+                "-D", data, "-w", "-l", directory.appendingPathComponent("log").path, "-o",
+                "-k \(directory.path) -p \(port) -c listen_addresses='' -c fsync=off -c max_connections=200", "start",
+            ], detached: true)
+        guard started.status == 0 else {
+            throw TestSupportError("pg_ctl start failed; see \(directory.appendingPathComponent("log").path)")
+        }
+        clusterDirectory = data
+        atexit {
+            let stop = Process()
+            stop.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/sbin/runuser" : "/bin/sh")
+            let binaries = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?.sorted().last
+                .map { "/usr/lib/postgresql/\($0)/bin/pg_ctl" } ?? "pg_ctl"
+            stop.arguments =
+                getuid() == 0
+                ? ["-u", "postgres", "--", binaries, "-D", TestDatabase.clusterDirectory, "-m", "immediate", "stop"]
+                : ["-c", "\(binaries) -D \(TestDatabase.clusterDirectory) -m immediate stop"]
+            try? stop.run()
+            stop.waitUntilExit()
+        }
+        return (directory.path, port)
+    }
+}
+
+/// A test helper could not do its job.
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
