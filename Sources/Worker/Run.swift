@@ -24,12 +24,13 @@ struct Run: Sendable {
 
     func fail(code: String, message: String) async throws -> JobRunner.Ending {
         let retryable = Self.retryableCodes.contains(code)
+        let willRetry = retryable && job.attempt < maxAttempts
         let text = "\(code): \(message)"
         let outcome = try await connection.withSession("record a failure") { [store, job] session in
             try store.fail(
                 session, job: job, errorMessage: text, retryable: retryable,
                 maxAttempts: maxAttempts,
-                event: event(retryable ? "retry" : "failed", message: text))
+                event: event(willRetry ? "retry" : "failed", message: text))
         }
         logger.warning("job failed", metadata: ["error": "\(text)", "outcome": "\(outcome.rawValue)"])
         switch outcome {

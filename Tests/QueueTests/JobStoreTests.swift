@@ -60,7 +60,9 @@ struct JobStoreTests {
         let store = self.store
         let slow = PostgresConnection(url: url, label: "slow", logger: .init(label: "test"))
         let first = try #require(
-            try await slow.withSession("claim") { try store.claim($0, retryBase: 0, uploadWait: 3600, host: "a", pid: 1) })
+            try await slow.withSession("claim") {
+                try store.claim($0, retryBase: 0, uploadWait: 3600, host: "a", pid: 1)
+            })
         await slow.close()  // the slow worker's lock goes with its session
         try await TestDatabase.query(url, "UPDATE video_processing SET \"updatedAt\" = now() - interval '1 hour'")
         let rescuer = PostgresConnection(url: url, label: "rescuer", logger: .init(label: "test"))
@@ -69,16 +71,22 @@ struct JobStoreTests {
         }
         #expect(rescued.map(\.status) == ["PENDING"])
         let second = try #require(
-            try await rescuer.withSession("claim") { try store.claim($0, retryBase: 0, uploadWait: 3600, host: "b", pid: 2) })
+            try await rescuer.withSession("claim") {
+                try store.claim($0, retryBase: 0, uploadWait: 3600, host: "b", pid: 2)
+            })
         #expect(second.token != first.token && second.attempt == 2)
 
         let late = JobStore.Completion(
             outputStorageKeys: ["video": "k"], outputUrls: ["video": "u"], outputTotalSize: 1, outputMetadata: "{}",
             inputMetadata: "{}", thumbnails: "[]", actualDurationSeconds: 1, uploadVideo: "{}", uploadVariants: "{}",
-            posterUrl: "late", estimatedDurationSeconds: nil, event: ProcessingLogEvent(event: "completed", attempt: 1, host: "a", pid: 1))
+            posterUrl: "late", estimatedDurationSeconds: nil,
+            event: ProcessingLogEvent(event: "completed", attempt: 1, host: "a", pid: 1))
         let lateWriter = PostgresConnection(url: url, label: "late", logger: .init(label: "test"))
         #expect(try await lateWriter.withSession("complete") { try store.complete($0, job: first, late) } == false)
-        #expect(try await lateWriter.withSession("beat") { try store.heartbeat($0, job: first, progress: 50, estimatedSeconds: nil) } == false)
+        #expect(
+            try await lateWriter.withSession("beat") {
+                try store.heartbeat($0, job: first, progress: 50, estimatedSeconds: nil)
+            } == false)
         let row = try #require(
             try await TestDatabase.query(
                 url,
@@ -90,7 +98,10 @@ struct JobStoreTests {
         #expect(try row.text("s") == "PROCESSING" && row.text("o") == nil && row.text("t") == nil)
         #expect(try row.decode("p", as: Int.self) == 0)
         // The current run still writes fine.
-        #expect(try await rescuer.withSession("beat") { try store.heartbeat($0, job: second, progress: 40, estimatedSeconds: 9) })
+        #expect(
+            try await rescuer.withSession("beat") {
+                try store.heartbeat($0, job: second, progress: 40, estimatedSeconds: 9)
+            })
         await lateWriter.close()
         await rescuer.close()
     }
@@ -102,7 +113,9 @@ struct JobStoreTests {
         let store = self.store
         let worker = PostgresConnection(url: url, label: "worker", logger: .init(label: "test"))
         let job = try #require(
-            try await worker.withSession("claim") { try store.claim($0, retryBase: 0, uploadWait: 3600, host: "a", pid: 1) })
+            try await worker.withSession("claim") {
+                try store.claim($0, retryBase: 0, uploadWait: 3600, host: "a", pid: 1)
+            })
         #expect(try await worker.withSession("lock") { try store.holdLock($0, job: job) })
         try await TestDatabase.query(url, "UPDATE video_processing SET \"updatedAt\" = now() - interval '1 hour'")
         let rescuer = PostgresConnection(url: url, label: "rescuer", logger: .init(label: "test"))
@@ -130,20 +143,24 @@ struct JobStoreTests {
                     try store.claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 1)
                 }, "attempt \(attempt)")
             let outcome = try await connection.withSession("fail") {
-                try store.fail($0, job: job, errorMessage: "crashed: boom", retryable: true, maxAttempts: 3, event: event)
+                try store.fail(
+                    $0, job: job, errorMessage: "crashed: boom", retryable: true, maxAttempts: 3, event: event)
             }
             #expect(outcome == (attempt < 3 ? .retrying : .failed))
         }
         let row = try #require(
             try await TestDatabase.query(
-                url, "SELECT \"status\"::text AS s, \"retryCount\" AS r, \"errorMessage\" AS e FROM video_processing WHERE id = $1",
+                url,
+                "SELECT \"status\"::text AS s, \"retryCount\" AS r, \"errorMessage\" AS e FROM video_processing WHERE id = $1",
                 [String(id)]
             ).first)
         #expect(try row.text("s") == "FAILED" && row.decode("r", as: Int.self) == 2 && row.text("e") == "crashed: boom")
         // With a real backoff, a retried job is not runnable at once.
         let fresh = try await insertJob(url)
         let job = try #require(
-            try await connection.withSession("claim") { try store.claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 1) })
+            try await connection.withSession("claim") {
+                try store.claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 1)
+            })
         #expect(job.id == fresh)
         _ = try await connection.withSession("fail") {
             try store.fail($0, job: job, errorMessage: "timeout: slow", retryable: true, maxAttempts: 3, event: event)
@@ -175,7 +192,8 @@ struct JobStoreTests {
 
     @Test func tableNamesMustBeIdentifiers() throws {
         #expect(throws: PostgresError.self) { try TableNames(videoProcessing: "video_processing; DROP TABLE x") }
-        #expect(try TableNames(videoProcessing: "app.video_processing").videoProcessing == "\"app\".\"video_processing\"")
+        #expect(
+            try TableNames(videoProcessing: "app.video_processing").videoProcessing == "\"app\".\"video_processing\"")
     }
 }
 
@@ -187,7 +205,8 @@ struct LocalStorageTests {
         defer { try? FileManager.default.removeItem(at: root) }
         let storage = LocalStorage(root: root, publicBase: nil)
         await #expect(throws: StorageError.self) {
-            try await storage.upload(URL(fileURLWithPath: Fixtures.path("no_audio.mp4")), key: key, contentType: "video/mp4")
+            try await storage.upload(
+                URL(fileURLWithPath: Fixtures.path("no_audio.mp4")), key: key, contentType: "video/mp4")
         }
     }
 

@@ -62,7 +62,8 @@ public enum TestDatabase {
         func asPostgres(_ tool: String, _ arguments: [String], detached: Bool = false) throws -> ProgramResult {
             asRoot
                 ? try runProgram(
-                    URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", "postgres", "--", "\(binaries)/\(tool)"] + arguments,
+                    URL(fileURLWithPath: "/usr/sbin/runuser"),
+                    ["-u", "postgres", "--", "\(binaries)/\(tool)"] + arguments,
                     detached: detached)
                 : try runProgram(URL(fileURLWithPath: "\(binaries)/\(tool)"), arguments, detached: detached)
         }
@@ -82,7 +83,8 @@ public enum TestDatabase {
         atexit {
             let stop = Process()
             stop.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/sbin/runuser" : "/bin/sh")
-            let binaries = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?.sorted().last
+            let binaries =
+                (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?.sorted().last
                 .map { "/usr/lib/postgresql/\($0)/bin/pg_ctl" } ?? "pg_ctl"
             stop.arguments =
                 getuid() == 0

@@ -1,1 +1,252 @@
+import Foundation
+import Queue
+import Storage
+import TestSupport
 import Testing
+
+/// A database and a storage folder, driven through the real `media-worker` binary.
+struct Deployment {
+    let databaseURL: String
+    let storage: URL
+
+    static func make() async throws -> Deployment {
+        Deployment(databaseURL: try await TestDatabase.create(), storage: try Fixtures.temporaryDirectory("store"))
+    }
+
+    var environment: [String: String] {
+        [
+            "PATH": "/usr/bin:/bin", "DATABASE_URL": databaseURL, "MEDIA_STORAGE_URL": storage.absoluteString,
+            "MEDIA_WORKER_POLL_INTERVAL": "0.2", "MEDIA_WORKER_RETRY_BASE": "0", "MEDIA_WORKER_LOG_LEVEL": "warning",
+        ]
+    }
+
+    func run(_ arguments: String..., extra: [String: String] = [:]) throws -> ProgramResult {
+        try runProgram(Fixtures.executable, arguments, environment: environment.merging(extra) { $1 })
+    }
+
+    /// `media-worker enqueue`; returns the job id.
+    func enqueue(_ fixture: String, type: String = "FULL_PROCESSING", profile: String? = nil) throws -> Int {
+        var arguments = ["enqueue", Fixtures.path(fixture), "--type", type]
+        if let profile { arguments += ["--profile", profile] }
+        let result = try runProgram(Fixtures.executable, arguments, environment: environment)
+        guard result.status == 0,
+            let id = Int(String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw TestSupportError("enqueue failed: \(result.stderr)") }
+        return id
+    }
+
+    func job(_ id: Int) async throws -> PostgresRow {
+        try #require(
+            try await TestDatabase.query(
+                databaseURL,
+                """
+                SELECT "status"::text AS status, "progress", "retryCount", "errorMessage", "outputStorageKeys",
+                    "outputUrls", "outputTotalSize", "outputMetadata"::text AS "outputMetadata",
+                    "inputMetadata"::text AS "inputMetadata", "thumbnails"::text AS thumbnails,
+                    "processingLogs"::text AS logs, "startedAt"::text AS "startedAt", "completedAt"::text AS "completedAt",
+                    "actualDurationSeconds", "estimatedDurationSeconds", "fileUploadId"
+                FROM video_processing WHERE "id" = $1
+                """, [String(id)]
+            ).first)
+    }
+
+    func json(_ text: String?) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(try #require(text).utf8))
+    }
+}
+
+@Suite("serve: the daemon end to end")
+struct DaemonTests {
+    /// Which roles each processing type writes.
+    static let roles: [String: Set<String>] = [
+        "METADATA": [], "THUMBNAIL": ["poster", "thumbnail"], "COMPRESSION": ["video"], "PREVIEW": ["preview"],
+        "FULL_PROCESSING": ["video", "preview", "poster", "thumbnail"],
+    ]
+
+    @Test func everyProcessingTypeIsClaimedRunAndWrittenBack() async throws {
+        let deployment = try await Deployment.make()
+        var ids: [String: Int] = [:]
+        for type in Self.roles.keys.sorted() {
+            ids[type] = try deployment.enqueue("portrait_hevc_rot90.mov", type: type)
+        }
+        // The app's own metadata keys must survive the merge.
+        try await TestDatabase.query(
+            deployment.databaseURL, "UPDATE file_upload SET \"metadata\" = '{\"app\": {\"keep\": true}}'")
+
+        let served = try deployment.run("serve", "--until-idle")
+        #expect(served.status == 0, "\(served.stderr)")
+
+        for (type, id) in ids {
+            let row = try await deployment.job(id)
+            let error = try row.text("errorMessage") ?? ""
+            #expect(try row.text("status") == "COMPLETED", "\(type): \(error)")
+            #expect(try row.decode("progress", as: Int.self) == 100)
+            #expect(try row.text("errorMessage") == nil)
+            #expect(try row.text("completedAt") != nil && row.text("startedAt") != nil)
+            #expect(try row.decode("actualDurationSeconds", as: Int.self) != nil)
+            #expect(try row.decode("estimatedDurationSeconds", as: Int.self) != nil)
+            let keys = try #require(try deployment.json(row.text("outputStorageKeys")) as? [String: String])
+            #expect(Set(keys.keys) == Self.roles[type]!, "\(type)")
+            for (role, key) in keys {
+                #expect(key.hasPrefix("media-worker/jobs/\(id)/\(role)."))
+                #expect(FileManager.default.fileExists(atPath: deployment.storage.appendingPathComponent(key).path))
+            }
+            let urls = try #require(try deployment.json(row.text("outputUrls")) as? [String: String])
+            #expect(Set(urls.keys) == Set(keys.keys))
+            let total = try row.decode("outputTotalSize", as: Int64.self) ?? 0
+            let onDisk = try keys.values.reduce(Int64(0)) {
+                $0
+                    + (try FileManager.default.attributesOfItem(
+                        atPath: deployment.storage.appendingPathComponent($1).path)[.size] as! Int64)
+            }
+            #expect(total == onDisk)
+            let input = try #require(try deployment.json(row.text("inputMetadata")) as? [String: Any])
+            #expect((input["video"] as? [String: Any])?["rotation"] as? Int == 90)
+            let metadata = try #require(try deployment.json(row.text("outputMetadata")) as? [String: [String: Any]])
+            #expect(Set(metadata.keys) == Self.roles[type]!)
+            if let video = metadata["video"] {
+                #expect(video["width"] as? Int == 360 && video["height"] as? Int == 640)
+                #expect(video["mimeType"] as? String == "video/mp4" && video["videoCodec"] as? String == "h264")
+            }
+            let thumbnails = try deployment.json(row.text("thumbnails")) as? [[String: Any]] ?? []
+            #expect(thumbnails.count == (Self.roles[type]!.contains("poster") ? 2 : 0))
+            let logs = try #require(try deployment.json(row.text("logs")) as? [[String: Any]])
+            #expect(logs.map { $0["event"] as? String } == ["claimed", "completed"])
+        }
+        let uploads = try await TestDatabase.query(
+            deployment.databaseURL, "SELECT \"metadata\"::text AS m, \"thumbnailUrl\" AS t FROM file_upload")
+        for upload in uploads.all {
+            let metadata = try #require(try deployment.json(upload.text("m")) as? [String: Any])
+            #expect((metadata["app"] as? [String: Bool])?["keep"] == true)
+            #expect(metadata["video"] != nil && metadata["processing"] != nil)
+        }
+        let withPoster = uploads.all.filter { (try? $0.text("t")) != nil }
+        #expect(withPoster.count == 2)  // THUMBNAIL and FULL_PROCESSING
+    }
+
+    @Test func badInputFailsOnceAndPointlessWorkIsCancelled() async throws {
+        let deployment = try await Deployment.make()
+        let corrupt = try deployment.enqueue("truncated.mp4")
+        let textFile = try deployment.enqueue("not_a_video.mp4")
+        let deletedUpload = try deployment.enqueue("no_audio.mp4", type: "METADATA")
+        let deletedUser = try deployment.enqueue("no_audio.mp4", type: "METADATA")
+        let waiting = try deployment.enqueue("no_audio.mp4", type: "METADATA")
+        let url = deployment.databaseURL
+        try await TestDatabase.query(
+            url,
+            "UPDATE file_upload SET \"deletedAt\" = now() WHERE id = (SELECT \"fileUploadId\" FROM video_processing WHERE id = $1)",
+            [String(deletedUpload)])
+        try await TestDatabase.query(url, "INSERT INTO \"user\" (id, \"deletedAt\") VALUES (2, now())")
+        try await TestDatabase.query(
+            url, "UPDATE video_processing SET \"userId\" = 2 WHERE id = $1", [String(deletedUser)])
+        try await TestDatabase.query(
+            url,
+            "UPDATE file_upload SET \"status\" = 'UPLOADING' WHERE id = (SELECT \"fileUploadId\" FROM video_processing WHERE id = $1)",
+            [String(waiting)])
+
+        let served = try deployment.run("serve", "--until-idle")
+        #expect(served.status == 0, "\(served.stderr)")
+
+        for (id, code) in [(corrupt, "corrupt_input"), (textFile, "unsupported")] {
+            let row = try await deployment.job(id)
+            #expect(try row.text("status") == "FAILED")
+            #expect(try row.decode("retryCount", as: Int.self) == 0)
+            let error = try row.text("errorMessage") ?? ""
+            #expect(error.hasPrefix("\(code): "), "\(error)")
+        }
+        for id in [deletedUpload, deletedUser] {
+            let row = try await deployment.job(id)
+            #expect(try row.text("status") == "CANCELLED")
+            #expect(try row.text("errorMessage")?.hasPrefix("cancelled: ") == true)
+            #expect(try row.text("outputStorageKeys") == nil)
+        }
+        let row = try await deployment.job(waiting)
+        #expect(try row.text("status") == "PENDING" && row.decode("retryCount", as: Int.self) == 0)
+    }
+
+    /// Three daemons, fifty jobs: every job completed, each claimed exactly once.
+    @Test func threeWorkersShareOneQueue() async throws {
+        let deployment = try await Deployment.make()
+        let first = try deployment.enqueue("no_audio.mp4", type: "METADATA")
+        // The other 49 reuse the stored input (as many jobs on one upload would).
+        try await TestDatabase.query(
+            deployment.databaseURL,
+            """
+            INSERT INTO video_processing ("userId", "fileUploadId", "processingType", "inputStorageKey",
+                "originalFileName", "inputMimeType", "inputFileSize")
+            SELECT "userId", "fileUploadId", "processingType", "inputStorageKey", "originalFileName", "inputMimeType",
+                "inputFileSize" FROM video_processing, generate_series(1, 49) WHERE id = $1
+            """, [String(first)])
+        let results = try await withThrowingTaskGroup(of: ProgramResult.self) { group in
+            for _ in 0..<3 { group.addTask { try deployment.run("serve", "--until-idle", "--concurrency", "2") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0.status == 0 })
+        let rows = try await TestDatabase.query(
+            deployment.databaseURL,
+            """
+            SELECT "status"::text AS status, (SELECT count(*) FROM json_array_elements("processingLogs") e
+                WHERE e->>'event' = 'claimed') AS claims, (SELECT count(DISTINCT e->>'pid') FROM json_array_elements("processingLogs") e) AS pids
+            FROM video_processing
+            """)
+        #expect(rows.count == 50)
+        #expect(
+            try rows.all.allSatisfy { try $0.text("status") == "COMPLETED" && $0.decode("claims", as: Int.self) == 1 })
+    }
+
+    @Test func abandonedJobIsRescuedAndCompleted() async throws {
+        let deployment = try await Deployment.make()
+        let id = try deployment.enqueue("no_audio.mp4", type: "THUMBNAIL")
+        // As a worker that died mid-job leaves it: PROCESSING, no heartbeat, nobody holding its lock.
+        try await TestDatabase.query(
+            deployment.databaseURL,
+            """
+            UPDATE video_processing SET "status" = 'PROCESSING', "startedAt" = now() - interval '5 minutes',
+                "updatedAt" = now() - interval '5 minutes' WHERE id = $1
+            """, [String(id)])
+        let served = try deployment.run("serve", "--until-idle", "--stale-after", "2")
+        #expect(served.status == 0, "\(served.stderr)")
+        let row = try await deployment.job(id)
+        #expect(try row.text("status") == "COMPLETED")
+        #expect(try row.decode("retryCount", as: Int.self) == 1)
+        let logs = try #require(try deployment.json(row.text("logs")) as? [[String: Any]])
+        #expect(logs.compactMap { $0["event"] as? String } == ["rescued", "claimed", "completed"])
+    }
+
+    @Test func reprocessRunsACompletedJobAgain() async throws {
+        let deployment = try await Deployment.make()
+        let id = try deployment.enqueue("portrait_rot90.mp4", type: "THUMBNAIL")
+        #expect(try deployment.run("serve", "--until-idle").status == 0)
+        let before = try await deployment.job(id)
+        #expect(try before.text("status") == "COMPLETED")
+        let result = try deployment.run("reprocess", String(id))
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(String(decoding: result.stdout, as: UTF8.self).contains("completed"))
+        let after = try await deployment.job(id)
+        #expect(try after.text("status") == "COMPLETED")
+        #expect(try after.text("startedAt") != before.text("startedAt"))
+        #expect(try after.text("outputStorageKeys") == before.text("outputStorageKeys"))
+        let logs = try #require(try deployment.json(after.text("logs")) as? [[String: Any]])
+        #expect(
+            logs.compactMap { $0["event"] as? String } == ["claimed", "completed", "reprocess", "claimed", "completed"])
+        #expect(try deployment.run("reprocess", "999999").status != 0)
+    }
+
+    @Test func timeoutsAreRetriedThenFail() async throws {
+        let deployment = try await Deployment.make()
+        let id = try deployment.enqueue("landscape_1080p_h264_aac.mp4", type: "COMPRESSION")
+        let served = try deployment.run(
+            "serve", "--until-idle", extra: ["MEDIA_WORKER_JOB_TIMEOUT": "0.05", "MEDIA_WORKER_MAX_ATTEMPTS": "2"])
+        #expect(served.status == 0, "\(served.stderr)")
+        let row = try await deployment.job(id)
+        #expect(try row.text("status") == "FAILED")
+        #expect(try row.decode("retryCount", as: Int.self) == 1)
+        #expect(try row.text("errorMessage")?.hasPrefix("timeout: ") == true)
+        let logs = try #require(try deployment.json(row.text("logs")) as? [[String: Any]])
+        #expect(logs.compactMap { $0["event"] as? String } == ["claimed", "retry", "claimed", "failed"])
+        // Its private folder is gone.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())
+            .filter { $0.hasPrefix("media-worker-job-\(id)-") }
+        #expect(leftovers.isEmpty)
+    }
+}
