@@ -115,7 +115,9 @@ public struct JobRunner: Sendable {
                 "run-job", input.path, "--out", outputs.path, "--type", job.processingType, "--profile", profile,
                 "--threads", "\(threads)", "--parent", "\(getpid())",
                 "--max-memory", "\(configuration.childMemoryBytes)",
-                "--max-cpu", "\(Int(configuration.jobTimeout) * max(1, threads))",
+                // CPU seconds: the wall-clock budget on every core the job may use.
+                "--max-cpu",
+                "\(Int(configuration.jobTimeout) * (threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount))",
             ], directory: directory)
         let state = ChildState()
         guard control.attach(child) else { return try await run.release() }

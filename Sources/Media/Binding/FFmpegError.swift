@@ -21,9 +21,7 @@ struct FFmpegError: Error, CustomStringConvertible {
     }
 
     var isEndOfFile: Bool { code == cffmpeg_averror_eof() }
-    var isTryAgain: Bool { code == cffmpeg_averror_eagain() }
     var isInvalidData: Bool { code == cffmpeg_averror_invaliddata() }
-    var isOutOfMemory: Bool { code == 0 || code == cffmpeg_averror(ENOMEM) }
 
     var description: String { "\(call): \(text)" }
 

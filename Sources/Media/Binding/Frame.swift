@@ -27,7 +27,6 @@ final class Frame {
     var pixelFormat: AVPixelFormat { AVPixelFormat(rawValue: pointer.pointee.format) }
     var colorSpace: AVColorSpace { pointer.pointee.colorspace }
     var colorRange: AVColorRange { pointer.pointee.color_range }
-    var isKeyframe: Bool { pointer.pointee.key_frame != 0 }
 
     /// The best timestamp FFmpeg could work out for the frame, in its stream's time base.
     var timestamp: Int64? {
@@ -46,10 +45,6 @@ final class Frame {
 
     /// Samples per channel, for audio frames.
     var sampleCount: Int { Int(pointer.pointee.nb_samples) }
-
-    /// Channels and sample rate, for audio frames.
-    var channelCount: Int { Int(pointer.pointee.ch_layout.nb_channels) }
-    var sampleRate: Int { Int(pointer.pointee.sample_rate) }
 
     /// Drops the frame's buffers so it can be filled again.
     func reset() { av_frame_unref(pointer) }

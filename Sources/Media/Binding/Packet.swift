@@ -14,7 +14,6 @@ final class Packet {
     }
 
     var streamIndex: Int { Int(pointer.pointee.stream_index) }
-    var isKeyframe: Bool { pointer.pointee.flags & AV_PKT_FLAG_KEY != 0 }
 
     /// The decoding timestamp, or the presentation one when there is none, in the stream's time base.
     var timestamp: Int64? {
