@@ -8,15 +8,20 @@ import Testing
 struct Deployment {
     let databaseURL: String
     let storage: URL
+    /// Where the daemon makes jobs' private folders (its own, so tests can check it is left empty).
+    let scratch: URL
 
     static func make() async throws -> Deployment {
-        Deployment(databaseURL: try await TestDatabase.create(), storage: try Fixtures.temporaryDirectory("store"))
+        Deployment(
+            databaseURL: try await TestDatabase.create(), storage: try Fixtures.temporaryDirectory("store"),
+            scratch: try Fixtures.temporaryDirectory("scratch"))
     }
 
     var environment: [String: String] {
         [
             "PATH": "/usr/bin:/bin", "DATABASE_URL": databaseURL, "MEDIA_STORAGE_URL": storage.absoluteString,
             "MEDIA_WORKER_POLL_INTERVAL": "0.2", "MEDIA_WORKER_RETRY_BASE": "0", "MEDIA_WORKER_LOG_LEVEL": "warning",
+            "MEDIA_WORKER_TMPDIR": scratch.path,
         ]
     }
 
@@ -244,9 +249,7 @@ struct DaemonTests {
         #expect(try row.text("errorMessage")?.hasPrefix("timeout: ") == true)
         let logs = try #require(try deployment.json(row.text("logs")) as? [[String: Any]])
         #expect(logs.compactMap { $0["event"] as? String } == ["claimed", "retry", "claimed", "failed"])
-        // Its private folder is gone.
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())
-            .filter { $0.hasPrefix("media-worker-job-\(id)-") }
-        #expect(leftovers.isEmpty)
+        // Its private folders are gone.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).isEmpty)
     }
 }
