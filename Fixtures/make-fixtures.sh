@@ -80,6 +80,12 @@ ff -f lavfi -i "color=black:size=640x360:rate=30:duration=1" -f lavfi -i "$(vide
   -f lavfi -i "$(tone 3)" -filter_complex "[1:v]$markers[t];[0:v][t]concat=n=2:v=1:a=0[v]" \
   -map "[v]" -map 2:a "${h264[@]}" -sc_threshold 0 "${aac[@]}" -movflags +faststart black_first_second.mp4
 
+# A longer job for the daemon's tests of killing, stopping and cancelling a running job: 20 s of
+# 720p HEVC (so MEDIUM must transcode it, a few seconds of work), small because it is simple.
+ff -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=20" -f lavfi -i "$(tone 20)" -vf "$markers" \
+  -c:v libx265 -preset ultrafast -crf 38 -tag:v hvc1 -x265-params log-level=error "${aac[@]}" \
+  -movflags +faststart long_hevc_720p_20s.mp4
+
 # Broken uploads: cut short with the index (moov) at the end, cut short after a faststart index,
 # empty, not a video at all, and absurdly large frames.
 ff -f lavfi -i "$(video 640x360)" -f lavfi -i "$(tone)" -vf "$markers" "${h264[@]}" "${aac[@]}" full.tmp.mp4

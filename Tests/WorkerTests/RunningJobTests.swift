@@ -1,0 +1,115 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Killing, stopping and cancelling a job while it runs (on `long_hevc_720p_20s.mp4`, a few
+/// seconds of transcoding).
+@Suite("serve: a running job")
+struct RunningJobTests {
+    /// Starts `serve` in the background and waits until the job is PROCESSING with some progress.
+    func startWhileRunning(
+        _ deployment: Deployment, job: Int, _ arguments: [String] = [], extra: [String: String] = [:]
+    ) async throws -> BackgroundProgram {
+        let log = deployment.scratch.deletingLastPathComponent().appendingPathComponent(
+            "serve-\(UUID().uuidString).log")
+        let daemon = try BackgroundProgram(
+            Fixtures.executable, ["serve"] + arguments, environment: deployment.environment.merging(extra) { $1 },
+            log: log)
+        for _ in 0..<600 {
+            let row = try await deployment.job(job)
+            if try row.text("status") == "PROCESSING", try (row.decode("progress", as: Int.self) ?? 0) > 0 {
+                return daemon
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        daemon.signal(SIGKILL)
+        throw TestSupportError("the job never got going: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+    }
+
+    func children(of deployment: Deployment) -> [pid_t] {
+        BackgroundProgram.processes(matching: deployment.scratch.path).filter { pid in
+            (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) }
+                ?? "")
+                .contains("run-job")
+        }
+    }
+
+    @Test func killedWorkersJobIsRescuedAndNoDecoderIsLeft() async throws {
+        let deployment = try await Deployment.make()
+        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let daemon = try await startWhileRunning(deployment, job: id)
+        #expect(children(of: deployment).count == 1)
+        daemon.signal(SIGKILL)
+        _ = await daemon.wait(timeout: 5)
+        // PR_SET_PDEATHSIG: the child goes with its parent.
+        var left = children(of: deployment)
+        for _ in 0..<40 where !left.isEmpty {
+            try await Task.sleep(for: .milliseconds(50))
+            left = children(of: deployment)
+        }
+        #expect(left.isEmpty, "decoder processes left running: \(left)")
+        let served = try deployment.run("serve", "--until-idle", "--stale-after", "2")
+        #expect(served.status == 0, "\(served.stderr)")
+        let row = try await deployment.job(id)
+        #expect(try row.text("status") == "COMPLETED")
+        #expect(try row.decode("retryCount", as: Int.self) == 1)
+        let logs = try #require(try deployment.json(row.text("logs")) as? [[String: Any]])
+        #expect(logs.compactMap { $0["event"] as? String } == ["claimed", "rescued", "claimed", "completed"])
+    }
+
+    @Test func crashedChildIsRetriedThenSucceeds() async throws {
+        let deployment = try await Deployment.make()
+        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let daemon = try await startWhileRunning(deployment, job: id, ["--until-idle"])
+        // As the kernel's OOM killer or a decoder crash would end it.
+        let running = children(of: deployment)
+        #expect(running.count == 1)
+        for child in running { kill(child, SIGKILL) }
+        #expect(await daemon.wait(timeout: 120) == 0)
+        let row = try await deployment.job(id)
+        #expect(try row.text("status") == "COMPLETED")
+        #expect(try row.decode("retryCount", as: Int.self) == 1)
+        let logs = try #require(try deployment.json(row.text("logs")) as? [[String: Any]])
+        #expect(logs.compactMap { $0["event"] as? String } == ["claimed", "retry", "claimed", "completed"])
+        #expect((logs[1]["message"] as? String)?.hasPrefix("crashed: ") == true)
+    }
+
+    @Test func sigtermWithinTheGracePeriodLetsTheJobFinish() async throws {
+        let deployment = try await Deployment.make()
+        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let daemon = try await startWhileRunning(deployment, job: id, ["--shutdown-grace", "120"])
+        daemon.signal(SIGTERM)
+        #expect(await daemon.wait(timeout: 120) == 0)
+        let row = try await deployment.job(id)
+        #expect(try row.text("status") == "COMPLETED")
+    }
+
+    @Test func sigtermBeyondTheGracePeriodReleasesTheJob() async throws {
+        let deployment = try await Deployment.make()
+        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let daemon = try await startWhileRunning(deployment, job: id, ["--shutdown-grace", "0.2"])
+        daemon.signal(SIGTERM)
+        #expect(await daemon.wait(timeout: 30) == 0)
+        let row = try await deployment.job(id)
+        #expect(try row.text("status") == "PENDING")
+        #expect(try row.decode("retryCount", as: Int.self) == 0)
+        let logs = try #require(try deployment.json(row.text("logs")) as? [[String: Any]])
+        #expect(logs.last?["event"] as? String == "released")
+        #expect(children(of: deployment).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).isEmpty)
+    }
+
+    @Test func cancelDuringARunStopsTheChildAndLeavesTheRowCancelled() async throws {
+        let deployment = try await Deployment.make()
+        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let daemon = try await startWhileRunning(deployment, job: id, ["--until-idle"])
+        try await TestDatabase.query(
+            deployment.databaseURL, "UPDATE video_processing SET \"status\" = 'CANCELLED' WHERE id = $1", [String(id)])
+        #expect(await daemon.wait(timeout: 30) == 0)
+        let row = try await deployment.job(id)
+        #expect(try row.text("status") == "CANCELLED")
+        #expect(try row.text("outputStorageKeys") == nil)
+        #expect(children(of: deployment).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).isEmpty)
+    }
+}
