@@ -1,12 +1,15 @@
+import CLinux
 import Dispatch
 import Foundation
 import Logging
 
 /// Runs a job's child (this same binary, `run-job`) with an environment of our choosing (no
-/// database URL, no storage credentials), in the job's private folder, reading its JSON lines.
+/// database URL, no storage credentials), reading its JSON lines. Spawned with `posix_spawn` and
+/// reaped by a blocking `waitpid` on a thread of its own: no process-wide SIGCHLD machinery that
+/// could miss an exit when many children come and go at once.
 final class ChildProcess: @unchecked Sendable {
-    // @unchecked: `process` is started once and only signalled afterwards; `buffer` is touched
-    // only from the pipe's handler, `stopReason` under `lock`.
+    // @unchecked: `pid` is written once before any other thread sees it; `stopReason` is only
+    // touched under `lock`.
     enum Exit: Sendable, Equatable {
         case exited(Int32)
         case signalled(Int32)
@@ -14,10 +17,10 @@ final class ChildProcess: @unchecked Sendable {
         case stopped
     }
 
-    private let process = Process()
-    private let output = Pipe()
-    private var buffer = Data()
+    private let arguments: [String]
+    private let environment: [String]
     private let lock = NSLock()
+    private var pid: pid_t = 0
     private var stopReason: Exit?
 
     /// The running binary, for spawning children of the same build.
@@ -26,60 +29,98 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     init(arguments: [String], directory: URL) {
-        process.executableURL = Self.ownExecutable
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
+        self.arguments = arguments
         // Only what a decoder needs: nothing of the daemon's secrets.
-        process.environment = ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": directory.path]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        environment = ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "TMPDIR=\(directory.path)"]
     }
 
     /// Starts the child and waits for it, handing each message to `onMessage`. Kills it after
     /// `timeout` seconds.
     func run(timeout: Double, onMessage: @escaping @Sendable (ChildMessage) -> Void) async throws -> Exit {
-        let decoder = JSONDecoder()
-        output.fileHandleForReading.readabilityHandler = { [self] handle in
-            let chunk = handle.availableData
-            buffer.append(chunk)
-            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = buffer[buffer.startIndex..<newline]
-                buffer.removeSubrange(buffer.startIndex...newline)
-                if let message = try? decoder.decode(ChildMessage.self, from: line) { onMessage(message) }
-            }
-            if chunk.isEmpty { handle.readabilityHandler = nil }
+        var descriptors: [Int32] = [0, 0]
+        guard clinux_pipe_cloexec(&descriptors) == 0 else { throw ChildError.spawn(String(cString: strerror(errno))) }
+        let (readEnd, writeEnd) = (descriptors[0], descriptors[1])
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let executable = Self.ownExecutable.path
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
         }
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        try process.run()
-        let pid = process.processIdentifier
+        var spawnedPid: pid_t = 0
+        let spawned = posix_spawn(&spawnedPid, executable, &actions, nil, argv, envp)
+        let child = spawnedPid
+        close(writeEnd)
+        guard spawned == 0 else {
+            close(readEnd)
+            throw ChildError.spawn(String(cString: strerror(spawned)))
+        }
+        lock.withLock { pid = child }
+        if lock.withLock({ stopReason != nil }) { kill(child, SIGKILL) }
+
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.schedule(deadline: .now() + timeout)
-        timer.setEventHandler { [self] in stop(.timedOut, pid: pid) }
+        timer.setEventHandler { [self] in stop(.timedOut) }
         timer.resume()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                exited.wait()
-                continuation.resume()
+        defer { timer.cancel() }
+
+        let status: Int32 = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                Self.readLines(from: readEnd, onMessage: onMessage)
+                close(readEnd)
+                var status: Int32 = 0
+                while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: status)
             }
         }
-        timer.cancel()
-        // Let the reader take the last lines before the pipe is dropped.
-        while let handler = output.fileHandleForReading.readabilityHandler {
-            _ = handler
-            try? await Task.sleep(for: .milliseconds(5))
-        }
         if let reason = lock.withLock({ stopReason }) { return reason }
-        if process.terminationReason == .uncaughtSignal { return .signalled(process.terminationStatus) }
-        return .exited(process.terminationStatus)
+        let signal = status & 0x7f
+        return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
     }
 
     /// Kills the child (SIGKILL: a decoder stuck in a loop ignores gentler signals).
-    func stop() { stop(.stopped, pid: process.processIdentifier) }
+    func stop() { stop(.stopped) }
 
-    private func stop(_ reason: Exit, pid: Int32) {
-        lock.withLock { if stopReason == nil { stopReason = reason } }
-        if pid > 0 { kill(pid, SIGKILL) }
+    private func stop(_ reason: Exit) {
+        let target = lock.withLock {
+            if stopReason == nil { stopReason = reason }
+            return pid
+        }
+        if target > 0 { kill(target, SIGKILL) }
+    }
+
+    /// Reads JSON lines until the child closes its stdout (it exits, or is killed).
+    private static func readLines(from descriptor: Int32, onMessage: (ChildMessage) -> Void) {
+        let decoder = JSONDecoder()
+        var buffer = Data()
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = read(descriptor, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            buffer.append(contentsOf: chunk[0..<count])
+            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[buffer.startIndex..<newline]
+                if let message = try? decoder.decode(ChildMessage.self, from: line) { onMessage(message) }
+                buffer.removeSubrange(buffer.startIndex...newline)
+            }
+        }
+    }
+}
+
+/// The child could not be started.
+enum ChildError: Error, CustomStringConvertible {
+    case spawn(String)
+
+    var description: String {
+        switch self {
+        case .spawn(let reason): "could not start the media process: \(reason)"
+        }
     }
 }

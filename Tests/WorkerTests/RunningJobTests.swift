@@ -6,7 +6,8 @@ import Testing
 /// seconds of transcoding).
 @Suite("serve: a running job")
 struct RunningJobTests {
-    /// Starts `serve` in the background and waits until the job is PROCESSING with some progress.
+    /// Starts `serve` in the background and waits until the job is PROCESSING and its child runs
+    /// (as early as possible, so the job is far from done even on a loaded machine).
     func startWhileRunning(
         _ deployment: Deployment, job: Int, _ arguments: [String] = [], extra: [String: String] = [:]
     ) async throws -> BackgroundProgram {
@@ -15,12 +16,10 @@ struct RunningJobTests {
         let daemon = try BackgroundProgram(
             Fixtures.executable, ["serve"] + arguments, environment: deployment.environment.merging(extra) { $1 },
             log: log)
-        for _ in 0..<600 {
-            let row = try await deployment.job(job)
-            if try row.text("status") == "PROCESSING", try (row.decode("progress", as: Int.self) ?? 0) > 0 {
-                return daemon
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        // A child exists only while its job is PROCESSING; /proc is cheaper to poll than the database.
+        for _ in 0..<3000 {
+            if !children(of: deployment).isEmpty { return daemon }
+            try await Task.sleep(for: .milliseconds(10))
         }
         daemon.signal(SIGKILL)
         throw TestSupportError("the job never got going: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
@@ -103,8 +102,11 @@ struct RunningJobTests {
         let deployment = try await Deployment.make()
         let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id, ["--until-idle"])
-        try await TestDatabase.query(
-            deployment.databaseURL, "UPDATE video_processing SET \"status\" = 'CANCELLED' WHERE id = $1", [String(id)])
+        let cancelled = try await TestDatabase.query(
+            deployment.databaseURL,
+            "UPDATE video_processing SET \"status\" = 'CANCELLED' WHERE id = $1 AND \"status\" = 'PROCESSING' RETURNING id",
+            [String(id)])
+        try #require(cancelled.count == 1, "the job ended before it could be cancelled")
         #expect(await daemon.wait(timeout: 30) == 0)
         let row = try await deployment.job(id)
         #expect(try row.text("status") == "CANCELLED")
