@@ -7,50 +7,42 @@ public struct ProgramResult: Sendable {
     public let stderr: String
 }
 
-/// Runs `executable` with `arguments`, waiting for it to exit. Stderr goes through a temporary
-/// file so that a chatty child can never block on a full pipe while stdout is read.
-/// With `detached`, output is discarded instead of read: for programs that leave a daemon behind
-/// holding their stdout open (`pg_ctl start`).
+/// Runs `executable` with `arguments`, waiting for it to exit. Uses posix_spawn and a blocking
+/// waitpid (Foundation's Process can miss exits when many run at once); output goes through
+/// temporary files, so a chatty child never blocks on a full pipe. With `detached`, output is
+/// discarded: for programs that leave a daemon behind holding it open (`pg_ctl start`).
 public func runProgram(
     _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, detached: Bool = false
 ) throws -> ProgramResult {
-    if detached {
-        // posix_spawn + waitpid: nothing of Foundation's process monitoring, no pipes left open.
-        var pid: pid_t = 0
-        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for descriptor: Int32 in [0, 1, 2] {
-            posix_spawn_file_actions_addopen(
-                &actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
-        }
-        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw TestSupportError("could not start \(executable.path): \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return ProgramResult(status: (status >> 8) & 0xff, stdout: Data(), stderr: "")
-    }
+    let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("stdout-\(UUID().uuidString)")
     let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: errorFile) }
-    let errorHandle = try FileHandle(forWritingTo: errorFile)
-    defer { try? errorHandle.close() }
-
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let stdout = Pipe()
-    process.standardOutput = stdout
-    process.standardError = errorHandle
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let errors = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
-    return ProgramResult(status: process.terminationStatus, stdout: output, stderr: errors)
+    defer {
+        try? FileManager.default.removeItem(at: outputFile)
+        try? FileManager.default.removeItem(at: errorFile)
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(
+        &actions, 1, detached ? "/dev/null" : outputFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(
+        &actions, 2, detached ? "/dev/null" : errorFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+    let envp = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, envp)
+    guard spawned == 0 else { throw TestSupportError("could not start \(executable.path): \(spawned)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let output = detached ? Data() : (try? Data(contentsOf: outputFile)) ?? Data()
+    let errors = detached ? "" : (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+    let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return ProgramResult(status: exitStatus, stdout: output, stderr: errors)
 }
 
 /// `ffprobe`, the independent judge, when it is installed.
