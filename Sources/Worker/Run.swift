@@ -68,6 +68,7 @@ struct Run: Sendable {
         var written = -1
         var lastWrite = ContinuousClock.now - .seconds(10)
         var estimate: Int?
+        var relock = false
         while !Task.isCancelled {
             let percent = Int(state.progress * 100)
             if estimate == nil, let durationMs = state.durationMs {
@@ -82,9 +83,18 @@ struct Run: Sendable {
                         control.fence()
                         return
                     }
+                    if relock {
+                        // A reconnect lost the session's advisory lock: take it again, so
+                        // rescuers keep seeing this worker as alive.
+                        relock =
+                            !(try await connection.withSession("lock the job again") { [store, job] in
+                                try store.holdLock($0, job: job)
+                            })
+                    }
                     written = percent
                     lastWrite = ContinuousClock.now
                 } catch {
+                    relock = true
                     logger.warning("could not write progress; retrying", metadata: ["error": "\(error)"])
                 }
             }
