@@ -112,3 +112,15 @@ public struct BackgroundProgram: Sendable {
         }
     }
 }
+
+/// `runProgram` on a dispatch thread, so a long program never holds one of Swift's few
+/// cooperative threads (other tests' tasks must keep running meanwhile).
+public func runProgramAsync(
+    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil
+) async throws -> ProgramResult {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try runProgram(executable, arguments, environment: environment) })
+        }
+    }
+}

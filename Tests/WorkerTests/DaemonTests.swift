@@ -25,15 +25,15 @@ struct Deployment {
         ]
     }
 
-    func run(_ arguments: String..., extra: [String: String] = [:]) throws -> ProgramResult {
-        try runProgram(Fixtures.executable, arguments, environment: environment.merging(extra) { $1 })
+    func run(_ arguments: String..., extra: [String: String] = [:]) async throws -> ProgramResult {
+        try await runProgramAsync(Fixtures.executable, arguments, environment: environment.merging(extra) { $1 })
     }
 
     /// `media-worker enqueue`; returns the job id.
-    func enqueue(_ fixture: String, type: String = "FULL_PROCESSING", profile: String? = nil) throws -> Int {
+    func enqueue(_ fixture: String, type: String = "FULL_PROCESSING", profile: String? = nil) async throws -> Int {
         var arguments = ["enqueue", Fixtures.path(fixture), "--type", type]
         if let profile { arguments += ["--profile", profile] }
-        let result = try runProgram(Fixtures.executable, arguments, environment: environment)
+        let result = try await runProgramAsync(Fixtures.executable, arguments, environment: environment)
         guard result.status == 0,
             let id = Int(String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
         else { throw TestSupportError("enqueue failed: \(result.stderr)") }
@@ -72,13 +72,13 @@ struct DaemonTests {
         let deployment = try await Deployment.make()
         var ids: [String: Int] = [:]
         for type in Self.roles.keys.sorted() {
-            ids[type] = try deployment.enqueue("portrait_hevc_rot90.mov", type: type)
+            ids[type] = try await deployment.enqueue("portrait_hevc_rot90.mov", type: type)
         }
         // The app's own metadata keys must survive the merge.
         try await TestDatabase.query(
             deployment.databaseURL, "UPDATE file_upload SET \"metadata\" = '{\"app\": {\"keep\": true}}'")
 
-        let served = try deployment.run("serve", "--until-idle")
+        let served = try await deployment.run("serve", "--until-idle")
         #expect(served.status == 0, "\(served.stderr)")
 
         for (type, id) in ids {
@@ -131,11 +131,11 @@ struct DaemonTests {
 
     @Test func badInputFailsOnceAndPointlessWorkIsCancelled() async throws {
         let deployment = try await Deployment.make()
-        let corrupt = try deployment.enqueue("truncated.mp4")
-        let textFile = try deployment.enqueue("not_a_video.mp4")
-        let deletedUpload = try deployment.enqueue("no_audio.mp4", type: "METADATA")
-        let deletedUser = try deployment.enqueue("no_audio.mp4", type: "METADATA")
-        let waiting = try deployment.enqueue("no_audio.mp4", type: "METADATA")
+        let corrupt = try await deployment.enqueue("truncated.mp4")
+        let textFile = try await deployment.enqueue("not_a_video.mp4")
+        let deletedUpload = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
+        let deletedUser = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
+        let waiting = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
         let url = deployment.databaseURL
         try await TestDatabase.query(
             url,
@@ -149,7 +149,7 @@ struct DaemonTests {
             "UPDATE file_upload SET \"status\" = 'UPLOADING' WHERE id = (SELECT \"fileUploadId\" FROM video_processing WHERE id = $1)",
             [String(waiting)])
 
-        let served = try deployment.run("serve", "--until-idle")
+        let served = try await deployment.run("serve", "--until-idle")
         #expect(served.status == 0, "\(served.stderr)")
 
         for (id, code) in [(corrupt, "corrupt_input"), (textFile, "unsupported")] {
@@ -172,7 +172,7 @@ struct DaemonTests {
     /// Three daemons, fifty jobs: every job completed, each claimed exactly once.
     @Test func threeWorkersShareOneQueue() async throws {
         let deployment = try await Deployment.make()
-        let first = try deployment.enqueue("no_audio.mp4", type: "METADATA")
+        let first = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
         // The other 49 reuse the stored input (as many jobs on one upload would).
         try await TestDatabase.query(
             deployment.databaseURL,
@@ -183,7 +183,7 @@ struct DaemonTests {
                 "inputFileSize" FROM video_processing, generate_series(1, 49) WHERE id = $1
             """, [String(first)])
         let results = try await withThrowingTaskGroup(of: ProgramResult.self) { group in
-            for _ in 0..<3 { group.addTask { try deployment.run("serve", "--until-idle", "--concurrency", "2") } }
+            for _ in 0..<3 { group.addTask { try await deployment.run("serve", "--until-idle", "--concurrency", "2") } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(results.allSatisfy { $0.status == 0 })
@@ -201,7 +201,7 @@ struct DaemonTests {
 
     @Test func abandonedJobIsRescuedAndCompleted() async throws {
         let deployment = try await Deployment.make()
-        let id = try deployment.enqueue("no_audio.mp4", type: "THUMBNAIL")
+        let id = try await deployment.enqueue("no_audio.mp4", type: "THUMBNAIL")
         // As a worker that died mid-job leaves it: PROCESSING, no heartbeat, nobody holding its lock.
         try await TestDatabase.query(
             deployment.databaseURL,
@@ -209,7 +209,7 @@ struct DaemonTests {
             UPDATE video_processing SET "status" = 'PROCESSING', "startedAt" = now() - interval '5 minutes',
                 "updatedAt" = now() - interval '5 minutes' WHERE id = $1
             """, [String(id)])
-        let served = try deployment.run("serve", "--until-idle", "--stale-after", "2")
+        let served = try await deployment.run("serve", "--until-idle", "--stale-after", "2")
         #expect(served.status == 0, "\(served.stderr)")
         let row = try await deployment.job(id)
         #expect(try row.text("status") == "COMPLETED")
@@ -220,11 +220,11 @@ struct DaemonTests {
 
     @Test func reprocessRunsACompletedJobAgain() async throws {
         let deployment = try await Deployment.make()
-        let id = try deployment.enqueue("portrait_rot90.mp4", type: "THUMBNAIL")
-        #expect(try deployment.run("serve", "--until-idle").status == 0)
+        let id = try await deployment.enqueue("portrait_rot90.mp4", type: "THUMBNAIL")
+        #expect(try await deployment.run("serve", "--until-idle").status == 0)
         let before = try await deployment.job(id)
         #expect(try before.text("status") == "COMPLETED")
-        let result = try deployment.run("reprocess", String(id))
+        let result = try await deployment.run("reprocess", String(id))
         #expect(result.status == 0, "\(result.stderr)")
         #expect(String(decoding: result.stdout, as: UTF8.self).contains("completed"))
         let after = try await deployment.job(id)
@@ -234,13 +234,13 @@ struct DaemonTests {
         let logs = try #require(try deployment.json(after.text("logs")) as? [[String: Any]])
         #expect(
             logs.compactMap { $0["event"] as? String } == ["claimed", "completed", "reprocess", "claimed", "completed"])
-        #expect(try deployment.run("reprocess", "999999").status != 0)
+        #expect(try await deployment.run("reprocess", "999999").status != 0)
     }
 
     @Test func timeoutsAreRetriedThenFail() async throws {
         let deployment = try await Deployment.make()
-        let id = try deployment.enqueue("landscape_1080p_h264_aac.mp4", type: "COMPRESSION")
-        let served = try deployment.run(
+        let id = try await deployment.enqueue("landscape_1080p_h264_aac.mp4", type: "COMPRESSION")
+        let served = try await deployment.run(
             "serve", "--until-idle", extra: ["MEDIA_WORKER_JOB_TIMEOUT": "0.05", "MEDIA_WORKER_MAX_ATTEMPTS": "2"])
         #expect(served.status == 0, "\(served.stderr)")
         let row = try await deployment.job(id)

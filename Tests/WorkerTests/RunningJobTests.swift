@@ -35,7 +35,7 @@ struct RunningJobTests {
 
     @Test func killedWorkersJobIsRescuedAndNoDecoderIsLeft() async throws {
         let deployment = try await Deployment.make()
-        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id)
         #expect(children(of: deployment).count == 1)
         daemon.signal(SIGKILL)
@@ -47,7 +47,7 @@ struct RunningJobTests {
             left = children(of: deployment)
         }
         #expect(left.isEmpty, "decoder processes left running: \(left)")
-        let served = try deployment.run("serve", "--until-idle", "--stale-after", "2")
+        let served = try await deployment.run("serve", "--until-idle", "--stale-after", "2")
         #expect(served.status == 0, "\(served.stderr)")
         let row = try await deployment.job(id)
         #expect(try row.text("status") == "COMPLETED")
@@ -58,7 +58,7 @@ struct RunningJobTests {
 
     @Test func crashedChildIsRetriedThenSucceeds() async throws {
         let deployment = try await Deployment.make()
-        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id, ["--until-idle"])
         // As the kernel's OOM killer or a decoder crash would end it.
         let running = children(of: deployment)
@@ -75,7 +75,7 @@ struct RunningJobTests {
 
     @Test func sigtermWithinTheGracePeriodLetsTheJobFinish() async throws {
         let deployment = try await Deployment.make()
-        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id, ["--shutdown-grace", "120"])
         daemon.signal(SIGTERM)
         #expect(await daemon.wait(timeout: 120) == 0)
@@ -85,7 +85,7 @@ struct RunningJobTests {
 
     @Test func sigtermBeyondTheGracePeriodReleasesTheJob() async throws {
         let deployment = try await Deployment.make()
-        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id, ["--shutdown-grace", "0.2"])
         daemon.signal(SIGTERM)
         #expect(await daemon.wait(timeout: 30) == 0)
@@ -100,7 +100,7 @@ struct RunningJobTests {
 
     @Test func cancelDuringARunStopsTheChildAndLeavesTheRowCancelled() async throws {
         let deployment = try await Deployment.make()
-        let id = try deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id, ["--until-idle"])
         let cancelled = try await TestDatabase.query(
             deployment.databaseURL,
