@@ -42,23 +42,56 @@ public enum TestDatabase {
         return components.string ?? url
     }
 
-    nonisolated(unsafe) private static var clusterDirectory = ""
+    /// A cluster of its own (for a test that restarts it): its URI for a migrated database
+    /// `media_worker`, and a function that restarts the server. Stopped at exit.
+    public static func privateCluster() async throws -> (url: String, restart: @Sendable () throws -> Void) {
+        let (directory, port) = try startCluster(label: "private-\(UUID().uuidString.prefix(8))")
+        let server = { (database: String) in "postgresql:///\(database)?host=\(directory)&port=\(port)&user=postgres" }
+        let admin = PostgresConnection(url: server("postgres"), label: "test-admin", logger: .init(label: "test"))
+        try await admin.withSession("create a database") { try $0.execute("CREATE DATABASE media_worker") }
+        await admin.close()
+        let url = server("media_worker")
+        let connection = PostgresConnection(url: url, label: "test-migrate", logger: .init(label: "test"))
+        try await connection.withSession("migrate") { try JobStore().migrate($0) }
+        await connection.close()
+        return (url, { try pgctl(["-D", "\(directory)/data", "-w", "-m", "fast", "restart"]) })
+    }
 
-    private static func startCluster() throws -> (String, Int) {
+    private static func pgctl(_ arguments: [String]) throws {
+        let binaries = try postgresBinaries()
+        let result =
+            getuid() == 0
+            ? try runProgram(
+                URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", "postgres", "--", "\(binaries)/pg_ctl"] + arguments,
+                detached: true)
+            : try runProgram(URL(fileURLWithPath: "\(binaries)/pg_ctl"), arguments, detached: true)
+        guard result.status == 0 else { throw TestSupportError("pg_ctl \(arguments.last ?? "") failed") }
+    }
+
+    private static func postgresBinaries() throws -> String {
         let binaries = try FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")
             .sorted().reversed().map { "/usr/lib/postgresql/\($0)/bin" }
             .first { FileManager.default.isExecutableFile(atPath: "\($0)/initdb") }
         guard let binaries else {
             throw TestSupportError("PostgreSQL is not installed: run .ci/setup, or set TEST_DATABASE_URL")
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("media-worker-pg-\(getpid())")
+        return binaries
+    }
+
+    nonisolated(unsafe) private static var clusters: [String] = []
+    private static let clustersLock = NSLock()
+
+    private static func startCluster(label: String = "shared") throws -> (String, Int) {
+        let binaries = try postgresBinaries()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "media-worker-pg-\(getpid())-\(label)")
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let asRoot = getuid() == 0
         if asRoot {
             _ = try runProgram(URL(fileURLWithPath: "/bin/chown"), ["postgres", directory.path])
         }
-        let port = 20_000 + Int(getpid() % 20_000)
+        let port = label == "shared" ? 20_000 + Int(getpid() % 20_000) : Int.random(in: 40_000..<60_000)
         func asPostgres(_ tool: String, _ arguments: [String], detached: Bool = false) throws -> ProgramResult {
             asRoot
                 ? try runProgram(
@@ -79,19 +112,14 @@ public enum TestDatabase {
         guard started.status == 0 else {
             throw TestSupportError("pg_ctl start failed; see \(directory.appendingPathComponent("log").path)")
         }
-        clusterDirectory = data
-        atexit {
-            let stop = Process()
-            stop.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/sbin/runuser" : "/bin/sh")
-            let binaries =
-                (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql"))?.sorted().last
-                .map { "/usr/lib/postgresql/\($0)/bin/pg_ctl" } ?? "pg_ctl"
-            stop.arguments =
-                getuid() == 0
-                ? ["-u", "postgres", "--", binaries, "-D", TestDatabase.clusterDirectory, "-m", "immediate", "stop"]
-                : ["-c", "\(binaries) -D \(TestDatabase.clusterDirectory) -m immediate stop"]
-            try? stop.run()
-            stop.waitUntilExit()
+        let first = clustersLock.withLock {
+            clusters.append(data)
+            return clusters.count == 1
+        }
+        if first {
+            atexit {
+                for data in TestDatabase.clusters { try? TestDatabase.pgctl(["-D", data, "-m", "immediate", "stop"]) }
+            }
         }
         return (directory.path, port)
     }

@@ -114,4 +114,19 @@ struct RunningJobTests {
         #expect(children(of: deployment).isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).isEmpty)
     }
+
+    /// The database restarts mid-run: the worker reconnects and the job still completes.
+    @Test func databaseRestartMidRun() async throws {
+        let cluster = try await TestDatabase.privateCluster()
+        let deployment = Deployment(
+            databaseURL: cluster.url, storage: try Fixtures.temporaryDirectory("store"),
+            scratch: try Fixtures.temporaryDirectory("scratch"))
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let daemon = try await startWhileRunning(deployment, job: id, ["--until-idle"])
+        try await Task.detached { try cluster.restart() }.value
+        #expect(await daemon.wait(timeout: 120) == 0)
+        let row = try await deployment.job(id)
+        #expect(try row.text("status") == "COMPLETED")
+        #expect(try row.decode("retryCount", as: Int.self) == 0)
+    }
 }
