@@ -1,7 +1,7 @@
 import CFFmpeg
 
 /// Owns a muxer (`AVFormatContext` opened for writing) on one local file. Writes no metadata but
-/// what a stream needs to play: nothing of the source's tags is copied unless asked.
+/// what a stream needs to play: nothing of the source's tags is ever copied.
 final class OutputContainer {
     private var context: UnsafeMutablePointer<AVFormatContext>?
     private var headerWritten = false
@@ -62,11 +62,6 @@ final class OutputContainer {
         }
         streamTimeBases.append(Rational(stream.pointee.time_base) ?? microsecondTimeBase)
         return Int(stream.pointee.index)
-    }
-
-    /// Copies `metadata` into the container's tags (only when the caller chose to keep them).
-    func setMetadata(_ metadata: [String: String]) {
-        for (key, value) in metadata { av_dict_set(&context!.pointee.metadata, key, value, 0) }
     }
 
     /// Writes the header. `options` are the muxer's (`movflags=+faststart`, …).
