@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 
 /// METADATA: reads a file's container headers and reports what a chat app needs to know.

@@ -1,5 +1,3 @@
-import CFFmpeg
-
 /// Decodes single pictures to RGB, as a viewer would see them: for checking outputs (tests,
 /// `doctor`) and for anything that needs pixels rather than files.
 public enum Snapshot {
@@ -15,7 +13,7 @@ public enum Snapshot {
             }
             let upright = try DisplayTransform(video: opened.info.video)
                 .apply(to: frame, timeBase: reader.stream.timeBase, threads: 1)
-            return try Scaler(source: upright, width: upright.width, height: upright.height, format: AV_PIX_FMT_RGB24)
+            return try Scaler(source: upright, width: upright.width, height: upright.height, layout: .rgb)
                 .scale(upright).packedBitmap()
         } catch let error as MediaError {
             throw error

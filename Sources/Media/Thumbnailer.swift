@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import Logging
 
@@ -39,7 +38,7 @@ struct Candidate {
         try kept.reference(frame)
         self.frame = kept
         self.timeMs = timeMs
-        let gray = try Scaler(source: frame, width: 64, height: 64, format: AV_PIX_FMT_GRAY8).scale(frame)
+        let gray = try Scaler(source: frame, width: 64, height: 64, layout: .gray).scale(frame)
         score = FrameScore(gray.packedBitmap())
     }
 
@@ -141,7 +140,7 @@ struct StillWriter {
                 to: candidate.frame, timeBase: timeBase, threads: threads)
             let small = fit(width: video.width, height: video.height, maxSide: 48)
             blurhash = BlurHash.encode(
-                try Scaler(source: upright, width: small.width, height: small.height, format: AV_PIX_FMT_RGB24)
+                try Scaler(source: upright, width: small.width, height: small.height, layout: .rgb)
                     .scale(upright).packedBitmap())
         } catch {
             throw .internalFailure("could not turn the chosen frame upright and into RGB (\(error))")
@@ -162,9 +161,9 @@ struct StillWriter {
         let jpeg: [UInt8]
         do {
             // Through RGB: the source's own matrix in, JPEG's BT.601 full range out.
-            let rgb = try Scaler(source: frame, width: size.width, height: size.height, format: AV_PIX_FMT_RGB24)
+            let rgb = try Scaler(source: frame, width: size.width, height: size.height, layout: .rgb)
                 .scale(frame)
-            let yuv = try Scaler(source: rgb, width: size.width, height: size.height, format: AV_PIX_FMT_YUVJ420P)
+            let yuv = try Scaler(source: rgb, width: size.width, height: size.height, layout: .jpegYUV)
                 .scale(rgb)
             jpeg = try ImageEncoder.jpeg(yuv, quality: settings.jpegQuality)
         } catch {

@@ -32,6 +32,23 @@ final class Scaler {
             0, 1 << 16, 1 << 16)
     }
 
+    /// The packed or JPEG formats the stages ask for, so no FFmpeg enum leaves the binding.
+    enum Layout {
+        case rgb, gray, jpegYUV
+
+        var format: AVPixelFormat {
+            switch self {
+            case .rgb: AV_PIX_FMT_RGB24
+            case .gray: AV_PIX_FMT_GRAY8
+            case .jpegYUV: AV_PIX_FMT_YUVJ420P
+            }
+        }
+    }
+
+    convenience init(source: Frame, width: Int, height: Int, layout: Layout) throws(FFmpegError) {
+        try self.init(source: source, width: width, height: height, format: layout.format)
+    }
+
     deinit {
         sws_freeContext(context)
     }
