@@ -8,8 +8,8 @@ struct MigrateCommand: AsyncParsableCommand {
         commandName: "migrate",
         abstract: "Create the user, file_upload and video_processing tables as the app's ORM would (local runs only).",
         discussion: """
-            Idempotent. Also installs a trigger that runs pg_notify('media_worker_jobs', id) on every
-            insert into video_processing; in production the app adds that one statement itself.
+            Idempotent. Also installs a trigger that runs pg_notify('media_worker_jobs', id) on every insert \
+            into video_processing; in production the app adds that one statement itself.
             """
     )
 

@@ -8,9 +8,9 @@ struct ProbeCommand: ParsableCommand {
         commandName: "probe",
         abstract: "Report what a video file holds, reading its headers only (no decode).",
         discussion: """
-            Prints the container, duration, size and bit rate; the main video stream's codec,
-            profile, stored and displayed size, rotation, frame rate (and whether it varies), pixel
-            format, bit depth, colours and HDR; the main audio stream; creation time and location.
+            Prints the container, duration, size and bit rate; the main video stream's codec, profile, \
+            stored and displayed size, rotation, frame rate (and whether it varies), pixel format, bit \
+            depth, colours and HDR; the main audio stream; creation time and location.
             """
     )
 

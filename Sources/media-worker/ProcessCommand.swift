@@ -8,14 +8,13 @@ struct ProcessCommand: ParsableCommand {
         commandName: "process",
         abstract: "Run a processing stage on a local video file and write its outputs into a folder.",
         discussion: """
-            COMPRESSION writes video.mp4 (H.264/AAC, faststart, upright, no source metadata; a remux
-            when the source already fits the profile). PREVIEW writes preview.mp4 (3 s, muted, short
-            side at most 360). THUMBNAIL writes poster.jpg (long side at most 1280) and thumbnail.jpg (at most 320),
-            upright and in SDR, from a representative frame near the start, with its BlurHash.
-            METADATA only reports. FULL_PROCESSING makes all of them from one decode of the input.
-            A progress bar shows on stderr when it is a terminal. With --json, stdout gets exactly
-            one JSON object: {type, profile, input, outputs, thumbnails, elapsedMs}, or
-            {error: {code, message}} on failure.
+            COMPRESSION writes video.mp4 (H.264/AAC, faststart, upright, no source metadata; a remux when \
+            the source already fits the profile). PREVIEW writes preview.mp4 (3 s, muted, short side at most \
+            360). THUMBNAIL writes poster.jpg (long side at most 1280) and thumbnail.jpg (at most 320), \
+            upright and in SDR, from a representative frame near the start, with its BlurHash. METADATA only \
+            reports. FULL_PROCESSING makes all of them from one decode of the input. A progress bar shows on \
+            stderr when it is a terminal. With --json, stdout gets exactly one JSON object: {type, profile, \
+            input, outputs, thumbnails, elapsedMs}, or {error: {code, message}} on failure.
             """
     )
 

@@ -9,7 +9,7 @@ struct ReprocessCommand: AsyncParsableCommand {
         commandName: "reprocess",
         abstract: "Reset one job (whatever its state) and run it now in the foreground, as the daemon would.",
         discussion: """
-            Refuses a job a live worker is running unless --force. Writes the row exactly as the daemon
+            Refuses a job a live worker is running unless --force. Writes the row exactly as the daemon \
             does. Exits 0 when the job ends COMPLETED, 1 otherwise.
             """
     )

@@ -9,9 +9,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the worker: claim jobs from the VideoProcessing table and process them until stopped.",
         discussion: """
-            Wakes on NOTIFY media_worker_jobs and polls every --poll-interval seconds. SIGTERM or
-            SIGINT stop claiming, give running jobs --shutdown-grace seconds, then stop them and
-            put them back to PENDING without counting an attempt.
+            Wakes on NOTIFY media_worker_jobs and polls every --poll-interval seconds. SIGTERM or SIGINT \
+            stop claiming, give running jobs --shutdown-grace seconds, then stop them and put them back to \
+            PENDING without counting an attempt.
             """
     )
 
