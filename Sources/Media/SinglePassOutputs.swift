@@ -150,7 +150,12 @@ struct CandidateScorer {
     mutating func offer(_ frame: Frame, seconds: Double) throws(FFmpegError) -> Candidate? {
         guard next < times.count, seconds >= times[next] - 0.0005 else { return nil }
         while next < times.count, times[next] <= seconds + 0.0005 { next += 1 }
-        let candidate = try Candidate(frame, timeMs: Int((seconds * 1000).rounded()))
+        return try score(frame, timeMs: Int((seconds * 1000).rounded()))
+    }
+
+    /// Scores `frame` and keeps it if it beats the best so far (the first wins ties).
+    mutating func score(_ frame: Frame, timeMs: Int) throws(FFmpegError) -> Candidate {
+        let candidate = try Candidate(frame, timeMs: timeMs)
         candidate.log(logger)
         if best == nil || candidate.score > best!.score { best = candidate }
         return candidate

@@ -60,18 +60,12 @@ struct Thumbnailer {
     let threads: Int
     let logger: Logger
 
-    /// The best candidate, and the first usable one (where a preview should start).
-    struct Choice {
-        let best: Candidate
-        let firstUsable: Candidate?
-    }
-
     func run(
         _ opened: Probe.Opened, outputDirectory: URL, limits: MediaLimits, progress: (Double) -> Void
     ) throws(MediaError) -> [StillImage] {
-        let choice = try choose(opened, limits: limits, progress: progress)
+        let best = try choose(opened, limits: limits, progress: progress)
         let stills = try StillWriter(settings: settings, threads: threads)
-            .write(choice.best, video: opened.info.video, timeBase: opened.videoStream.timeBase, to: outputDirectory)
+            .write(best, video: opened.info.video, timeBase: opened.videoStream.timeBase, to: outputDirectory)
         progress(1)
         return stills
     }
@@ -79,13 +73,12 @@ struct Thumbnailer {
     /// Scores the candidates; the best wins, or the first decodable frame when none is usable.
     func choose(
         _ opened: Probe.Opened, limits: MediaLimits, progress: (Double) -> Void
-    ) throws(MediaError) -> Choice {
+    ) throws(MediaError) -> Candidate {
         do {
             let reader = try VideoFrameReader(
                 input: opened.file, stream: opened.videoStream, threads: threads, maxPixels: limits.maxPixels)
             let times = settings.candidateTimes(durationMs: opened.info.durationMs ?? 0)
-            var best: Candidate?
-            var firstUsable: Candidate?
+            var scorer = CandidateScorer(times: times, logger: logger)
             var seen: Set<Int64> = []
             for (position, time) in times.enumerated() {
                 progress(Double(position) / Double(times.count + 1))
@@ -93,15 +86,12 @@ struct Thumbnailer {
                 guard let frame = try decodeFrame(reader, at: target), let timestamp = frame.timestamp,
                     seen.insert(timestamp).inserted
                 else { continue }
-                let candidate = try Candidate(frame, timeMs: reader.milliseconds(of: timestamp))
-                candidate.log(logger)
-                if firstUsable == nil, !candidate.score.isUnusable { firstUsable = candidate }
-                if best == nil || candidate.score > best!.score { best = candidate }
+                _ = try scorer.score(frame, timeMs: reader.milliseconds(of: timestamp))
             }
-            guard let best else {
+            guard let best = scorer.best else {
                 throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")
             }
-            return Choice(best: best, firstUsable: firstUsable)
+            return best
         } catch let error as MediaError {
             throw error
         } catch {

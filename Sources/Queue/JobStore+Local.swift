@@ -77,7 +77,7 @@ extension JobStore {
                     "errorMessage" = NULL, "startedAt" = NULL, "completedAt" = NULL, "updatedAt" = now() AT TIME ZONE 'utc',
                     "processingLogs" = \(Self.appendLog(2))
                 WHERE "id" = $1
-                """, [String(jobId), Self.encode(event)], operation: "reset the job")
+                """, [String(jobId), Self.json(event)], operation: "reset the job")
             return .reset
         }
     }

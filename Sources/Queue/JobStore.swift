@@ -39,9 +39,7 @@ public struct JobStore: Sendable {
         """
     }
 
-    static func encode(_ value: some Encodable) -> String { json(value) }
-
-    private static func json(_ value: some Encodable) -> String {
+    static func json(_ value: some Encodable) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)

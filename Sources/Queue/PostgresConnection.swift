@@ -15,7 +15,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private var listening: Set<String> = []
 
     /// How long `withSession` keeps trying to reconnect before it gives up with `.connection`.
-    public var reconnectPatience: Duration = .seconds(30)
+    static let reconnectPatience: Duration = .seconds(30)
 
     /// `url` is a libpq connection string or URI; it is never logged.
     public init(url: String, label: String, logger: Logger) {
@@ -69,7 +69,7 @@ public final class PostgresConnection: @unchecked Sendable {
         if let connection, PQstatus(connection) == CONNECTION_OK { return connection }
         if let connection { PQfinish(connection) }
         connection = nil
-        let deadline = ContinuousClock.now + reconnectPatience
+        let deadline = ContinuousClock.now + Self.reconnectPatience
         var delay = Duration.milliseconds(100)
         while true {
             let attempt = PQconnectdb(url)

@@ -41,16 +41,27 @@ public struct JobRunner: Sendable {
         logger[metadataKey: "job"] = "\(job.id)"
         logger[metadataKey: "type"] = "\(job.processingType)"
         logger[metadataKey: "attempt"] = "\(job.attempt)"
-        let started = ContinuousClock.now
         let connection = PostgresConnection(url: configuration.databaseURL, label: "job-\(job.id)", logger: logger)
-        defer { Task { await connection.close() } }
         let run = Run(
             job: job, connection: connection, store: store, host: host, pid: pid,
             maxAttempts: configuration.maxAttempts, logger: logger)
         logger.info(
             "job started",
             metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile ?? "MEDIUM")"])
+        let ending = await execute(run, threads: threads, control: control, progress: progress)
+        logger.info(
+            "job ended",
+            metadata: ["outcome": "\(ending.rawValue)", "seconds": "\(run.elapsed.components.seconds)"])
+        // Closing the session also releases the job's advisory lock.
+        await connection.close()
+        return ending
+    }
 
+    /// Everything a claimed run does; never throws: an end it cannot record is `.unrecorded`.
+    private func execute(
+        _ run: Run, threads: Int, control: RunControl, progress: @escaping @Sendable (Double) -> Void
+    ) async -> Ending {
+        let (job, connection, logger) = (run.job, run.connection, run.logger)
         do {
             guard try await connection.withSession("lock the job", { [store] in try store.holdLock($0, job: job) })
             else {
@@ -70,13 +81,7 @@ public struct JobRunner: Sendable {
                     message:
                         "the upload never reached COMPLETED within \(Int(configuration.uploadWait)) s; upload it again")
             }
-            let ending = try await process(run, threads: threads, control: control, progress: progress)
-            logger.info(
-                "job ended",
-                metadata: [
-                    "outcome": "\(ending.rawValue)", "seconds": "\((ContinuousClock.now - started).components.seconds)",
-                ])
-            return ending
+            return try await process(run, threads: threads, control: control, progress: progress)
         } catch {
             logger.error("could not record the job's end; it will be rescued", metadata: ["error": "\(error)"])
             return .unrecorded

@@ -52,6 +52,17 @@ struct ByteCount: ExpressibleByArgument {
     var defaultValueDescription: String { "\(bytes)" }
 }
 
+/// The one logger a command passes down: on stderr, at `defaultLevel` unless MEDIA_WORKER_LOG_LEVEL
+/// or `--verbose` (debug) say otherwise. FFmpeg's own messages show only at debug level.
+func makeStandardErrorLogger(label: String, verbose: Bool, defaultLevel: Logger.Level) -> Logger {
+    let environment = ProcessInfo.processInfo.environment["MEDIA_WORKER_LOG_LEVEL"].flatMap(
+        Logger.Level.init(rawValue:))
+    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = verbose ? .debug : environment ?? defaultLevel
+    FFmpegLog.setLevel(logger.logLevel <= .debug ? .warnings : .quiet)
+    return logger
+}
+
 /// Output options shared by the commands that report on a file.
 struct ReportOptions: ParsableArguments {
     @Flag(help: "Print one JSON object on stdout instead of a readable summary.")
@@ -62,12 +73,7 @@ struct ReportOptions: ParsableArguments {
 
     /// A logger on stderr: warnings by default, debug with `--verbose`, or MEDIA_WORKER_LOG_LEVEL.
     func makeLogger(label: String) -> Logger {
-        let environment = ProcessInfo.processInfo.environment["MEDIA_WORKER_LOG_LEVEL"].flatMap(
-            Logger.Level.init(rawValue:))
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = verbose ? .debug : environment ?? .warning
-        FFmpegLog.setLevel(logger.logLevel <= .debug ? .warnings : .quiet)
-        return logger
+        makeStandardErrorLogger(label: label, verbose: verbose, defaultLevel: .warning)
     }
 
     /// Prints `value` as one line of JSON on stdout.

@@ -66,9 +66,6 @@ struct DaemonOptions: ParsableArguments {
 
     /// A logger on stderr at MEDIA_WORKER_LOG_LEVEL (info by default, debug with --verbose).
     func makeLogger(label: String) -> Logger {
-        let level = ProcessInfo.processInfo.environment["MEDIA_WORKER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = verbose ? .debug : level ?? .info
-        return logger
+        makeStandardErrorLogger(label: label, verbose: verbose, defaultLevel: .info)
     }
 }
