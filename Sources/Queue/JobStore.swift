@@ -39,7 +39,8 @@ public struct JobStore: Sendable {
         """
     }
 
-    static func json(_ value: some Encodable) -> String {
+    /// `value` as compact JSON text with sorted keys, for `json` and "(JSON)" text columns.
+    public static func json(_ value: some Encodable) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)

@@ -196,9 +196,11 @@ public struct JobRunner: Sendable {
         let completion = JobStore.Completion(
             outputStorageKeys: keys, outputUrls: urls,
             outputTotalSize: Int64(report.outputs.values.reduce(0) { $0 + $1.bytes }),
-            outputMetadata: json(records), inputMetadata: json(report.input), thumbnails: json(thumbnails),
-            actualDurationSeconds: Int(run.elapsed.components.seconds), uploadVideo: json(VideoSummary(report.input)),
-            uploadVariants: json(variants), posterUrl: urls["poster"],
+            outputMetadata: JobStore.json(records), inputMetadata: JobStore.json(report.input),
+            thumbnails: JobStore.json(thumbnails),
+            actualDurationSeconds: Int(run.elapsed.components.seconds),
+            uploadVideo: JobStore.json(VideoSummary(report.input)),
+            uploadVariants: JobStore.json(variants), posterUrl: urls["poster"],
             estimatedDurationSeconds: estimatedSeconds(
                 durationMs: report.input.durationMs ?? 0, type: job.processingType,
                 profile: job.qualityProfile ?? "MEDIUM"),
@@ -275,10 +277,4 @@ final class ChildState: @unchecked Sendable {
     var durationMs: Int? { lock.withLock { _durationMs } }
     var report: ProcessingReport? { lock.withLock { _report } }
     var error: ChildMessage.ErrorBody? { lock.withLock { _error } }
-}
-
-func json(_ value: some Encodable) -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
 }

@@ -23,8 +23,9 @@ public enum TestDatabase {
     @discardableResult
     public static func query(_ url: String, _ sql: String, _ parameters: [String?] = []) async throws -> PostgresRows {
         let connection = PostgresConnection(url: url, label: "test-query", logger: .init(label: "test"))
-        defer { Task { await connection.close() } }
-        return try await connection.withSession("test query") { try $0.query(sql, parameters) }
+        let rows = try await connection.withSession("test query") { try $0.query(sql, parameters) }
+        await connection.close()
+        return rows
     }
 
     /// A function from database name to URI on the test server.
