@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -47,6 +50,12 @@ let package = Package(
         ),
         .target(
             name: "Storage",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
@@ -88,8 +97,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "QueueTests",
-            dependencies: ["Queue", "Storage", "TestSupport"],
+            dependencies: ["Queue", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

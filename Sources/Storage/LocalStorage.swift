@@ -66,6 +66,25 @@ public struct LocalStorage: Storage {
         }
     }
 
+    public func check() async throws(StorageError) {
+        let key = "media-worker/checks/\(UUID().uuidString.lowercased()).txt"
+        let probe = FileManager.default.temporaryDirectory.appendingPathComponent("media-worker-check-\(UUID())")
+        let content = Data("media-worker storage check".utf8)
+        do {
+            try content.write(to: probe)
+            defer { try? FileManager.default.removeItem(at: probe) }
+            try await upload(probe, key: key, contentType: "text/plain")
+            let stored = try Data(contentsOf: try path(for: key))
+            try await delete(key: key)
+            guard stored == content else { throw StorageError.unusable("\(root.path) returned other bytes") }
+        } catch let error as StorageError {
+            if case .unusable = error { throw error }
+            throw .unusable("\(root.path) is not writable: \(error); check the folder exists and who owns it")
+        } catch {
+            throw .unusable("\(root.path): \(error.localizedDescription)")
+        }
+    }
+
     public func publicURL(for key: String) -> String {
         if let publicBase { return "\(publicBase)/\(key)" }
         return root.appendingPathComponent(key).absoluteString

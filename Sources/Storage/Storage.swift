@@ -14,6 +14,9 @@ public protocol Storage: Sendable {
     func publicURL(for key: String) -> String
     /// A description safe for logs (no credentials).
     var redactedDescription: String { get }
+    /// Proves the store is usable: writes, reads back and deletes a small object. Throws
+    /// `.unusable` saying what is wrong in plain words.
+    func check() async throws(StorageError)
 }
 
 /// Why a storage operation failed.
@@ -26,6 +29,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case sizeMismatch(key: String, expected: Int64, actual: Int64)
     /// Reading or writing failed (disk full, permissions, network).
     case io(key: String, reason: String)
+    /// The store cannot be used at all (no bucket, bad credentials, unwritable folder).
+    case unusable(String)
 
     public var description: String {
         switch self {
@@ -34,6 +39,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .sizeMismatch(let key, let expected, let actual):
             "the object at \(key.debugDescription) has \(actual) bytes, the job says \(expected)"
         case .io(let key, let reason): "storage failed on \(key.debugDescription): \(reason)"
+        case .unusable(let reason): "storage unusable: \(reason)"
         }
     }
 }

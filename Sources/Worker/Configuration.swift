@@ -7,7 +7,7 @@ public import Storage
 public struct Configuration: Sendable {
     /// libpq connection string or URI. Never logged: see `redactedDatabaseURL`.
     public var databaseURL: String
-    /// `file:///some/dir` (S3 comes later).
+    /// `file:///some/dir` or `s3://bucket/prefix?endpoint=…&region=…&pathStyle=…`.
     public var storageURL: String
     /// Base URL clients fetch outputs from (a CDN, a web server over the storage folder).
     public var publicURL: String?
@@ -32,6 +32,8 @@ public struct Configuration: Sendable {
     /// Where jobs' private folders are made.
     public var temporaryDirectory: String
     public var tables: TableNames
+    /// The variables S3 credentials and the default region are read from (`AWS_*`).
+    public var awsEnvironment: [String: String]
 
     /// One slot per two cores, at least one (see the README for the measurements behind it).
     public static var defaultConcurrency: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
@@ -49,6 +51,7 @@ public struct Configuration: Sendable {
             return value
         }
         databaseURL = environment["DATABASE_URL"] ?? ""
+        awsEnvironment = environment.filter { $0.key.hasPrefix("AWS_") }
         storageURL = environment["MEDIA_STORAGE_URL"] ?? ""
         publicURL = environment["MEDIA_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
         concurrency = try integer("MEDIA_WORKER_CONCURRENCY", Self.defaultConcurrency)
@@ -75,10 +78,10 @@ public struct Configuration: Sendable {
     /// Checks what a command that talks to the database and storage needs.
     public func validate() throws(ConfigurationError) {
         if databaseURL.isEmpty { throw .missing("DATABASE_URL", "e.g. postgresql://user@localhost/app") }
-        if storageURL.isEmpty { throw .missing("MEDIA_STORAGE_URL", "e.g. file:///var/lib/media-worker/storage") }
-        guard storageURL.hasPrefix("file://") else {
-            throw .invalid("MEDIA_STORAGE_URL", storageURL, "a file:///absolute/path URL")
+        if storageURL.isEmpty {
+            throw .missing("MEDIA_STORAGE_URL", "e.g. file:///var/lib/media-worker/storage or s3://bucket/prefix")
         }
+        _ = try makeStorage()
     }
 
     /// The database URL with any password replaced by `***`.
@@ -122,10 +125,24 @@ public enum ConfigurationError: Error, CustomStringConvertible, Sendable {
 }
 
 extension Configuration {
-    /// The storage `MEDIA_STORAGE_URL` names.
+    /// The storage `MEDIA_STORAGE_URL` names: a folder (`file:///srv/media`) or a bucket
+    /// (`s3://bucket/prefix?endpoint=https://minio:9000&region=eu-west-1&pathStyle=true`, credentials
+    /// from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
     public func makeStorage() throws(ConfigurationError) -> any Storage {
+        if storageURL.hasPrefix("s3://") {
+            let location: S3Location
+            do {
+                location = try S3Location(url: storageURL, environment: awsEnvironment)
+            } catch {
+                throw .invalid("MEDIA_STORAGE_URL", Self.redact(storageURL), "a bucket URL: \(error)")
+            }
+            guard let credentials = S3Credentials(environment: awsEnvironment) else {
+                throw .missing("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", "needed for \(location.description)")
+            }
+            return S3Storage(location: location, credentials: credentials, publicBase: publicURL)
+        }
         guard let url = URL(string: storageURL), url.scheme == "file", !url.path.isEmpty else {
-            throw .invalid("MEDIA_STORAGE_URL", storageURL, "a file:///absolute/path URL")
+            throw .invalid("MEDIA_STORAGE_URL", storageURL, "a file:///absolute/path or s3://bucket[/prefix] URL")
         }
         return LocalStorage(root: URL(fileURLWithPath: url.path, isDirectory: true), publicBase: publicURL)
     }

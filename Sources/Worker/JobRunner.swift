@@ -109,7 +109,7 @@ public struct JobRunner: Sendable {
             switch error {
             case .notFound: return try await run.fail(code: "input_missing", message: "\(error); upload it again")
             case .sizeMismatch, .invalidKey: return try await run.fail(code: "input_unreadable", message: "\(error)")
-            case .io: return try await run.fail(code: "storage", message: "\(error)")
+            case .io, .unusable: return try await run.fail(code: "storage", message: "\(error)")
             }
         }
 

@@ -127,7 +127,7 @@ public enum TestDatabase {
 }
 
 /// A test helper could not do its job.
-public struct TestSupportError: Error, CustomStringConvertible {
+public struct TestSupportError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }

@@ -129,6 +129,46 @@ struct DaemonTests {
         #expect(withPoster.count == 2)  // THUMBNAIL and FULL_PROCESSING
     }
 
+    @Test func jobRunsEndToEndWithS3Storage() async throws {
+        let server = try await S3TestServer.shared()
+        let deployment = try await Deployment.make()
+        let prefix = "daemon-\(UUID().uuidString.lowercased().prefix(8))"
+        let s3 = server.credentialEnvironment.merging(["MEDIA_STORAGE_URL": server.storageURL(prefix: prefix)]) { $1 }
+        let enqueued = try await runProgramAsync(
+            Fixtures.executable, ["enqueue", Fixtures.path("portrait_hevc_rot90.mov")],
+            environment: deployment.environment.merging(s3) { $1 })
+        let id = try #require(Int(String(decoding: enqueued.stdout, as: UTF8.self).trimmingCharacters(in: .newlines)))
+
+        let served = try await deployment.run("serve", "--until-idle", extra: s3)
+        #expect(served.status == 0, "\(served.stderr)")
+        #expect(!served.stderr.contains(server.secretAccessKey))
+
+        let row = try await deployment.job(id)
+        let error = try row.text("errorMessage") ?? ""
+        #expect(try row.text("status") == "COMPLETED", "\(error)")
+        let keys = try #require(try deployment.json(row.text("outputStorageKeys")) as? [String: String])
+        let urls = try #require(try deployment.json(row.text("outputUrls")) as? [String: String])
+        #expect(Set(keys.keys) == Self.roles["FULL_PROCESSING"]!)
+        let storage = S3Storage(
+            location: try S3Location(url: server.storageURL(prefix: prefix)),
+            credentials: S3Credentials(accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey),
+            publicBase: nil)
+        let folder = try Fixtures.temporaryDirectory("s3-daemon")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (role, key) in keys {
+            #expect(urls[role] == "\(server.endpoint)/\(server.bucket)/\(prefix)/\(key)")
+            let info = try await storage.info(key: key)
+            #expect(info.contentType == (role == "video" || role == "preview" ? "video/mp4" : "image/jpeg"))
+        }
+        // The transcode is in the bucket, upright and whole.
+        let video = folder.appendingPathComponent("video.mp4")
+        try await storage.download(key: try #require(keys["video"]), to: video, expectedSize: nil)
+        if let probe = try FFprobe.describe(video.path) {
+            let stream = (probe["streams"] as? [[String: Any]])?.first { $0["codec_type"] as? String == "video" }
+            #expect(stream?["width"] as? Int == 360 && stream?["height"] as? Int == 640)
+        }
+    }
+
     @Test func badInputFailsOnceAndPointlessWorkIsCancelled() async throws {
         let deployment = try await Deployment.make()
         let corrupt = try await deployment.enqueue("truncated.mp4")

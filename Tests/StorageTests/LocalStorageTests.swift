@@ -1,0 +1,37 @@
+import Foundation
+import Storage
+import TestSupport
+import Testing
+
+@Suite("LocalStorage")
+struct LocalStorageTests {
+    @Test(arguments: ["../etc/passwd", "a/../../b", "/etc/passwd", "a\0b", "", "a//b", "./a"])
+    func refusesKeysThatEscape(_ key: String) async throws {
+        let root = try Fixtures.temporaryDirectory("storage")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let storage = LocalStorage(root: root, publicBase: nil)
+        await #expect(throws: StorageError.self) {
+            try await storage.upload(
+                URL(fileURLWithPath: Fixtures.path("no_audio.mp4")), key: key, contentType: "video/mp4")
+        }
+    }
+
+    @Test func roundTripsAndChecksSize() async throws {
+        let root = try Fixtures.temporaryDirectory("storage")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let storage = LocalStorage(root: root, publicBase: "https://cdn.example/media/")
+        let source = URL(fileURLWithPath: Fixtures.path("no_audio.mp4"))
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: source.path)[.size] as? Int64)
+        try await storage.upload(source, key: "a/b/video.mp4", contentType: "video/mp4")
+        #expect(storage.publicURL(for: "a/b/video.mp4") == "https://cdn.example/media/a/b/video.mp4")
+        let copy = root.appendingPathComponent("copy.mp4")
+        try await storage.download(key: "a/b/video.mp4", to: copy, expectedSize: size)
+        #expect(try Data(contentsOf: copy) == Data(contentsOf: source))
+        await #expect(throws: StorageError.sizeMismatch(key: "a/b/video.mp4", expected: size + 1, actual: size)) {
+            try await storage.download(key: "a/b/video.mp4", to: copy, expectedSize: size + 1)
+        }
+        await #expect(throws: StorageError.notFound(key: "missing.mp4")) {
+            try await storage.download(key: "missing.mp4", to: copy, expectedSize: nil)
+        }
+    }
+}
