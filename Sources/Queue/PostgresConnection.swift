@@ -15,13 +15,15 @@ public final class PostgresConnection: @unchecked Sendable {
     private var listening: Set<String> = []
 
     /// How long `withSession` keeps trying to reconnect before it gives up with `.connection`.
-    static let reconnectPatience: Duration = .seconds(30)
+    private let reconnectPatience: Duration
 
-    /// `url` is a libpq connection string or URI; it is never logged.
-    public init(url: String, label: String, logger: Logger) {
+    /// `url` is a libpq connection string or URI; it is never logged. `reconnectPatience` is how
+    /// long a call keeps trying to (re)connect: zero for one attempt (`doctor`).
+    public init(url: String, label: String, logger: Logger, reconnectPatience: Duration = .seconds(30)) {
         self.url = url
         self.queue = DispatchQueue(label: "media-worker.postgres.\(label)")
         self.logger = logger
+        self.reconnectPatience = reconnectPatience
     }
 
     deinit {
@@ -69,7 +71,7 @@ public final class PostgresConnection: @unchecked Sendable {
         if let connection, PQstatus(connection) == CONNECTION_OK { return connection }
         if let connection { PQfinish(connection) }
         connection = nil
-        let deadline = ContinuousClock.now + Self.reconnectPatience
+        let deadline = ContinuousClock.now + reconnectPatience
         var delay = Duration.milliseconds(100)
         while true {
             let attempt = PQconnectdb(url)

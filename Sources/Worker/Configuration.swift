@@ -32,6 +32,8 @@ public struct Configuration: Sendable {
     /// Where jobs' private folders are made.
     public var temporaryDirectory: String
     public var tables: TableNames
+    /// `host:port` of the metrics and health endpoints; nil (the default) serves none.
+    public var metricsAddress: String?
     /// The variables S3 credentials and the default region are read from (`AWS_*`).
     public var awsEnvironment: [String: String]
 
@@ -52,6 +54,7 @@ public struct Configuration: Sendable {
         }
         databaseURL = environment["DATABASE_URL"] ?? ""
         awsEnvironment = environment.filter { $0.key.hasPrefix("AWS_") }
+        metricsAddress = environment["MEDIA_WORKER_METRICS_ADDR"].flatMap { $0.isEmpty ? nil : $0 }
         storageURL = environment["MEDIA_STORAGE_URL"] ?? ""
         publicURL = environment["MEDIA_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
         concurrency = try integer("MEDIA_WORKER_CONCURRENCY", Self.defaultConcurrency)
@@ -84,6 +87,17 @@ public struct Configuration: Sendable {
         _ = try makeStorage()
     }
 
+    /// What must never reach a log line: the database password and the AWS secret and session
+    /// token. Log handlers mask them wherever they appear.
+    public var secrets: [String] {
+        var secrets = [awsEnvironment["AWS_SECRET_ACCESS_KEY"], awsEnvironment["AWS_SESSION_TOKEN"]].compactMap { $0 }
+        if let match = databaseURL.firstMatch(of: /:\/\/[^:\/@]*:([^@\/]+)@/) { secrets.append(String(match.1)) }
+        if let match = databaseURL.firstMatch(of: /password=('[^']*'|[^&\s]+)/) {
+            secrets.append(String(match.1).trimmingCharacters(in: CharacterSet(charactersIn: "'")))
+        }
+        return secrets.filter { !$0.isEmpty }
+    }
+
     /// The database URL with any password replaced by `***`.
     public var redactedDatabaseURL: String { Self.redact(databaseURL) }
 
@@ -107,7 +121,8 @@ public struct Configuration: Sendable {
             + "concurrency=\(concurrency) pollInterval=\(pollInterval)s staleAfter=\(staleAfter)s "
             + "maxAttempts=\(maxAttempts) retryBase=\(retryBase)s shutdownGrace=\(shutdownGrace)s "
             + "uploadWait=\(uploadWait)s jobTimeout=\(jobTimeout)s tmp=\(temporaryDirectory) "
-            + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user)"
+            + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user) "
+            + "metrics=\(metricsAddress ?? "off")"
     }
 }
 

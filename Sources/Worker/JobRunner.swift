@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import Media
+public import Operations
 public import Queue
 public import Storage
 
@@ -12,14 +13,22 @@ public struct JobRunner: Sendable {
     public let store: JobStore
     public let storage: any Storage
     public let logger: Logger
+    let metrics: WorkerMetrics
+    /// Told of every failure (`job id`, `code: message`), for the daemon's status line.
+    let onFailure: @Sendable (Int, String) -> Void
     let host = ProcessInfo.processInfo.hostName
     let pid = ProcessInfo.processInfo.processIdentifier
 
-    public init(configuration: Configuration, storage: any Storage, logger: Logger) {
+    public init(
+        configuration: Configuration, storage: any Storage, logger: Logger, metrics: WorkerMetrics = WorkerMetrics(),
+        onFailure: @escaping @Sendable (Int, String) -> Void = { _, _ in }
+    ) {
         self.configuration = configuration
         self.store = JobStore(tables: configuration.tables)
         self.storage = storage
         self.logger = logger
+        self.metrics = metrics
+        self.onFailure = onFailure
     }
 
     /// How a run ended, for logs, metrics and `reprocess`'s exit code.
@@ -44,7 +53,7 @@ public struct JobRunner: Sendable {
         let connection = PostgresConnection(url: configuration.databaseURL, label: "job-\(job.id)", logger: logger)
         let run = Run(
             job: job, connection: connection, store: store, host: host, pid: pid,
-            maxAttempts: configuration.maxAttempts, logger: logger)
+            maxAttempts: configuration.maxAttempts, logger: logger, metrics: metrics, onFailure: onFailure)
         logger.info(
             "job started",
             metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile ?? "MEDIUM")"])
@@ -52,6 +61,7 @@ public struct JobRunner: Sendable {
         logger.info(
             "job ended",
             metadata: ["outcome": "\(ending.rawValue)", "seconds": "\(run.elapsed.components.seconds)"])
+        metrics.jobFinished(type: job.processingType, outcome: ending.rawValue, duration: run.elapsed)
         // Closing the session also releases the job's advisory lock.
         await connection.close()
         return ending
@@ -104,7 +114,10 @@ public struct JobRunner: Sendable {
         let input = directory.appendingPathComponent(
             "input" + (extensionHint.isEmpty ? "" : ".\(extensionHint.prefix(8))"))
         do {
+            let started = ContinuousClock.now
             try await storage.download(key: job.inputStorageKey, to: input, expectedSize: job.inputFileSize)
+            metrics.stage("download", duration: ContinuousClock.now - started)
+            metrics.bytesDownloaded(job.inputFileSize)
         } catch {
             switch error {
             case .notFound: return try await run.fail(code: "input_missing", message: "\(error); upload it again")
@@ -129,12 +142,21 @@ public struct JobRunner: Sendable {
         let heartbeat = Task {
             await run.beat(state: state, child: child, control: control, type: job.processingType, profile: profile)
         }
+        let childStarted = ContinuousClock.now
         let exit = try await child.run(timeout: configuration.jobTimeout) { message in
             state.take(message)
             if let fraction = message.progress { progress(fraction) }
         }
         heartbeat.cancel()
         _ = await heartbeat.value
+        let childTime = ContinuousClock.now - childStarted
+        metrics.stage("process", duration: childTime)
+        if let durationMs = state.report?.input.durationMs, childTime > .zero {
+            metrics.realtimeFactor(
+                type: job.processingType,
+                Double(durationMs) / 1000
+                    / (Double(childTime.components.seconds) + Double(childTime.components.attoseconds) / 1e18))
+        }
 
         if control.fenced {
             let status = try await run.currentStatus()
@@ -171,6 +193,7 @@ public struct JobRunner: Sendable {
         var keys: [String: String] = [:]
         var urls: [String: String] = [:]
         var records: [String: OutputRecord] = [:]
+        let uploadStarted = ContinuousClock.now
         for (role, output) in report.outputs.sorted(by: { $0.key < $1.key }) {
             let key = outputKey(
                 jobId: job.id, role: role, fileExtension: URL(fileURLWithPath: output.path).pathExtension)
@@ -180,10 +203,12 @@ public struct JobRunner: Sendable {
             } catch {
                 return try await run.fail(code: "storage", message: "could not store the \(role) output: \(error)")
             }
+            metrics.bytesUploaded(Int64(output.bytes))
             keys[role] = key
             urls[role] = storage.publicURL(for: key)
             records[role] = OutputRecord(output, key: key, url: urls[role]!)
         }
+        metrics.stage("upload", duration: ContinuousClock.now - uploadStarted)
         let thumbnails = report.thumbnails.map { still in
             ThumbnailRecord(
                 key: keys[still.role] ?? "", url: urls[still.role] ?? "", width: still.width, height: still.height,
@@ -205,10 +230,11 @@ public struct JobRunner: Sendable {
                 durationMs: report.input.durationMs ?? 0, type: job.processingType,
                 profile: job.qualityProfile ?? "MEDIUM"),
             event: run.event("completed", message: "\(report.outputs.count) outputs in \(report.elapsedMs) ms"))
-        guard
-            try await run.connection.withSession(
-                "record the result", { [store] in try store.complete($0, job: job, completion) })
-        else {
+        let recordStarted = ContinuousClock.now
+        let recorded = try await run.connection.withSession(
+            "record the result", { [store] in try store.complete($0, job: job, completion) })
+        metrics.stage("record", duration: ContinuousClock.now - recordStarted)
+        guard recorded else {
             logger.info("the job was taken away before its result was recorded; nothing written")
             return .fencedOff
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Operations
 import Queue
 
 /// One claimed run of a job: its database writes, all fenced by the claim's token.
@@ -11,6 +12,8 @@ struct Run: Sendable {
     let pid: Int32
     let maxAttempts: Int
     let logger: Logger
+    let metrics: WorkerMetrics
+    let onFailure: @Sendable (Int, String) -> Void
     let started = ContinuousClock.now
 
     /// Codes whose failures may go away on a retry.
@@ -33,6 +36,8 @@ struct Run: Sendable {
                 event: event(willRetry ? "retry" : "failed", message: text))
         }
         logger.warning("job failed", metadata: ["error": "\(text)", "outcome": "\(outcome.rawValue)"])
+        if outcome == .retrying { metrics.retry(code: code) }
+        onFailure(job.id, text)
         switch outcome {
         case .retrying: return .retrying
         case .failed: return .failed

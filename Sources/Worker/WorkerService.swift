@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import Operations
 import Queue
 public import ServiceLifecycle
 public import Storage
@@ -8,19 +9,42 @@ public import Storage
 /// number of slots, wakes on `LISTEN` or every poll interval, rescues abandoned jobs, and on a
 /// graceful shutdown stops claiming, lets running jobs finish within the grace period, then stops
 /// the rest and puts them back to PENDING.
+///
+/// It tells systemd how it is doing (`READY=1` once the database and storage answered, `STATUS=`,
+/// `WATCHDOG=1` only while the loop runs and the database answers, `STOPPING=1`) and feeds the
+/// metrics and `health()`.
 public final class WorkerService: Service, Sendable {
     let configuration: Configuration
     let runner: JobRunner
+    let storage: any Storage
     let logger: Logger
     let untilIdle: Bool
+    let metrics: WorkerMetrics
+    let notifier: SystemdNotifier
     let state = ServiceState()
 
-    public init(configuration: Configuration, storage: any Storage, logger: Logger, untilIdle: Bool = false) {
+    public init(
+        configuration: Configuration, storage: any Storage, logger: Logger, untilIdle: Bool = false,
+        metrics: WorkerMetrics = WorkerMetrics(), notifier: SystemdNotifier = SystemdNotifier(environment: [:])
+    ) {
         self.configuration = configuration
-        self.runner = JobRunner(configuration: configuration, storage: storage, logger: logger)
+        let state = state
+        self.runner = JobRunner(
+            configuration: configuration, storage: storage, logger: logger, metrics: metrics,
+            onFailure: { state.failed(job: $0, error: $1) })
+        self.storage = storage
         self.logger = logger
         self.untilIdle = untilIdle
+        self.metrics = metrics
+        self.notifier = notifier
     }
+
+    /// How long the database may go unanswered before the worker counts as unhealthy (no more
+    /// watchdog pings, `/healthz` 503).
+    var healthWindow: Duration { .seconds(max(60, 3 * configuration.pollInterval)) }
+
+    /// For `/healthz` and `/readyz`.
+    public func health() -> Health { state.health(window: healthWindow) }
 
     /// Jobs finished by this process, by how they ended.
     public var endings: [JobRunner.Ending: Int] { state.endings }
@@ -31,15 +55,22 @@ public final class WorkerService: Service, Sendable {
         let listener = PostgresConnection(url: configuration.databaseURL, label: "listener", logger: logger)
         let host = runner.host
         let pid = runner.pid
-        logger.info("worker started", metadata: ["settings": "\(configuration.redactedSummary)"])
+        logger.info("worker starting", metadata: ["settings": "\(configuration.redactedSummary)"])
 
         try await withGracefulShutdownHandler {
+            try await self.waitForDependencies(poller)
+            guard !state.isDraining else { return }
+            state.becameReady()
+            notifier.ready(status: state.changedStatusLine(now: .now) ?? state.statusLine)
+            logger.info("worker ready: database and storage answered")
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.listen(listener) }
                 var lastRescue = ContinuousClock.now - .seconds(3600)
                 var lastPoll = ContinuousClock.now - .seconds(3600)
+                var lastDepth = ContinuousClock.now - .seconds(3600)
                 var drainingSince: ContinuousClock.Instant?
                 while true {
+                    self.reportToSystemd()
                     if state.isDraining {
                         let since = drainingSince ?? ContinuousClock.now
                         drainingSince = since
@@ -60,6 +91,7 @@ public final class WorkerService: Service, Sendable {
                                         maxAttempts: configuration.maxAttempts,
                                         host: host, pid: pid)
                                 }
+                                metrics.rescued(rescued.count)
                                 for job in rescued {
                                     logger.warning(
                                         "rescued an abandoned job",
@@ -83,6 +115,11 @@ public final class WorkerService: Service, Sendable {
                                     self.state.finished(job.id, ending: ending)
                                 }
                             }
+                            if ContinuousClock.now - lastDepth >= .seconds(5) {
+                                lastDepth = ContinuousClock.now
+                                metrics.queueDepth(try await poller.withSession("count jobs") { try store.depth($0) })
+                            }
+                            state.polled()
                             if untilIdle, state.running == 0 {
                                 let idle = try await poller.withSession("check for work") { [configuration] in
                                     try store.isIdle($0, uploadWait: configuration.uploadWait)
@@ -92,6 +129,7 @@ public final class WorkerService: Service, Sendable {
                                 lastPoll = ContinuousClock.now - .seconds(max(0, configuration.pollInterval - 1))
                             }
                         } catch {
+                            state.databaseFailed("\(error)")
                             logger.error("database error in the main loop; retrying", metadata: ["error": "\(error)"])
                             try? await Task.sleep(for: .seconds(1))
                         }
@@ -104,11 +142,53 @@ public final class WorkerService: Service, Sendable {
         } onGracefulShutdown: {
             self.logger.info("stopping: no new jobs; running ones get the grace period")
             self.state.drain()
+            // Grace for the jobs, then time to stop their children and release them.
+            self.notifier.stopping(
+                status: "stopping: \(self.state.running) running jobs get \(Int(self.configuration.shutdownGrace)) s",
+                extend: .seconds(self.configuration.shutdownGrace + 30))
         }
         await poller.close()
         await listener.close()
         logger.info(
             "worker stopped", metadata: ["ended": "\(state.endings.map { "\($0.key.rawValue)=\($0.value)" }.sorted())"])
+    }
+
+    /// Start-up: waits until the database answers and the storage can be written, read and
+    /// deleted, saying what is wrong meanwhile (in the log and in systemd's status). `--until-idle`
+    /// runs give up at the first failure instead.
+    private func waitForDependencies(_ poller: PostgresConnection) async throws {
+        var delay = 1.0
+        while !state.isDraining {
+            var problem: String
+            do {
+                _ = try await poller.withSession("check the database") { try $0.query("SELECT 1", operation: "ping") }
+                do {
+                    try await storage.check()
+                    return
+                } catch {
+                    problem = "\(error)"
+                }
+            } catch {
+                problem = "database unreachable (\(configuration.redactedDatabaseURL)): \(error)"
+            }
+            if untilIdle { throw WorkerStartError(problem) }
+            logger.error("not ready; retrying in \(Int(delay)) s", metadata: ["problem": "\(problem)"])
+            notifier.status("not ready: \(problem)")
+            try? await Task.sleep(for: .seconds(delay))
+            delay = min(delay * 2, 30)
+        }
+    }
+
+    /// Watchdog ping while healthy, status line when it changed, the running-jobs gauge.
+    private func reportToSystemd() {
+        metrics.running(state.running)
+        let now = ContinuousClock.now
+        if let interval = notifier.watchdogInterval, state.watchdogDue(now: now, interval: interval),
+            state.health(window: healthWindow).live
+        {
+            notifier.watchdog()
+        }
+        if let line = state.changedStatusLine(now: now) { notifier.status(line) }
     }
 
     /// Decoder/encoder threads for a job starting while `running` jobs run (itself included):
@@ -146,6 +226,13 @@ final class ServiceState: @unchecked Sendable {
     private var draining = false
     private var finishedSinceLook = false
     private var counts: [JobRunner.Ending: Int] = [:]
+    private var ready = false
+    private var lastPoll: ContinuousClock.Instant?
+    private var databaseError: String?
+    private var lastError: String?
+    private var lastWatchdog: ContinuousClock.Instant?
+    private var lastStatus = ""
+    private var lastStatusAt: ContinuousClock.Instant?
 
     var running: Int { lock.withLock { controls.count } }
     var isDraining: Bool { lock.withLock { draining } }
@@ -178,5 +265,77 @@ final class ServiceState: @unchecked Sendable {
         }
     }
     func drain() { lock.withLock { draining = true } }
+
+    func becameReady() { lock.withLock { ready = true } }
+
+    func polled() {
+        lock.withLock {
+            lastPoll = .now
+            databaseError = nil
+        }
+    }
+
+    func databaseFailed(_ error: String) { lock.withLock { databaseError = error } }
+    func failed(job: Int, error: String) { lock.withLock { lastError = "job \(job): \(error)" } }
+
+    /// Live while the loop polls the database successfully (or is draining); ready once start-up
+    /// checks passed and until a stop begins.
+    func health(window: Duration) -> Health {
+        lock.withLock {
+            let recent = lastPoll.map { ContinuousClock.now - $0 <= window } ?? false
+            let live = draining || !ready || recent
+            let detail: String
+            if draining {
+                detail = "stopping: \(controls.count) jobs running"
+            } else if !ready {
+                detail = "starting: waiting for the database and storage"
+            } else if !recent {
+                detail =
+                    "database unanswered for more than \(window.components.seconds) s: \(databaseError ?? "no poll")"
+            } else {
+                detail = "ok: \(controls.count) jobs running"
+            }
+            return Health(live: live, ready: ready && !draining, detail: detail)
+        }
+    }
+
+    func watchdogDue(now: ContinuousClock.Instant, interval: Duration) -> Bool {
+        lock.withLock {
+            guard lastWatchdog.map({ now - $0 >= interval }) ?? true else { return false }
+            lastWatchdog = now
+            return true
+        }
+    }
+
+    /// What `systemctl status` shows: jobs running and done, and the last error.
+    var statusLine: String {
+        lock.withLock {
+            let done = counts.values.reduce(0, +)
+            var line =
+                "\(controls.count) running, \(done) done (\(counts[.completed] ?? 0) completed, "
+                + "\(counts[.failed] ?? 0) failed, \(counts[.retrying] ?? 0) to retry)"
+            if draining { line = "stopping: " + line }
+            if let databaseError { line += "; database: \(databaseError)" }
+            if let lastError { line += "; last error: \(lastError)" }
+            return String(line.prefix(400))
+        }
+    }
+
+    /// The status line when it changed since last sent, at most once a second.
+    func changedStatusLine(now: ContinuousClock.Instant) -> String? {
+        let line = statusLine
+        return lock.withLock {
+            guard line != lastStatus, lastStatusAt.map({ now - $0 >= .seconds(1) }) ?? true else { return nil }
+            lastStatus = line
+            lastStatusAt = now
+            return line
+        }
+    }
     func stopAll() { lock.withLock { Array(controls.values) }.forEach { $0.stop() } }
+}
+
+/// The daemon could not start (`--until-idle` runs do not wait for the database or storage).
+struct WorkerStartError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

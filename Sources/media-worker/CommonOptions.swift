@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 import Logging
 public import Media
+public import Operations
 
 /// The limits a hostile file must stay within, shared by every command that opens media.
 struct LimitOptions: ParsableArguments {
@@ -52,16 +53,26 @@ struct ByteCount: ExpressibleByArgument {
     var defaultValueDescription: String { "\(bytes)" }
 }
 
-/// The one logger a command passes down: on stderr, at `defaultLevel` unless MEDIA_WORKER_LOG_LEVEL
-/// or `--verbose` (debug) say otherwise. FFmpeg's own messages show only at debug level.
-func makeStandardErrorLogger(label: String, verbose: Bool, defaultLevel: Logger.Level) -> Logger {
-    let environment = ProcessInfo.processInfo.environment["MEDIA_WORKER_LOG_LEVEL"].flatMap(
-        Logger.Level.init(rawValue:))
-    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-    logger.logLevel = verbose ? .debug : environment ?? defaultLevel
-    FFmpegLog.setLevel(logger.logLevel <= .debug ? .warnings : .quiet)
+/// The one logger a command passes down: one line per event on stderr (logfmt unless `format` or
+/// MEDIA_WORKER_LOG_FORMAT say json; journald priorities under systemd), at `defaultLevel` unless
+/// MEDIA_WORKER_LOG_LEVEL or `--verbose` (debug) say otherwise, with `secrets` masked. FFmpeg's own
+/// messages show only at debug level.
+func makeStandardErrorLogger(
+    label: String, verbose: Bool, defaultLevel: Logger.Level, format: LogFormat? = nil, secrets: [String] = []
+) -> Logger {
+    let environment = ProcessInfo.processInfo.environment
+    let configured = environment["MEDIA_WORKER_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+    let level: Logger.Level = verbose ? .debug : configured ?? defaultLevel
+    let format = format ?? environment["MEDIA_WORKER_LOG_FORMAT"].flatMap { LogFormat(rawValue: $0) } ?? .logfmt
+    let journald = LineLogHandler.underJournald(environment: environment)
+    let logger = Logger(label: label) { _ in
+        LineLogHandler(level: level, format: format, journald: journald, secrets: secrets)
+    }
+    FFmpegLog.setLevel(level <= .debug ? .warnings : .quiet)
     return logger
 }
+
+extension LogFormat: ExpressibleByArgument {}
 
 /// Output options shared by the commands that report on a file.
 struct ReportOptions: ParsableArguments {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Operations
 import Worker
 
 /// Settings shared by the commands that use the database and storage: each environment variable
@@ -9,7 +10,9 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .customLong("database-url"), help: "libpq connection string or URI (DATABASE_URL).")
     var databaseURL: String?
 
-    @Option(name: .customLong("storage-url"), help: "file:///dir (MEDIA_STORAGE_URL).")
+    @Option(
+        name: .customLong("storage-url"),
+        help: "file:///dir or s3://bucket/prefix?endpoint=…&region=…&pathStyle=… (MEDIA_STORAGE_URL).")
     var storageURL: String?
 
     @Option(name: .customLong("public-url"), help: "Base URL of stored outputs (MEDIA_PUBLIC_URL).")
@@ -40,8 +43,16 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .customLong("job-timeout"), help: "Wall-clock seconds per job (MEDIA_WORKER_JOB_TIMEOUT; 3600).")
     var jobTimeout: Double?
 
+    @Option(
+        name: .customLong("metrics-addr"),
+        help: "host:port for /metrics, /healthz and /readyz (MEDIA_WORKER_METRICS_ADDR; off when unset).")
+    var metricsAddress: String?
+
     @Flag(name: .shortAndLong, help: "Log debug detail (same as MEDIA_WORKER_LOG_LEVEL=debug).")
     var verbose = false
+
+    @Option(name: .customLong("log-format"), help: "logfmt or json (MEDIA_WORKER_LOG_FORMAT; logfmt).")
+    var logFormat: LogFormat?
 
     /// The environment, overridden by flags, validated.
     func configuration() throws -> Configuration {
@@ -56,6 +67,7 @@ struct DaemonOptions: ParsableArguments {
         if let retryBase { configuration.retryBase = retryBase }
         if let shutdownGrace { configuration.shutdownGrace = shutdownGrace }
         if let jobTimeout { configuration.jobTimeout = jobTimeout }
+        if let metricsAddress { configuration.metricsAddress = metricsAddress }
         do {
             try configuration.validate()
         } catch {
@@ -64,8 +76,10 @@ struct DaemonOptions: ParsableArguments {
         return configuration
     }
 
-    /// A logger on stderr at MEDIA_WORKER_LOG_LEVEL (info by default, debug with --verbose).
-    func makeLogger(label: String) -> Logger {
-        makeStandardErrorLogger(label: label, verbose: verbose, defaultLevel: .info)
+    /// A logger on stderr at MEDIA_WORKER_LOG_LEVEL (info by default, debug with --verbose) that
+    /// masks the configuration's secrets.
+    func makeLogger(label: String, configuration: Configuration) -> Logger {
+        makeStandardErrorLogger(
+            label: label, verbose: verbose, defaultLevel: .info, format: logFormat, secrets: configuration.secrets)
     }
 }

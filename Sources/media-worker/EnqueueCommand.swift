@@ -42,7 +42,8 @@ struct EnqueueCommand: AsyncParsableCommand {
                 source.pathExtension.lowercased()] ?? "video/mp4"
         try await storage.upload(source, key: key, contentType: mimeType)
         let connection = PostgresConnection(
-            url: configuration.databaseURL, label: "enqueue", logger: options.makeLogger(label: "media-worker"))
+            url: configuration.databaseURL, label: "enqueue",
+            logger: options.makeLogger(label: "media-worker", configuration: configuration))
         let store = JobStore(tables: configuration.tables)
         let ids = try await connection.withSession("enqueue") { [userId, type, profile] in
             try store.enqueue(

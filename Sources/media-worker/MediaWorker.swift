@@ -15,7 +15,8 @@ struct MediaWorker: AsyncParsableCommand {
             <message>` on stderr (codes as in the job table's errorMessage) and exit non-zero.
             """,
         subcommands: [
-            ServeCommand.self, ReprocessCommand.self, EnqueueCommand.self, MigrateCommand.self, ProbeCommand.self,
+            ServeCommand.self, ReprocessCommand.self, DoctorCommand.self, EnqueueCommand.self, MigrateCommand.self,
+            ProbeCommand.self,
             ProcessCommand.self, RunJobCommand.self,
         ]
     )

@@ -24,7 +24,7 @@ struct ReprocessCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.configuration()
-        let logger = options.makeLogger(label: "media-worker")
+        let logger = options.makeLogger(label: "media-worker", configuration: configuration)
         let store = JobStore(tables: configuration.tables)
         let connection = PostgresConnection(url: configuration.databaseURL, label: "reprocess", logger: logger)
         let host = ProcessInfo.processInfo.hostName

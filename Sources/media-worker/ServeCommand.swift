@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import Operations
+import Prometheus
 import ServiceLifecycle
 import Worker
 
@@ -9,27 +11,47 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the worker: claim jobs from the VideoProcessing table and process them until stopped.",
         discussion: """
-            Wakes on NOTIFY media_worker_jobs and polls every --poll-interval seconds. SIGTERM or SIGINT \
-            stop claiming, give running jobs --shutdown-grace seconds, then stop them and put them back to \
-            PENDING without counting an attempt.
+            Waits until the database answers and the storage can be written (saying what is wrong \
+            meanwhile), then wakes on NOTIFY media_worker_jobs and polls every --poll-interval seconds. \
+            SIGTERM or SIGINT stop claiming, give running jobs --shutdown-grace seconds, then stop them \
+            and put them back to PENDING without counting an attempt.
+
+            Under systemd (Type=notify) it sends READY=1, STATUS=, WATCHDOG=1 while healthy and \
+            STOPPING=1. With --metrics-addr it serves /metrics (Prometheus), /healthz and /readyz.
             """
     )
 
     @OptionGroup var options: DaemonOptions
 
-    @Flag(name: .customLong("until-idle"), help: "Exit once no job is pending or running (for demos and tests).")
+    @Flag(
+        name: .customLong("until-idle"),
+        help: "Exit once no job is pending or running; fail at once if the database or storage cannot be used.")
     var untilIdle = false
 
     func run() async throws {
         let configuration = try options.configuration()
-        let logger = options.makeLogger(label: "media-worker")
+        let logger = options.makeLogger(label: "media-worker", configuration: configuration)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var metrics = WorkerMetrics()
+        var registry: PrometheusCollectorRegistry?
+        if configuration.metricsAddress != nil { (metrics, registry) = WorkerMetrics.prometheus() }
         let worker = WorkerService(
-            configuration: configuration, storage: try configuration.makeStorage(), logger: logger, untilIdle: untilIdle
-        )
+            configuration: configuration, storage: try configuration.makeStorage(), logger: logger,
+            untilIdle: untilIdle, metrics: metrics, notifier: SystemdNotifier())
+        if let address = configuration.metricsAddress, let registry {
+            do {
+                let server = try StatusServer(address: address, registry: registry, logger: logger) {
+                    worker.health()
+                }
+                // First in the list, so it stops last: metrics stay readable while jobs drain.
+                services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup))
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

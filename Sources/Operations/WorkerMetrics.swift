@@ -1,0 +1,83 @@
+public import CoreMetrics
+import Foundation
+public import Prometheus
+
+/// What the daemon measures, named as Prometheus shows it. Built on swift-metrics with the
+/// factory passed in, so nothing is global: a daemon without `MEDIA_WORKER_METRICS_ADDR` uses the
+/// no-op factory.
+public struct WorkerMetrics: Sendable {
+    private let factory: any MetricsFactory
+
+    public init(factory: any MetricsFactory = NOOPMetricsHandler.instance) {
+        self.factory = factory
+    }
+
+    /// A Prometheus registry and a factory writing into it, with buckets suited to video jobs.
+    public static func prometheus() -> (WorkerMetrics, PrometheusCollectorRegistry) {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets = [
+            "media_worker_job_duration_seconds": [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600].map { .seconds($0) },
+            "media_worker_stage_duration_seconds": [0.05, 0.25, 1, 5, 15, 60, 300, 1800].map { .seconds($0) },
+        ]
+        factory.valueHistogramBuckets = ["media_worker_realtime_factor": [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]]
+        return (WorkerMetrics(factory: factory), registry)
+    }
+
+    /// A job ended: `outcome` is completed, failed, retrying, cancelled, released, fencedOff or unrecorded.
+    public func jobFinished(type: String, outcome: String, duration: Duration) {
+        Counter(
+            label: "media_worker_jobs_finished_total", dimensions: [("type", type), ("outcome", outcome)],
+            factory: factory
+        )
+        .increment()
+        Timer(label: "media_worker_job_duration_seconds", dimensions: [("type", type)], factory: factory)
+            .recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    /// One step of a job: download, process (the child), upload, record.
+    public func stage(_ stage: String, duration: Duration) {
+        Timer(label: "media_worker_stage_duration_seconds", dimensions: [("stage", stage)], factory: factory)
+            .recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    /// Seconds of media processed per second of processing.
+    public func realtimeFactor(type: String, _ factor: Double) {
+        Recorder(label: "media_worker_realtime_factor", dimensions: [("type", type)], factory: factory).record(factor)
+    }
+
+    public func bytesDownloaded(_ bytes: Int64) {
+        Counter(label: "media_worker_input_bytes_total", factory: factory).increment(by: max(0, bytes))
+    }
+
+    public func bytesUploaded(_ bytes: Int64) {
+        Counter(label: "media_worker_output_bytes_total", factory: factory).increment(by: max(0, bytes))
+    }
+
+    /// A failed attempt that will be retried, by error code.
+    public func retry(code: String) {
+        Counter(label: "media_worker_retries_total", dimensions: [("code", code)], factory: factory).increment()
+    }
+
+    /// Abandoned jobs this worker put back in the queue.
+    public func rescued(_ count: Int) {
+        guard count > 0 else { return }
+        Counter(label: "media_worker_rescues_total", factory: factory).increment(by: count)
+    }
+
+    public func running(_ count: Int) {
+        Gauge(label: "media_worker_jobs_running", factory: factory).record(count)
+    }
+
+    /// Jobs in the table by status (all workers' view of the queue).
+    public func queueDepth(_ depth: [String: Int]) {
+        for status in ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"] {
+            Gauge(label: "media_worker_queue_depth", dimensions: [("status", status)], factory: factory)
+                .record(depth[status] ?? 0)
+        }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}

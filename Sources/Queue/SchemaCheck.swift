@@ -1,0 +1,73 @@
+/// What `media-worker doctor` checks of the app's schema: every column media-worker reads or
+/// writes, and every enum value it sets or compares with.
+extension JobStore {
+    var requiredColumns: [(table: String, columns: [String])] {
+        [
+            (
+                tables.videoProcessing,
+                [
+                    "id", "userId", "fileUploadId", "processingType", "status", "qualityProfile", "inputStorageKey",
+                    "originalFileName", "inputMimeType", "inputFileSize", "outputStorageKeys", "outputTotalSize",
+                    "outputUrls", "progress", "estimatedDurationSeconds", "actualDurationSeconds", "inputMetadata",
+                    "outputMetadata", "thumbnails", "errorMessage", "processingLogs", "retryCount", "isFromDeletedUser",
+                    "startedAt", "completedAt", "createdAt", "updatedAt",
+                ]
+            ),
+            (tables.fileUpload, ["id", "uploaderId", "status", "thumbnailUrl", "metadata", "deletedAt", "updatedAt"]),
+            (tables.user, ["id", "deletedAt"]),
+        ]
+    }
+
+    var requiredEnumValues: [(table: String, column: String, values: [String])] {
+        [
+            (tables.videoProcessing, "status", ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"]),
+            (
+                tables.videoProcessing, "processingType",
+                ["COMPRESSION", "THUMBNAIL", "METADATA", "PREVIEW", "FULL_PROCESSING"]
+            ),
+            (tables.videoProcessing, "qualityProfile", ["LOW", "MEDIUM", "HIGH", "ULTRA"]),
+            (tables.fileUpload, "status", ["COMPLETED"]),
+        ]
+    }
+
+    /// What is missing from the schema, one sentence each; empty when media-worker can work.
+    public func schemaProblems(_ session: PostgresSession) throws -> [String] {
+        var problems: [String] = []
+        for (table, columns) in requiredColumns {
+            guard
+                try session.query("SELECT to_regclass($1) IS NOT NULL AS present", [table], operation: "find a table")
+                    .first?.require("present", as: Bool.self) == true
+            else {
+                problems.append("table \(table) does not exist")
+                continue
+            }
+            let present = Set(
+                try session.query(
+                    """
+                    SELECT attname FROM pg_attribute
+                    WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
+                    """, [table], operation: "list columns"
+                ).all.map { try $0.require("attname") as String })
+            let missing = columns.filter { !present.contains($0) }
+            if !missing.isEmpty {
+                problems.append("table \(table) lacks column(s) \(missing.map { "\"\($0)\"" }.joined(separator: ", "))")
+            }
+        }
+        for (table, column, values) in requiredEnumValues {
+            let rows = try session.query(
+                """
+                SELECT t.typtype::text AS kind, e.enumlabel AS label FROM pg_attribute a
+                JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_enum e ON e.enumtypid = t.oid
+                WHERE a.attrelid = to_regclass($1) AND a.attname = $2
+                """, [table, column], operation: "list enum values")
+            // A text column accepts every value; only an enum can lack one.
+            guard try rows.first?.require("kind") as String? == "e" else { continue }
+            let labels = Set(try rows.all.compactMap { try $0.text("label") })
+            let missing = values.filter { !labels.contains($0) }
+            if !missing.isEmpty {
+                problems.append("\(table).\"\(column)\" has no enum value(s) \(missing.joined(separator: ", "))")
+            }
+        }
+        return problems
+    }
+}

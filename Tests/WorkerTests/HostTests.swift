@@ -1,0 +1,174 @@
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A TCP port free right now on 127.0.0.1.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard bound else { throw TestSupportError("no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// GET `url`: status and body.
+func fetch(_ url: String) async throws -> (Int, String) {
+    try await withCheckedThrowingContinuation { continuation in
+        URLSession.shared.dataTask(with: URL(string: url)!) { data, response, error in
+            if let response = response as? HTTPURLResponse {
+                continuation.resume(returning: (response.statusCode, String(decoding: data ?? Data(), as: UTF8.self)))
+            } else {
+                continuation.resume(throwing: error ?? TestSupportError("no response from \(url)"))
+            }
+        }.resume()
+    }
+}
+
+/// The value of a Prometheus sample line `name{labels} value` (labels in the exporter's order).
+func sample(_ metrics: String, _ series: String) -> Double? {
+    metrics.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+        .flatMap { Double($0.split(separator: " ").last ?? "") }
+}
+
+@Suite("serve on a media host: sd_notify, metrics, health, logs, doctor")
+struct HostTests {
+    @Test func notifiesSystemdServesMetricsAndLogsOneLinePerEvent() async throws {
+        let deployment = try await Deployment.make()
+        let good = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
+        let bad = try await deployment.enqueue("truncated.mp4", type: "METADATA")
+        let notify = try DatagramListener()
+        let port = try freePort()
+        let log = deployment.scratch.appendingPathComponent("serve.log")
+        let password = "NotReallyUsed42"
+        let server = try BackgroundProgram(
+            Fixtures.executable, ["serve"],
+            environment: deployment.environment.merging([
+                "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000", "MEDIA_WORKER_LOG_LEVEL": "info",
+                "MEDIA_WORKER_METRICS_ADDR": "127.0.0.1:\(port)",
+                // Trust authentication ignores it; it must still never be printed.
+                "DATABASE_URL": deployment.databaseURL + "&password=\(password)",
+            ]) { $1 }, log: log)
+
+        var finished = false
+        for _ in 0..<300 where !finished {
+            try await Task.sleep(for: .milliseconds(100))
+            let statuses = try await [good, bad].asyncMap { try await deployment.job($0).text("status") }
+            finished = statuses == ["COMPLETED", "FAILED"]
+        }
+        #expect(finished)
+        #expect(await notify.wait(timeout: 10) { $0 == "WATCHDOG=1" })
+        // Depth is sampled every 5 s; wait for a sample taken after both jobs ended.
+        try await Task.sleep(for: .seconds(5.5))
+
+        let (status, metrics) = try await fetch("http://127.0.0.1:\(port)/metrics")
+        #expect(status == 200)
+        #expect(sample(metrics, #"media_worker_jobs_finished_total{type="METADATA",outcome="completed"}"#) == 1)
+        #expect(sample(metrics, #"media_worker_jobs_finished_total{type="METADATA",outcome="failed"}"#) == 1)
+        #expect(sample(metrics, #"media_worker_job_duration_seconds_count{type="METADATA"}"#) == 2)
+        #expect(sample(metrics, #"media_worker_stage_duration_seconds_count{stage="download"}"#) == 2)
+        #expect((sample(metrics, "media_worker_input_bytes_total") ?? 0) > 100_000)
+        #expect(sample(metrics, #"media_worker_queue_depth{status="COMPLETED"}"#) == 1)
+        #expect(sample(metrics, #"media_worker_queue_depth{status="FAILED"}"#) == 1)
+        #expect(sample(metrics, #"media_worker_queue_depth{status="PENDING"}"#) == 0)
+        #expect(sample(metrics, "media_worker_jobs_running") == 0)
+        let health = try await fetch("http://127.0.0.1:\(port)/healthz")
+        let ready = try await fetch("http://127.0.0.1:\(port)/readyz")
+        #expect(health.0 == 200 && health.1.hasPrefix("ok"))
+        #expect(ready.0 == 200)
+
+        server.signal(SIGTERM)
+        #expect(await server.wait(timeout: 30) == 0)
+        let messages = notify.messages
+        let readyIndex = try #require(messages.firstIndex { $0.hasPrefix("READY=1\n") })
+        let firstWatchdog = try #require(messages.firstIndex(of: "WATCHDOG=1"))
+        let stopping = try #require(messages.firstIndex { $0.hasPrefix("STOPPING=1\n") })
+        #expect(readyIndex < firstWatchdog && firstWatchdog < stopping)
+        #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 2)
+        #expect(messages[stopping].contains("EXTEND_TIMEOUT_USEC="))
+        #expect(messages.contains { $0.hasPrefix("STATUS=") && $0.contains("1 completed, 1 failed") })
+        #expect(messages.contains { $0.contains("last error: job \(bad): corrupt_input") })
+
+        let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+        #expect(lines.contains { $0.contains(#"msg="job started" job=\#(good) type=METADATA attempt=1 "#) })
+        #expect(
+            lines.contains {
+                $0.contains(#"msg="job failed" job=\#(bad) type=METADATA attempt=1 error="corrupt_input"#)
+            })
+        #expect(lines.allSatisfy { $0.hasPrefix("time=") && $0.contains(" level=") && $0.contains(" msg=") })
+        #expect(!lines.contains { $0.contains(password) })
+    }
+
+    @Test func jsonLogsCarryJournaldPriorities() async throws {
+        let deployment = try await Deployment.make()
+        let id = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
+        let result = try await deployment.run(
+            "serve", "--until-idle", "--log-format", "json",
+            extra: ["JOURNAL_STREAM": "8:12345", "MEDIA_WORKER_LOG_LEVEL": "info"])
+        #expect(result.status == 0, "\(result.stderr)")
+        var ended: [String: String]?
+        for line in result.stderr.split(separator: "\n") {
+            let priority = try #require(line.firstMatch(of: /^<([0-7])>/), "\(line)")
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(line.dropFirst(priority.0.count).utf8)) as? [String: String]
+            )
+            #expect(object["time"] == nil)  // journald stamps entries itself
+            if object["msg"] == "job ended" { ended = object }
+        }
+        #expect(ended?["job"] == "\(id)" && ended?["type"] == "METADATA" && ended?["outcome"] == "completed")
+    }
+
+    @Test func doctorPassesOnAGoodHostAndSaysWhatToFix() async throws {
+        let deployment = try await Deployment.make()
+        let good = try await deployment.run("doctor", "--min-free-space", "1M")
+        let goodText = String(decoding: good.stdout, as: UTF8.self)
+        #expect(good.status == 0, "\(goodText)")
+        #expect(goodText.contains("all 9 checks passed"))
+        #expect(goodText.contains("✔ encoders          libx264, aac, mjpeg"))
+
+        let noDatabase = try await deployment.run(
+            "doctor", extra: ["DATABASE_URL": "postgresql://media:Secret99@127.0.0.1:1/app"])
+        let noDatabaseText = String(decoding: noDatabase.stdout, as: UTF8.self)
+        #expect(noDatabase.status == 1)
+        #expect(noDatabaseText.contains("✘ database          cannot connect to postgresql://media:***@127.0.0.1:1/app"))
+        #expect(noDatabaseText.contains("fix: check DATABASE_URL"))
+        #expect(!noDatabaseText.contains("Secret99"))
+
+        let readOnly = try await deployment.run(
+            "doctor", extra: ["MEDIA_STORAGE_URL": "file:///proc/media-worker-store"])
+        let readOnlyText = String(decoding: readOnly.stdout, as: UTF8.self)
+        #expect(readOnly.status == 1)
+        #expect(readOnlyText.contains("✘ storage           storage unusable: /proc/media-worker-store is not writable"))
+        #expect(readOnlyText.contains("fix: check MEDIA_STORAGE_URL names a folder this user can write"))
+
+        try await TestDatabase.query(deployment.databaseURL, #"ALTER TABLE video_processing DROP COLUMN "thumbnails""#)
+        let oldSchema = try await deployment.run("doctor")
+        #expect(oldSchema.status == 1)
+        #expect(String(decoding: oldSchema.stdout, as: UTF8.self).contains(#"lacks column(s) "thumbnails""#))
+
+        // The daemon refuses to start the same way (at once with --until-idle; systemd units wait).
+        let serve = try await deployment.run(
+            "serve", "--until-idle", extra: ["MEDIA_STORAGE_URL": "file:///proc/media-worker-store"])
+        #expect(serve.status != 0)
+        #expect(serve.stderr.contains("/proc/media-worker-store is not writable"))
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}
