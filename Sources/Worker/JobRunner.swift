@@ -60,7 +60,10 @@ public struct JobRunner: Sendable {
         let ending = await execute(run, threads: threads, control: control, progress: progress)
         logger.info(
             "job ended",
-            metadata: ["outcome": "\(ending.rawValue)", "seconds": "\(run.elapsed.components.seconds)"])
+            metadata: [
+                "outcome": "\(ending.rawValue)",
+                "seconds": "\(String(format: "%.2f", run.elapsed.inSeconds))",
+            ])
         metrics.jobFinished(type: job.processingType, outcome: ending.rawValue, duration: run.elapsed)
         // Closing the session also releases the job's advisory lock.
         await connection.close()
@@ -152,10 +155,7 @@ public struct JobRunner: Sendable {
         let childTime = ContinuousClock.now - childStarted
         metrics.stage("process", duration: childTime)
         if let durationMs = state.report?.input.durationMs, childTime > .zero {
-            metrics.realtimeFactor(
-                type: job.processingType,
-                Double(durationMs) / 1000
-                    / (Double(childTime.components.seconds) + Double(childTime.components.attoseconds) / 1e18))
+            metrics.realtimeFactor(type: job.processingType, Double(durationMs) / 1000 / childTime.inSeconds)
         }
 
         if control.fenced {
@@ -303,4 +303,9 @@ final class ChildState: @unchecked Sendable {
     var durationMs: Int? { lock.withLock { _durationMs } }
     var report: ProcessingReport? { lock.withLock { _report } }
     var error: ChildMessage.ErrorBody? { lock.withLock { _error } }
+}
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number.
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -40,8 +40,9 @@ public final class WorkerService: Service, Sendable {
     }
 
     /// How long the database may go unanswered before the worker counts as unhealthy (no more
-    /// watchdog pings, `/healthz` 503).
-    var healthWindow: Duration { .seconds(max(60, 3 * configuration.pollInterval)) }
+    /// watchdog pings, `/healthz` 503): the stale-after time, after which other workers rescue
+    /// this one's jobs anyway.
+    var healthWindow: Duration { .seconds(max(configuration.staleAfter, 3 * configuration.pollInterval)) }
 
     /// For `/healthz` and `/readyz`.
     public func health() -> Health { state.health(window: healthWindow) }

@@ -45,7 +45,7 @@ public enum TestDatabase {
 
     /// A cluster of its own (for a test that restarts it): its URI for a migrated database
     /// `media_worker`, and a function that restarts the server. Stopped at exit.
-    public static func privateCluster() async throws -> (url: String, restart: @Sendable () throws -> Void) {
+    public static func privateCluster() async throws -> PrivateCluster {
         let (directory, port) = try startCluster(label: "private-\(UUID().uuidString.prefix(8))")
         let server = { (database: String) in "postgresql:///\(database)?host=\(directory)&port=\(port)&user=postgres" }
         let admin = PostgresConnection(url: server("postgres"), label: "test-admin", logger: .init(label: "test"))
@@ -55,7 +55,23 @@ public enum TestDatabase {
         let connection = PostgresConnection(url: url, label: "test-migrate", logger: .init(label: "test"))
         try await connection.withSession("migrate") { try JobStore().migrate($0) }
         await connection.close()
-        return (url, { try pgctl(["-D", "\(directory)/data", "-w", "-m", "fast", "restart"]) })
+        return PrivateCluster(url: url, directory: "\(directory)", port: port)
+    }
+
+    /// A cluster of one test's own, which it may stop and start.
+    public struct PrivateCluster: Sendable {
+        public let url: String
+        let directory: String
+        let port: Int
+
+        public func restart() throws { try pgctl(["-D", "\(directory)/data", "-w", "-m", "fast", "restart"]) }
+        public func stop() throws { try pgctl(["-D", "\(directory)/data", "-w", "-m", "fast", "stop"]) }
+        public func start() throws {
+            try pgctl([
+                "-D", "\(directory)/data", "-w", "-o",
+                "-k \(directory) -p \(port) -c listen_addresses='' -c fsync=off -c max_connections=200", "start",
+            ])
+        }
     }
 
     private static func pgctl(_ arguments: [String]) throws {

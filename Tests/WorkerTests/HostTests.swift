@@ -110,6 +110,45 @@ struct HostTests {
         #expect(!lines.contains { $0.contains(password) })
     }
 
+    /// The database stops: watchdog pings stop and /healthz turns 503 once it has been gone for the
+    /// stale-after time; it comes back: both recover without a restart.
+    @Test func watchdogOnlyWhileTheDatabaseAnswers() async throws {
+        let cluster = try await TestDatabase.privateCluster()
+        let deployment = Deployment(
+            databaseURL: cluster.url, storage: try Fixtures.temporaryDirectory("store"),
+            scratch: try Fixtures.temporaryDirectory("scratch"))
+        let notify = try DatagramListener()
+        let port = try freePort()
+        let server = try BackgroundProgram(
+            Fixtures.executable, ["serve"],
+            environment: deployment.environment.merging([
+                "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000", "MEDIA_WORKER_STALE_AFTER": "2",
+                "MEDIA_WORKER_METRICS_ADDR": "127.0.0.1:\(port)",
+            ]) { $1 }, log: deployment.scratch.appendingPathComponent("serve.log"))
+        defer { server.signal(SIGKILL) }
+        #expect(await notify.wait(timeout: 20) { $0 == "WATCHDOG=1" })
+
+        try await Task.detached { try cluster.stop() }.value
+        try await Task.sleep(for: .seconds(3))
+        let (status, body) = try await fetch("http://127.0.0.1:\(port)/healthz")
+        #expect(status == 503)
+        #expect(body.contains("database unanswered"))
+        let pingsWhileDown = notify.messages.filter { $0 == "WATCHDOG=1" }.count
+        try await Task.sleep(for: .seconds(2))
+        #expect(notify.messages.filter { $0 == "WATCHDOG=1" }.count == pingsWhileDown)
+
+        try await Task.detached { try cluster.start() }.value
+        var recovered = false
+        for _ in 0..<100 where !recovered {
+            try await Task.sleep(for: .milliseconds(200))
+            recovered = notify.messages.filter { $0 == "WATCHDOG=1" }.count > pingsWhileDown
+        }
+        #expect(recovered)
+        #expect(try await fetch("http://127.0.0.1:\(port)/healthz").0 == 200)
+        server.signal(SIGTERM)
+        #expect(await server.wait(timeout: 30) == 0)
+    }
+
     @Test func jsonLogsCarryJournaldPriorities() async throws {
         let deployment = try await Deployment.make()
         let id = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
