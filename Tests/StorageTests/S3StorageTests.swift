@@ -1,7 +1,8 @@
 import Foundation
-import Storage
 import TestSupport
 import Testing
+
+@testable import Storage
 
 /// S3Storage against moto with SigV4 checking on (a wrong signature is refused), through a proxy
 /// that injects faults.
@@ -207,5 +208,44 @@ struct S3LocationTests {
     ])
     func refusesMalformedURLs(_ url: String) {
         #expect(throws: S3LocationError.self) { try S3Location(url: url) }
+    }
+}
+
+/// What the store's error documents turn into: plain words saying what to fix.
+@Suite("S3 errors in plain words")
+struct S3FailureTests {
+    @Test func wrongRegionNamesTheBucketsRegion() {
+        let failure = S3Failure(
+            status: 301,
+            document: """
+                <?xml version="1.0" encoding="UTF-8"?>
+                <Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be \
+                addressed using the specified endpoint.</Message><Endpoint>media.s3.eu-west-1.amazonaws.com</Endpoint></Error>
+                """, headers: ["x-amz-bucket-region": "eu-west-1"])
+        #expect("\(failure)".contains("wrong region"))
+        #expect("\(failure)".contains("set region=eu-west-1 in MEDIA_STORAGE_URL"))
+        #expect(!failure.isRetryable)
+    }
+
+    @Test func authorizationHeaderMalformedCarriesTheRegionInTheDocument() {
+        let failure = S3Failure(
+            status: 400,
+            document: "<Error><Code>AuthorizationHeaderMalformed</Code><Region>ap-south-1</Region></Error>",
+            headers: [:])
+        #expect("\(failure)".contains("the bucket is in ap-south-1"))
+    }
+
+    @Test(arguments: [
+        (503, "SlowDown", true), (500, "InternalError", true), (429, "HTTP429", true), (400, "RequestTimeout", true),
+        (403, "AccessDenied", false), (404, "NoSuchKey", false), (400, "InvalidArgument", false),
+    ])
+    func retriesOnlyWhatMayPass(status: Int, code: String, retryable: Bool) {
+        let failure = S3Failure(status: status, document: "<Error><Code>\(code)</Code></Error>", headers: [:])
+        #expect(failure.isRetryable == retryable)
+    }
+
+    @Test func entitiesInElementsAreDecoded() {
+        #expect(S3Failure.element("UploadId", in: "<UploadId>a&amp;b&lt;c</UploadId>") == "a&b<c")
+        #expect(S3Failure.element("Code", in: "<Error></Error>") == nil)
     }
 }
