@@ -74,7 +74,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let deadline = ContinuousClock.now + reconnectPatience
         var delay = Duration.milliseconds(100)
         while true {
-            let attempt = PQconnectdb(url)
+            let attempt = Self.connect(url)
             if let attempt, PQstatus(attempt) == CONNECTION_OK {
                 // The server's NOTICEs ("relation already exists, skipping") are not ours to print.
                 PQsetNoticeProcessor(attempt, { _, _ in }, nil)
@@ -99,6 +99,18 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     fileprivate func noteListening(_ channel: String) { listening.insert(channel) }
+
+    /// `PQconnectdb` with a 10 s `connect_timeout` unless the URL sets its own: libpq's default is to
+    /// wait for the kernel's TCP timeout (minutes) when the host does not answer at all.
+    private static func connect(_ url: String) -> OpaquePointer? {
+        let keywords: [UnsafeMutablePointer<CChar>?] = [strdup("connect_timeout"), strdup("dbname")]
+        let values: [UnsafeMutablePointer<CChar>?] = [strdup("10"), strdup(url)]
+        defer { (keywords + values).forEach { free($0) } }
+        // The expanded `dbname` comes later, so a connect_timeout in the URL wins over ours.
+        let keywordList = keywords.map { UnsafePointer($0) } + [nil]
+        let valueList = values.map { UnsafePointer($0) } + [nil]
+        return PQconnectdbParams(keywordList, valueList, 1)
+    }
 }
 
 /// A value bound to a statement parameter, sent as text (PostgreSQL casts it to the column's type).
