@@ -9,9 +9,7 @@ public final class DatagramListener: @unchecked Sendable {
     private var received: [String] = []
 
     public init() throws {
-        path =
-            FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))")
-            .path
+        path = try Fixtures.temporaryDirectory("notify").appendingPathComponent("socket").path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw TestSupportError("socket() failed") }
         var address = sockaddr_un()

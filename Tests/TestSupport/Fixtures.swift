@@ -11,13 +11,24 @@ public enum Fixtures {
         root.appendingPathComponent("Fixtures").appendingPathComponent(name).path
     }
 
-    /// A new empty folder under the system's temporary folder; the caller removes it.
+    /// A new empty folder under the system's temporary folder, removed when the test process
+    /// exits (or earlier by the caller).
     public static func temporaryDirectory(_ label: String = "test") throws -> URL {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("media-worker-\(label)-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let first = foldersLock.withLock {
+            folders.append(url.path)
+            return folders.count == 1
+        }
+        if first {
+            atexit { for path in Fixtures.folders { try? FileManager.default.removeItem(atPath: path) } }
+        }
         return url
     }
+
+    nonisolated(unsafe) private static var folders: [String] = []
+    private static let foldersLock = NSLock()
 
     /// The built `media-worker` executable, next to the test bundle.
     public static var executable: URL {

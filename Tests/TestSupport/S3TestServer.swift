@@ -24,8 +24,9 @@ public struct S3TestServer: Sendable {
 
     private static let started: Result<S3TestServer, TestSupportError> = {
         let script = Fixtures.root.appendingPathComponent("Tests/Scripts/s3-test-server.py")
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("s3-test-server-\(UUID()).log")
+        let log: URL
         do {
+            log = try Fixtures.temporaryDirectory("s3-server").appendingPathComponent("server.log")
             _ = try BackgroundProgram(
                 URL(fileURLWithPath: "/usr/bin/env"), ["python3", script.path],
                 environment: ProcessInfo.processInfo.environment, log: log)

@@ -135,7 +135,11 @@ public enum TestDatabase {
         }
         if first {
             atexit {
-                for data in TestDatabase.clusters { try? TestDatabase.pgctl(["-D", data, "-m", "immediate", "stop"]) }
+                for data in TestDatabase.clusters {
+                    try? TestDatabase.pgctl(["-D", data, "-m", "immediate", "stop"])
+                    try? FileManager.default.removeItem(
+                        atPath: URL(fileURLWithPath: data).deletingLastPathComponent().path)
+                }
             }
         }
         return (directory.path, port)

@@ -11,8 +11,7 @@ struct RunningJobTests {
     func startWhileRunning(
         _ deployment: Deployment, job: Int, _ arguments: [String] = [], extra: [String: String] = [:]
     ) async throws -> BackgroundProgram {
-        let log = deployment.scratch.deletingLastPathComponent().appendingPathComponent(
-            "serve-\(UUID().uuidString).log")
+        let log = try Fixtures.temporaryDirectory("log").appendingPathComponent("serve.log")
         let daemon = try BackgroundProgram(
             Fixtures.executable, ["serve"] + arguments, environment: deployment.environment.merging(extra) { $1 },
             log: log)
