@@ -66,22 +66,36 @@ public struct LocalStorage: Storage {
         }
     }
 
+    /// Creates `media-worker/checks/` under the root, writes, reads back and deletes a small file
+    /// there; failures name the path and the system's reason.
     public func check() async throws(StorageError) {
-        let key = "media-worker/checks/\(UUID().uuidString.lowercased()).txt"
-        let probe = FileManager.default.temporaryDirectory.appendingPathComponent("media-worker-check-\(UUID())")
-        let content = Data("media-worker storage check".utf8)
-        do {
-            try content.write(to: probe)
-            defer { try? FileManager.default.removeItem(at: probe) }
-            try await upload(probe, key: key, contentType: "text/plain")
-            let stored = try Data(contentsOf: try path(for: key))
-            try await delete(key: key)
-            guard stored == content else { throw StorageError.unusable("\(root.path) returned other bytes") }
-        } catch let error as StorageError {
-            if case .unusable = error { throw error }
-            throw .unusable("\(root.path) is not writable: \(error); check the folder exists and who owns it")
-        } catch {
-            throw .unusable("\(root.path): \(error.localizedDescription)")
+        let folder = root.appendingPathComponent("media-worker/checks", isDirectory: true)
+        let hint = "check \(root.path) exists and this user may write it"
+        try await blocking("media-worker/checks") {
+            var path = ""
+            for component in folder.pathComponents.dropFirst() {
+                path += "/" + component
+                if mkdir(path, 0o755) != 0, errno != EEXIST {
+                    throw StorageError.unusable("cannot create \(path): \(String(cString: strerror(errno))); \(hint)")
+                }
+            }
+            let file = folder.appendingPathComponent("\(UUID().uuidString.lowercased()).txt").path
+            let content = Array("media-worker storage check".utf8)
+            let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw StorageError.unusable(
+                    "cannot write in \(folder.path): \(String(cString: strerror(errno))); \(hint)")
+            }
+            defer { unlink(file) }
+            let written = write(fd, content, content.count)
+            let error = errno
+            close(fd)
+            guard written == content.count else {
+                throw StorageError.unusable("cannot write in \(folder.path): \(String(cString: strerror(error)))")
+            }
+            guard FileManager.default.contents(atPath: file) == Data(content) else {
+                throw StorageError.unusable("\(root.path) returned other bytes than were written")
+            }
         }
     }
 

@@ -188,7 +188,10 @@ struct HostTests {
             "doctor", extra: ["MEDIA_STORAGE_URL": "file:///proc/media-worker-store"])
         let readOnlyText = String(decoding: readOnly.stdout, as: UTF8.self)
         #expect(readOnly.status == 1)
-        #expect(readOnlyText.contains("✘ storage           storage unusable: /proc/media-worker-store is not writable"))
+        #expect(
+            readOnlyText.contains(
+                "✘ storage           storage unusable: cannot create /proc/media-worker-store: No such file or directory"
+            ))
         #expect(readOnlyText.contains("fix: check MEDIA_STORAGE_URL names a folder this user can write"))
 
         try await TestDatabase.query(deployment.databaseURL, #"ALTER TABLE video_processing DROP COLUMN "thumbnails""#)
@@ -200,7 +203,7 @@ struct HostTests {
         let serve = try await deployment.run(
             "serve", "--until-idle", extra: ["MEDIA_STORAGE_URL": "file:///proc/media-worker-store"])
         #expect(serve.status != 0)
-        #expect(serve.stderr.contains("/proc/media-worker-store is not writable"))
+        #expect(serve.stderr.contains("storage unusable: cannot create /proc/media-worker-store"))
     }
 }
 
