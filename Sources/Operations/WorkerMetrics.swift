@@ -7,9 +7,22 @@ public import Prometheus
 /// no-op factory.
 public struct WorkerMetrics: Sendable {
     private let factory: any MetricsFactory
+    // The metrics without per-job labels, made once: the main loop records some on every pass.
+    private let jobsRunning: CoreMetrics.Gauge
+    private let inputBytes: CoreMetrics.Counter
+    private let outputBytes: CoreMetrics.Counter
+    private let rescues: CoreMetrics.Counter
+    private let depthByStatus: [(status: String, gauge: CoreMetrics.Gauge)]
 
     public init(factory: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.factory = factory
+        jobsRunning = Gauge(label: "media_worker_jobs_running", factory: factory)
+        inputBytes = Counter(label: "media_worker_input_bytes_total", factory: factory)
+        outputBytes = Counter(label: "media_worker_output_bytes_total", factory: factory)
+        rescues = Counter(label: "media_worker_rescues_total", factory: factory)
+        depthByStatus = ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"].map {
+            ($0, Gauge(label: "media_worker_queue_depth", dimensions: [("status", $0)], factory: factory))
+        }
     }
 
     /// A Prometheus registry and a factory writing into it, with buckets suited to video jobs.
@@ -46,13 +59,9 @@ public struct WorkerMetrics: Sendable {
         Recorder(label: "media_worker_realtime_factor", dimensions: [("type", type)], factory: factory).record(factor)
     }
 
-    public func bytesDownloaded(_ bytes: Int64) {
-        Counter(label: "media_worker_input_bytes_total", factory: factory).increment(by: max(0, bytes))
-    }
+    public func bytesDownloaded(_ bytes: Int64) { inputBytes.increment(by: max(0, bytes)) }
 
-    public func bytesUploaded(_ bytes: Int64) {
-        Counter(label: "media_worker_output_bytes_total", factory: factory).increment(by: max(0, bytes))
-    }
+    public func bytesUploaded(_ bytes: Int64) { outputBytes.increment(by: max(0, bytes)) }
 
     /// A failed attempt that will be retried, by error code.
     public func retry(code: String) {
@@ -61,20 +70,14 @@ public struct WorkerMetrics: Sendable {
 
     /// Abandoned jobs this worker put back in the queue.
     public func rescued(_ count: Int) {
-        guard count > 0 else { return }
-        Counter(label: "media_worker_rescues_total", factory: factory).increment(by: count)
+        if count > 0 { rescues.increment(by: count) }
     }
 
-    public func running(_ count: Int) {
-        Gauge(label: "media_worker_jobs_running", factory: factory).record(count)
-    }
+    public func running(_ count: Int) { jobsRunning.record(count) }
 
     /// Jobs in the table by status (all workers' view of the queue).
     public func queueDepth(_ depth: [String: Int]) {
-        for status in ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"] {
-            Gauge(label: "media_worker_queue_depth", dimensions: [("status", status)], factory: factory)
-                .record(depth[status] ?? 0)
-        }
+        for (status, gauge) in depthByStatus { gauge.record(depth[status] ?? 0) }
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {

@@ -5,20 +5,14 @@ extension JobStore {
     public func migrate(_ session: PostgresSession) throws {
         let vpName = unquotedLast(tables.videoProcessing)
         let fuName = unquotedLast(tables.fileUpload)
-        let enums: [(String, [String])] = [
-            ("\(vpName)_processingtype_enum", ["COMPRESSION", "THUMBNAIL", "METADATA", "PREVIEW", "FULL_PROCESSING"]),
-            ("\(vpName)_status_enum", ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"]),
-            ("\(vpName)_qualityprofile_enum", ["LOW", "MEDIUM", "HIGH", "ULTRA"]),
-            ("\(fuName)_status_enum", ["PENDING", "UPLOADING", "COMPLETED", "FAILED"]),
-        ]
         try session.transaction("create the tables") {
             // Two workers migrating at once must not race on CREATE TYPE.
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 0)", operation: "lock for migrate")
-            for (name, values) in enums {
-                let list = values.map { "'\($0)'" }.joined(separator: ", ")
+            for column in enumColumns {
+                let list = column.values.map { "'\($0)'" }.joined(separator: ", ")
                 try session.execute(
                     """
-                    DO $$ BEGIN CREATE TYPE "\(name)" AS ENUM (\(list));
+                    DO $$ BEGIN CREATE TYPE "\(column.typeName)" AS ENUM (\(list));
                     EXCEPTION WHEN duplicate_object THEN NULL; END $$
                     """, operation: "create enum types")
             }
@@ -106,6 +100,22 @@ extension JobStore {
                 EXCEPTION WHEN duplicate_object THEN NULL; END $$
                 """, operation: "create the notify trigger")
         }
+    }
+
+    /// The app's enum columns: their type names as TypeORM makes them, all their values (for
+    /// `migrate`), and the values media-worker writes or compares with (for `doctor`).
+    var enumColumns: [(table: String, column: String, typeName: String, values: [String], used: [String])] {
+        let (vp, fu) = (tables.videoProcessing, tables.fileUpload)
+        let (vpName, fuName) = (unquotedLast(vp), unquotedLast(fu))
+        let types = ["COMPRESSION", "THUMBNAIL", "METADATA", "PREVIEW", "FULL_PROCESSING"]
+        let statuses = ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"]
+        let profiles = ["LOW", "MEDIUM", "HIGH", "ULTRA"]
+        return [
+            (vp, "processingType", "\(vpName)_processingtype_enum", types, types),
+            (vp, "status", "\(vpName)_status_enum", statuses, statuses),
+            (vp, "qualityProfile", "\(vpName)_qualityprofile_enum", profiles, profiles),
+            (fu, "status", "\(fuName)_status_enum", ["PENDING", "UPLOADING", "COMPLETED", "FAILED"], ["COMPLETED"]),
+        ]
     }
 
     private func unquotedLast(_ quoted: String) -> String {

@@ -18,18 +18,6 @@ extension JobStore {
         ]
     }
 
-    var requiredEnumValues: [(table: String, column: String, values: [String])] {
-        [
-            (tables.videoProcessing, "status", ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"]),
-            (
-                tables.videoProcessing, "processingType",
-                ["COMPRESSION", "THUMBNAIL", "METADATA", "PREVIEW", "FULL_PROCESSING"]
-            ),
-            (tables.videoProcessing, "qualityProfile", ["LOW", "MEDIUM", "HIGH", "ULTRA"]),
-            (tables.fileUpload, "status", ["COMPLETED"]),
-        ]
-    }
-
     /// What is missing from the schema, one sentence each; empty when media-worker can work.
     public func schemaProblems(_ session: PostgresSession) throws -> [String] {
         var problems: [String] = []
@@ -53,7 +41,7 @@ extension JobStore {
                 problems.append("table \(table) lacks column(s) \(missing.map { "\"\($0)\"" }.joined(separator: ", "))")
             }
         }
-        for (table, column, values) in requiredEnumValues {
+        for (table, column, _, _, values) in enumColumns {
             let rows = try session.query(
                 """
                 SELECT t.typtype::text AS kind, e.enumlabel AS label FROM pg_attribute a

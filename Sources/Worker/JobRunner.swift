@@ -210,14 +210,9 @@ public struct JobRunner: Sendable {
         }
         metrics.stage("upload", duration: ContinuousClock.now - uploadStarted)
         let thumbnails = report.thumbnails.map { still in
-            ThumbnailRecord(
-                key: keys[still.role] ?? "", url: urls[still.role] ?? "", width: still.width, height: still.height,
-                timeMs: still.timeMs, mimeType: still.mimeType, blurhash: still.blurhash)
+            ThumbnailRecord(still, key: keys[still.role] ?? "", url: urls[still.role] ?? "")
         }
-        let variants = records.mapValues {
-            VariantRecord(
-                key: $0.key, url: $0.url, width: $0.width, height: $0.height, bytes: $0.bytes, mimeType: $0.mimeType)
-        }
+        let variants = records.mapValues(VariantRecord.init)
         let completion = JobStore.Completion(
             outputStorageKeys: keys, outputUrls: urls,
             outputTotalSize: Int64(report.outputs.values.reduce(0) { $0 + $1.bytes }),

@@ -40,6 +40,16 @@ struct ThumbnailRecord: Encodable, Sendable {
     let timeMs: Int
     let mimeType: String
     let blurhash: String?
+
+    init(_ still: StillImage, key: String, url: String) {
+        self.key = key
+        self.url = url
+        width = still.width
+        height = still.height
+        timeMs = still.timeMs
+        mimeType = still.mimeType
+        blurhash = still.blurhash
+    }
 }
 
 /// `file_upload.metadata.variants[role]`.
@@ -50,6 +60,16 @@ struct VariantRecord: Encodable, Sendable {
     let height: Int
     let bytes: Int
     let mimeType: String
+
+    /// The fields of an output record the app's upload row keeps.
+    init(_ record: OutputRecord) {
+        key = record.key
+        url = record.url
+        width = record.width
+        height = record.height
+        bytes = record.bytes
+        mimeType = record.mimeType
+    }
 }
 
 /// `file_upload.metadata.video`: the probe summary a chat client needs.

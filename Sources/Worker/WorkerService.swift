@@ -189,7 +189,7 @@ public final class WorkerService: Service, Sendable {
         {
             notifier.watchdog()
         }
-        if let line = state.changedStatusLine(now: now) { notifier.status(line) }
+        if notifier.isEnabled, let line = state.changedStatusLine(now: now) { notifier.status(line) }
     }
 
     /// Decoder/encoder threads for a job starting while `running` jobs run (itself included):

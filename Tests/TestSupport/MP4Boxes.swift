@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The types of an MP4/MOV file's top-level boxes, in file order (`ftyp`, `moov`, `mdat`, …).
 public func topLevelBoxes(_ path: String) throws -> [String] {

@@ -20,23 +20,10 @@ public func runProgram(
         try? FileManager.default.removeItem(at: outputFile)
         try? FileManager.default.removeItem(at: errorFile)
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(
-        &actions, 1, detached ? "/dev/null" : outputFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(
-        &actions, 2, detached ? "/dev/null" : errorFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
-    let envp = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
-    }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, envp)
-    guard spawned == 0 else { throw TestSupportError("could not start \(executable.path): \(spawned)") }
+    let pid = try spawn(
+        executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+        stdout: detached ? "/dev/null" : outputFile.path, stderr: detached ? "/dev/null" : errorFile.path,
+        flags: O_WRONLY | O_CREAT | O_TRUNC)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let output = detached ? Data() : (try? Data(contentsOf: outputFile)) ?? Data()
@@ -66,22 +53,9 @@ public struct BackgroundProgram: Sendable {
 
     /// Starts `executable`; its output goes to `log`.
     public init(_ executable: URL, _ arguments: [String], environment: [String: String], log: URL) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, log.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, envp)
-        guard spawned == 0 else { throw TestSupportError("could not start \(executable.path): \(spawned)") }
-        self.pid = pid
+        pid = try spawn(
+            executable, arguments, environment: environment, stdout: log.path, stderr: log.path,
+            flags: O_WRONLY | O_CREAT | O_APPEND)
     }
 
     public func signal(_ signal: Int32) { kill(pid, signal) }
@@ -123,4 +97,28 @@ public func runProgramAsync(
             continuation.resume(with: Result { try runProgram(executable, arguments, environment: environment) })
         }
     }
+}
+
+/// Starts `executable` with stdin from /dev/null and stdout/stderr opened at the given paths with
+/// `flags`; returns its pid.
+private func spawn(
+    _ executable: URL, _ arguments: [String], environment: [String: String], stdout: String, stderr: String,
+    flags: Int32
+) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, flags, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, stderr, flags, 0o600)
+    let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, envp)
+    guard spawned == 0 else { throw TestSupportError("could not start \(executable.path): \(spawned)") }
+    return pid
 }

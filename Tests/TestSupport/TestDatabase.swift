@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Queue
 
 /// Throwaway PostgreSQL for tests. With `TEST_DATABASE_URL` set (CI does), databases are created
@@ -10,7 +10,7 @@ public enum TestDatabase {
         let server = try serverURL.get()
         let name = "t_\(UUID().uuidString.prefix(8).lowercased())"
         let admin = PostgresConnection(url: server("postgres"), label: "test-admin", logger: .init(label: "test"))
-        try await admin.withSession("create a test database") { try $0.execute("CREATE DATABASE \(name)") }
+        _ = try await admin.withSession("create a test database") { try $0.execute("CREATE DATABASE \(name)") }
         await admin.close()
         let url = server(name)
         let connection = PostgresConnection(url: url, label: "test-migrate", logger: .init(label: "test"))
@@ -49,7 +49,7 @@ public enum TestDatabase {
         let (directory, port) = try startCluster(label: "private-\(UUID().uuidString.prefix(8))")
         let server = { (database: String) in "postgresql:///\(database)?host=\(directory)&port=\(port)&user=postgres" }
         let admin = PostgresConnection(url: server("postgres"), label: "test-admin", logger: .init(label: "test"))
-        try await admin.withSession("create a database") { try $0.execute("CREATE DATABASE media_worker") }
+        _ = try await admin.withSession("create a database") { try $0.execute("CREATE DATABASE media_worker") }
         await admin.close()
         let url = server("media_worker")
         let connection = PostgresConnection(url: url, label: "test-migrate", logger: .init(label: "test"))
