@@ -98,4 +98,57 @@ ff -f lavfi -i "color=gray:size=8192x8192:rate=1:duration=1" -c:v libx264 -prese
   -pix_fmt yuv420p huge_dimensions.mp4
 ff -f lavfi -i "$(tone)" "${aac[@]}" audio_only.m4a
 
-du -ch -- *.mp4 *.mov *.webm *.m4a | tail -n 1
+# Hostile uploads (see Tests/MediaTests/HostileInputTests.swift).
+# A memory bomb: one 10000x10000 16-bit RGBA PNG frame (800 MB decoded) in 1 MB of MOV.
+ff -f lavfi -i "color=c=red:size=10000x10000:rate=1" -frames:v 1 -pix_fmt rgba64be -c:v png \
+  -compression_level 9 bomb_png_10000.mov
+# A CPU bomb: 2 s at 100 fps, then one last frame stamped at 1790 s (a frame-rate filter that fills
+# gaps makes 107,000 frames of it).
+ff -f lavfi -i "$(video 160x90 100 2)" -vf "setpts='if(eq(N,199),1790/TB,PTS)'" -fps_mode passthrough \
+  -c:v libx264 -preset ultrafast -pix_fmt yuv420p timestamp_gap.mkv
+# The same lie told by the header: it declares 2 s, but its last frame is stamped at 10 hours.
+ff -f lavfi -i "$(video 160x90 100 2)" -vf "setpts='if(eq(N,199),36000/TB,PTS)'" -fps_mode passthrough \
+  -c:v libx264 -preset ultrafast -pix_fmt yuv420p timestamp_lie.mkv
+python3 - timestamp_lie.mkv <<'PY'
+import struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+at = data.index(b"\x44\x89\x88")  # Segment Info > Duration, an 8-byte float in TimestampScale units (ms)
+data[at + 3:at + 11] = struct.pack(">d", 2000.0)
+open(path, "wb").write(data)
+PY
+# A MOV whose video track's data lives in ANOTHER file: a Macintosh alias data reference (dref
+# 'alis') naming secret.mp4 beside it, which FFmpeg follows when enable_drefs is on.
+ff -f lavfi -i "$(video 160x90 30 1)" "${h264[@]}" external.tmp.mov
+python3 - external.tmp.mov external_reference.mov <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+def children(start, end):
+    while start + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[start:start + 8])
+        yield start, size, kind
+        start += size
+def find(start, end, kind):
+    return next(box for box in children(start, end) if box[2] == kind)
+chain, start, end = [], 0, len(data)
+for kind in [b"moov", b"trak", b"mdia", b"minf", b"dinf", b"dref"]:
+    box = find(start, end, kind)
+    chain.append(box)
+    start, end = box[0] + 8, box[0] + box[1]
+def padded(text, size):
+    return bytes([len(text)]) + text.ljust(size, b"\0")
+alias = (bytes(10) + padded(b"Vol", 27) + bytes(12) + padded(b"secret.mp4", 63) + bytes(16)
+         + struct.pack(">HH", 1, 1) + bytes(16)
+         + struct.pack(">hH", 2, 14) + b"Vol:secret.mp4" + struct.pack(">hH", -1, 0))
+entry = struct.pack(">I4sI", 12 + len(alias), b"alis", 0) + alias
+dref = struct.pack(">I4sII", 16 + len(entry), b"dref", 0, 1) + entry
+offset, size, _ = chain[-1]
+growth = len(dref) - size
+for parent, parent_size, _ in chain[:-1]:  # moov comes after mdat: no chunk offset moves
+    data[parent:parent + 4] = struct.pack(">I", parent_size + growth)
+data[offset:offset + size] = dref
+open(sys.argv[2], "wb").write(data)
+PY
+rm -f external.tmp.mov
+
+du -ch -- *.mp4 *.mov *.webm *.m4a *.mkv | tail -n 1

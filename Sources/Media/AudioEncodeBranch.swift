@@ -8,7 +8,7 @@ final class AudioEncodeBranch {
     private let container: OutputContainer
     private let streamIndex: Int
     private let packet: Packet
-    private var resampler: AudioResampler?
+    private let resampler: AudioResampler
     /// The next output sample's timestamp, in 1/sampleRate.
     private var nextTimestamp: Int64?
 
@@ -22,6 +22,7 @@ final class AudioEncodeBranch {
                 codec: "aac", sampleRate: sampleRate, channels: channels, bitsPerSecond: bitsPerSecond),
             globalHeader: container.needsGlobalHeader)
         streamIndex = try container.addStream(encoder: encoder)
+        resampler = try AudioResampler(sampleRate: sampleRate, channels: channels, frameSize: encoder.frameSize)
         packet = try Packet()
     }
 
@@ -30,34 +31,28 @@ final class AudioEncodeBranch {
     /// without gaps, as AAC needs).
     func consume(_ frame: Frame, startSeconds: Double) throws(MediaError) {
         do {
-            if resampler == nil {
-                resampler = try AudioResampler(
-                    input: frame, sampleRate: sampleRate, channels: channels, frameSize: encoder.frameSize)
-            }
             if nextTimestamp == nil { nextTimestamp = max(0, Int64((startSeconds * Double(sampleRate)).rounded())) }
-            try resampler!.push(frame)
+            try resampler.push(frame)
             try encodeQueued(flushing: false)
         } catch {
-            throw .internalFailure("encoding the audio failed (\(error))")
+            throw .encoding("the audio", error)
         }
     }
 
     /// Drains the resampler and the encoder.
     func finish() throws(MediaError) {
         do {
-            if let resampler {
-                try resampler.push(nil)
-                try encodeQueued(flushing: true)
-            }
+            try resampler.push(nil)
+            try encodeQueued(flushing: true)
             try encoder.send(nil)
             try drainEncoder()
         } catch {
-            throw .internalFailure("finishing the audio encode failed (\(error))")
+            throw .encoding("the audio", error)
         }
     }
 
     private func encodeQueued(flushing: Bool) throws(FFmpegError) {
-        while let frame = try resampler?.pop(flushing: flushing) {
+        while let frame = try resampler.pop(flushing: flushing) {
             frame.presentationTimestamp = nextTimestamp
             nextTimestamp = (nextTimestamp ?? 0) + Int64(frame.sampleCount)
             try encoder.send(frame)

@@ -20,11 +20,9 @@ struct DisplayTransform: Equatable {
     }
 
     /// The chain for an encode: this transform, then scaling to `width`×`height` in BT.709
-    /// limited-range 4:2:0 (what every player assumes), then a frame rate cap if given. Untagged
-    /// sources are read as players read them: BT.709 from 720 lines up, BT.601 below.
-    func encodingFilter(
-        width: Int, height: Int, sourceHeight: Int, sourceMatrix: String?, frameRate: Double?
-    ) -> String {
+    /// limited-range 4:2:0 (what every player assumes). Untagged sources are read as players read
+    /// them: BT.709 from 720 lines up, BT.601 below.
+    func encodingFilter(width: Int, height: Int, sourceHeight: Int, sourceMatrix: String?) -> String {
         var chain = filters
         let inputMatrix =
             hdrTransfer != nil
@@ -32,7 +30,6 @@ struct DisplayTransform: Equatable {
         chain.append(
             "scale=\(width):\(height):in_color_matrix=\(inputMatrix):out_color_matrix=bt709:out_range=tv")
         chain.append("format=yuv420p")
-        if let frameRate { chain.append("fps=\(frameRate)") }
         return chain.joined(separator: ",")
     }
 

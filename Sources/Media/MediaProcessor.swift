@@ -52,7 +52,7 @@ public enum MediaProcessor {
         do {
             try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
         } catch {
-            throw .outputUnwritable(path: request.outputDirectory, reason: error.localizedDescription)
+            throw .outputUnwritable(reason: "cannot create the output folder: \(systemReason(error))")
         }
         defer { try? FileManager.default.removeItem(at: staging) }
 
@@ -105,7 +105,7 @@ public enum MediaProcessor {
     /// Renames `source` to `target`, replacing what is there.
     private static func move(_ source: URL, to target: URL) throws(MediaError) {
         guard rename(source.path, target.path) == 0 else {
-            throw .outputUnwritable(path: target.path, reason: String(cString: strerror(errno)))
+            throw .outputUnwritable(reason: "\(target.lastPathComponent): \(String(cString: strerror(errno)))")
         }
     }
 }

@@ -15,7 +15,10 @@ public enum Probe {
         let audioStream: StreamDescription?
     }
 
-    static func open(path: String, limits: MediaLimits) throws(MediaError) -> Opened {
+    /// Opens `path` if its bytes are one of `formats` (demuxer names) and it is within `limits`.
+    static func open(
+        path: String, limits: MediaLimits, formats: Set<String> = UploadFormats.accepted
+    ) throws(MediaError) -> Opened {
         let size = try fileSize(path)
         if size == 0 {
             throw .corruptInput("the file is empty (0 bytes): the upload did not complete; upload it again")
@@ -27,9 +30,9 @@ public enum Probe {
         }
         let file: InputFile
         do {
-            file = try InputFile(path: path)
+            file = try InputFile(path: path, acceptedFormats: formats, maxPixels: limits.maxPixels)
         } catch {
-            throw classifyOpenFailure(error, path: path)
+            throw classifyOpenFailure(error, limits: limits)
         }
         let container = file.describe()
         guard let videoIndex = file.bestVideoStream(),
@@ -42,6 +45,13 @@ public enum Probe {
         guard video.hasDecoder, video.width > 0, video.height > 0 else {
             throw .unsupported(
                 "the video codec \(video.codecName) cannot be decoded here; re-export it as H.264 or HEVC")
+        }
+        guard video.pixelFormatName != nil else {
+            // Probing decodes the first frames; none came out (a MOV's data reference to another
+            // file, never opened, gives exactly this too).
+            throw .corruptInput(
+                "no frame of the video could be read from the start of the file: it is damaged, or its video data "
+                    + "is kept in another file (which is never opened); upload the video itself, as one file")
         }
         if let end = video.indexEndOffset, end > size {
             throw .corruptInput(
@@ -57,32 +67,41 @@ public enum Probe {
     private static func fileSize(_ path: String) throws(MediaError) -> Int64 {
         var status = stat()
         guard stat(path, &status) == 0 else {
-            if errno == ENOENT || errno == ENOTDIR { throw .inputMissing(path: path) }
-            throw .inputUnreadable(path: path, reason: String(cString: strerror(errno)))
+            if errno == ENOENT || errno == ENOTDIR { throw .inputMissing }
+            throw .inputUnreadable(reason: String(cString: strerror(errno)))
         }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw .inputUnreadable(path: path, reason: "not a regular file")
-        }
-        guard access(path, R_OK) == 0 else {
-            throw .inputUnreadable(path: path, reason: String(cString: strerror(errno)))
-        }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw .inputUnreadable(reason: "not a regular file") }
+        guard access(path, R_OK) == 0 else { throw .inputUnreadable(reason: String(cString: strerror(errno))) }
         return Int64(status.st_size)
     }
 
-    /// Tells "a video FFmpeg recognises but cannot read" (damaged, truncated) from "not a video".
-    private static func classifyOpenFailure(_ error: FFmpegError, path: String) -> MediaError {
-        guard error.isInvalidData || error.isEndOfFile else {
-            return .inputUnreadable(path: path, reason: error.description)
+    /// Tells "not a video" and "a format uploads may not be" from "a video FFmpeg recognises but
+    /// cannot read" (damaged, truncated), and a hostile file's appetite from a broken disk.
+    private static func classifyOpenFailure(_ error: InputFile.OpenError, limits: MediaLimits) -> MediaError {
+        let send = "send an MP4, MOV, WebM or MKV video"
+        switch error {
+        case .unrecognised:
+            return .unsupported("the file is not a video container FFmpeg recognises; \(send)")
+        case .refused(let format):
+            return .unsupported(
+                "the file is \(UploadFormats.describe(format)), not a video media-worker accepts; \(send)")
+        case .io(let code):
+            return .inputUnreadable(reason: String(cString: strerror(code)))
+        case .oversized(let width, let height):
+            return MediaLimits.tooManyPixels(width: width, height: height, limit: limits.maxPixels)
+        case .unreadable(let format, let error):
+            if error.isOutOfMemory { return .outOfMemory(error) }
+            let name = format.split(separator: ",").first.map { $0.uppercased() } ?? format
+            if error.isInvalidData || error.isEndOfFile {
+                return .corruptInput(
+                    "the file starts like a \(name) file but cannot be read (\(error.text)); it is probably "
+                        + "truncated or damaged: upload it again")
+            }
+            if error.isRefusedOpen {
+                return .unsupported("the \(name) file refers to other files or URLs, which are never opened; \(send)")
+            }
+            return .inputUnreadable(reason: error.description)
         }
-        let handle = FileHandle(forReadingAtPath: path)
-        defer { try? handle?.close() }
-        let header = (try? handle?.read(upToCount: 64 * 1024)).flatMap { $0 }.map { Array($0) } ?? []
-        if let format = InputFile.guessFormat(header: header)?.split(separator: ",").first {
-            return .corruptInput(
-                "the file starts like a \(format.uppercased()) file but cannot be read (\(error.text)); it is probably "
-                    + "truncated or damaged: upload it again")
-        }
-        return .unsupported("the file is not a video container FFmpeg recognises; send an MP4, MOV, WebM or MKV video")
     }
 }
 

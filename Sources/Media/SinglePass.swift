@@ -42,6 +42,7 @@ final class SinglePass {
     private let videoStart: Int64
     private let audioStart: Int64
     private let durationSeconds: Double
+    private var budget: DecodeBudget
     private let frame: Frame
     private let packet: Packet
 
@@ -64,6 +65,7 @@ final class SinglePass {
         videoStart = rescale(start, from: microsecondTimeBase, to: video.timeBase)
         audioStart = opened.audioStream.map { rescale(start, from: microsecondTimeBase, to: $0.timeBase) } ?? 0
         durationSeconds = max(0.001, Double(opened.info.durationMs ?? 0) / 1000)
+        budget = DecodeBudget(limits: limits, durationMs: opened.info.durationMs)
         let times =
             plan.thumbnails || plan.preview ? settings.candidateTimes(durationMs: opened.info.durationMs ?? 0) : []
         scorer = CandidateScorer(times: times, logger: logger)
@@ -167,6 +169,7 @@ final class SinglePass {
         guard let timestamp = frame.timestamp else { return }
         let shifted = timestamp - videoStart
         let seconds = Double(shifted) * opened.videoStream.timeBase.doubleValue
+        try budget.charge(width: frame.width, height: frame.height, seconds: seconds)
         if let preview, !preview.started {
             if let candidate = try scorer.offer(frame, seconds: seconds), !candidate.score.isUnusable {
                 preview.start(at: shifted)  // the first usable candidate: not a black opening
@@ -218,7 +221,8 @@ final class SinglePass {
     /// Seeks back to the start and feeds the preview its first seconds.
     private func encodePreviewFromStart(_ preview: PreviewEncode) throws {
         let reader = try VideoFrameReader(
-            input: opened.file, stream: opened.videoStream, threads: threads, maxPixels: limits.maxPixels)
+            input: opened.file, stream: opened.videoStream, threads: threads, maxPixels: limits.maxPixels,
+            budget: budget)
         try reader.seek(toKeyframeBefore: opened.videoStream.startTime ?? 0)
         preview.start(at: 0)
         while !preview.finished, try reader.next(into: frame), let timestamp = frame.timestamp {

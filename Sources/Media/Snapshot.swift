@@ -1,15 +1,19 @@
 /// Decodes single pictures to RGB, as a viewer would see them: for checking outputs (tests,
 /// `doctor`) and for anything that needs pixels rather than files.
 public enum Snapshot {
+    /// Besides videos, the stills media-worker writes (never accepted as uploads).
+    static let stillFormats: Set<String> = ["jpeg_pipe", "png_pipe"]
+
     /// The first frame of an image or video file, upright and tone-mapped like a poster, as RGB.
     public static func firstFrame(of path: String) throws(MediaError) -> Bitmap {
-        let opened = try Probe.open(path: path, limits: .default)
+        let opened = try Probe.open(path: path, limits: .default, formats: UploadFormats.accepted.union(stillFormats))
         do {
             let reader = try VideoFrameReader(
-                input: opened.file, stream: opened.videoStream, threads: 1, maxPixels: MediaLimits.default.maxPixels)
+                input: opened.file, stream: opened.videoStream, threads: 1, maxPixels: MediaLimits.default.maxPixels,
+                budget: DecodeBudget(limits: .default, durationMs: opened.info.durationMs))
             let frame = try Frame()
             guard try reader.next(into: frame) else {
-                throw MediaError.corruptInput("\(path) holds no decodable frame")
+                throw MediaError.corruptInput("the file holds no decodable frame")
             }
             let upright = try DisplayTransform(video: opened.info.video)
                 .apply(to: frame, timeBase: reader.stream.timeBase, threads: 1)

@@ -76,7 +76,8 @@ struct Thumbnailer {
     ) throws(MediaError) -> Candidate {
         do {
             let reader = try VideoFrameReader(
-                input: opened.file, stream: opened.videoStream, threads: threads, maxPixels: limits.maxPixels)
+                input: opened.file, stream: opened.videoStream, threads: threads, maxPixels: limits.maxPixels,
+                budget: DecodeBudget(limits: limits, durationMs: opened.info.durationMs))
             let times = settings.candidateTimes(durationMs: opened.info.durationMs ?? 0)
             var scorer = CandidateScorer(times: times, logger: logger)
             var seen: Set<Int64> = []
@@ -101,7 +102,7 @@ struct Thumbnailer {
 
     /// The first frame at or after `target`, decoding at most `maxFramesPerCandidate` frames past
     /// the keyframe before it (then the last one decoded); nil when nothing decodes there.
-    private func decodeFrame(_ reader: VideoFrameReader, at target: Int64) throws(FFmpegError) -> Frame? {
+    private func decodeFrame(_ reader: VideoFrameReader, at target: Int64) throws -> Frame? {
         try reader.seek(toKeyframeBefore: target)
         let frame = try Frame()
         var decodedAny = false
@@ -163,7 +164,7 @@ struct StillWriter {
         do {
             try Data(jpeg).write(to: file, options: .atomic)
         } catch {
-            throw .outputUnwritable(path: file.path, reason: error.localizedDescription)
+            throw .outputUnwritable(reason: "\(role).jpg: \(systemReason(error))")
         }
         return StillImage(
             role: role, path: file.lastPathComponent, width: size.width, height: size.height, bytes: jpeg.count,
@@ -176,6 +177,7 @@ extension MediaError {
     /// anything else is ours.
     static func decoding(_ error: any Error) -> MediaError {
         if let error = error as? MediaError { return error }
+        if let error = error as? FFmpegError, error.isOutOfMemory { return .outOfMemory(error) }
         if let error = error as? FFmpegError, error.isInvalidData || error.isEndOfFile {
             return .corruptInput("the video cannot be decoded (\(error)); the file is damaged, upload it again")
         }

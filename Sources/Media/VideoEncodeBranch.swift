@@ -1,20 +1,28 @@
-/// One encoded video output stream: a filter graph (upright, tone-mapped, scaled, frame rate
-/// capped) feeding libx264, whose packets go to a stream of an `OutputContainer`.
+/// One encoded video output stream: a filter graph (upright, tone-mapped, scaled) feeding
+/// libx264, whose packets go to a stream of an `OutputContainer`. Frames keep their own
+/// timestamps (variable frame rates stay as they were); a source faster than the encoding's cap
+/// loses frames, and none is ever duplicated, so a gap of hours between two frames costs nothing.
 final class VideoEncodeBranch {
     let encoding: VideoEncoding
     let size: (width: Int, height: Int)
+    /// The output's nominal rate: the source's, or the cap when the source is faster.
     let frameRate: Double?
-    private let graph: FilterGraph
+    private let video: VideoInfo
+    private let stream: StreamDescription
+    private let threads: Int
+    private var graph: FilterGraph
+    /// The shape the graph was built for; a decoded frame of another shape (a mid-stream change
+    /// of size or pixel format) gets a new graph scaling to the same output size.
+    private var input: FrameShape
     private let encoder: StreamEncoder
     private let container: OutputContainer
     private let streamIndex: Int
-    private let input: FrameShape
     private let packet: Packet
     private let filtered: Frame
+    private var frameCap: FrameRateCap
     /// One frame at the output rate, in the encoder's time base: the last frame's duration, which
     /// libx264 leaves unset and MP4 needs for the track to last as long as its source.
     private let nominalFrameDuration: Int64
-    private(set) var framesEncoded = 0
 
     /// Sets up the branch for frames of `stream` (stamped in its time base) and adds its stream
     /// to `container`.
@@ -22,47 +30,59 @@ final class VideoEncodeBranch {
         encoding: VideoEncoding, video: VideoInfo, stream: StreamDescription, container: OutputContainer, threads: Int
     ) throws(FFmpegError) {
         self.encoding = encoding
+        self.video = video
+        self.stream = stream
+        self.threads = threads
         self.container = container
         size = encoding.outputSize(width: video.width, height: video.height)
-        let sourceRate = video.frameRate ?? 30
-        let cappedRate = sourceRate > encoding.fpsMax + 0.01 ? encoding.fpsMax : nil
-        frameRate = cappedRate ?? video.frameRate
+        frameCap = FrameRateCap(maxRate: encoding.fpsMax, timeBase: stream.timeBase)
+        let sourceRate = stream.averageFrameRate.flatMap { $0.doubleValue > 0 ? $0 : nil }
+        let rate =
+            sourceRate.map { $0.doubleValue > encoding.fpsMax + 0.01 ? Rational(Int32(encoding.fpsMax), 1) : $0 }
+            ?? Rational(30, 1)
+        frameRate = sourceRate == nil ? nil : rate.doubleValue
         input = FrameShape(
             width: stream.width, height: stream.height, pixelFormat: stream.rawFormat,
             sampleAspectRatio: stream.sampleAspectRatio)
-        let description = DisplayTransform(video: video).encodingFilter(
-            width: size.width, height: size.height, sourceHeight: stream.height,
-            sourceMatrix: stream.colorSpace, frameRate: cappedRate)
-        graph = try FilterGraph(description: description, input: input, timeBase: stream.timeBase, threads: threads)
+        graph = try Self.makeGraph(for: input, video: video, stream: stream, size: size, threads: threads)
         encoder = try StreamEncoder(
             video: StreamEncoder.Video(
                 codec: "libx264", width: size.width, height: size.height, timeBase: graph.outputTimeBase,
-                frameRate: graph.outputFrameRate ?? stream.averageFrameRate,
-                maxRateBitsPerSecond: encoding.maxrateKbps * 1000, bufferBits: encoding.bufsizeKbps * 1000,
+                frameRate: rate, maxRateBitsPerSecond: encoding.maxrateKbps * 1000,
+                bufferBits: encoding.bufsizeKbps * 1000,
                 options: ["preset": encoding.preset, "crf": "\(encoding.crf)"], threads: threads),
             globalHeader: container.needsGlobalHeader)
         streamIndex = try container.addStream(encoder: encoder)
-        let rate = graph.outputFrameRate ?? stream.averageFrameRate ?? Rational(30, 1)
         nominalFrameDuration = max(
             1, rescale(1, from: Rational(rate.denominator, rate.numerator), to: encoder.timeBase))
         packet = try Packet()
         filtered = try Frame()
     }
 
+    private static func makeGraph(
+        for shape: FrameShape, video: VideoInfo, stream: StreamDescription, size: (width: Int, height: Int),
+        threads: Int
+    ) throws(FFmpegError) -> FilterGraph {
+        let description = DisplayTransform(video: video).encodingFilter(
+            width: size.width, height: size.height, sourceHeight: shape.height, sourceMatrix: stream.colorSpace)
+        return try FilterGraph(description: description, input: shape, timeBase: stream.timeBase, threads: threads)
+    }
+
     /// Filters and encodes one decoded frame whose timestamp was already moved to start at zero.
     func consume(_ frame: Frame) throws(MediaError) {
-        guard frame.shape.width == input.width, frame.shape.height == input.height,
-            frame.shape.pixelFormat == input.pixelFormat
-        else {
-            throw .unsupported(
-                "the video changes size or format mid-stream (\(input.width)x\(input.height) to "
-                    + "\(frame.width)x\(frame.height)); re-export it with one size throughout")
-        }
+        guard let timestamp = frame.presentationTimestamp, frameCap.keeps(timestamp) else { return }
         do {
+            if frame.shape != input {
+                // Drain what the old graph holds, then go on with one for the new shape.
+                try graph.push(nil)
+                try drainGraph()
+                input = frame.shape
+                graph = try Self.makeGraph(for: input, video: video, stream: stream, size: size, threads: threads)
+            }
             try graph.push(frame)
             try drainGraph()
         } catch {
-            throw .internalFailure("encoding the video failed (\(error))")
+            throw .encoding("the video", error)
         }
     }
 
@@ -74,7 +94,7 @@ final class VideoEncodeBranch {
             try encoder.send(nil)
             try drainEncoder()
         } catch {
-            throw .internalFailure("finishing the video encode failed (\(error))")
+            throw .encoding("the video", error)
         }
     }
 
@@ -82,7 +102,6 @@ final class VideoEncodeBranch {
         while try graph.pull(into: filtered) == .frame {
             filtered.clearPictureType()
             try encoder.send(filtered)
-            framesEncoded += 1
             try drainEncoder()
         }
     }
@@ -92,5 +111,28 @@ final class VideoEncodeBranch {
             if packet.duration == 0 { packet.duration = nominalFrameDuration }
             try container.write(packet, stream: streamIndex, timeBase: encoder.timeBase)
         }
+    }
+}
+
+/// Keeps at most `maxRate` frames per second by dropping, never duplicating: a frame is kept when
+/// it is the first in its 1/maxRate-second slot, so 240 fps becomes 60 with every kept frame at its
+/// own time, a 1 fps file stamped with a 1000 fps clock loses nothing, and output frames can
+/// never outnumber decoded ones.
+struct FrameRateCap {
+    let maxRate: Double
+    let timeBase: Rational
+    private var lastSlot: Int64?
+
+    init(maxRate: Double, timeBase: Rational) {
+        self.maxRate = maxRate
+        self.timeBase = timeBase
+    }
+
+    /// Whether the frame stamped `timestamp` (in `timeBase`) is kept.
+    mutating func keeps(_ timestamp: Int64) -> Bool {
+        let slot = Int64((Double(timestamp) * timeBase.doubleValue * maxRate + 0.5).rounded(.down))
+        if let lastSlot, slot <= lastSlot { return false }
+        lastSlot = slot
+        return true
     }
 }

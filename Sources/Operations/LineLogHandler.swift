@@ -32,7 +32,7 @@ public struct LineLogHandler: LogHandler {
         self.logLevel = level
         self.format = format
         self.journald = journald
-        self.secrets = secrets.filter { $0.count >= 4 }.sorted { $0.count > $1.count }
+        self.secrets = secrets.filter { !$0.isEmpty }.sorted { $0.count > $1.count }
         self.write = write
     }
 

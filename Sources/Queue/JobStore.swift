@@ -13,6 +13,8 @@ public struct JobStore: Sendable {
     public static let eventsChannel = "media_worker_events"
     /// Newest `processingLogs` entries kept.
     public static let logCap = 50
+    /// Seconds a retried job's place in the queue moves back per retry.
+    public static let retryQueuePenalty = 600
     /// Namespace of the session advisory lock a running worker holds on its job id.
     static let lockNamespace = 0x6D77
 
@@ -56,7 +58,9 @@ public struct JobStore: Sendable {
 
     /// Claims the oldest runnable job, or returns nil. Runnable: PENDING, past its retry backoff
     /// (`retryBase` × 2^(retries−1), ±25 % jitter derived from the id), and its upload COMPLETED
-    /// (or waited on for longer than `uploadWait`, when it is claimed to fail).
+    /// (or waited on for longer than `uploadWait`, when it is claimed to fail). A retried job
+    /// queues as if it had arrived `retryQueuePenalty` later per retry: fresh uploads go first,
+    /// and a retry still gets its turn once they are older than that.
     /// With `jobId`, claims only that job (for `reprocess`), ignoring its backoff.
     public func claim(
         _ session: PostgresSession, retryBase: Double, uploadWait: Double, host: String, pid: Int32, jobId: Int? = nil
@@ -73,7 +77,7 @@ public struct JobStore: Sendable {
                                * (0.75 + 0.5 * ((vp."id"::bigint * 2654435761) % 1000) / 1000.0) END))
                       AND (fu."id" IS NULL OR fu."status"::text = 'COMPLETED'
                            OR vp."createdAt" < \(Self.now) - make_interval(secs => $2::float8))
-                    ORDER BY vp."createdAt", vp."id"
+                    ORDER BY vp."createdAt" + make_interval(secs => \(Self.retryQueuePenalty) * vp."retryCount"), vp."id"
                     FOR UPDATE OF vp SKIP LOCKED
                     LIMIT 1
                 )

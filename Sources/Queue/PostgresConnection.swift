@@ -71,6 +71,9 @@ public final class PostgresConnection: @unchecked Sendable {
         if let connection, PQstatus(connection) == CONNECTION_OK { return connection }
         if let connection { PQfinish(connection) }
         connection = nil
+        if let problem = ConnectionString.problem(url) {
+            throw PostgresError(kind: .invalidURL, operation: operation, sqlState: nil, detail: problem)
+        }
         let deadline = ContinuousClock.now + reconnectPatience
         var delay = Duration.milliseconds(100)
         while true {
@@ -84,8 +87,13 @@ public final class PostgresConnection: @unchecked Sendable {
                 for channel in channels { try PostgresSession(connection: attempt, owner: self).listen(channel) }
                 return attempt
             }
-            let detail = attempt.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            let detail = ConnectionString.masked(
+                attempt.map { String(cString: PQerrorMessage($0)) } ?? "out of memory", url: url)
             if let attempt { PQfinish(attempt) }
+            if detail.hasPrefix("invalid ") {
+                // libpq checks option values (sslmode, port…) only when connecting: no retry fixes them.
+                throw PostgresError(kind: .invalidURL, operation: operation, sqlState: nil, detail: detail)
+            }
             if ContinuousClock.now + delay > deadline {
                 throw PostgresError(kind: .connection, operation: operation, sqlState: nil, detail: detail)
             }

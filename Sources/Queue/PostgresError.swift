@@ -2,6 +2,8 @@
 /// a connection string; the server's detail is in `debugDescription`.
 public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringConvertible, Sendable {
     public enum Kind: Sendable, Equatable {
+        /// The connection string cannot be parsed: retrying will not help.
+        case invalidURL
         /// Could not connect, or the connection broke.
         case connection
         /// The server refused a statement.
@@ -20,6 +22,7 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
 
     public var description: String {
         switch kind {
+        case .invalidURL: "the database URL is not a valid connection string (\(detail)); fix DATABASE_URL"
         case .connection: "database unreachable while trying to \(operation)"
         case .query: "database refused to \(operation)\(sqlState.map { " (SQLSTATE \($0))" } ?? "")"
         case .decoding: "unexpected database result while trying to \(operation)"

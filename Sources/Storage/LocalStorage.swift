@@ -26,16 +26,17 @@ public struct LocalStorage: Storage {
     public func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError) {
         let source = try path(for: key)
         try await blocking(key) {
-            guard FileManager.default.fileExists(atPath: source.path) else { throw StorageError.notFound(key: key) }
-            if FileManager.default.fileExists(atPath: destination.path) {
-                try FileManager.default.removeItem(at: destination)
-            }
-            try FileManager.default.copyItem(at: source, to: destination)
-            if let expectedSize {
-                let actual = (try FileManager.default.attributesOfItem(atPath: destination.path)[.size] as? Int64) ?? -1
-                if actual != expectedSize {
-                    throw StorageError.sizeMismatch(key: key, expected: expectedSize, actual: actual)
-                }
+            try walkFolders(of: key, creating: false)
+            let input = open(source.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard input >= 0 else { throw Self.openError(key: key, errno) }
+            defer { close(input) }
+            unlink(destination.path)
+            let output = open(destination.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard output >= 0 else { throw StorageError.io(key: key, reason: String(cString: strerror(errno))) }
+            defer { close(output) }
+            let copied = try Self.copy(from: input, to: output, key: key)
+            if let expectedSize, copied != expectedSize {
+                throw StorageError.sizeMismatch(key: key, expected: expectedSize, actual: copied)
             }
         }
     }
@@ -43,17 +44,23 @@ public struct LocalStorage: Storage {
     public func upload(_ source: URL, key: String, contentType: String) async throws(StorageError) {
         let target = try path(for: key)
         try await blocking(key) {
-            try FileManager.default.createDirectory(
-                at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try walkFolders(of: key, creating: true)
             let temporary = target.deletingLastPathComponent()
                 .appendingPathComponent(".\(target.lastPathComponent).\(UUID().uuidString).tmp")
+            let input = open(source.path, O_RDONLY | O_CLOEXEC)
+            guard input >= 0 else { throw StorageError.io(key: key, reason: String(cString: strerror(errno))) }
+            defer { close(input) }
+            let output = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard output >= 0 else { throw StorageError.io(key: key, reason: String(cString: strerror(errno))) }
             do {
-                try FileManager.default.copyItem(at: source, to: temporary)
+                defer { close(output) }
+                _ = try Self.copy(from: input, to: output, key: key)
+                // rename replaces a symbolic link at the target instead of writing through it.
                 guard rename(temporary.path, target.path) == 0 else {
                     throw StorageError.io(key: key, reason: String(cString: strerror(errno)))
                 }
             } catch {
-                try? FileManager.default.removeItem(at: temporary)
+                unlink(temporary.path)
                 throw error
             }
         }
@@ -62,7 +69,68 @@ public struct LocalStorage: Storage {
     public func delete(key: String) async throws(StorageError) {
         let target = try path(for: key)
         try await blocking(key) {
-            if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
+            do {
+                try walkFolders(of: key, creating: false)
+            } catch StorageError.notFound {
+                return
+            }
+            if unlink(target.path) != 0, errno != ENOENT {
+                throw StorageError.io(key: key, reason: String(cString: strerror(errno)))
+            }
+        }
+    }
+
+    /// Walks the folders of `key` from the root without following a symbolic link (one would
+    /// lead wherever whoever made it wanted), creating missing ones when `creating`.
+    private func walkFolders(of key: String, creating: Bool) throws(StorageError) {
+        var folder = root.path
+        for component in key.split(separator: "/").dropLast() {
+            folder += "/" + component
+            var status = stat()
+            if lstat(folder, &status) == 0 {
+                if status.st_mode & S_IFMT == S_IFLNK {
+                    throw .invalidKey(key, reason: "a symbolic link in the storage folder leads outside it")
+                }
+                guard status.st_mode & S_IFMT == S_IFDIR else {
+                    throw .io(key: key, reason: "\(component) is not a folder")
+                }
+            } else if errno == ENOENT && creating {
+                if mkdir(folder, 0o755) != 0 && errno != EEXIST {
+                    throw .io(key: key, reason: String(cString: strerror(errno)))
+                }
+            } else if errno == ENOENT {
+                throw .notFound(key: key)
+            } else {
+                throw .io(key: key, reason: String(cString: strerror(errno)))
+            }
+        }
+    }
+
+    private static func openError(key: String, _ code: Int32) -> StorageError {
+        switch code {
+        case ENOENT: .notFound(key: key)
+        case ELOOP: .invalidKey(key, reason: "the object is a symbolic link, which is never followed")
+        default: .io(key: key, reason: String(cString: strerror(code)))
+        }
+    }
+
+    /// Copies everything from `input` to `output`; returns the byte count.
+    private static func copy(from input: Int32, to output: Int32, key: String) throws(StorageError) -> Int64 {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var total: Int64 = 0
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 { throw .io(key: key, reason: String(cString: strerror(errno))) }
+            if count == 0 { return total }
+            var written = 0
+            while written < count {
+                let result = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
+                if result < 0 && errno == EINTR { continue }
+                if result < 0 { throw .io(key: key, reason: String(cString: strerror(errno))) }
+                written += result
+            }
+            total += Int64(count)
         }
     }
 

@@ -4,9 +4,10 @@ import Foundation
 import Logging
 
 /// Runs a job's child (this same binary, `run-job`) with an environment of our choosing (no
-/// database URL, no storage credentials), reading its JSON lines. Spawned with `posix_spawn` and
-/// reaped by a blocking `waitpid` on a thread of its own: no process-wide SIGCHLD machinery that
-/// could miss an exit when many children come and go at once.
+/// database URL, no storage credentials) and no descriptor of ours but the pipe it writes its
+/// lines to, reading those lines. Spawned with `posix_spawn` and reaped by a blocking `waitpid`
+/// on a thread of its own: no process-wide SIGCHLD machinery that could miss an exit when many
+/// children come and go at once.
 final class ChildProcess: @unchecked Sendable {
     // @unchecked: `pid` is written once before any other thread sees it; `stopReason` is only
     // touched under `lock`.
@@ -17,26 +18,32 @@ final class ChildProcess: @unchecked Sendable {
         case stopped
     }
 
+    private let executable: String
     private let arguments: [String]
     private let environment: [String]
     private let lock = NSLock()
     private var pid: pid_t = 0
     private var stopReason: Exit?
+    private var timer: (any DispatchSourceTimer)?
+    private var deadline: DispatchTime = .distantFuture
 
     /// The running binary, for spawning children of the same build.
     static var ownExecutable: URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     }
 
-    init(arguments: [String], directory: URL) {
+    /// A child running `executable` (this binary by default) with `arguments`, its `TMPDIR` being
+    /// `directory`.
+    init(executable: URL = ownExecutable, arguments: [String], directory: URL) {
+        self.executable = executable.path
         self.arguments = arguments
         // Only what a decoder needs: nothing of the daemon's secrets.
         environment = ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "TMPDIR=\(directory.path)"]
     }
 
-    /// Starts the child and waits for it, handing each message to `onMessage`. Kills it after
-    /// `timeout` seconds.
-    func run(timeout: Double, onMessage: @escaping @Sendable (ChildMessage) -> Void) async throws -> Exit {
+    /// Starts the child and waits for it, handing each line it writes to `onLine`. Kills it after
+    /// `timeout` seconds (or sooner, see `shortenDeadline`).
+    func run(timeout: Double, onLine: @escaping @Sendable (Data) -> Void) async throws -> Exit {
         var descriptors: [Int32] = [0, 0]
         guard clinux_pipe_cloexec(&descriptors) == 0 else { throw ChildError.spawn(String(cString: strerror(errno))) }
         let (readEnd, writeEnd) = (descriptors[0], descriptors[1])
@@ -46,7 +53,8 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let executable = Self.ownExecutable.path
+        // Nothing else of the daemon's: not its database sockets, not the metrics listener.
+        clinux_spawn_close_from(&actions, 3)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer {
@@ -65,14 +73,18 @@ final class ChildProcess: @unchecked Sendable {
         if lock.withLock({ stopReason != nil }) { kill(child, SIGKILL) }
 
         let timer = DispatchSource.makeTimerSource(queue: .global())
-        timer.schedule(deadline: .now() + timeout)
         timer.setEventHandler { [self] in stop(.timedOut) }
+        lock.withLock {
+            self.timer = timer
+            deadline = .now() + timeout
+            timer.schedule(deadline: deadline)
+        }
         timer.resume()
         defer { timer.cancel() }
 
         let status: Int32 = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                Self.readLines(from: readEnd, onMessage: onMessage)
+                Self.readLines(from: readEnd, onLine: onLine)
                 close(readEnd)
                 var status: Int32 = 0
                 while waitpid(child, &status, 0) < 0 && errno == EINTR {}
@@ -87,6 +99,17 @@ final class ChildProcess: @unchecked Sendable {
     /// Kills the child (SIGKILL: a decoder stuck in a loop ignores gentler signals).
     func stop() { stop(.stopped) }
 
+    /// Brings the deadline forward to `seconds` from now, if that is sooner (once the input is
+    /// probed, its budget is known).
+    func shortenDeadline(to seconds: Double) {
+        lock.withLock {
+            let wanted = DispatchTime.now() + seconds
+            guard wanted < deadline, let timer else { return }
+            deadline = wanted
+            timer.schedule(deadline: wanted)
+        }
+    }
+
     private func stop(_ reason: Exit) {
         let target = lock.withLock {
             if stopReason == nil { stopReason = reason }
@@ -95,9 +118,8 @@ final class ChildProcess: @unchecked Sendable {
         if target > 0 { kill(target, SIGKILL) }
     }
 
-    /// Reads JSON lines until the child closes its stdout (it exits, or is killed).
-    private static func readLines(from descriptor: Int32, onMessage: (ChildMessage) -> Void) {
-        let decoder = JSONDecoder()
+    /// Reads lines until the child closes its stdout (it exits, or is killed).
+    private static func readLines(from descriptor: Int32, onLine: (Data) -> Void) {
         var buffer = Data()
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -106,8 +128,7 @@ final class ChildProcess: @unchecked Sendable {
             guard count > 0 else { break }
             buffer.append(contentsOf: chunk[0..<count])
             while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = buffer[buffer.startIndex..<newline]
-                if let message = try? decoder.decode(ChildMessage.self, from: line) { onMessage(message) }
+                onLine(Data(buffer[buffer.startIndex..<newline]))
                 buffer.removeSubrange(buffer.startIndex...newline)
             }
         }

@@ -10,6 +10,8 @@ public struct ChildMessage: Codable, Sendable {
     public var report: ProcessingReport?
     /// The failure, with its schema code.
     public var error: ErrorBody?
+    /// How the child confined itself, sent before it reads the input.
+    public var sandbox: SandboxReport?
 
     public struct ErrorBody: Codable, Sendable {
         public var code: String
@@ -17,11 +19,13 @@ public struct ChildMessage: Codable, Sendable {
     }
 
     public init(
-        progress: Double? = nil, probe: MediaInfo? = nil, report: ProcessingReport? = nil, error: ErrorBody? = nil
+        progress: Double? = nil, probe: MediaInfo? = nil, report: ProcessingReport? = nil, error: ErrorBody? = nil,
+        sandbox: SandboxReport? = nil
     ) {
         self.progress = progress
         self.probe = probe
         self.report = report
         self.error = error
+        self.sandbox = sandbox
     }
 }

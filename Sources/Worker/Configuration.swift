@@ -90,30 +90,12 @@ public struct Configuration: Sendable {
     /// What must never reach a log line: the database password and the AWS secret and session
     /// token. Log handlers mask them wherever they appear.
     public var secrets: [String] {
-        var secrets = [awsEnvironment["AWS_SECRET_ACCESS_KEY"], awsEnvironment["AWS_SESSION_TOKEN"]].compactMap { $0 }
-        if let match = databaseURL.firstMatch(of: /:\/\/[^:\/@]*:([^@\/]+)@/) { secrets.append(String(match.1)) }
-        if let match = databaseURL.firstMatch(of: /password=('[^']*'|[^&\s]+)/) {
-            secrets.append(String(match.1).trimmingCharacters(in: CharacterSet(charactersIn: "'")))
-        }
-        return secrets.filter { !$0.isEmpty }
+        [awsEnvironment["AWS_SECRET_ACCESS_KEY"], awsEnvironment["AWS_SESSION_TOKEN"]].compactMap { $0 }
+            .filter { !$0.isEmpty } + ConnectionString.secrets(in: databaseURL)
     }
 
     /// The database URL with any password replaced by `***`.
-    public var redactedDatabaseURL: String { Self.redact(databaseURL) }
-
-    /// Removes passwords from a libpq URI (`postgresql://user:secret@host`) or key/value string
-    /// (`password=secret`).
-    public static func redact(_ url: String) -> String {
-        var text = url
-        if let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") {
-            let credentials = text[scheme.upperBound..<at]
-            if let colon = credentials.firstIndex(of: ":") {
-                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
-            }
-        }
-        return text.replacing(/password=('[^']*'|\S+)/) { _ in "password=***" }
-            .replacing(/([?&]password=)[^&]*/) { "\($0.1)***" }
-    }
+    public var redactedDatabaseURL: String { ConnectionString.redacted(databaseURL) }
 
     /// The settings as a person would check them, with secrets removed.
     public var redactedSummary: String {
@@ -149,7 +131,7 @@ extension Configuration {
             do {
                 location = try S3Location(url: storageURL, environment: awsEnvironment)
             } catch {
-                throw .invalid("MEDIA_STORAGE_URL", Self.redact(storageURL), "a bucket URL: \(error)")
+                throw .invalid("MEDIA_STORAGE_URL", ConnectionString.redacted(storageURL), "a bucket URL: \(error)")
             }
             guard let credentials = S3Credentials(environment: awsEnvironment) else {
                 throw .missing("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", "needed for \(location.description)")

@@ -4,8 +4,10 @@ public import Logging
 public import Media
 
 /// The child side of a job (`media-worker run-job`): the only place untrusted media is parsed
-/// while the daemon runs. It dies with its parent, limits its own memory and CPU time before
-/// touching the input, and talks to the parent only through JSON lines on stdout.
+/// while the daemon runs. Before it touches the input it dies with its parent, confines itself
+/// (`Sandbox`: the job's folder only, no sockets, no programs), and limits its memory and CPU; once
+/// the input is probed, its CPU budget shrinks to what that input deserves. It talks to the parent
+/// only through JSON lines on stdout.
 public enum JobChild {
     /// Runs `request` and returns the process exit code (0 on success, 1 on a media failure).
     public static func run(
@@ -15,15 +17,21 @@ public enum JobChild {
         // before this line ran, stop now.
         _ = clinux_set_parent_death_signal(SIGKILL)
         if getppid() != parentPID { return 70 }
-        limit(RLIMIT_AS, memoryBytes)
-        limit(RLIMIT_CPU, Int64(cpuSeconds))
-        limit(RLIMIT_CORE, 0)
+        let jobFolder = URL(fileURLWithPath: request.inputPath).deletingLastPathComponent().path
+        send(ChildMessage(sandbox: Sandbox.confine(writable: [jobFolder])))
+        ResourceBudget.limitMemory(bytes: memoryBytes)
+        ResourceBudget.limitCPU(seconds: cpuSeconds)
 
         var lastSent = -1.0
         do {
             let report = try MediaProcessor.run(
                 request, logger: logger,
-                probed: { send(ChildMessage(probe: $0)) },
+                probed: { info in
+                    ResourceBudget.limitCPU(
+                        seconds: ResourceBudget.cpuSeconds(
+                            for: info, type: request.type, profile: request.profile, ceiling: cpuSeconds))
+                    send(ChildMessage(probe: info))
+                },
                 progress: { fraction in
                     // A line per whole percent at most: the parent throttles database writes.
                     guard fraction - lastSent >= 0.01 || fraction >= 1 else { return }
@@ -36,11 +44,6 @@ public enum JobChild {
             send(ChildMessage(error: .init(code: error.code, message: error.message)))
             return 1
         }
-    }
-
-    private static func limit(_ resource: __rlimit_resource, _ value: Int64) {
-        var limits = rlimit(rlim_cur: rlim_t(value), rlim_max: rlim_t(value))
-        _ = setrlimit(__rlimit_resource_t(resource.rawValue), &limits)
     }
 
     private static func send(_ message: ChildMessage) {

@@ -130,25 +130,37 @@ public struct JobRunner: Sendable {
         }
 
         let outputs = directory.appendingPathComponent("out", isDirectory: true)
-        let profile = job.qualityProfile ?? "MEDIUM"
+        let profile = QualityProfile(rawValue: job.qualityProfile ?? "MEDIUM") ?? .medium
+        // CPU seconds: the wall-clock budget on every core the job may use, until the child has
+        // probed the input and lowers it to what the input deserves.
+        let cpuCeiling =
+            Int(configuration.jobTimeout) * (threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
         let child = ChildProcess(
             arguments: [
-                "run-job", input.path, "--out", outputs.path, "--type", job.processingType, "--profile", profile,
-                "--threads", "\(threads)", "--parent", "\(getpid())",
-                "--max-memory", "\(configuration.childMemoryBytes)",
-                // CPU seconds: the wall-clock budget on every core the job may use.
-                "--max-cpu",
-                "\(Int(configuration.jobTimeout) * (threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount))",
+                "run-job", input.path, "--out", outputs.path, "--type", job.processingType,
+                "--profile", profile.rawValue, "--threads", "\(threads)", "--parent", "\(getpid())",
+                "--max-memory", "\(configuration.childMemoryBytes)", "--max-cpu", "\(cpuCeiling)",
             ], directory: directory)
         let state = ChildState()
         guard control.attach(child) else { return try await run.release() }
         let heartbeat = Task {
-            await run.beat(state: state, child: child, control: control, type: job.processingType, profile: profile)
+            await run.beat(
+                state: state, child: child, control: control, type: job.processingType, profile: profile.rawValue)
         }
         let childStarted = ContinuousClock.now
-        let exit = try await child.run(timeout: configuration.jobTimeout) { message in
+        let decoder = JSONDecoder()
+        let exit = try await child.run(timeout: configuration.jobTimeout) { [logger] line in
+            guard let message = try? decoder.decode(ChildMessage.self, from: line) else { return }
             state.take(message)
             if let fraction = message.progress { progress(fraction) }
+            if let sandbox = message.sandbox, !sandbox.isComplete {
+                logger.notice("the job's child runs only partly confined", metadata: ["sandbox": "\(sandbox)"])
+            }
+            if let info = message.probe, let type = ProcessingType(rawValue: job.processingType) {
+                let cpu = ResourceBudget.cpuSeconds(for: info, type: type, profile: profile, ceiling: cpuCeiling)
+                child.shortenDeadline(
+                    to: ResourceBudget.wallSeconds(cpuSeconds: cpu, ceiling: configuration.jobTimeout))
+            }
         }
         heartbeat.cancel()
         _ = await heartbeat.value
@@ -167,8 +179,12 @@ public struct JobRunner: Sendable {
         switch exit {
         case .timedOut:
             return try await run.fail(
-                code: "timeout",
-                message: "processing took longer than \(Int(configuration.jobTimeout)) s and was stopped")
+                code: "timeout", message: "processing took longer than its time budget and was stopped")
+        case .signalled(SIGXCPU):
+            return try await run.fail(
+                code: "limits_exceeded",
+                message: "decoding the video needed more CPU time than its duration allows; re-export it, or "
+                    + "reprocess it on a host with a larger MEDIA_WORKER_JOB_TIMEOUT")
         case .signalled(let signal):
             return try await run.fail(
                 code: "crashed",
@@ -193,6 +209,14 @@ public struct JobRunner: Sendable {
         var keys: [String: String] = [:]
         var urls: [String: String] = [:]
         var records: [String: OutputRecord] = [:]
+        // The child parsed untrusted input: its report is checked like input too.
+        for (role, output) in report.outputs {
+            if let problem = OutputCheck.problem(with: output, in: directory) {
+                logger.error(
+                    "the media process reported a bad output", metadata: ["role": "\(role)", "problem": "\(problem)"])
+                return try await run.fail(code: "internal", message: "the media process reported a bad \(role) output")
+            }
+        }
         let uploadStarted = ContinuousClock.now
         for (role, output) in report.outputs.sorted(by: { $0.key < $1.key }) {
             let key = outputKey(

@@ -18,6 +18,9 @@ struct Run: Sendable {
 
     /// Codes whose failures may go away on a retry.
     static let retryableCodes: Set<String> = ["storage", "database", "crashed", "timeout", "internal"]
+    /// Codes a crafted input can cause at will (a decoder crash, a stall): retried once, in case
+    /// the host was to blame, never more.
+    static let retriedOnce: Set<String> = ["crashed", "timeout"]
 
     var elapsed: Duration { ContinuousClock.now - started }
 
@@ -27,6 +30,7 @@ struct Run: Sendable {
 
     func fail(code: String, message: String) async throws -> JobRunner.Ending {
         let retryable = Self.retryableCodes.contains(code)
+        let maxAttempts = Self.retriedOnce.contains(code) ? min(2, self.maxAttempts) : self.maxAttempts
         let willRetry = retryable && job.attempt < maxAttempts
         let text = "\(code): \(message)"
         let outcome = try await connection.withSession("record a failure") { [store, job] session in

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 public import Media
 public import Operations
+import Worker
 
 /// The limits a hostile file must stay within, shared by every command that opens media.
 struct LimitOptions: ParsableArguments {
@@ -12,8 +13,13 @@ struct LimitOptions: ParsableArguments {
     @Option(name: .customLong("max-pixels"), help: "Largest accepted frame, in pixels (width × height).")
     var maxPixels: Int = MediaLimits.default.maxPixels
 
-    @Option(name: .customLong("max-fps"), help: "Highest accepted average frame rate.")
-    var maxFrameRate: Double = MediaLimits.default.maxFrameRate
+    @Option(
+        name: .customLong("max-decoded-pixels"),
+        help: """
+            Most decoding work for one input, in pixels decoded (frames × width × height), with a K, M, G or T \
+            suffix; a shorter input gets a share in proportion to its duration.
+            """)
+    var maxDecodedPixels: PixelCount = PixelCount(MediaLimits.default.maxDecodedPixels)
 
     @Option(
         name: .customLong("max-input-size"), help: "Largest accepted input file: bytes, or with a K, M or G suffix.")
@@ -21,36 +27,89 @@ struct LimitOptions: ParsableArguments {
 
     var limits: MediaLimits {
         MediaLimits(
-            maxDurationSeconds: maxDuration, maxPixels: maxPixels, maxFrameRate: maxFrameRate,
+            maxDurationSeconds: maxDuration, maxPixels: maxPixels, maxDecodedPixels: maxDecodedPixels.value,
             maxInputBytes: maxInputSize.bytes)
     }
 
     func validate() throws {
-        guard maxDuration > 0, maxPixels > 0, maxFrameRate > 0, maxInputSize.bytes > 0 else {
+        guard maxDuration > 0, maxPixels > 0, maxDecodedPixels.value > 0, maxInputSize.bytes > 0 else {
             throw ValidationError("limits must be positive")
         }
     }
 }
 
-/// A size in bytes, written as `4294967296`, `512M` or `4G`.
+/// The memory and CPU a command that parses media may use: the same limits a job's child has, so a
+/// hostile file costs a developer's machine no more than a media host.
+struct ProcessLimitOptions: ParsableArguments {
+    @Option(
+        name: .customLong("max-memory"),
+        help:
+            "Address space this process may use: bytes, or with a K, M or G suffix (a job's child: MEDIA_WORKER_CHILD_MEMORY_MB)."
+    )
+    var maxMemory: ByteCount = ByteCount(bytes: 8 << 30)
+
+    @Option(
+        name: .customLong("max-cpu"),
+        help: "CPU seconds this process may use, lowered to what the input's duration deserves once it is probed.")
+    var maxCPU: Int = 3600 * ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard maxMemory.bytes >= 64 << 20, maxCPU > 0 else {
+            throw ValidationError("--max-memory must be at least 64M and --max-cpu positive")
+        }
+    }
+
+    /// Applies both limits to this process.
+    func apply() {
+        ResourceBudget.limitMemory(bytes: maxMemory.bytes)
+        ResourceBudget.limitCPU(seconds: maxCPU)
+    }
+
+    /// Lowers the CPU limit to what `info` deserves for `type` at `profile`.
+    func lowerCPU(for info: MediaInfo, type: ProcessingType, profile: QualityProfile) {
+        ResourceBudget.limitCPU(
+            seconds: ResourceBudget.cpuSeconds(for: info, type: type, profile: profile, ceiling: maxCPU))
+    }
+}
+
+/// A size in bytes, written as `4294967296`, `512M` or `4G` (powers of 1024).
 struct ByteCount: ExpressibleByArgument {
     var bytes: Int64
 
     init(bytes: Int64) { self.bytes = bytes }
 
     init?(argument: String) {
-        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-        var digits = argument.uppercased()
-        var multiplier: Int64 = 1
-        if let last = digits.last, let unit = units[last] {
-            multiplier = unit
-            digits.removeLast()
-        }
-        guard let value = Int64(digits), value >= 0 else { return nil }
-        bytes = value * multiplier
+        guard let bytes = parseCount(argument, unit: 1024) else { return nil }
+        self.bytes = bytes
     }
 
     var defaultValueDescription: String { "\(bytes)" }
+}
+
+/// A number of pixels, written as `955514880000`, `955G` or `1T` (powers of 1000).
+struct PixelCount: ExpressibleByArgument {
+    var value: Int64
+
+    init(_ value: Int64) { self.value = value }
+
+    init?(argument: String) {
+        guard let value = parseCount(argument, unit: 1000) else { return nil }
+        self.value = value
+    }
+
+    var defaultValueDescription: String { "\(value)" }
+}
+
+/// `text` as a whole number with an optional K, M, G or T suffix, each `unit` times the one before.
+private func parseCount(_ text: String, unit: Int64) -> Int64? {
+    var digits = text.uppercased()
+    var multiplier: Int64 = 1
+    if let last = digits.last, let power = Array("KMGT").firstIndex(of: last) {
+        for _ in 0...power { multiplier *= unit }
+        digits.removeLast()
+    }
+    guard let value = Int64(digits), value >= 0 else { return nil }
+    return value * multiplier
 }
 
 /// The one logger a command passes down: one line per event on stderr (logfmt unless `format` or

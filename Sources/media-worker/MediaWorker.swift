@@ -17,7 +17,7 @@ struct MediaWorker: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, ReprocessCommand.self, DoctorCommand.self, EnqueueCommand.self, MigrateCommand.self,
             ProbeCommand.self,
-            ProcessCommand.self, RunJobCommand.self,
+            ProcessCommand.self, RunJobCommand.self, SandboxCheckCommand.self,
         ]
     )
 }

@@ -19,9 +19,11 @@ struct ProbeCommand: ParsableCommand {
 
     @OptionGroup var report: ReportOptions
     @OptionGroup(title: "Limits") var limits: LimitOptions
+    @OptionGroup(title: "Resources") var resources: ProcessLimitOptions
 
     func run() throws {
         _ = report.makeLogger(label: "media-worker.probe")
+        resources.apply()
         let info: MediaInfo
         do {
             info = try Probe.inspect(path: file, limits: limits.limits)

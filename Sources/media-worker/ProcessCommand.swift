@@ -38,6 +38,7 @@ struct ProcessCommand: ParsableCommand {
 
     @OptionGroup var report: ReportOptions
     @OptionGroup(title: "Limits") var limits: LimitOptions
+    @OptionGroup(title: "Resources") var resources: ProcessLimitOptions
 
     func validate() throws {
         guard threads >= 0 else { throw ValidationError("--threads must be 0 or more") }
@@ -49,9 +50,12 @@ struct ProcessCommand: ParsableCommand {
             inputPath: file, outputDirectory: outputDirectory, type: type, profile: profile,
             limits: limits.limits, threads: threads, allowRemux: !noRemux)
         let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
+        resources.apply()
         let result: ProcessingReport
         do {
-            result = try MediaProcessor.run(request, logger: logger, progress: { bar.update($0) })
+            result = try MediaProcessor.run(
+                request, logger: logger, probed: { resources.lowerCPU(for: $0, type: type, profile: profile) },
+                progress: { bar.update($0) })
             bar.finish()
         } catch {
             bar.finish()

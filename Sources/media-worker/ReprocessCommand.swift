@@ -23,6 +23,9 @@ struct ReprocessCommand: AsyncParsableCommand {
     @OptionGroup var options: DaemonOptions
 
     func run() async throws {
+        // The environment holds the database password and S3 secret; job children run as the
+        // same user and must not read it from /proc.
+        _ = Sandbox.protectDaemon()
         let configuration = try options.configuration()
         let logger = options.makeLogger(label: "media-worker", configuration: configuration)
         let store = JobStore(tables: configuration.tables)

@@ -17,9 +17,8 @@ struct RunJobCommand: ParsableCommand {
     @Option var profile: QualityProfile = .medium
     @Option var threads: Int = 0
     @Option var parent: Int32
-    @Option(name: .customLong("max-memory")) var maxMemory: Int64
-    @Option(name: .customLong("max-cpu")) var maxCPU: Int
     @OptionGroup var limits: LimitOptions
+    @OptionGroup var resources: ProcessLimitOptions
 
     func run() throws {
         FFmpegLog.setLevel(.quiet)
@@ -27,7 +26,7 @@ struct RunJobCommand: ParsableCommand {
             inputPath: input, outputDirectory: outputDirectory, type: type, profile: profile, limits: limits.limits,
             threads: threads)
         let status = JobChild.run(
-            request, parentPID: parent, memoryBytes: maxMemory, cpuSeconds: maxCPU,
+            request, parentPID: parent, memoryBytes: resources.maxMemory.bytes, cpuSeconds: resources.maxCPU,
             logger: .init(label: "media-worker.child"))
         if status != 0 { throw ExitCode(status) }
     }

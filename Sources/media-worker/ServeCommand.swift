@@ -29,6 +29,9 @@ struct ServeCommand: AsyncParsableCommand {
     var untilIdle = false
 
     func run() async throws {
+        // The environment holds the database password and S3 secret; job children run as the
+        // same user and must not read it from /proc.
+        _ = Sandbox.protectDaemon()
         let configuration = try options.configuration()
         let logger = options.makeLogger(label: "media-worker", configuration: configuration)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []

@@ -67,3 +67,19 @@ struct ProcessCommandTests {
         #expect(text.contains("location    +35.6586+139.7454/"))
     }
 }
+
+@Suite("Secrets in command output")
+struct SecretOutputTests {
+    /// libpq's parse errors quote the connection string; no command may print them as they come.
+    @Test(arguments: ["migrate", "doctor"])
+    func malformedDatabaseURLNeverShowsItsPassword(_ command: String) throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = "postgresql://app:Sup3rSecretPw@[::1/app"
+        environment["MEDIA_STORAGE_URL"] = "file://\(try Fixtures.temporaryDirectory("storage").path)"
+        let result = try runProgram(Fixtures.executable, [command], environment: environment)
+        let output = result.stderr + String(decoding: result.stdout, as: UTF8.self)
+        #expect(result.status != 0)
+        #expect(!output.contains("Sup3rSecretPw"), "\(output)")
+        #expect(output.contains("DATABASE_URL"), "\(output)")
+    }
+}

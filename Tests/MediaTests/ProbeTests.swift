@@ -112,7 +112,6 @@ struct ProbeTests {
         let path = Fixtures.path("landscape_1080p_h264_aac.mp4")
         let tooStrict: [(String, (inout MediaLimits) -> Void)] = [
             ("duration", { $0.maxDurationSeconds = 1 }),
-            ("frame rate", { $0.maxFrameRate = 25 }),
             ("pixels", { $0.maxPixels = 1280 * 720 }),
             ("input size", { $0.maxInputBytes = 1000 }),
         ]

@@ -68,6 +68,12 @@ struct LineLogHandlerTests {
         #expect(!line.contains("hunter2hunter2") && !line.contains("wJalrXUtnFEMI"))
         #expect(line.contains("bob:***@db") && line.contains("x-***-y"))
     }
+
+    @Test func shortSecretsAreMaskedToo() throws {
+        let (logger, lines) = logger(.logfmt, secrets: ["pw1"])
+        logger.error("connect failed for postgresql://bob:pw1@db")
+        #expect(try #require(lines.all.first).contains("bob:***@db"))
+    }
 }
 
 @Suite("sd_notify")

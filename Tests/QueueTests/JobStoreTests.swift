@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Queue
 import TestSupport
 import Testing
@@ -198,5 +199,92 @@ struct JobStoreTests {
         #expect(throws: PostgresError.self) { try TableNames(videoProcessing: "video_processing; DROP TABLE x") }
         #expect(
             try TableNames(videoProcessing: "app.video_processing").videoProcessing == "\"app\".\"video_processing\"")
+    }
+}
+
+@Suite("Queue fairness")
+struct QueueFairnessTests {
+    /// A retried job queues as if it had arrived `retryQueuePenalty` later per retry: fresh uploads
+    /// go first, but not forever.
+    @Test func freshUploadsGoBeforeRetries() async throws {
+        let url = try await TestDatabase.create()
+        let retried = try await insertJob(url)
+        let fresh = try await insertJob(url)
+        func age(_ id: Int, minutes: Int, retries: Int) async throws {
+            _ = try await TestDatabase.query(
+                url,
+                """
+                UPDATE video_processing SET "retryCount" = $2::int,
+                    "createdAt" = (now() AT TIME ZONE 'utc') - make_interval(mins => $3::int),
+                    "updatedAt" = (now() AT TIME ZONE 'utc') - make_interval(mins => $3::int)
+                WHERE id = $1 RETURNING id
+                """, [String(id), String(retries), String(minutes)])
+        }
+        func claimed() async throws -> Int? {
+            let connection = PostgresConnection(url: url, label: "t", logger: .init(label: "test"))
+            defer { Task { await connection.close() } }
+            return try await connection.withSession("claim") {
+                try JobStore().claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 7)?.id
+            }
+        }
+        // Retried once, five minutes older than a fresh upload: the fresh one goes first.
+        try await age(retried, minutes: 6, retries: 1)
+        try await age(fresh, minutes: 1, retries: 0)
+        #expect(try await claimed() == fresh)
+        #expect(try await claimed() == retried)
+
+        // Retried once but waiting longer than the penalty beyond a fresh one: its turn.
+        let older = try await insertJob(url)
+        let newer = try await insertJob(url)
+        try await age(older, minutes: 12 + JobStore.retryQueuePenalty / 60, retries: 1)
+        try await age(newer, minutes: 1, retries: 0)
+        #expect(try await claimed() == older)
+    }
+}
+
+/// Counts warnings (each "database unreachable, retrying" is one).
+final class WarningCount: LogHandler, @unchecked Sendable {
+    // @unchecked: `seen` is only touched under `lock`.
+    private let lock = NSLock()
+    private var seen = 0
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .warning
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) { lock.withLock { seen += 1 } }
+    var count: Int { lock.withLock { seen } }
+}
+
+@Suite("Connection strings")
+struct ConnectionStringTests {
+    static let malformed = [
+        "postgresql://u:s3cretpw@[::1/db", "postgresql://u:s3cr%zzpw@h/db", "host=h password=s3cretpw dbname",
+        "postgresql://u:s3cretpw@h:5432:9/db?sslmode=bad",
+    ]
+
+    @Test(arguments: malformed)
+    func malformedURLFailsAtOnceWithoutItsPassword(_ url: String) async throws {
+        #expect(ConnectionString.problem(url).map { !$0.contains("s3cr") } ?? true)
+        let warnings = WarningCount()
+        let connection = PostgresConnection(url: url, label: "t", logger: Logger(label: "test") { _ in warnings })
+        let error = try await #require(throws: PostgresError.self) {
+            try await connection.withSession("connect") { _ in }
+        }
+        #expect(error.kind == .invalidURL)
+        #expect(!String(reflecting: error).contains("s3cr"), "\(String(reflecting: error))")
+        #expect(warnings.count == 0, "a parse error is not worth retrying")
+    }
+
+    @Test func secretsAndRedaction() {
+        #expect(ConnectionString.secrets(in: "postgresql://bob:pw@db/app") == ["pw"])
+        #expect(ConnectionString.secrets(in: "host=db password='a b' user=x") == ["a b"])
+        #expect(ConnectionString.secrets(in: "postgresql://bob:p@ss@db/app") == ["p@ss"])
+        #expect(ConnectionString.redacted("postgresql://bob:p@ss@db/app") == "postgresql://bob:***@db/app")
+        #expect(ConnectionString.redacted("host=db password=secret") == "host=db password=***")
+        #expect(ConnectionString.problem("postgresql://bob:pw@db/app") == nil)
     }
 }

@@ -35,3 +35,39 @@ struct LocalStorageTests {
         }
     }
 }
+
+@Suite("LocalStorage and symbolic links")
+struct LocalStorageLinkTests {
+    /// A link planted in the storage folder (by another tenant, a bad deploy) must not let a key
+    /// read or write outside it.
+    @Test func symbolicLinksAreNeverFollowed() async throws {
+        let root = try Fixtures.temporaryDirectory("storage")
+        let outside = try Fixtures.temporaryDirectory("outside")
+        let secret = outside.appendingPathComponent("secret.mp4")
+        try FileManager.default.copyItem(atPath: Fixtures.path("no_audio.mp4"), toPath: secret.path)
+        try FileManager.default.createSymbolicLink(
+            atPath: root.appendingPathComponent("escape").path, withDestinationPath: outside.path)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("uploads"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: root.appendingPathComponent("uploads/link.mp4").path, withDestinationPath: secret.path)
+        let storage = LocalStorage(root: root, publicBase: nil)
+        let copy = try Fixtures.temporaryDirectory("copy").appendingPathComponent("input.mp4")
+
+        for key in ["escape/secret.mp4", "uploads/link.mp4"] {
+            await #expect(throws: StorageError.self, "\(key)") {
+                try await storage.download(key: key, to: copy, expectedSize: nil)
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: copy.path))
+        await #expect(throws: StorageError.self) {
+            try await storage.upload(
+                URL(fileURLWithPath: Fixtures.path("vfr.mp4")), key: "escape/new.mp4", contentType: "video/mp4")
+        }
+        #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("new.mp4").path))
+        // Replacing a key that is a link replaces the link, not the file it points at.
+        try await storage.upload(
+            URL(fileURLWithPath: Fixtures.path("vfr.mp4")), key: "uploads/link.mp4", contentType: "video/mp4")
+        #expect(try Data(contentsOf: secret) == Data(contentsOf: URL(fileURLWithPath: Fixtures.path("no_audio.mp4"))))
+    }
+}

@@ -5,6 +5,8 @@ public struct ProgramResult: Sendable {
     public let status: Int32
     public let stdout: Data
     public let stderr: String
+    /// The program's peak resident memory, in bytes (`wait4`'s `ru_maxrss`).
+    public let peakMemoryBytes: Int
 }
 
 /// Runs `executable` with `arguments`, waiting for it to exit. Uses posix_spawn and a blocking
@@ -25,11 +27,13 @@ public func runProgram(
         stdout: detached ? "/dev/null" : outputFile.path, stderr: detached ? "/dev/null" : errorFile.path,
         flags: O_WRONLY | O_CREAT | O_TRUNC)
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
     let output = detached ? Data() : (try? Data(contentsOf: outputFile)) ?? Data()
     let errors = detached ? "" : (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
     let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return ProgramResult(status: exitStatus, stdout: output, stderr: errors)
+    return ProgramResult(
+        status: exitStatus, stdout: output, stderr: errors, peakMemoryBytes: Int(usage.ru_maxrss) * 1024)
 }
 
 /// `ffprobe`, the independent judge, when it is installed.
@@ -44,6 +48,18 @@ public enum FFprobe {
         let result = try runProgram(
             executable, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", path])
         return try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
+    }
+
+    /// How many packets the first video stream of `path` has, counted by reading them all.
+    public static func videoPacketCount(_ path: String) throws -> Int? {
+        guard let executable else { return nil }
+        let result = try runProgram(
+            executable,
+            [
+                "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets",
+                "-of", "csv=p=0", path,
+            ])
+        return Int(String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
 

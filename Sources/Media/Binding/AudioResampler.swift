@@ -1,62 +1,45 @@
 import CFFmpeg
 
-/// Owns a `SwrContext` and an `AVAudioFifo`: converts decoded audio of any layout, rate and sample
-/// format into planar float frames of exactly the encoder's frame size.
+/// Converts decoded audio of any layout, rate and sample format into planar float frames of
+/// exactly the encoder's frame size. The input may change format, rate or layout part-way (WMV,
+/// AVI, concatenated clips): the resampler is then drained and rebuilt for the new input, as
+/// FFmpeg's own tools do, and the output goes on unchanged.
 final class AudioResampler {
-    private let context: OpaquePointer
+    private var converter: Converter?
     private let fifo: OpaquePointer
     private let channels: Int32
     private let sampleRate: Int32
     private let frameSize: Int32
 
-    init(input: Frame, sampleRate: Int, channels: Int, frameSize: Int) throws(FFmpegError) {
+    init(sampleRate: Int, channels: Int, frameSize: Int) throws(FFmpegError) {
         self.channels = Int32(channels)
         self.sampleRate = Int32(sampleRate)
         self.frameSize = Int32(frameSize)
-        var inputLayout = AVChannelLayout()
-        if input.pointer.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC {
-            av_channel_layout_default(&inputLayout, input.pointer.pointee.ch_layout.nb_channels)
-        } else {
-            try check("av_channel_layout_copy") {
-                av_channel_layout_copy(&inputLayout, &input.pointer.pointee.ch_layout)
-            }
-        }
-        defer { av_channel_layout_uninit(&inputLayout) }
-        var outputLayout = AVChannelLayout()
-        av_channel_layout_default(&outputLayout, Int32(channels))
-        defer { av_channel_layout_uninit(&outputLayout) }
-        var created: OpaquePointer?
-        try check("swr_alloc_set_opts2") {
-            swr_alloc_set_opts2(
-                &created, &outputLayout, AV_SAMPLE_FMT_FLTP, Int32(sampleRate), &inputLayout,
-                AVSampleFormat(rawValue: input.pointer.pointee.format), input.pointer.pointee.sample_rate, 0, nil)
-        }
-        var swr = created
-        do throws(FFmpegError) {
-            try check("swr_init") { swr_init(swr) }
-            fifo = try allocated(
-                "av_audio_fifo_alloc", av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, Int32(channels), Int32(frameSize) * 4))
-        } catch {
-            swr_free(&swr)
-            throw error
-        }
-        context = swr!
+        fifo = try allocated(
+            "av_audio_fifo_alloc", av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, Int32(channels), Int32(frameSize) * 4))
     }
 
     deinit {
-        var swr: OpaquePointer? = context
-        swr_free(&swr)
         av_audio_fifo_free(fifo)
     }
 
     /// Converts `frame` (nil: drain the resampler's delay) into the queue.
     func push(_ frame: Frame?) throws(FFmpegError) {
+        if let frame, converter.map({ !$0.accepts(frame) }) ?? true {
+            if converter != nil { try convert(nil) }
+            converter = try Converter(input: frame, sampleRate: sampleRate, channels: channels)
+        }
+        try convert(frame)
+    }
+
+    private func convert(_ frame: Frame?) throws(FFmpegError) {
+        guard let converter else { return }
         let converted = try Frame()
         let raw = converted.pointer
         raw.pointee.format = AV_SAMPLE_FMT_FLTP.rawValue
         raw.pointee.sample_rate = sampleRate
         av_channel_layout_default(&raw.pointee.ch_layout, channels)
-        try check("swr_convert_frame") { swr_convert_frame(context, raw, frame?.pointer) }
+        try check("swr_convert_frame") { swr_convert_frame(converter.context, raw, frame?.pointer) }
         guard raw.pointee.nb_samples > 0 else { return }
         let written = raw.pointee.extended_data.withMemoryRebound(
             to: UnsafeMutableRawPointer?.self, capacity: Int(channels)
@@ -86,5 +69,61 @@ final class AudioResampler {
         }
         if read < 0 { throw FFmpegError(call: "av_audio_fifo_read", code: read) }
         return frame
+    }
+}
+
+/// Owns one `SwrContext`, set up for one input format, rate and layout.
+private final class Converter {
+    let context: OpaquePointer
+    private let format: Int32
+    private let rate: Int32
+    private var layout: AVChannelLayout
+
+    init(input: Frame, sampleRate: Int32, channels: Int32) throws(FFmpegError) {
+        let raw = input.pointer
+        let format = raw.pointee.format
+        let rate = raw.pointee.sample_rate
+        var inputLayout = AVChannelLayout()
+        if raw.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC {
+            av_channel_layout_default(&inputLayout, raw.pointee.ch_layout.nb_channels)
+        } else {
+            try check("av_channel_layout_copy") { av_channel_layout_copy(&inputLayout, &raw.pointee.ch_layout) }
+        }
+        var outputLayout = AVChannelLayout()
+        av_channel_layout_default(&outputLayout, channels)
+        defer { av_channel_layout_uninit(&outputLayout) }
+        var created: OpaquePointer?
+        do throws(FFmpegError) {
+            try check("swr_alloc_set_opts2") {
+                swr_alloc_set_opts2(
+                    &created, &outputLayout, AV_SAMPLE_FMT_FLTP, sampleRate, &inputLayout,
+                    AVSampleFormat(rawValue: format), rate, 0, nil)
+            }
+            try check("swr_init") { swr_init(created) }
+        } catch {
+            swr_free(&created)
+            av_channel_layout_uninit(&inputLayout)
+            throw error
+        }
+        context = created!
+        self.format = format
+        self.rate = rate
+        layout = inputLayout
+    }
+
+    deinit {
+        var swr: OpaquePointer? = context
+        swr_free(&swr)
+        av_channel_layout_uninit(&layout)
+    }
+
+    /// Whether `frame` has the format, rate and layout this converter was built for.
+    func accepts(_ frame: Frame) -> Bool {
+        let raw = frame.pointer
+        guard raw.pointee.format == format, raw.pointee.sample_rate == rate else { return false }
+        if raw.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC {
+            return raw.pointee.ch_layout.nb_channels == layout.nb_channels
+        }
+        return av_channel_layout_compare(&raw.pointee.ch_layout, &layout) == 0
     }
 }

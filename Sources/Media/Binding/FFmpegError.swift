@@ -22,6 +22,10 @@ struct FFmpegError: Error, CustomStringConvertible {
 
     var isEndOfFile: Bool { code == cffmpeg_averror_eof() }
     var isInvalidData: Bool { code == cffmpeg_averror_invaliddata() }
+    /// A nested open was refused (`AVERROR(EPERM)` from `InputFile`'s `io_open`).
+    var isRefusedOpen: Bool { code == cffmpeg_averror(EPERM) }
+    /// An allocation failed (a NULL allocation, or `AVERROR(ENOMEM)`).
+    var isOutOfMemory: Bool { code == 0 || code == cffmpeg_averror(ENOMEM) }
 
     var description: String { "\(call): \(text)" }
 

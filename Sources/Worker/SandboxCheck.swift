@@ -1,0 +1,70 @@
+import Foundation
+
+/// What a confined process can still do, tried from inside the sandbox: the proof, for tests and
+/// `doctor`, that a job's child holds nothing and reaches nothing. Run by the hidden
+/// `media-worker sandbox-check` command, spawned exactly as a job's child is.
+public struct SandboxCheck: Codable, Sendable {
+    public var sandbox: SandboxReport
+    /// What each attempt gave: `allowed`, or the system's refusal (`Operation not permitted`).
+    public var openSocket: String
+    public var readParentEnvironment: String
+    public var readOutsideFile: String
+    public var startProgram: String
+    public var writeInFolder: String
+    /// The descriptors open in the process and what they are (from `/proc/self/fd`), apart from the
+    /// one listing them.
+    public var openDescriptors: [Int: String]
+
+    /// Confines the calling process to `folder`, then tries each escape. `outsideFile` is any
+    /// readable file outside `folder`.
+    public static func run(folder: String, parentPID: Int32, outsideFile: String) -> SandboxCheck {
+        let descriptors = openDescriptors()
+        let sandbox = Sandbox.confine(writable: [folder])
+        return SandboxCheck(
+            sandbox: sandbox,
+            openSocket: attempt { socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0) },
+            readParentEnvironment: attempt { open("/proc/\(parentPID)/environ", O_RDONLY | O_CLOEXEC) },
+            readOutsideFile: attempt { open(outsideFile, O_RDONLY | O_CLOEXEC) },
+            startProgram: startProgram(),
+            writeInFolder: attempt {
+                open("\(folder)/sandbox-check.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            },
+            openDescriptors: descriptors)
+    }
+
+    /// Runs `call` (which returns a descriptor or -1) and closes what it opened.
+    private static func attempt(_ call: () -> Int32) -> String {
+        let descriptor = call()
+        guard descriptor >= 0 else { return String(cString: strerror(errno)) }
+        close(descriptor)
+        return "allowed"
+    }
+
+    private static func startProgram() -> String {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { free(argv[0]) }
+        let result = posix_spawn(&pid, "/bin/true", nil, nil, argv, [nil])
+        guard result == 0 else { return String(cString: strerror(result)) }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        // posix_spawn reports a failed exec through the child's exit status 127.
+        return (status >> 8) & 0xff == 127 ? "exec refused" : "allowed"
+    }
+
+    private static func openDescriptors() -> [Int: String] {
+        guard let directory = opendir("/proc/self/fd") else { return [:] }
+        defer { closedir(directory) }
+        let own = Int(dirfd(directory))
+        var found: [Int: String] = [:]
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let descriptor = Int(name), descriptor != own else { continue }
+            found[descriptor] =
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)")) ?? "?"
+        }
+        return found
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Media
+import TestSupport
+import Testing
+
+@testable import Worker
+
+@Suite("A job's child holds nothing and reaches nothing")
+struct ChildIsolationTests {
+    /// Spawns `sandbox-check` exactly as a job's child is spawned, while this process holds a
+    /// descriptor and a listening socket that are not close-on-exec (as the daemon's metrics
+    /// listener was), and reads what the confined child could still do.
+    @Test func childIsConfined() async throws {
+        let folder = try Fixtures.temporaryDirectory("sandbox")
+        let outside = try Fixtures.temporaryDirectory("outside").appendingPathComponent("another-users-input.mp4")
+        try FileManager.default.copyItem(atPath: Fixtures.path("no_audio.mp4"), toPath: outside.path)
+        let inherited = open("/dev/null", O_RDONLY)
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer {
+            close(inherited)
+            close(listener)
+        }
+        #expect(inherited > 2 && listener > 2)
+
+        let child = ChildProcess(
+            executable: Fixtures.executable,
+            arguments: ["sandbox-check", folder.path, "--parent", "\(getpid())", "--outside", outside.path],
+            directory: folder)
+        let lines = LineCollector()
+        let exit = try await child.run(timeout: 30) { lines.append($0) }
+        #expect(exit == .exited(0))
+        let check = try JSONDecoder().decode(SandboxCheck.self, from: try #require(lines.all.first))
+
+        // Beyond stdin, stdout (its pipe) and stderr, only what its own runtime made (libdispatch's
+        // epoll, eventfd and timerfd): none of this process's files or sockets.
+        let beyondStandard = check.openDescriptors.filter { $0.key > 2 }
+        #expect(beyondStandard.values.allSatisfy { $0.hasPrefix("anon_inode:") }, "inherited: \(check.openDescriptors)")
+        #expect(check.openDescriptors[0] == "/dev/null" && check.openDescriptors[1]?.hasPrefix("pipe:") == true)
+        #expect(check.sandbox.isComplete, "\(check.sandbox)")
+        #expect(check.openSocket == "Operation not permitted")
+        #expect(check.startProgram != "allowed")
+        #expect(check.readParentEnvironment != "allowed")
+        #expect(check.readOutsideFile != "allowed")
+        #expect(check.writeInFolder == "allowed")
+    }
+
+    @Test func reportedOutputsMustBePlainFilesInTheFolder() throws {
+        let folder = try Fixtures.temporaryDirectory("outputs")
+        let secret = try Fixtures.temporaryDirectory("elsewhere").appendingPathComponent("secret.jpg")
+        try Data(repeating: 7, count: 100).write(to: secret)
+        try Data(repeating: 1, count: 100).write(to: folder.appendingPathComponent("poster.jpg"))
+        try FileManager.default.createSymbolicLink(
+            atPath: folder.appendingPathComponent("thumbnail.jpg").path, withDestinationPath: secret.path)
+        try FileManager.default.linkItem(
+            atPath: secret.path, toPath: folder.appendingPathComponent("linked.jpg").path)
+
+        func output(_ path: String, bytes: Int = 100) -> OutputFile {
+            // As the child's report would carry it.
+            let json =
+                #"{"path": \#(String(decoding: try! JSONEncoder().encode(path), as: UTF8.self)), "width": 10, "height": 10, "bytes": \#(bytes), "mimeType": "image/jpeg"}"#
+            return try! JSONDecoder().decode(OutputFile.self, from: Data(json.utf8))
+        }
+        #expect(OutputCheck.problem(with: output("poster.jpg"), in: folder) == nil)
+        #expect(OutputCheck.problem(with: output("poster.jpg", bytes: 99), in: folder) != nil)
+        #expect(OutputCheck.problem(with: output("thumbnail.jpg"), in: folder)?.contains("not a regular file") == true)
+        #expect(OutputCheck.problem(with: output("linked.jpg"), in: folder)?.contains("hard links") == true)
+        #expect(OutputCheck.problem(with: output("../elsewhere/secret.jpg"), in: folder) != nil)
+        #expect(OutputCheck.problem(with: output(secret.path), in: folder) != nil)
+        #expect(OutputCheck.problem(with: output("missing.jpg"), in: folder) != nil)
+    }
+}
+
+/// Lines a child wrote, collected from its reader thread.
+final class LineCollector: @unchecked Sendable {
+    // @unchecked: `lines` is only touched under `lock`.
+    private let lock = NSLock()
+    private var lines: [Data] = []
+
+    func append(_ line: Data) { lock.withLock { lines.append(line) } }
+    var all: [Data] { lock.withLock { lines } }
+}
