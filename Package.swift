@@ -128,7 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "Queue", "Storage", "TestSupport", "media-worker"],
+            dependencies: ["Worker", "Queue", "Storage", "Operations", "TestSupport", "media-worker"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

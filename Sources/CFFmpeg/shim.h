@@ -30,6 +30,9 @@ static inline int cffmpeg_averror_eagain(void) { return AVERROR(EAGAIN); }
 /// `AVERROR_INVALIDDATA`: the input is not what the demuxer or decoder expected.
 static inline int cffmpeg_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
 
+/// `AVERROR_PATCHWELCOME`: the data uses a feature FFmpeg does not implement.
+static inline int cffmpeg_averror_patchwelcome(void) { return AVERROR_PATCHWELCOME; }
+
 /// `AV_NOPTS_VALUE`: no timestamp.
 static inline int64_t cffmpeg_nopts_value(void) { return AV_NOPTS_VALUE; }
 

@@ -65,6 +65,7 @@ public enum MediaProcessor {
 
         var outputs: [String: OutputFile] = [:]
         var thumbnails: [StillImage] = []
+        var damage: DamageReport?
         switch request.type {
         case .metadata:
             break
@@ -81,6 +82,7 @@ public enum MediaProcessor {
                 settings: request.thumbnails, logger: logger
             ).run(progress: scaled)
             thumbnails = result.stills
+            damage = result.damage
             for (role, path, encoder) in [
                 ("video", result.mainPath, result.mainEncoder), ("preview", result.previewPath, result.previewEncoder),
             ] {
@@ -99,7 +101,7 @@ public enum MediaProcessor {
         progress(1)
         return ProcessingReport(
             type: request.type, profile: request.profile, input: opened.info, outputs: outputs, thumbnails: thumbnails,
-            elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)))
+            elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)), damage: damage)
     }
 
     /// Renames `source` to `target`, replacing what is there.

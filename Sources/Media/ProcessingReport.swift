@@ -82,4 +82,6 @@ public struct ProcessingReport: Codable, Sendable, Equatable {
     public var outputs: [String: OutputFile]
     public var thumbnails: [StillImage]
     public var elapsedMs: Int
+    /// Undecodable packets skipped on the way, if any (a damaged but playable input).
+    public var damage: DamageReport?
 }

@@ -22,6 +22,7 @@ final class SinglePass {
         var previewPath: URL?
         var previewEncoder: EncoderReport?
         var stills: [StillImage] = []
+        var damage: DamageReport?
     }
 
     private let opened: Probe.Opened
@@ -43,6 +44,8 @@ final class SinglePass {
     private let audioStart: Int64
     private let durationSeconds: Double
     private var budget: DecodeBudget
+    private var videoDamage: DamagedPackets
+    private var audioDamage: DamagedPackets
     private let frame: Frame
     private let packet: Packet
 
@@ -66,6 +69,10 @@ final class SinglePass {
         audioStart = opened.audioStream.map { rescale(start, from: microsecondTimeBase, to: $0.timeBase) } ?? 0
         durationSeconds = max(0.001, Double(opened.info.durationMs ?? 0) / 1000)
         budget = DecodeBudget(limits: limits, durationMs: opened.info.durationMs)
+        videoDamage = DamagedPackets(video: opened)
+        audioDamage = DamagedPackets(
+            stream: "audio", expectedPackets: nil,
+            packetsPerSecond: opened.audioStream.map { Double($0.sampleRate) / 1024 })
         let times =
             plan.thumbnails || plan.preview ? settings.candidateTimes(durationMs: opened.info.durationMs ?? 0) : []
         scorer = CandidateScorer(times: times, logger: logger)
@@ -134,34 +141,26 @@ final class SinglePass {
         while try input.read(into: packet) {
             if packet.streamIndex == video.index {
                 if decodingVideo, let videoDecoder {
-                    try decode(packet, with: videoDecoder) { try takeVideoFrame(progress: progress) }
+                    try videoDecoder.decode(packet, into: frame, damage: &videoDamage) {
+                        try takeVideoFrame(progress: progress)
+                    }
                 } else if let timestamp = packet.timestamp {
                     progress(min(0.99, Double(timestamp - videoStart) * video.timeBase.doubleValue / durationSeconds))
                 }
                 try remux?.write(packet, stream: video.index)
             } else if let audio = opened.audioStream, packet.streamIndex == audio.index {
-                if let audioDecoder { try decode(packet, with: audioDecoder) { try takeAudioFrame() } }
+                if let audioDecoder {
+                    try audioDecoder.decode(packet, into: frame, damage: &audioDamage) { try takeAudioFrame() }
+                }
                 try remux?.write(packet, stream: audio.index)
             }
             if remux == nil && transcode == nil && !decodingVideo { break }
         }
         if decodingVideo, let videoDecoder {
-            try decode(nil, with: videoDecoder) { try takeVideoFrame(progress: progress) }
+            try videoDecoder.decode(nil, into: frame, damage: &videoDamage) { try takeVideoFrame(progress: progress) }
         }
-        if let audioDecoder { try decode(nil, with: audioDecoder) { try takeAudioFrame() } }
-    }
-
-    /// Sends a packet (nil: the end) and hands every frame that comes out to `take`.
-    private func decode(_ packet: Packet?, with decoder: StreamDecoder, _ take: () throws -> Void) throws {
-        var sent = false
-        while !sent {
-            do throws(FFmpegError) {
-                sent = try decoder.send(packet)
-            } catch {
-                if error.isInvalidData { return }  // one damaged packet: skip it, as FFmpeg's tools do
-                throw error
-            }
-            while try decoder.receive(into: frame) == .frame { try take() }
+        if let audioDecoder {
+            try audioDecoder.decode(nil, into: frame, damage: &audioDamage) { try takeAudioFrame() }
         }
     }
 
@@ -197,6 +196,11 @@ final class SinglePass {
 
     private func finish() throws -> Result {
         var result = Result()
+        if videoDamage.skipped + audioDamage.skipped > 0 {
+            result.damage = DamageReport(
+                videoPacketsSkipped: videoDamage.skipped, audioPacketsSkipped: audioDamage.skipped)
+            logger.warning("skipped undecodable packets", metadata: ["damage": "\(result.damage!)"])
+        }
         if let preview {
             // The video ended before the preview could start: the preview is its beginning.
             if !preview.started { try encodePreviewFromStart(preview) }
@@ -220,9 +224,7 @@ final class SinglePass {
 
     /// Seeks back to the start and feeds the preview its first seconds.
     private func encodePreviewFromStart(_ preview: PreviewEncode) throws {
-        let reader = try VideoFrameReader(
-            input: opened.file, stream: opened.videoStream, threads: threads, maxPixels: limits.maxPixels,
-            budget: budget)
+        let reader = try VideoFrameReader(opened, threads: threads, limits: limits)
         try reader.seek(toKeyframeBefore: opened.videoStream.startTime ?? 0)
         preview.start(at: 0)
         while !preview.finished, try reader.next(into: frame), let timestamp = frame.timestamp {

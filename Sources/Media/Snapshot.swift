@@ -8,9 +8,7 @@ public enum Snapshot {
     public static func firstFrame(of path: String) throws(MediaError) -> Bitmap {
         let opened = try Probe.open(path: path, limits: .default, formats: UploadFormats.accepted.union(stillFormats))
         do {
-            let reader = try VideoFrameReader(
-                input: opened.file, stream: opened.videoStream, threads: 1, maxPixels: MediaLimits.default.maxPixels,
-                budget: DecodeBudget(limits: .default, durationMs: opened.info.durationMs))
+            let reader = try VideoFrameReader(opened, threads: 1, limits: .default)
             let frame = try Frame()
             guard try reader.next(into: frame) else {
                 throw MediaError.corruptInput("the file holds no decodable frame")

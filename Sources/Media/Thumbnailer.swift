@@ -75,9 +75,7 @@ struct Thumbnailer {
         _ opened: Probe.Opened, limits: MediaLimits, progress: (Double) -> Void
     ) throws(MediaError) -> Candidate {
         do {
-            let reader = try VideoFrameReader(
-                input: opened.file, stream: opened.videoStream, threads: threads, maxPixels: limits.maxPixels,
-                budget: DecodeBudget(limits: limits, durationMs: opened.info.durationMs))
+            let reader = try VideoFrameReader(opened, threads: threads, limits: limits)
             let times = settings.candidateTimes(durationMs: opened.info.durationMs ?? 0)
             var scorer = CandidateScorer(times: times, logger: logger)
             var seen: Set<Int64> = []
@@ -173,14 +171,25 @@ struct StillWriter {
 }
 
 extension MediaError {
-    /// A failure while demuxing or decoding the input: damaged data is the input's fault,
-    /// anything else is ours.
+    /// A failure while demuxing or decoding the input. What the input's bytes cause (damaged
+    /// data, a feature the decoder lacks, a read past the end) is the input's fault; out of
+    /// memory is `limits_exceeded`; anything else is ours, and says which call failed.
     static func decoding(_ error: any Error) -> MediaError {
         if let error = error as? MediaError { return error }
-        if let error = error as? FFmpegError, error.isOutOfMemory { return .outOfMemory(error) }
-        if let error = error as? FFmpegError, error.isInvalidData || error.isEndOfFile {
+        guard let error = error as? FFmpegError else { return .internalFailure("decoding failed (\(error))") }
+        if error.isOutOfMemory { return .outOfMemory(error) }
+        if error.isNotImplemented {
+            return .unsupported(
+                "the video uses a feature FFmpeg's decoder does not implement (\(error.text)); re-export it as H.264")
+        }
+        if error.isInvalidData || error.isEndOfFile || inputCalls.contains(error.call) {
             return .corruptInput("the video cannot be decoded (\(error)); the file is damaged, upload it again")
         }
         return .internalFailure("decoding failed (\(error))")
     }
+
+    /// The calls whose failures come from the input's bytes.
+    private static let inputCalls: Set<String> = [
+        "av_read_frame", "av_seek_frame", "avcodec_send_packet", "avcodec_receive_frame",
+    ]
 }

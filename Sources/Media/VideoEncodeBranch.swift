@@ -20,6 +20,7 @@ final class VideoEncodeBranch {
     private let packet: Packet
     private let filtered: Frame
     private var frameCap: FrameRateCap
+    private let encoderTimeBase: Rational
     /// One frame at the output rate, in the encoder's time base: the last frame's duration, which
     /// libx264 leaves unset and MP4 needs for the track to last as long as its source.
     private let nominalFrameDuration: Int64
@@ -36,7 +37,8 @@ final class VideoEncodeBranch {
         self.container = container
         size = encoding.outputSize(width: video.width, height: video.height)
         frameCap = FrameRateCap(maxRate: encoding.fpsMax, timeBase: stream.timeBase)
-        let sourceRate = stream.averageFrameRate.flatMap { $0.doubleValue > 0 ? $0 : nil }
+        // A rate from a damaged header (one frame in 68 years) is no rate at all.
+        let sourceRate = stream.averageFrameRate.flatMap { (0.1...1000).contains($0.doubleValue) ? $0 : nil }
         let rate =
             sourceRate.map { $0.doubleValue > encoding.fpsMax + 0.01 ? Rational(Int32(encoding.fpsMax), 1) : $0 }
             ?? Rational(30, 1)
@@ -45,9 +47,13 @@ final class VideoEncodeBranch {
             width: stream.width, height: stream.height, pixelFormat: stream.rawFormat,
             sampleAspectRatio: stream.sampleAspectRatio)
         graph = try Self.makeGraph(for: input, video: video, stream: stream, size: size, threads: threads)
+        // A damaged header can give a time base of a whole second (MOV's mdhd timescale): the
+        // encoder and muxer then get a fine one, and frames are rescaled into it.
+        let graphTimeBase = graph.outputTimeBase
+        encoderTimeBase = graphTimeBase.denominator >= 1000 ? graphTimeBase : Rational(1, 90_000)
         encoder = try StreamEncoder(
             video: StreamEncoder.Video(
-                codec: "libx264", width: size.width, height: size.height, timeBase: graph.outputTimeBase,
+                codec: "libx264", width: size.width, height: size.height, timeBase: encoderTimeBase,
                 frameRate: rate, maxRateBitsPerSecond: encoding.maxrateKbps * 1000,
                 bufferBits: encoding.bufsizeKbps * 1000,
                 options: ["preset": encoding.preset, "crf": "\(encoding.crf)"], threads: threads),
@@ -100,7 +106,10 @@ final class VideoEncodeBranch {
 
     private func drainGraph() throws(FFmpegError) {
         while try graph.pull(into: filtered) == .frame {
-            filtered.clearPictureType()
+            filtered.clearDecoderHints()
+            if let timestamp = filtered.presentationTimestamp, graph.outputTimeBase != encoderTimeBase {
+                filtered.presentationTimestamp = rescale(timestamp, from: graph.outputTimeBase, to: encoderTimeBase)
+            }
             try encoder.send(filtered)
             try drainEncoder()
         }

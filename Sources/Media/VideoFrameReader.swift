@@ -6,20 +6,17 @@ final class VideoFrameReader {
     private let decoder: StreamDecoder
     private let packet: Packet
     private var draining = false
-    private var skippedPackets = 0
     private var budget: DecodeBudget
+    private(set) var damage: DamagedPackets
     let stream: StreamDescription
 
-    /// Damaged packets tolerated (skipped, as FFmpeg's own tools do) before the input is judged
-    /// corrupt.
-    static let tolerableDamagedPackets = 32
-
-    init(
-        input: InputFile, stream: StreamDescription, threads: Int, maxPixels: Int, budget: DecodeBudget
-    ) throws(FFmpegError) {
+    /// A reader of the video stream of `opened`, within `limits`.
+    init(_ opened: Probe.Opened, threads: Int, limits: MediaLimits) throws(FFmpegError) {
+        let (input, stream, maxPixels) = (opened.file, opened.videoStream, limits.maxPixels)
         self.input = input
         self.stream = stream
-        self.budget = budget
+        budget = DecodeBudget(limits: limits, durationMs: opened.info.durationMs)
+        damage = DamagedPackets(video: opened)
         input.discardAllStreams(except: [stream.index])
         decoder = try StreamDecoder(
             input: input, stream: stream.index, timeBase: stream.timeBase, threads: threads, maxPixels: maxPixels)
@@ -29,7 +26,14 @@ final class VideoFrameReader {
     /// Decodes the next frame into `frame`. Returns false at the end of the stream.
     func next(into frame: Frame) throws -> Bool {
         while true {
-            switch try decoder.receive(into: frame) {
+            let output: StreamDecoder.Output
+            do throws(FFmpegError) {
+                output = try decoder.receive(into: frame)
+            } catch {
+                try damage.skip(error)
+                continue
+            }
+            switch output {
             case .frame:
                 let timestamp = frame.timestamp ?? stream.startTime ?? 0
                 let seconds = Double(timestamp - (stream.startTime ?? 0)) * stream.timeBase.doubleValue
@@ -43,8 +47,7 @@ final class VideoFrameReader {
                     do throws(FFmpegError) {
                         _ = try decoder.send(packet)
                     } catch {
-                        guard error.isInvalidData, skippedPackets < Self.tolerableDamagedPackets else { throw error }
-                        skippedPackets += 1
+                        try damage.skip(error)
                     }
                 } else {
                     draining = true

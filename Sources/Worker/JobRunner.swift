@@ -230,7 +230,8 @@ public struct JobRunner: Sendable {
             metrics.bytesUploaded(Int64(output.bytes))
             keys[role] = key
             urls[role] = storage.publicURL(for: key)
-            records[role] = OutputRecord(output, key: key, url: urls[role]!)
+            records[role] = OutputRecord(
+                output, key: key, url: urls[role]!, damage: role == "video" ? report.damage : nil)
         }
         metrics.stage("upload", duration: ContinuousClock.now - uploadStarted)
         let thumbnails = report.thumbnails.map { still in
@@ -248,7 +249,7 @@ public struct JobRunner: Sendable {
             estimatedDurationSeconds: estimatedSeconds(
                 durationMs: report.input.durationMs ?? 0, type: job.processingType,
                 profile: job.qualityProfile ?? "MEDIUM"),
-            event: run.event("completed", message: "\(report.outputs.count) outputs in \(report.elapsedMs) ms"))
+            event: run.event("completed", message: completionMessage(report)))
         let recordStarted = ContinuousClock.now
         let recorded = try await run.connection.withSession(
             "record the result", { [store] in try store.complete($0, job: job, completion) })
@@ -259,6 +260,17 @@ public struct JobRunner: Sendable {
         }
         return .completed
     }
+}
+
+/// The `completed` event's message: what was made, and what of a damaged input was skipped.
+private func completionMessage(_ report: ProcessingReport) -> String {
+    var message = "\(report.outputs.count) outputs in \(report.elapsedMs) ms"
+    if let damage = report.damage {
+        message +=
+            "; warning: the input is damaged, \(damage.videoPacketsSkipped) video and "
+            + "\(damage.audioPacketsSkipped) audio packets could not be decoded and were skipped"
+    }
+    return message
 }
 
 /// Lets the daemon stop a running job (graceful shutdown past its grace period).

@@ -14,8 +14,10 @@ struct OutputRecord: Encodable, Sendable {
     let timeMs: Int?
     let blurhash: String?
     let encoder: EncoderReport?
+    /// On the `video` role of a damaged but playable input: the packets skipped.
+    let damage: DamageReport?
 
-    init(_ output: OutputFile, key: String, url: String) {
+    init(_ output: OutputFile, key: String, url: String, damage: DamageReport? = nil) {
         self.key = key
         self.url = url
         width = output.width
@@ -28,6 +30,7 @@ struct OutputRecord: Encodable, Sendable {
         timeMs = output.timeMs
         blurhash = output.blurhash
         encoder = output.encoder
+        self.damage = damage
     }
 }
 

@@ -24,6 +24,8 @@ struct FFmpegError: Error, CustomStringConvertible {
     var isInvalidData: Bool { code == cffmpeg_averror_invaliddata() }
     /// A nested open was refused (`AVERROR(EPERM)` from `InputFile`'s `io_open`).
     var isRefusedOpen: Bool { code == cffmpeg_averror(EPERM) }
+    /// FFmpeg does not implement what the data asks for (`AVERROR_PATCHWELCOME`, `ENOSYS`).
+    var isNotImplemented: Bool { code == cffmpeg_averror_patchwelcome() || code == cffmpeg_averror(ENOSYS) }
     /// An allocation failed (a NULL allocation, or `AVERROR(ENOMEM)`).
     var isOutOfMemory: Bool { code == 0 || code == cffmpeg_averror(ENOMEM) }
 

@@ -40,8 +40,12 @@ final class Frame {
         set { pointer.pointee.pts = newValue ?? noTimestamp }
     }
 
-    /// Lets the encoder choose the picture type, whatever the decoder said.
-    func clearPictureType() { pointer.pointee.pict_type = AV_PICTURE_TYPE_NONE }
+    /// Lets the encoder choose the picture type and duration, whatever the decoder said (a damaged
+    /// index can claim a frame lasts for years, which the muxer then refuses).
+    func clearDecoderHints() {
+        pointer.pointee.pict_type = AV_PICTURE_TYPE_NONE
+        pointer.pointee.pkt_duration = 0
+    }
 
     /// Samples per channel, for audio frames.
     var sampleCount: Int { Int(pointer.pointee.nb_samples) }

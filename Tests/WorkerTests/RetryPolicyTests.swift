@@ -1,0 +1,43 @@
+import Foundation
+import Operations
+import Queue
+import TestSupport
+import Testing
+
+@testable import Worker
+
+@Suite("Retries")
+struct RetryPolicyTests {
+    /// `crashed` and `timeout` are what a crafted input causes at will: retried once, never more,
+    /// while a storage failure keeps its attempts.
+    @Test(arguments: [
+        ("crashed", 1, "PENDING"), ("crashed", 2, "FAILED"), ("timeout", 2, "FAILED"), ("storage", 2, "PENDING"),
+        ("corrupt_input", 1, "FAILED"),
+    ])
+    func failureOnAttempt(_ code: String, _ attempt: Int, _ expected: String) async throws {
+        let url = try await TestDatabase.create()
+        let connection = PostgresConnection(url: url, label: "t", logger: .init(label: "test"))
+        defer { Task { await connection.close() } }
+        let store = JobStore()
+        let job = try #require(
+            try await connection.withSession("claim") { session in
+                let ids = try store.enqueue(
+                    session, userId: 1, storageKey: "uploads/\(UUID().uuidString).mp4", storageUrl: "file:///x",
+                    fileName: "x.mp4", mimeType: "video/mp4", fileSize: 10, processingType: "METADATA",
+                    qualityProfile: nil)
+                try session.execute(
+                    "UPDATE video_processing SET \"retryCount\" = $2 WHERE \"id\" = $1",
+                    [String(ids.jobId), String(attempt - 1)])
+                return try store.claim(session, retryBase: 0, uploadWait: 3600, host: "h", pid: 1, jobId: ids.jobId)
+            })
+        let run = Run(
+            job: job, connection: connection, store: store, host: "h", pid: 1, maxAttempts: 3,
+            logger: .init(label: "test"), metrics: WorkerMetrics(), onFailure: { _, _ in })
+        _ = try await run.fail(code: code, message: "test")
+        let row = try #require(
+            try await TestDatabase.query(
+                url, "SELECT \"status\"::text AS s FROM video_processing WHERE id = $1", [String(job.id)]
+            ).first)
+        #expect(try row.require("s", as: String.self) == expected)
+    }
+}
