@@ -98,6 +98,93 @@ ff -f lavfi -i "color=gray:size=8192x8192:rate=1:duration=1" -c:v libx264 -prese
   -pix_fmt yuv420p huge_dimensions.mp4
 ff -f lavfi -i "$(tone)" "${aac[@]}" audio_only.m4a
 
+# Real-world variety (see Tests/MediaTests/VarietyTests.swift): old codecs and containers, slow
+# motion, mid-stream changes, damage, a slow last frame. Small: 320x180 where the codec allows.
+small() { video 320x180 "${1:-30}" "${2:-2}"; }
+ff -f lavfi -i "$(small)" -f lavfi -i "$(tone)" -vf "$markers" -c:v libtheora -q:v 5 -c:a libvorbis theora_vorbis.ogg
+ff -f lavfi -i "$(small)" -f lavfi -i "$(tone 2 44100)" -vf "$markers" -c:v wmv2 -b:v 300k -c:a wmav2 -b:a 64k wmv2_wma.wmv
+ff -f lavfi -i "$(small 25)" -f lavfi -i "$(tone)" -vf "$markers" -c:v mpeg2video -b:v 500k -c:a mp2 -f vob mpeg2_ps.mpg
+ff -f lavfi -i "$(video 720x576 25 0.4)" -f lavfi -i "$(tone 0.4)" -vf "$markers" -c:v dvvideo -pix_fmt yuv420p \
+  -c:a pcm_s16le -ar 48000 -ac 2 dv_pal.dv
+ff -f lavfi -i "$(video 352x288 15)" -f lavfi -i "$(tone 2 8000)" -vf "$markers" -c:v h263 -b:v 200k \
+  -c:a aac -ar 8000 -ac 1 -b:a 16k h263_qcif.3gp
+ff -f lavfi -i "$(small)" -f lavfi -i "$(tone 2 44100)" -vf "$markers" -c:v mpeg4 -q:v 5 -c:a libmp3lame -b:a 64k \
+  mpeg4_mp3.avi
+ff -f lavfi -i "$(small)" -f lavfi -i "$(tone 2 22050)" -vf "$markers" -c:v mjpeg -q:v 5 -c:a adpcm_ima_wav \
+  mjpeg_adpcm.avi
+ff -f lavfi -i "$(small)" -f lavfi -i "$(tone)" -vf "$markers" -c:v libvpx -b:v 300k -c:a libvorbis vp8_vorbis.webm
+# iPhone slow motion: 240 fps (2 s, 480 frames).
+ff -f lavfi -i "$(video 640x360 240 2)" -f lavfi -i "$(tone)" -vf "$markers" -c:v libx264 -preset ultrafast \
+  -crf 32 -pix_fmt yuv420p "${aac[@]}" -movflags +faststart slowmo_240fps.mp4
+# A WebRTC-style VP8 WebM whose picture grows from 320x180 to 480x270 at 1 s (keyframe), and an
+# MPEG-TS whose video size AND audio rate and layout change at 1 s (concatenated recordings).
+ff -f lavfi -i "$(small 30 1)" -vf "$markers" -c:v libvpx -b:v 300k -g 30 part1.tmp.webm
+ff -f lavfi -i "$(video 480x270 30 1)" -vf "$markers" -c:v libvpx -b:v 300k -g 30 part2.tmp.webm
+printf "file 'part1.tmp.webm'\nfile 'part2.tmp.webm'\n" >parts.tmp.txt
+ff -f concat -safe 0 -i parts.tmp.txt -c copy resolution_change.webm
+ff -f lavfi -i "$(small 30 1)" -f lavfi -i "$(tone 1 44100)" -vf "$markers" "${h264[@]}" -c:a mp2 -ac 1 part1.tmp.ts
+ff -f lavfi -i "$(video 480x270 30 1)" -f lavfi -i "$(tone 1 48000)" -vf "$markers" "${h264[@]}" -c:a mp2 -ac 2 \
+  -output_ts_offset 1 part2.tmp.ts
+cat part1.tmp.ts part2.tmp.ts >stream_changes.ts
+rm -f part1.tmp.* part2.tmp.* parts.tmp.txt
+# Damaged in the middle: 4 s, a keyframe every second, 6 KB of the media data overwritten at 45 %
+# (a bad sector, a broken transfer): players show a glitch and go on.
+ff -f lavfi -i "$(small 30 4)" -f lavfi -i "$(tone 4)" -vf "$markers" "${h264[@]}" -g 30 "${aac[@]}" \
+  -movflags +faststart damaged_middle.mp4
+python3 - damaged_middle.mp4 <<'PY'
+import random, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+start = data.index(b"mdat") + 4
+at = start + (len(data) - start) * 45 // 100
+rng = random.Random(1)
+data[at:at + 6000] = bytes(rng.randrange(256) for _ in range(6000))
+open(sys.argv[1], "wb").write(data)
+PY
+# A slow last frame: 30 fps until 4.2 s, then the last frame stays on screen until 5 s (its MP4
+# sample lasts 0.8 s), with 5 s of audio. A transcode must still last 5 s.
+ff -f lavfi -i "$(small 30 5)" -f lavfi -i "$(tone 5)" -vf "$markers,select='lte(n\,126)'" -fps_mode vfr \
+  "${h264[@]}" "${aac[@]}" slow_last_frame.mp4
+python3 - slow_last_frame.mp4 <<'PY'
+import struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+def children(start, end):
+    while start + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[start:start + 8])
+        yield start, size, kind
+        start += size
+def child(parent, kind):
+    return next(box for box in children(parent[0] + 8, parent[0] + parent[1]) if box[2] == kind)
+moov = next(box for box in children(0, len(data)) if box[2] == b"moov")
+for trak in [box for box in children(moov[0] + 8, moov[0] + moov[1]) if box[2] == b"trak"]:
+    mdia = child(trak, b"mdia")
+    if data[child(mdia, b"hdlr")[0] + 16:][:4] != b"vide":
+        continue
+    mdhd = child(mdia, b"mdhd")
+    timescale, duration = struct.unpack(">II", data[mdhd[0] + 20:mdhd[0] + 28])
+    minf = child(mdia, b"minf")
+    stbl = child(minf, b"stbl")
+    stts = child(stbl, b"stts")
+    count = struct.unpack(">I", data[stts[0] + 12:stts[0] + 16])[0]
+    last = stts[0] + 16 + 8 * (count - 1)
+    samples, delta = struct.unpack(">II", data[last:last + 8])
+    extra = int(0.8 * timescale) - delta
+    data[mdhd[0] + 24:mdhd[0] + 28] = struct.pack(">I", duration + extra)
+    # The track header and edit list (in the movie's time scale) say 5 s too.
+    movie_scale = struct.unpack(">I", data[child(moov, b"mvhd")[0] + 20:][:4])[0]
+    tkhd = child(trak, b"tkhd")
+    data[tkhd[0] + 28:tkhd[0] + 32] = struct.pack(">I", 5 * movie_scale)
+    elst = child(child(trak, b"edts"), b"elst")
+    data[elst[0] + 16:elst[0] + 20] = struct.pack(">I", 5 * movie_scale)
+    # Split the last entry: all but the last frame keep their delta, the last one lasts 0.8 s.
+    data[last:last + 8] = struct.pack(">II", samples - 1, delta) + struct.pack(">II", 1, delta + extra)
+    data[stts[0] + 12:stts[0] + 16] = struct.pack(">I", count + 1)
+    for box in (moov, trak, mdia, minf, stbl, stts):  # moov comes after mdat: no chunk offset moves
+        data[box[0]:box[0] + 4] = struct.pack(">I", box[1] + 8)
+    break
+open(path, "wb").write(data)
+PY
+
 # Hostile uploads (see Tests/MediaTests/HostileInputTests.swift).
 # A memory bomb: one 10000x10000 16-bit RGBA PNG frame (800 MB decoded) in 1 MB of MOV.
 ff -f lavfi -i "color=c=red:size=10000x10000:rate=1" -frames:v 1 -pix_fmt rgba64be -c:v png \

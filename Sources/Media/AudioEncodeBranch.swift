@@ -11,6 +11,14 @@ final class AudioEncodeBranch {
     private let resampler: AudioResampler
     /// The next output sample's timestamp, in 1/sampleRate.
     private var nextTimestamp: Int64?
+    /// Where on the output's timeline the next input frame should start, in seconds: frames that
+    /// start well before it (concatenated clips overlap) are dropped, and a gap before one is
+    /// filled with silence, so audio stays with the video however the source's timestamps jump.
+    private var expectedStart: Double?
+    /// Drift tolerated before a frame is dropped or silence inserted (a video frame or so).
+    static let driftTolerance = 0.04
+    /// The longest gap filled with silence; a longer one (a crafted timestamp) is closed instead.
+    static let longestGap = 30.0
 
     init(audio: AudioInfo, kilobitsPerSecond: Int, container: OutputContainer) throws(FFmpegError) {
         sampleRate = [44_100, 48_000].contains(audio.sampleRate) ? audio.sampleRate : 48_000
@@ -27,12 +35,26 @@ final class AudioEncodeBranch {
     }
 
     /// Resamples and encodes one decoded frame. `startSeconds` is where the frame belongs on the
-    /// output's timeline (the first frame's sets where the audio starts; the rest follow on
-    /// without gaps, as AAC needs).
+    /// output's timeline: the first frame's sets where the audio starts; the rest follow on without
+    /// gaps, as AAC needs, unless the source's timestamps drift from the samples it holds.
     func consume(_ frame: Frame, startSeconds: Double) throws(MediaError) {
+        // A frame a damaged packet decoded into nonsense (no rate, no channels) is skipped.
+        guard frame.sampleDuration > 0, (1...64).contains(frame.channelCount) else { return }
         do {
             if nextTimestamp == nil { nextTimestamp = max(0, Int64((startSeconds * Double(sampleRate)).rounded())) }
-            try resampler.push(frame)
+            let frameSeconds = frame.sampleDuration
+            let expected = expectedStart ?? startSeconds
+            let drift = startSeconds - expected
+            if drift < -Self.driftTolerance && drift + frameSeconds <= Self.driftTolerance {
+                return  // wholly before where the audio already is: an overlap
+            }
+            var next = expected
+            if drift > Self.driftTolerance && drift <= Self.longestGap {
+                try resampler.pushSilence(seconds: drift)
+                next += drift
+            }
+            if try resampler.push(frame) { next += frameSeconds }
+            expectedStart = next
             try encodeQueued(flushing: false)
         } catch {
             throw .encoding("the audio", error)

@@ -29,7 +29,8 @@ struct DisplayTransform: Equatable {
             ? "bt709" : sourceMatrix.flatMap(Self.scaleMatrixName) ?? (sourceHeight >= 720 ? "bt709" : "bt601")
         chain.append(
             "scale=\(width):\(height):in_color_matrix=\(inputMatrix):out_color_matrix=bt709:out_range=tv")
-        chain.append("format=yuv420p")
+        // Square pixels: the size above is already the display size.
+        chain.append("format=yuv420p,setsar=1")
         return chain.joined(separator: ",")
     }
 

@@ -9,7 +9,7 @@ public struct VideoEncoding: Sendable, Equatable, Codable {
     public var bufsizeKbps: Int
     /// AAC bit rate, or nil for a muted output.
     public var audioKbps: Int?
-    /// Frame rate cap: faster sources are resampled to this rate.
+    /// Frame rate cap: faster sources lose frames down to this rate (never gain any).
     public var fpsMax: Double
 }
 
@@ -21,7 +21,7 @@ extension QualityProfile {
         case .low:
             VideoEncoding(
                 shortSideMax: 480, crf: 28, preset: "veryfast", maxrateKbps: 1000, bufsizeKbps: 2000, audioKbps: 64,
-                fpsMax: 60)
+                fpsMax: 30)
         case .medium:
             VideoEncoding(
                 shortSideMax: 720, crf: 24, preset: "veryfast", maxrateKbps: 2500, bufsizeKbps: 5000, audioKbps: 128,

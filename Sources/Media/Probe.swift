@@ -13,6 +13,14 @@ public enum Probe {
         let info: MediaInfo
         let videoStream: StreamDescription
         let audioStream: StreamDescription?
+
+        /// Where the video stream says it ends, in seconds from its start (never past the file's
+        /// duration, which the limits checked): nil when it does not say.
+        var videoEnd: Double? {
+            guard let duration = videoStream.duration else { return nil }
+            let seconds = Double(duration) * videoStream.timeBase.doubleValue
+            return info.durationMs.map { min(seconds, Double($0) / 1000) } ?? nil
+        }
     }
 
     /// Opens `path` if its bytes are one of `formats` (demuxer names) and it is within `limits`.

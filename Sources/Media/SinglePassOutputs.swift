@@ -16,7 +16,7 @@ final class MainTranscode {
         container = try OutputContainer(path: path.path, format: "mp4")
         video = try VideoEncodeBranch(
             encoding: encoding, video: opened.info.video, stream: opened.videoStream, container: container,
-            threads: threads)
+            threads: threads, declaredEnd: opened.videoEnd)
         if let source = opened.info.audio {
             audio = try AudioEncodeBranch(
                 audio: source, kilobitsPerSecond: encoding.audioKbps ?? 128, container: container)
@@ -48,6 +48,7 @@ final class Remux {
     private let container: OutputContainer
     /// Input stream index → (output stream index, input time base, offset to start at zero).
     private var streams: [Int: (index: Int, timeBase: Rational, offset: Int64)] = [:]
+    private var lastDecodingTimestamps: [Int: Int64] = [:]
 
     init(_ opened: Probe.Opened, path: URL) throws(FFmpegError) {
         self.path = path
@@ -62,10 +63,18 @@ final class Remux {
         try container.writeHeader(options: ["movflags": "+faststart"])
     }
 
-    /// Copies one packet of input stream `stream` (and consumes it).
-    func write(_ packet: Packet, stream: Int) throws(FFmpegError) {
+    /// Copies one packet of input stream `stream` (and consumes it). Timestamps a muxer would
+    /// refuse (missing, going backwards, absurd durations) are mended as `ffmpeg -c copy` mends
+    /// them; a packet that still cannot be written means the input is damaged.
+    func write(_ packet: Packet, stream: Int) throws(MediaError) {
         guard let target = streams[stream] else { return }
-        try container.write(packet, stream: target.index, timeBase: target.timeBase, offset: target.offset)
+        packet.mendTimestamps(after: lastDecodingTimestamps[stream])
+        lastDecodingTimestamps[stream] = packet.decodingTimestamp
+        do {
+            try container.write(packet, stream: target.index, timeBase: target.timeBase, offset: target.offset)
+        } catch {
+            throw .corruptInput("the video's packets cannot be copied (\(error)); the file is damaged, upload it again")
+        }
     }
 
     func finish() throws(FFmpegError) { try container.finish() }
@@ -94,7 +103,7 @@ final class PreviewEncode {
         container = try OutputContainer(path: path.path, format: "mp4")
         branch = try VideoEncodeBranch(
             encoding: .preview, video: opened.info.video, stream: opened.videoStream, container: container,
-            threads: threads)
+            threads: threads, declaredEnd: nil)
         try container.writeHeader(options: ["movflags": "+faststart"])
     }
 

@@ -21,14 +21,27 @@ final class VideoEncodeBranch {
     private let filtered: Frame
     private var frameCap: FrameRateCap
     private let encoderTimeBase: Rational
-    /// One frame at the output rate, in the encoder's time base: the last frame's duration, which
-    /// libx264 leaves unset and MP4 needs for the track to last as long as its source.
+    /// One frame at the output rate, in the encoder's time base: what a packet lasts when libx264
+    /// leaves it unset.
     private let nominalFrameDuration: Int64
+    /// Where the source's picture ends, in the stream's time base: the latest frame's time plus
+    /// its own duration, or the video stream's declared end when that is later (a slow last frame,
+    /// whose duration only the index knows), at most `longestLastFrame` after the last frame. The
+    /// last packet lasts until then, so the output lasts as long as its source.
+    private var sourceEnd: Int64 = 0
+    private var lastTimestamp: Int64 = 0
+    private let declaredEnd: Int64?
+    private let longestLastFrame: Int64
+    /// The packet last received, written when the next arrives (or, lengthened, at the end).
+    private let held: Packet
+    private var holding = false
 
     /// Sets up the branch for frames of `stream` (stamped in its time base) and adds its stream
     /// to `container`.
+    /// `declaredEnd` (seconds from the video's start) is where the source says its video ends.
     init(
-        encoding: VideoEncoding, video: VideoInfo, stream: StreamDescription, container: OutputContainer, threads: Int
+        encoding: VideoEncoding, video: VideoInfo, stream: StreamDescription, container: OutputContainer, threads: Int,
+        declaredEnd: Double?
     ) throws(FFmpegError) {
         self.encoding = encoding
         self.video = video
@@ -61,7 +74,13 @@ final class VideoEncodeBranch {
         streamIndex = try container.addStream(encoder: encoder)
         nominalFrameDuration = max(
             1, rescale(1, from: Rational(rate.denominator, rate.numerator), to: encoder.timeBase))
+        let streamTime = { (seconds: Double) in
+            rescale(Int64(seconds * 1_000_000), from: microsecondTimeBase, to: stream.timeBase)
+        }
+        self.declaredEnd = declaredEnd.map(streamTime)
+        longestLastFrame = streamTime(10)
         packet = try Packet()
+        held = try Packet()
         filtered = try Frame()
     }
 
@@ -76,7 +95,10 @@ final class VideoEncodeBranch {
 
     /// Filters and encodes one decoded frame whose timestamp was already moved to start at zero.
     func consume(_ frame: Frame) throws(MediaError) {
-        guard let timestamp = frame.presentationTimestamp, frameCap.keeps(timestamp) else { return }
+        guard let timestamp = frame.presentationTimestamp else { return }
+        lastTimestamp = max(lastTimestamp, timestamp)
+        sourceEnd = max(sourceEnd, timestamp + min(frame.duration ?? 0, longestLastFrame))
+        guard frameCap.keeps(timestamp) else { return }
         do {
             if frame.shape != input {
                 // Drain what the old graph holds, then go on with one for the new shape.
@@ -99,6 +121,15 @@ final class VideoEncodeBranch {
             try drainGraph()
             try encoder.send(nil)
             try drainEncoder()
+            if holding {
+                // MP4 ends a track at the latest presentation time plus duration of its packets.
+                let declared = declaredEnd.map { min($0, lastTimestamp + longestLastFrame) } ?? 0
+                let end = rescale(max(sourceEnd, declared), from: stream.timeBase, to: encoderTimeBase)
+                if let presentation = held.presentationTimestamp, end - presentation > 0 {
+                    held.duration = end - presentation
+                }
+                try container.write(held, stream: streamIndex, timeBase: encoderTimeBase)
+            }
         } catch {
             throw .encoding("the video", error)
         }
@@ -118,7 +149,9 @@ final class VideoEncodeBranch {
     private func drainEncoder() throws(FFmpegError) {
         while try encoder.receive(into: packet) == .packet {
             if packet.duration == 0 { packet.duration = nominalFrameDuration }
-            try container.write(packet, stream: streamIndex, timeBase: encoder.timeBase)
+            if holding { try container.write(held, stream: streamIndex, timeBase: encoderTimeBase) }
+            held.take(packet)
+            holding = true
         }
     }
 }

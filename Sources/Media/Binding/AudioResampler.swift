@@ -23,13 +23,52 @@ final class AudioResampler {
         av_audio_fifo_free(fifo)
     }
 
-    /// Converts `frame` (nil: drain the resampler's delay) into the queue.
-    func push(_ frame: Frame?) throws(FFmpegError) {
+    /// Converts `frame` (nil: drain the resampler's delay) into the queue. Returns false when the
+    /// frame could not be converted at all and was dropped.
+    @discardableResult
+    func push(_ frame: Frame?) throws(FFmpegError) -> Bool {
+        if let frame, frame.pointer.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC {
+            // Decoders of old formats leave the layout unspecified: give it the default for its
+            // channel count, as the converter was given, so libswresample sees the same input.
+            let count = frame.pointer.pointee.ch_layout.nb_channels
+            av_channel_layout_uninit(&frame.pointer.pointee.ch_layout)
+            av_channel_layout_default(&frame.pointer.pointee.ch_layout, count)
+        }
         if let frame, converter.map({ !$0.accepts(frame) }) ?? true {
             if converter != nil { try convert(nil) }
-            converter = try Converter(input: frame, sampleRate: sampleRate, channels: channels)
+            do {
+                converter = try Converter(input: frame, sampleRate: sampleRate, channels: channels)
+            } catch {
+                // A layout libswresample cannot mix (a damaged header's 35 channels): the frame is
+                // dropped, and the next one starts afresh.
+                converter = nil
+                return false
+            }
         }
         try convert(frame)
+        return true
+    }
+
+    /// Queues `seconds` of silence (a gap in the source's audio).
+    func pushSilence(seconds: Double) throws(FFmpegError) {
+        let count = Int32((seconds * Double(sampleRate)).rounded())
+        guard count > 0 else { return }
+        let silence = try Frame()
+        let raw = silence.pointer
+        raw.pointee.format = AV_SAMPLE_FMT_FLTP.rawValue
+        raw.pointee.sample_rate = sampleRate
+        raw.pointee.nb_samples = count
+        av_channel_layout_default(&raw.pointee.ch_layout, channels)
+        try check("av_frame_get_buffer") { av_frame_get_buffer(raw, 0) }
+        try check("av_samples_set_silence") {
+            av_samples_set_silence(raw.pointee.extended_data, 0, count, channels, AV_SAMPLE_FMT_FLTP)
+        }
+        let written = raw.pointee.extended_data.withMemoryRebound(
+            to: UnsafeMutableRawPointer?.self, capacity: Int(channels)
+        ) {
+            av_audio_fifo_write(fifo, $0, count)
+        }
+        if written < 0 { throw FFmpegError(call: "av_audio_fifo_write", code: written) }
     }
 
     private func convert(_ frame: Frame?) throws(FFmpegError) {
@@ -84,11 +123,7 @@ private final class Converter {
         let format = raw.pointee.format
         let rate = raw.pointee.sample_rate
         var inputLayout = AVChannelLayout()
-        if raw.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC {
-            av_channel_layout_default(&inputLayout, raw.pointee.ch_layout.nb_channels)
-        } else {
-            try check("av_channel_layout_copy") { av_channel_layout_copy(&inputLayout, &raw.pointee.ch_layout) }
-        }
+        try check("av_channel_layout_copy") { av_channel_layout_copy(&inputLayout, &raw.pointee.ch_layout) }
         var outputLayout = AVChannelLayout()
         av_channel_layout_default(&outputLayout, channels)
         defer { av_channel_layout_uninit(&outputLayout) }
@@ -121,9 +156,6 @@ private final class Converter {
     func accepts(_ frame: Frame) -> Bool {
         let raw = frame.pointer
         guard raw.pointee.format == format, raw.pointee.sample_rate == rate else { return false }
-        if raw.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC {
-            return raw.pointee.ch_layout.nb_channels == layout.nb_channels
-        }
         return av_channel_layout_compare(&raw.pointee.ch_layout, &layout) == 0
     }
 }

@@ -40,6 +40,9 @@ final class Frame {
         set { pointer.pointee.pts = newValue ?? noTimestamp }
     }
 
+    /// How long the frame is shown, in its stream's time base, as the source said (nil: unknown).
+    var duration: Int64? { pointer.pointee.pkt_duration > 0 ? pointer.pointee.pkt_duration : nil }
+
     /// Lets the encoder choose the picture type and duration, whatever the decoder said (a damaged
     /// index can claim a frame lasts for years, which the muxer then refuses).
     func clearDecoderHints() {
@@ -49,6 +52,14 @@ final class Frame {
 
     /// Samples per channel, for audio frames.
     var sampleCount: Int { Int(pointer.pointee.nb_samples) }
+
+    /// Channels of an audio frame.
+    var channelCount: Int { Int(pointer.pointee.ch_layout.nb_channels) }
+
+    /// How long an audio frame plays, in seconds (0 when its rate is unknown).
+    var sampleDuration: Double {
+        pointer.pointee.sample_rate > 0 ? Double(pointer.pointee.nb_samples) / Double(pointer.pointee.sample_rate) : 0
+    }
 
     /// Drops the frame's buffers so it can be filled again.
     func reset() { av_frame_unref(pointer) }

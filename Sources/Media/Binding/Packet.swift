@@ -1,6 +1,6 @@
 import CFFmpeg
 
-/// Owns one `AVPacket`; reused across reads (`readPacket` unreferences it first).
+/// Owns one `AVPacket`; reused across reads (`InputFile.read(into:)` unreferences it first).
 final class Packet {
     let pointer: UnsafeMutablePointer<AVPacket>
 
@@ -19,6 +19,33 @@ final class Packet {
     var timestamp: Int64? {
         let raw = pointer.pointee
         return raw.dts != noTimestamp ? raw.dts : raw.pts != noTimestamp ? raw.pts : nil
+    }
+
+    /// The presentation timestamp, in the stream's time base.
+    var presentationTimestamp: Int64? { pointer.pointee.pts == noTimestamp ? nil : pointer.pointee.pts }
+
+    /// Moves `other`'s payload and fields into this packet (leaving `other` empty).
+    func take(_ other: Packet) {
+        av_packet_unref(pointer)
+        av_packet_move_ref(pointer, other.pointer)
+    }
+
+    /// The decoding timestamp, in the stream's time base.
+    var decodingTimestamp: Int64? { pointer.pointee.dts == noTimestamp ? nil : pointer.pointee.dts }
+
+    /// Makes the timestamps of a copied packet acceptable to a muxer, as `ffmpeg -c copy` does:
+    /// a missing one is taken from the other, a decoding time not after `previous` becomes the
+    /// next tick (and the presentation time no earlier), a negative duration none.
+    func mendTimestamps(after previous: Int64?) {
+        let raw = pointer
+        if raw.pointee.dts == noTimestamp { raw.pointee.dts = raw.pointee.pts }
+        if raw.pointee.pts == noTimestamp { raw.pointee.pts = raw.pointee.dts }
+        guard raw.pointee.dts != noTimestamp else { return }
+        if let previous, raw.pointee.dts <= previous {
+            raw.pointee.dts = previous + 1
+        }
+        if raw.pointee.pts < raw.pointee.dts { raw.pointee.pts = raw.pointee.dts }
+        if raw.pointee.duration < 0 || raw.pointee.duration > Int64(Int32.max) { raw.pointee.duration = 0 }
     }
 
     /// How long the packet lasts, in its time base (0: unknown).

@@ -95,7 +95,9 @@ extension StreamDescription {
         profileName = avcodec_profile_name(parameters.codec_id, parameters.profile).map { String(cString: $0) }
         width = Int(parameters.width)
         height = Int(parameters.height)
-        sampleAspectRatio = Rational(parameters.sample_aspect_ratio)
+        // The container's aspect ratio wins over the bitstream's, as av_guess_sample_aspect_ratio
+        // and every player decide.
+        sampleAspectRatio = Rational(stream.pointee.sample_aspect_ratio) ?? Rational(parameters.sample_aspect_ratio)
         rawFormat = parameters.format
         if kind == .video, parameters.format >= 0 {
             let format = AVPixelFormat(rawValue: parameters.format)
