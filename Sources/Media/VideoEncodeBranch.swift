@@ -37,8 +37,8 @@ final class VideoEncodeBranch {
     private var holding = false
 
     /// Sets up the branch for frames of `stream` (stamped in its time base) and adds its stream
-    /// to `container`.
-    /// `declaredEnd` (seconds from the video's start) is where the source says its video ends.
+    /// to `container`. `declaredEnd` (seconds from the video's start) is where the source says its
+    /// video ends.
     init(
         encoding: VideoEncoding, video: VideoInfo, stream: StreamDescription, container: OutputContainer, threads: Int,
         declaredEnd: Double?

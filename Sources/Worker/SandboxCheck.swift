@@ -32,6 +32,34 @@ public struct SandboxCheck: Codable, Sendable {
             openDescriptors: descriptors)
     }
 
+    /// Spawns `media-worker sandbox-check` exactly as a job's child is spawned, in a fresh folder
+    /// under `temporaryDirectory`, and returns what it could still do.
+    public static func spawn(temporaryDirectory: String) async throws -> SandboxCheck {
+        let folder = URL(fileURLWithPath: temporaryDirectory)
+            .appendingPathComponent("media-worker-sandbox-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let child = ChildProcess(
+            arguments: ["sandbox-check", folder.path, "--parent", "\(getpid())", "--outside", "/etc/hostname"],
+            directory: folder)
+        let line = LastLine()
+        _ = try await child.run(timeout: 30) { line.set($0) }
+        guard let data = line.value else { throw ChildError.spawn("the sandbox check printed nothing") }
+        return try JSONDecoder().decode(SandboxCheck.self, from: data)
+    }
+
+    /// What is still possible that should not be, in plain words (empty: fully confined).
+    public var escapes: [String] {
+        var escapes: [String] = []
+        if openSocket == "allowed" { escapes.append("open a socket") }
+        if readParentEnvironment == "allowed" { escapes.append("read the daemon's environment") }
+        if readOutsideFile == "allowed" { escapes.append("read files outside its folder") }
+        if startProgram == "allowed" { escapes.append("start programs") }
+        if writeInFolder != "allowed" { escapes.append("not even write its own folder (\(writeInFolder))") }
+        return escapes
+    }
+
     /// Runs `call` (which returns a descriptor or -1) and closes what it opened.
     private static func attempt(_ call: () -> Int32) -> String {
         let descriptor = call()
@@ -67,4 +95,14 @@ public struct SandboxCheck: Codable, Sendable {
         }
         return found
     }
+}
+
+/// The last line a child wrote.
+private final class LastLine: @unchecked Sendable {
+    // @unchecked: `line` is only touched under `lock`.
+    private let lock = NSLock()
+    private var line: Data?
+
+    func set(_ value: Data) { lock.withLock { line = value } }
+    var value: Data? { lock.withLock { line } }
 }

@@ -42,6 +42,7 @@ struct DoctorCommand: AsyncParsableCommand {
         await checkDatabase(configuration, &report)
         await checkStorage(configuration, &report)
         checkTemporaryFolder(configuration, &report)
+        await checkSandbox(configuration, &report)
         report.finish()
         if report.failures > 0 { throw ExitCode(1) }
     }
@@ -145,6 +146,32 @@ struct DoctorCommand: AsyncParsableCommand {
             report.fail(
                 "temporary folder", "\(text), less than \(minimumFreeSpace.bytes >> 20) MiB",
                 fix: "free space, or point MEDIA_WORKER_TMPDIR at a bigger disk (a job needs its input and outputs)")
+        }
+    }
+
+    /// Spawns a confined child as a job's is spawned and reports what confines it.
+    private func checkSandbox(_ configuration: Configuration, _ report: inout DoctorReport) async {
+        let fix =
+            "run on Linux 5.13 or later with Landlock enabled (the lsm= boot parameter); under systemd, allow the "
+            + "landlock_* system calls as systemd/media-worker.service does"
+        do {
+            let check = try await SandboxCheck.spawn(temporaryDirectory: configuration.temporaryDirectory)
+            let sandbox = check.sandbox
+            let confinement =
+                "Landlock \(sandbox.landlockABI.map { "ABI \($0)" } ?? "unavailable"), seccomp \(sandbox.seccomp ? "on" : "off"), "
+                + "no new privileges \(sandbox.noNewPrivileges ? "on" : "off")"
+            if check.escapes.isEmpty && sandbox.isComplete {
+                report.pass(
+                    "job sandbox",
+                    "\(confinement); a job's child could not open a socket, read the daemon's environment or files outside "
+                        + "its folder, or start a program")
+            } else {
+                let escapes =
+                    check.escapes.isEmpty ? "" : "; a job's child could " + check.escapes.joined(separator: ", ")
+                report.fail("job sandbox", confinement + escapes, fix: fix)
+            }
+        } catch {
+            report.fail("job sandbox", "could not start a confined child: \(error)", fix: fix)
         }
     }
 

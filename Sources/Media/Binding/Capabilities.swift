@@ -22,6 +22,6 @@ public enum FFmpegCapabilities {
     public static let expectedDecoders = ["h264", "hevc", "vp9", "av1", "aac", "opus", "pcm_s16le"]
     /// Filters of the display transform (rotation, scaling, HDR tone mapping, frame rate).
     public static let requiredFilters = [
-        "buffer", "buffersink", "scale", "format", "fps", "transpose", "zscale", "tonemap",
+        "buffer", "buffersink", "scale", "format", "setsar", "transpose", "zscale", "tonemap",
     ]
 }
