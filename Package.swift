@@ -43,10 +43,11 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .target(name: "JobVocabulary", swiftSettings: swiftSettings),
         .target(
             name: "Queue",
             dependencies: [
-                "CLibPQ",
+                "CLibPQ", "JobVocabulary",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -65,6 +66,7 @@ let package = Package(
         .target(
             name: "Operations",
             dependencies: [
+                "JobVocabulary",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -85,7 +87,7 @@ let package = Package(
         .target(
             name: "Media",
             dependencies: [
-                "CFFmpeg",
+                "CFFmpeg", "JobVocabulary",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,3 +1,5 @@
+import JobVocabulary
+
 /// The encode settings of one output, in the terms of `ffmpeg`'s command line, so anyone can
 /// reproduce an encode from the report.
 public struct VideoEncoding: Sendable, Equatable, Codable {

@@ -1,4 +1,5 @@
 import Foundation
+public import JobVocabulary
 
 /// Why a media operation failed, with the job-level code from the schema and a sentence a
 /// person can act on.
@@ -19,17 +20,20 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     case internalFailure(String)
 
     /// The `<code>` of `errorMessage` (see `schema.md`).
-    public var code: String {
+    public var code: FailureCode {
         switch self {
-        case .inputMissing: "input_missing"
-        case .inputUnreadable: "input_unreadable"
-        case .unsupported: "unsupported"
-        case .corruptInput: "corrupt_input"
-        case .limitsExceeded: "limits_exceeded"
-        case .outputUnwritable: "storage"
-        case .internalFailure: "internal"
+        case .inputMissing: .inputMissing
+        case .inputUnreadable: .inputUnreadable
+        case .unsupported: .unsupported
+        case .corruptInput: .corruptInput
+        case .limitsExceeded: .limitsExceeded
+        case .outputUnwritable: .storage
+        case .internalFailure: .internal
         }
     }
+
+    /// The failure as a job row records it.
+    public var failure: JobFailure { JobFailure(code, message) }
 
     /// What happened and what to do about it. Never names a file's path: in the daemon that is a
     /// private temporary folder, meaningless to whoever reads the job's `errorMessage`.
@@ -61,7 +65,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "resolution, or raise the memory limit (MEDIA_WORKER_CHILD_MEMORY_MB)")
     }
 
-    public var description: String { "\(code): \(message)" }
+    public var description: String { failure.description }
 }
 
 /// The system's reason for a failed Foundation file operation (`No space left on device`), without

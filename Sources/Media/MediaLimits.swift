@@ -1,6 +1,6 @@
 /// Bounds that stop a hostile or absurd file from eating the host. Exceeding one is
 /// `limits_exceeded`; the defaults suit a chat app.
-public struct MediaLimits: Sendable, Equatable {
+public struct MediaLimits: Sendable, Equatable, Codable {
     /// Longest accepted input, in seconds (default 30 minutes).
     public var maxDurationSeconds: Double
     /// Largest accepted frame, in pixels (default 4096×2160, DCI 4K, either orientation).

@@ -1,4 +1,5 @@
 import Foundation
+import JobVocabulary
 public import Logging
 
 /// Runs the stages of one job on a local file, writing outputs into a folder. Knows nothing of
@@ -33,11 +34,6 @@ public enum MediaProcessor {
         }
     }
 
-    /// The output file names, by role.
-    public static let fileNames = [
-        "video": "video.mp4", "preview": "preview.mp4", "poster": "poster.jpg", "thumbnail": "thumbnail.jpg",
-    ]
-
     /// Runs `request`, calling `progress` with 0…1 as work advances (on the calling thread).
     /// Blocks: call it from a thread of its own, not from Swift's cooperative pool. Outputs are
     /// made in a private folder inside the output folder and moved in only when all succeeded.
@@ -63,14 +59,14 @@ public enum MediaProcessor {
         progress(0.02)
         let scaled = { (fraction: Double) in progress(0.02 + 0.97 * fraction) }
 
-        var outputs: [String: OutputFile] = [:]
-        var thumbnails: [StillImage] = []
+        var outputs: [OutputRole: OutputFile] = [:]
+        var stills: [OutputFile] = []
         var damage: DamageReport?
         switch request.type {
         case .metadata:
             break
         case .thumbnail:
-            thumbnails = try Thumbnailer(settings: request.thumbnails, threads: request.threads, logger: logger)
+            stills = try Thumbnailer(settings: request.thumbnails, threads: request.threads, logger: logger)
                 .run(opened, outputDirectory: staging, limits: request.limits, progress: scaled)
         case .compression, .preview, .fullProcessing:
             let plan = SinglePass.Plan(
@@ -81,26 +77,27 @@ public enum MediaProcessor {
                 opened, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
                 settings: request.thumbnails, logger: logger
             ).run(progress: scaled)
-            thumbnails = result.stills
+            stills = result.stills
             damage = result.damage
             for (role, path, encoder) in [
-                ("video", result.mainPath, result.mainEncoder), ("preview", result.previewPath, result.previewEncoder),
+                (OutputRole.video, result.mainPath, result.mainEncoder),
+                (.preview, result.previewPath, result.previewEncoder),
             ] {
                 guard let path else { continue }
-                let name = fileNames[role]!
-                try move(path, to: staging.appendingPathComponent(name))
-                let written = try Probe.inspect(path: staging.appendingPathComponent(name).path, limits: request.limits)
-                outputs[role] = OutputFile(video: written, path: name, encoder: encoder)
+                let file = staging.appendingPathComponent(role.fileName)
+                try move(path, to: file)
+                let written = try Probe.inspect(path: file.path, limits: request.limits)
+                outputs[role] = OutputFile(video: role, info: written, encoder: encoder)
             }
         }
-        for still in thumbnails { outputs[still.role] = OutputFile(still) }
+        for still in stills { outputs[still.role] = still }
         for output in outputs.values {
             try move(
                 staging.appendingPathComponent(output.path), to: outputDirectory.appendingPathComponent(output.path))
         }
         progress(1)
         return ProcessingReport(
-            type: request.type, profile: request.profile, input: opened.info, outputs: outputs, thumbnails: thumbnails,
+            type: request.type, profile: request.profile, input: opened.info, outputs: outputs,
             elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)), damage: damage)
     }
 

@@ -1,70 +1,45 @@
-/// The stages a job asks for (the `processingType` enum of `schema.md`).
-public enum ProcessingType: String, CaseIterable, Codable, Sendable {
-    case compression = "COMPRESSION"
-    case thumbnail = "THUMBNAIL"
-    case metadata = "METADATA"
-    case preview = "PREVIEW"
-    case fullProcessing = "FULL_PROCESSING"
-}
+@_exported public import JobVocabulary
 
-/// Encoding quality (the `qualityProfile` enum of `schema.md`; a NULL column means MEDIUM).
-public enum QualityProfile: String, CaseIterable, Codable, Sendable {
-    case low = "LOW"
-    case medium = "MEDIUM"
-    case high = "HIGH"
-    case ultra = "ULTRA"
-}
-
-/// A still image written by a stage (`poster`, `thumbnail`).
-public struct StillImage: Codable, Sendable, Equatable {
-    /// The output role: a key of `outputStorageKeys`.
-    public var role: String
-    /// Relative to the output folder.
-    public var path: String
-    public var width: Int
-    public var height: Int
-    public var bytes: Int
-    /// Where in the video the frame was taken.
-    public var timeMs: Int
-    public var mimeType: String
-    public var blurhash: String?
-}
-
-/// One output file, as the daemon will describe it in `outputMetadata`.
+/// One file a stage produced: the one description of an output. The daemon wraps it once with
+/// its storage key and URL (`StoredOutput`), and the columns it fills are encodings of that.
 public struct OutputFile: Codable, Sendable, Equatable {
-    /// Relative to the output folder.
+    public var role: OutputRole
+    /// Relative to the output folder: a plain file name.
     public var path: String
     public var width: Int
     public var height: Int
     public var bytes: Int
     public var mimeType: String
-    /// For stills: where in the video the frame was taken.
-    public var timeMs: Int?
-    public var blurhash: String?
     /// For videos: as read back from the written file.
     public var durationMs: Int?
     public var videoCodec: String?
     public var audioCodec: String?
     /// For videos: how it was made.
     public var encoder: EncoderReport?
+    /// For stills: where in the video the frame was taken, and the picture as a BlurHash.
+    public var timeMs: Int?
+    public var blurhash: String?
 
-    init(_ still: StillImage) {
-        path = still.path
-        width = still.width
-        height = still.height
-        bytes = still.bytes
-        mimeType = still.mimeType
-        timeMs = still.timeMs
-        blurhash = still.blurhash
+    /// A still written from the frame at `timeMs`.
+    init(still role: OutputRole, width: Int, height: Int, bytes: Int, timeMs: Int, blurhash: String) {
+        self.role = role
+        path = role.fileName
+        self.width = width
+        self.height = height
+        self.bytes = bytes
+        mimeType = role.mimeType
+        self.timeMs = timeMs
+        self.blurhash = blurhash
     }
 
-    /// Describes a written video from what its own headers say.
-    init(video info: MediaInfo, path: String, encoder: EncoderReport?) {
-        self.path = path
+    /// A written video, described from what its own headers say.
+    init(video role: OutputRole, info: MediaInfo, encoder: EncoderReport?) {
+        self.role = role
+        path = role.fileName
         width = info.video.width
         height = info.video.height
         bytes = Int(info.sizeBytes)
-        mimeType = "video/mp4"
+        mimeType = role.mimeType
         durationMs = info.durationMs
         videoCodec = info.video.codec
         audioCodec = info.audio?.codec
@@ -79,9 +54,13 @@ public struct ProcessingReport: Codable, Sendable, Equatable {
     /// What METADATA found.
     public var input: MediaInfo
     /// Role → file.
-    public var outputs: [String: OutputFile]
-    public var thumbnails: [StillImage]
+    public var outputs: [OutputRole: OutputFile]
     public var elapsedMs: Int
     /// Undecodable packets skipped on the way, if any (a damaged but playable input).
     public var damage: DamageReport?
+}
+
+extension ProcessingReport {
+    /// The stills among the outputs (poster, thumbnail), in role order.
+    public var stills: [OutputFile] { outputs.values.filter(\.role.isStill).sorted { $0.role < $1.role } }
 }

@@ -21,7 +21,7 @@ final class SinglePass {
         var mainEncoder: EncoderReport?
         var previewPath: URL?
         var previewEncoder: EncoderReport?
-        var stills: [StillImage] = []
+        var stills: [OutputFile] = []
         var damage: DamageReport?
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import JobVocabulary
 import Logging
 
 /// How THUMBNAIL picks and writes its frame.
@@ -62,7 +63,7 @@ struct Thumbnailer {
 
     func run(
         _ opened: Probe.Opened, outputDirectory: URL, limits: MediaLimits, progress: (Double) -> Void
-    ) throws(MediaError) -> [StillImage] {
+    ) throws(MediaError) -> [OutputFile] {
         let best = try choose(opened, limits: limits, progress: progress)
         let stills = try StillWriter(settings: settings, threads: threads)
             .write(best, video: opened.info.video, timeBase: opened.videoStream.timeBase, to: outputDirectory)
@@ -121,7 +122,7 @@ struct StillWriter {
 
     func write(
         _ candidate: Candidate, video: VideoInfo, timeBase: Rational, to directory: URL
-    ) throws(MediaError) -> [StillImage] {
+    ) throws(MediaError) -> [OutputFile] {
         let upright: Frame
         let blurhash: String
         do {
@@ -134,7 +135,7 @@ struct StillWriter {
         } catch {
             throw .internalFailure("could not turn the chosen frame upright and into RGB (\(error))")
         }
-        return try [("poster", settings.posterMaxSide), ("thumbnail", settings.thumbnailMaxSide)].map {
+        return try [(OutputRole.poster, settings.posterMaxSide), (.thumbnail, settings.thumbnailMaxSide)].map {
             (role, maxSide) throws(MediaError) in
             let size = fit(width: video.width, height: video.height, maxSide: maxSide)
             return try write(
@@ -144,9 +145,9 @@ struct StillWriter {
 
     /// Scales the upright frame to `size`, encodes it as JPEG and writes `<role>.jpg` atomically.
     private func write(
-        _ frame: Frame, role: String, size: (width: Int, height: Int), timeMs: Int, blurhash: String,
+        _ frame: Frame, role: OutputRole, size: (width: Int, height: Int), timeMs: Int, blurhash: String,
         to directory: URL
-    ) throws(MediaError) -> StillImage {
+    ) throws(MediaError) -> OutputFile {
         let jpeg: [UInt8]
         do {
             // Through RGB: the source's own matrix in, JPEG's BT.601 full range out.
@@ -158,15 +159,13 @@ struct StillWriter {
         } catch {
             throw .internalFailure("could not encode the \(role) JPEG (\(error))")
         }
-        let file = directory.appendingPathComponent("\(role).jpg")
         do {
-            try Data(jpeg).write(to: file, options: .atomic)
+            try Data(jpeg).write(to: directory.appendingPathComponent(role.fileName), options: .atomic)
         } catch {
-            throw .outputUnwritable(reason: "\(role).jpg: \(systemReason(error))")
+            throw .outputUnwritable(reason: "\(role.fileName): \(systemReason(error))")
         }
-        return StillImage(
-            role: role, path: file.lastPathComponent, width: size.width, height: size.height, bytes: jpeg.count,
-            timeMs: timeMs, mimeType: "image/jpeg", blurhash: blurhash)
+        return OutputFile(
+            still: role, width: size.width, height: size.height, bytes: jpeg.count, timeMs: timeMs, blurhash: blurhash)
     }
 }
 

@@ -1,5 +1,6 @@
 public import CoreMetrics
 import Foundation
+public import JobVocabulary
 public import Prometheus
 
 /// What the daemon measures, named as Prometheus shows it. Built on swift-metrics with the
@@ -12,7 +13,7 @@ public struct WorkerMetrics: Sendable {
     private let inputBytes: CoreMetrics.Counter
     private let outputBytes: CoreMetrics.Counter
     private let rescues: CoreMetrics.Counter
-    private let depthByStatus: [(status: String, gauge: CoreMetrics.Gauge)]
+    private let depthByStatus: [(status: JobStatus, gauge: CoreMetrics.Gauge)]
 
     public init(factory: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.factory = factory
@@ -20,8 +21,8 @@ public struct WorkerMetrics: Sendable {
         inputBytes = Counter(label: "media_worker_input_bytes_total", factory: factory)
         outputBytes = Counter(label: "media_worker_output_bytes_total", factory: factory)
         rescues = Counter(label: "media_worker_rescues_total", factory: factory)
-        depthByStatus = ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"].map {
-            ($0, Gauge(label: "media_worker_queue_depth", dimensions: [("status", $0)], factory: factory))
+        depthByStatus = JobStatus.allCases.map {
+            ($0, Gauge(label: "media_worker_queue_depth", dimensions: [("status", $0.rawValue)], factory: factory))
         }
     }
 
@@ -38,13 +39,13 @@ public struct WorkerMetrics: Sendable {
     }
 
     /// A job ended: `outcome` is completed, failed, retrying, cancelled, released, fencedOff or unrecorded.
-    public func jobFinished(type: String, outcome: String, duration: Duration) {
+    public func jobFinished(type: ProcessingType, outcome: String, duration: Duration) {
         Counter(
-            label: "media_worker_jobs_finished_total", dimensions: [("type", type), ("outcome", outcome)],
+            label: "media_worker_jobs_finished_total", dimensions: [("type", type.rawValue), ("outcome", outcome)],
             factory: factory
         )
         .increment()
-        Timer(label: "media_worker_job_duration_seconds", dimensions: [("type", type)], factory: factory)
+        Timer(label: "media_worker_job_duration_seconds", dimensions: [("type", type.rawValue)], factory: factory)
             .recordNanoseconds(Self.nanoseconds(duration))
     }
 
@@ -55,8 +56,9 @@ public struct WorkerMetrics: Sendable {
     }
 
     /// Seconds of media processed per second of processing.
-    public func realtimeFactor(type: String, _ factor: Double) {
-        Recorder(label: "media_worker_realtime_factor", dimensions: [("type", type)], factory: factory).record(factor)
+    public func realtimeFactor(type: ProcessingType, _ factor: Double) {
+        Recorder(label: "media_worker_realtime_factor", dimensions: [("type", type.rawValue)], factory: factory)
+            .record(factor)
     }
 
     public func bytesDownloaded(_ bytes: Int64) { inputBytes.increment(by: max(0, bytes)) }
@@ -64,8 +66,9 @@ public struct WorkerMetrics: Sendable {
     public func bytesUploaded(_ bytes: Int64) { outputBytes.increment(by: max(0, bytes)) }
 
     /// A failed attempt that will be retried, by error code.
-    public func retry(code: String) {
-        Counter(label: "media_worker_retries_total", dimensions: [("code", code)], factory: factory).increment()
+    public func retry(code: FailureCode) {
+        Counter(label: "media_worker_retries_total", dimensions: [("code", code.rawValue)], factory: factory)
+            .increment()
     }
 
     /// Abandoned jobs this worker put back in the queue.
@@ -76,7 +79,7 @@ public struct WorkerMetrics: Sendable {
     public func running(_ count: Int) { jobsRunning.record(count) }
 
     /// Jobs in the table by status (all workers' view of the queue).
-    public func queueDepth(_ depth: [String: Int]) {
+    public func queueDepth(_ depth: [JobStatus: Int]) {
         for (status, gauge) in depthByStatus { gauge.record(depth[status] ?? 0) }
     }
 

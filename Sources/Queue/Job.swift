@@ -1,14 +1,14 @@
 import Foundation
+@_exported public import JobVocabulary
 
 /// A claimed `VideoProcessing` row, with the claim's fencing token.
 public struct Job: Sendable, Equatable {
     public let id: Int
     public let userId: Int?
     public let fileUploadId: Int?
-    /// `processingType` as stored (COMPRESSION, THUMBNAIL, METADATA, PREVIEW, FULL_PROCESSING).
-    public let processingType: String
-    /// `qualityProfile` as stored; nil means MEDIUM.
-    public let qualityProfile: String?
+    public let processingType: ProcessingType
+    /// MEDIUM when the column is NULL.
+    public let qualityProfile: QualityProfile
     public let inputStorageKey: String
     public let originalFileName: String
     public let inputMimeType: String
@@ -24,8 +24,9 @@ public struct Job: Sendable, Equatable {
         id = try row.require("id")
         userId = try row.decode("userId")
         fileUploadId = try row.decode("fileUploadId")
-        processingType = try row.require("processingType")
-        qualityProfile = try row.decode("qualityProfile")
+        processingType = try row.requireVocabulary("processingType")
+        qualityProfile =
+            try row.decode("qualityProfile", as: String.self) == nil ? .medium : row.requireVocabulary("qualityProfile")
         inputStorageKey = try row.require("inputStorageKey")
         originalFileName = try row.require("originalFileName")
         inputMimeType = try row.require("inputMimeType")
@@ -59,5 +60,28 @@ public struct ProcessingLogEvent: Sendable, Encodable {
         self.pid = pid
         self.stage = stage
         self.message = message
+    }
+}
+
+/// A claimed row media-worker cannot run: a value its vocabulary lacks (an app that added a
+/// processing type or profile before media-worker learned it).
+public enum JobRowError: Error, Sendable, CustomStringConvertible {
+    case unknownValue(column: String, value: String)
+
+    public var description: String {
+        switch self {
+        case .unknownValue(let column, let value):
+            "\(column) \(value.debugDescription) is not one this version of media-worker knows; upgrade media-worker "
+                + "or change the job"
+        }
+    }
+}
+
+extension PostgresRow {
+    /// A text column parsed as one of the job's words.
+    func requireVocabulary<Value: RawRepresentable>(_ column: String) throws -> Value where Value.RawValue == String {
+        let raw: String = try require(column)
+        guard let value = Value(rawValue: raw) else { throw JobRowError.unknownValue(column: column, value: raw) }
+        return value
     }
 }

@@ -4,7 +4,7 @@ extension JobStore {
     /// if it is missing (local runs only). Returns (upload id, job id).
     public func enqueue(
         _ session: PostgresSession, userId: Int, storageKey: String, storageUrl: String, fileName: String,
-        mimeType: String, fileSize: Int64, processingType: String, qualityProfile: String?
+        mimeType: String, fileSize: Int64, processingType: ProcessingType, qualityProfile: QualityProfile?
     ) throws -> (uploadId: Int, jobId: Int) {
         try session.transaction("enqueue a job") {
             try session.execute(
@@ -29,7 +29,8 @@ extension JobStore {
                 RETURNING "id"
                 """,
                 [
-                    String(userId), String(uploadId), processingType, qualityProfile, storageKey, fileName, mimeType,
+                    String(userId), String(uploadId), processingType.rawValue, qualityProfile?.rawValue, storageKey,
+                    fileName, mimeType,
                     String(fileSize),
                 ], operation: "insert the job"
             ).first!.require("id")
@@ -66,7 +67,7 @@ extension JobStore {
                     """, [String(jobId), String(Self.lockNamespace)], operation: "find the job"
                 ).first
             else { return .missing }
-            if try row.require("status", as: String.self) == "PROCESSING", try !row.require("free", as: Bool.self),
+            if try row.requireVocabulary("status") == JobStatus.processing, try !row.require("free", as: Bool.self),
                 !force
             {
                 return .heldByWorker
@@ -77,7 +78,7 @@ extension JobStore {
                     "errorMessage" = NULL, "startedAt" = NULL, "completedAt" = NULL, "updatedAt" = now() AT TIME ZONE 'utc',
                     "processingLogs" = \(Self.appendLog(2))
                 WHERE "id" = $1
-                """, [String(jobId), Self.json(event)], operation: "reset the job")
+                """, [String(jobId), try Self.json(event)], operation: "reset the job")
             return .reset
         }
     }

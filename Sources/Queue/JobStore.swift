@@ -41,12 +41,8 @@ public struct JobStore: Sendable {
         """
     }
 
-    /// `value` as compact JSON text with sorted keys, for `json` and "(JSON)" text columns.
-    public static func json(_ value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
-    }
+    /// `value` as JSON text, for `json` and "(JSON)" text columns.
+    static func json(_ value: any Encodable) throws -> String { try JSONFormat.text(value) }
 
     private static let jobColumns = """
         "id", "userId", "fileUploadId", "processingType"::text AS "processingType",
@@ -61,44 +57,83 @@ public struct JobStore: Sendable {
     /// (or waited on for longer than `uploadWait`, when it is claimed to fail). A retried job
     /// queues as if it had arrived `retryQueuePenalty` later per retry: fresh uploads go first,
     /// and a retry still gets its turn once they are older than that.
-    /// With `jobId`, claims only that job (for `reprocess`), ignoring its backoff.
+    /// With `jobId`, claims only that job (for `reprocess`), ignoring its backoff. A row whose
+    /// type or profile this version does not know ends FAILED with `unsupported`, and the claim
+    /// goes on to the next.
     public func claim(
         _ session: PostgresSession, retryBase: Double, uploadWait: Double, host: String, pid: Int32, jobId: Int? = nil
     ) throws -> Job? {
         try session.transaction("claim a job") {
-            let rows = try session.query(
-                """
-                WITH candidate AS (
-                    SELECT vp."id" FROM \(vp) AS vp
-                    LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
-                    WHERE vp."status" = 'PENDING' AND ($6::int IS NULL OR vp."id" = $6::int)
-                      AND ($6::int IS NOT NULL OR vp."updatedAt" <= \(Self.now) - make_interval(secs => CASE WHEN vp."retryCount" = 0 THEN 0
-                          ELSE $1::float8 * power(2, vp."retryCount" - 1)
-                               * (0.75 + 0.5 * ((vp."id"::bigint * 2654435761) % 1000) / 1000.0) END))
-                      AND (fu."id" IS NULL OR fu."status"::text = 'COMPLETED'
-                           OR vp."createdAt" < \(Self.now) - make_interval(secs => $2::float8))
-                    ORDER BY vp."createdAt" + make_interval(secs => \(Self.retryQueuePenalty) * vp."retryCount"), vp."id"
-                    FOR UPDATE OF vp SKIP LOCKED
-                    LIMIT 1
-                )
-                UPDATE \(vp) SET "status" = 'PROCESSING', "startedAt" = \(Self.clock), "errorMessage" = NULL,
-                    "progress" = 0, "completedAt" = NULL, "updatedAt" = \(Self.now),
-                    "processingLogs" = \(Self.appendLog(expression: """
+            while true {
+                guard
+                    let row = try claimRow(
+                        session, retryBase: retryBase, uploadWait: uploadWait, host: host, pid: pid, jobId: jobId)
+                else {
+                    return nil
+                }
+                do {
+                    return try Job(row)
+                } catch let error as JobRowError {
+                    try failUnknown(session, row: row, error: error, host: host, pid: pid)
+                    if jobId != nil { return nil }
+                }
+            }
+        }
+    }
+
+    private func claimRow(
+        _ session: PostgresSession, retryBase: Double, uploadWait: Double, host: String, pid: Int32, jobId: Int?
+    ) throws -> PostgresRow? {
+        try session.query(
+            """
+            WITH candidate AS (
+                SELECT vp."id" FROM \(vp) AS vp
+                LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
+                WHERE vp."status" = 'PENDING' AND ($6::int IS NULL OR vp."id" = $6::int)
+                  AND ($6::int IS NOT NULL OR vp."updatedAt" <= \(Self.now) - make_interval(secs => CASE WHEN vp."retryCount" = 0 THEN 0
+                      ELSE $1::float8 * power(2, vp."retryCount" - 1)
+                           * (0.75 + 0.5 * ((vp."id"::bigint * 2654435761) % 1000) / 1000.0) END))
+                  AND (fu."id" IS NULL OR fu."status"::text = 'COMPLETED'
+                       OR vp."createdAt" < \(Self.now) - make_interval(secs => $2::float8))
+                ORDER BY vp."createdAt" + make_interval(secs => \(Self.retryQueuePenalty) * vp."retryCount"), vp."id"
+                FOR UPDATE OF vp SKIP LOCKED
+                LIMIT 1
+            )
+            UPDATE \(vp) SET "status" = 'PROCESSING', "startedAt" = \(Self.clock), "errorMessage" = NULL,
+                "progress" = 0, "completedAt" = NULL, "updatedAt" = \(Self.now),
+                "processingLogs" = \(Self.appendLog(expression: """
                         json_build_object('at', $3::text, 'event', 'claimed', 'attempt', \(vp)."retryCount" + 1,
                                           'host', $4::text, 'pid', $5::int)
                         """))
-                FROM candidate WHERE \(vp)."id" = candidate."id"
-                RETURNING \(Self.jobColumns.replacingOccurrences(of: "\"id\", ", with: "\(vp).\"id\", "))
-                """,
-                [
-                    String(retryBase), String(uploadWait), ProcessingLogEvent.timestamp(), host, String(pid),
-                    jobId.map(String.init),
-                ],
-                operation: "claim a job")
-            guard let row = rows.first else { return nil }
-            let job = try Job(row)
-            return job
-        }
+            FROM candidate WHERE \(vp)."id" = candidate."id"
+            RETURNING \(Self.jobColumns.replacingOccurrences(of: "\"id\", ", with: "\(vp).\"id\", "))
+            """,
+            [
+                String(retryBase), String(uploadWait), ProcessingLogEvent.timestamp(), host, String(pid),
+                jobId.map(String.init),
+            ],
+            operation: "claim a job"
+        ).first
+    }
+
+    /// Ends a claimed row media-worker cannot run as FAILED, saying why.
+    private func failUnknown(_ session: PostgresSession, row: PostgresRow, error: JobRowError, host: String, pid: Int32)
+        throws
+    {
+        let id: Int = try row.require("id")
+        let failure = JobFailure(.unsupported, "\(error)")
+        let event = ProcessingLogEvent(
+            event: "failed", attempt: try row.require("retryCount", as: Int.self) + 1, host: host, pid: pid,
+            message: "\(failure)")
+        try session.execute(
+            """
+            UPDATE \(vp) SET "status" = 'FAILED', "errorMessage" = $2, "completedAt" = \(Self.now),
+                "updatedAt" = \(Self.now), "processingLogs" = \(Self.appendLog(3))
+            WHERE "id" = $1
+            """, [String(id), "\(failure)", try Self.json(event)], operation: "fail a job media-worker cannot run")
+        try notify(
+            session, jobId: id, fileUploadId: try row.decode("fileUploadId"), status: .failed,
+            processingType: try row.require("processingType"))
     }
 
     /// Takes the session advisory lock that tells rescuers this job's worker is alive.
@@ -135,7 +170,7 @@ public struct JobStore: Sendable {
             "SELECT \"status\"::text AS status FROM \(tables.fileUpload) WHERE \"id\" = $1", [String(upload)],
             operation: "read the upload's status"
         ).first?.decode("status", as: String.self)
-        return status != nil && status != "COMPLETED"
+        return status != nil && status != UploadStatus.completed.rawValue
     }
 
     // MARK: Writes of a running job (fenced)
@@ -157,35 +192,36 @@ public struct JobStore: Sendable {
     }
 
     /// The job's status now (e.g. to tell a cancel from a rescue after a fenced write).
-    public func status(_ session: PostgresSession, jobId: Int) throws -> String? {
+    public func status(_ session: PostgresSession, jobId: Int) throws -> JobStatus? {
         try session.query(
             "SELECT \"status\"::text AS status FROM \(vp) WHERE \"id\" = $1", [String(jobId)],
             operation: "read a job's status"
-        ).first?.decode("status")
+        ).first?.requireVocabulary("status")
     }
 
-    /// What a finished run writes, all at once.
+    /// What a finished run writes, all at once. The JSON columns take any `Encodable` value.
     public struct Completion: Sendable {
+        /// Role → storage key, and role → URL.
         public var outputStorageKeys: [String: String]
         public var outputUrls: [String: String]
         public var outputTotalSize: Int64
-        /// JSON texts.
-        public var outputMetadata: String
-        public var inputMetadata: String
-        public var thumbnails: String
+        public var outputMetadata: any Encodable & Sendable
+        public var inputMetadata: any Encodable & Sendable
+        public var thumbnails: any Encodable & Sendable
         public var actualDurationSeconds: Int
         /// Written if the run did not get to write it earlier.
         public var estimatedDurationSeconds: Int?
         /// Merged into `file_upload.metadata`: the probe summary and role → variant.
-        public var uploadVideo: String
-        public var uploadVariants: String
+        public var uploadVideo: any Encodable & Sendable
+        public var uploadVariants: any Encodable & Sendable
         public var posterUrl: String?
         public var event: ProcessingLogEvent
 
         public init(
             outputStorageKeys: [String: String], outputUrls: [String: String], outputTotalSize: Int64,
-            outputMetadata: String, inputMetadata: String, thumbnails: String, actualDurationSeconds: Int,
-            uploadVideo: String, uploadVariants: String, posterUrl: String?, estimatedDurationSeconds: Int?,
+            outputMetadata: any Encodable & Sendable, inputMetadata: any Encodable & Sendable,
+            thumbnails: any Encodable & Sendable, actualDurationSeconds: Int, uploadVideo: any Encodable & Sendable,
+            uploadVariants: any Encodable & Sendable, posterUrl: String?, estimatedDurationSeconds: Int?,
             event: ProcessingLogEvent
         ) {
             self.estimatedDurationSeconds = estimatedDurationSeconds
@@ -218,10 +254,11 @@ public struct JobStore: Sendable {
                 WHERE \(fence(1))
                 """,
                 [
-                    String(job.id), job.token, Self.json(completion.outputStorageKeys),
-                    Self.json(completion.outputUrls),
-                    String(completion.outputTotalSize), completion.outputMetadata, completion.inputMetadata,
-                    completion.thumbnails, String(completion.actualDurationSeconds), Self.json(completion.event),
+                    String(job.id), job.token, try Self.json(completion.outputStorageKeys),
+                    try Self.json(completion.outputUrls),
+                    String(completion.outputTotalSize), try Self.json(completion.outputMetadata),
+                    try Self.json(completion.inputMetadata), try Self.json(completion.thumbnails),
+                    String(completion.actualDurationSeconds), try Self.json(completion.event),
                     completion.estimatedDurationSeconds.map(String.init),
                 ], operation: "record a finished job")
             guard changed == 1 else { return false }
@@ -239,20 +276,21 @@ public struct JobStore: Sendable {
                     WHERE "id" = $1
                     """,
                     [
-                        String(upload), completion.posterUrl, completion.uploadVideo, completion.uploadVariants,
-                        String(job.id),
+                        String(upload), completion.posterUrl, try Self.json(completion.uploadVideo),
+                        try Self.json(completion.uploadVariants), String(job.id),
                     ],
                     operation: "write the results to the upload")
             }
-            try notify(session, job: job, status: "COMPLETED")
+            try notify(session, job: job, status: .completed)
             return true
         }
     }
 
     /// What happened to a failed run.
-    public enum FailureOutcome: String, Sendable {
-        case retrying = "PENDING"
-        case failed = "FAILED"
+    public enum FailureOutcome: Sendable {
+        /// Back to PENDING for another attempt.
+        case retrying
+        case failed
         case fencedOff
     }
 
@@ -270,9 +308,9 @@ public struct JobStore: Sendable {
                     "retryCount" = "retryCount" + \(retry ? 1 : 0), "updatedAt" = \(Self.now),
                     "completedAt" = \(retry ? "NULL" : Self.now), "processingLogs" = \(Self.appendLog(4))
                 WHERE \(fence(1))
-                """, [String(job.id), job.token, errorMessage, Self.json(event)], operation: "record a failed job")
+                """, [String(job.id), job.token, errorMessage, try Self.json(event)], operation: "record a failed job")
             guard changed == 1 else { return .fencedOff }
-            if !retry { try notify(session, job: job, status: "FAILED") }
+            if !retry { try notify(session, job: job, status: .failed) }
             return retry ? .retrying : .failed
         }
     }
@@ -287,8 +325,8 @@ public struct JobStore: Sendable {
                 UPDATE \(vp) SET "status" = 'CANCELLED', "errorMessage" = $3, "updatedAt" = \(Self.now),
                     "completedAt" = \(Self.now), "processingLogs" = \(Self.appendLog(4))
                 WHERE \(fence(1))
-                """, [String(job.id), job.token, errorMessage, Self.json(event)], operation: "cancel a job")
-            if changed == 1 { try notify(session, job: job, status: "CANCELLED") }
+                """, [String(job.id), job.token, errorMessage, try Self.json(event)], operation: "cancel a job")
+            if changed == 1 { try notify(session, job: job, status: .cancelled) }
             return changed == 1
         }
     }
@@ -300,24 +338,31 @@ public struct JobStore: Sendable {
             UPDATE \(vp) SET "status" = 'PENDING', "progress" = 0, "updatedAt" = \(Self.now),
                 "processingLogs" = \(Self.appendLog(3))
             WHERE \(fence(1))
-            """, [String(job.id), job.token, Self.json(event)], operation: "release a job") == 1
+            """, [String(job.id), job.token, try Self.json(event)], operation: "release a job") == 1
     }
 
-    private func notify(_ session: PostgresSession, job: Job, status: String) throws {
+    private func notify(_ session: PostgresSession, job: Job, status: JobStatus) throws {
+        try notify(
+            session, jobId: job.id, fileUploadId: job.fileUploadId, status: status,
+            processingType: job.processingType.rawValue)
+    }
+
+    /// `pg_notify('media_worker_events', {jobId, fileUploadId, status, processingType})`.
+    private func notify(
+        _ session: PostgresSession, jobId: Int, fileUploadId: Int?, status: JobStatus, processingType: String
+    ) throws {
         struct Event: Encodable {
             let jobId: Int
             let fileUploadId: Int?
-            let status: String
+            let status: JobStatus
             let processingType: String
         }
         try session.execute(
             "SELECT pg_notify($1, $2)",
             [
                 Self.eventsChannel,
-                Self.json(
-                    Event(
-                        jobId: job.id, fileUploadId: job.fileUploadId, status: status,
-                        processingType: job.processingType)),
+                try Self.json(
+                    Event(jobId: jobId, fileUploadId: fileUploadId, status: status, processingType: processingType)),
             ], operation: "announce a finished job")
     }
 
@@ -328,7 +373,7 @@ public struct JobStore: Sendable {
     /// out of attempts. Returns the ids and what became of them.
     public func rescueStale(
         _ session: PostgresSession, staleAfter: Double, maxAttempts: Int, host: String, pid: Int32
-    ) throws -> [(id: Int, status: String)] {
+    ) throws -> [(id: Int, status: JobStatus)] {
         try session.transaction("rescue stale jobs") {
             let orphaned = try session.query(
                 """
@@ -358,20 +403,20 @@ public struct JobStore: Sendable {
                         String(id),
                         "crashed: the worker running this job stopped sending heartbeats (its process or host died); "
                             + (retry ? "it will be retried" : "no attempts are left, reprocess it to try again"),
-                        Self.json(event),
+                        try Self.json(event),
                     ], operation: "rescue a stale job")
-                return (id, retry ? "PENDING" : "FAILED")
+                return (id, retry ? .pending : .failed)
             }
         }
     }
 
     /// How many jobs are in each status.
-    public func depth(_ session: PostgresSession) throws -> [String: Int] {
-        var depth: [String: Int] = [:]
+    public func depth(_ session: PostgresSession) throws -> [JobStatus: Int] {
+        var depth: [JobStatus: Int] = [:]
         for row in try session.query(
             "SELECT \"status\"::text AS status, count(*) AS n FROM \(vp) GROUP BY 1", operation: "count jobs"
         ).all {
-            depth[try row.require("status")] = try row.require("n", as: Int.self)
+            depth[try row.requireVocabulary("status")] = try row.require("n", as: Int.self)
         }
         return depth
     }

@@ -107,14 +107,17 @@ extension JobStore {
     var enumColumns: [(table: String, column: String, typeName: String, values: [String], used: [String])] {
         let (vp, fu) = (tables.videoProcessing, tables.fileUpload)
         let (vpName, fuName) = (unquotedLast(vp), unquotedLast(fu))
-        let types = ["COMPRESSION", "THUMBNAIL", "METADATA", "PREVIEW", "FULL_PROCESSING"]
-        let statuses = ["PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"]
-        let profiles = ["LOW", "MEDIUM", "HIGH", "ULTRA"]
+        let types = ProcessingType.allCases.map(\.rawValue)
+        let statuses = JobStatus.allCases.map(\.rawValue)
+        let profiles = QualityProfile.allCases.map(\.rawValue)
         return [
             (vp, "processingType", "\(vpName)_processingtype_enum", types, types),
             (vp, "status", "\(vpName)_status_enum", statuses, statuses),
             (vp, "qualityProfile", "\(vpName)_qualityprofile_enum", profiles, profiles),
-            (fu, "status", "\(fuName)_status_enum", ["PENDING", "UPLOADING", "COMPLETED", "FAILED"], ["COMPLETED"]),
+            (
+                fu, "status", "\(fuName)_status_enum", UploadStatus.allCases.map(\.rawValue),
+                [UploadStatus.completed.rawValue]
+            ),
         ]
     }
 

@@ -59,9 +59,3 @@ extension StorageError {
         }
     }
 }
-
-/// Where one job's outputs go: deterministic per job and role, so a retry or a reprocess
-/// overwrites instead of adding copies.
-public func outputKey(jobId: Int, role: String, fileExtension: String) -> String {
-    "media-worker/jobs/\(jobId)/\(role).\(fileExtension)"
-}

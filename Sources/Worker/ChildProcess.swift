@@ -27,14 +27,8 @@ final class ChildProcess: @unchecked Sendable {
     private var timer: (any DispatchSourceTimer)?
     private var deadline: DispatchTime = .distantFuture
 
-    /// The running binary, for spawning children of the same build.
-    static var ownExecutable: URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    }
-
-    /// A child running `executable` (this binary by default) with `arguments`, its `TMPDIR` being
-    /// `directory`.
-    init(executable: URL = ownExecutable, arguments: [String], directory: URL) {
+    /// A child running `executable` with `arguments`, its `TMPDIR` being `directory`.
+    init(executable: URL, arguments: [String], directory: URL) {
         self.executable = executable.path
         self.arguments = arguments
         // Only what a decoder needs: nothing of the daemon's secrets.

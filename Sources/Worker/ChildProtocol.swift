@@ -1,31 +1,90 @@
+public import Foundation
 public import Media
 
-/// One line of JSON a job's child writes on its stdout for the daemon.
-public struct ChildMessage: Codable, Sendable {
-    /// 0…1 as work advances.
-    public var progress: Double?
-    /// What METADATA found, sent before the real work starts.
-    public var probe: MediaInfo?
-    /// The final report, on success.
-    public var report: ProcessingReport?
-    /// The failure, with its schema code.
-    public var error: ErrorBody?
-    /// How the child confined itself, sent before it reads the input.
-    public var sandbox: SandboxReport?
+/// What the daemon asks a job's child to do: built by `JobRunner`, passed as the one argument of
+/// `media-worker run-job`, decoded there and nowhere else.
+public struct JobRequest: Codable, Sendable, Equatable {
+    /// The downloaded input, inside the job's private folder.
+    public var inputPath: String
+    /// Where the outputs go, inside the same folder.
+    public var outputDirectory: String
+    public var type: ProcessingType
+    public var profile: QualityProfile
+    /// Decoder and encoder threads; 0 sizes them to the machine.
+    public var threads: Int
+    public var limits: MediaLimits
+    /// The daemon: the child dies with it, and stops at once if it is already gone.
+    public var parentPID: Int32
+    /// Address-space limit, in bytes.
+    public var memoryBytes: Int64
+    /// CPU-time ceiling, in seconds (lowered once the input is probed).
+    public var cpuSeconds: Int
 
-    public struct ErrorBody: Codable, Sendable {
-        public var code: String
-        public var message: String
+    /// The folder the child may write to, and nothing else.
+    public var jobFolder: String { URL(fileURLWithPath: inputPath).deletingLastPathComponent().path }
+
+    /// The media engine's request.
+    public var media: MediaProcessor.Request {
+        MediaProcessor.Request(
+            inputPath: inputPath, outputDirectory: outputDirectory, type: type, profile: profile, limits: limits,
+            threads: threads)
+    }
+}
+
+/// One line of JSON a job's child writes on its stdout for the daemon. A new kind of message is a
+/// new case (and a new key below), not a new optional field.
+public enum ChildMessage: Sendable, Equatable {
+    /// How the child confined itself, sent before it reads the input.
+    case sandbox(SandboxReport)
+    /// What METADATA found, sent before the real work starts.
+    case probe(MediaInfo)
+    /// 0…1 as work advances.
+    case progress(Double)
+    /// The final report, on success.
+    case report(ProcessingReport)
+    /// The failure, on failure.
+    case failure(JobFailure)
+}
+
+extension ChildMessage: Codable {
+    /// `{"kind": "<case>", "<case>": payload}`.
+    private enum CodingKeys: String, CodingKey {
+        case kind, sandbox, probe, progress, report, failure
     }
 
-    public init(
-        progress: Double? = nil, probe: MediaInfo? = nil, report: ProcessingReport? = nil, error: ErrorBody? = nil,
-        sandbox: SandboxReport? = nil
-    ) {
-        self.progress = progress
-        self.probe = probe
-        self.report = report
-        self.error = error
-        self.sandbox = sandbox
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let kind = try container.decode(String.self, forKey: .kind)
+        switch CodingKeys(stringValue: kind) {
+        case .sandbox: self = .sandbox(try container.decode(SandboxReport.self, forKey: .sandbox))
+        case .probe: self = .probe(try container.decode(MediaInfo.self, forKey: .probe))
+        case .progress: self = .progress(try container.decode(Double.self, forKey: .progress))
+        case .report: self = .report(try container.decode(ProcessingReport.self, forKey: .report))
+        case .failure: self = .failure(try container.decode(JobFailure.self, forKey: .failure))
+        case .kind, nil:
+            throw DecodingError.dataCorruptedError(
+                forKey: .kind, in: container, debugDescription: "no message kind \(kind.debugDescription)")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .sandbox(let report):
+            try container.encode(CodingKeys.sandbox.stringValue, forKey: .kind)
+            try container.encode(report, forKey: .sandbox)
+        case .probe(let info):
+            try container.encode(CodingKeys.probe.stringValue, forKey: .kind)
+            try container.encode(info, forKey: .probe)
+        case .progress(let fraction):
+            try container.encode(CodingKeys.progress.stringValue, forKey: .kind)
+            try container.encode(fraction, forKey: .progress)
+        case .report(let report):
+            try container.encode(CodingKeys.report.stringValue, forKey: .kind)
+            try container.encode(report, forKey: .report)
+        case .failure(let failure):
+            try container.encode(CodingKeys.failure.stringValue, forKey: .kind)
+            try container.encode(failure, forKey: .failure)
+        }
     }
 }

@@ -36,6 +36,8 @@ public struct Configuration: Sendable {
     public var metricsAddress: String?
     /// The variables S3 credentials and the default region are read from (`AWS_*`).
     public var awsEnvironment: [String: String]
+    /// The program a job's child runs (`run-job`): this very binary, unless a test says otherwise.
+    public var childExecutable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
 
     /// One slot per two cores, at least one (see the README for the measurements behind it).
     public static var defaultConcurrency: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }

@@ -10,46 +10,41 @@ public import Media
 /// only through JSON lines on stdout.
 public enum JobChild {
     /// Runs `request` and returns the process exit code (0 on success, 1 on a media failure).
-    public static func run(
-        _ request: MediaProcessor.Request, parentPID: Int32, memoryBytes: Int64, cpuSeconds: Int, logger: Logger
-    ) -> Int32 {
+    public static func run(_ request: JobRequest, logger: Logger) -> Int32 {
         // If the daemon is killed, even with SIGKILL, the kernel kills us too; and if it died
         // before this line ran, stop now.
         _ = clinux_set_parent_death_signal(SIGKILL)
-        if getppid() != parentPID { return 70 }
-        let jobFolder = URL(fileURLWithPath: request.inputPath).deletingLastPathComponent().path
-        send(ChildMessage(sandbox: Sandbox.confine(writable: [jobFolder])))
-        ResourceBudget.limitMemory(bytes: memoryBytes)
-        ResourceBudget.limitCPU(seconds: cpuSeconds)
+        if getppid() != request.parentPID { return 70 }
+        send(.sandbox(Sandbox.confine(writable: [request.jobFolder])))
+        ResourceBudget.limitMemory(bytes: request.memoryBytes)
+        ResourceBudget.limitCPU(seconds: request.cpuSeconds)
 
         var lastSent = -1.0
         do {
             let report = try MediaProcessor.run(
-                request, logger: logger,
+                request.media, logger: logger,
                 probed: { info in
                     ResourceBudget.limitCPU(
                         seconds: ResourceBudget.cpuSeconds(
-                            for: info, type: request.type, profile: request.profile, ceiling: cpuSeconds))
-                    send(ChildMessage(probe: info))
+                            for: info, type: request.type, profile: request.profile, ceiling: request.cpuSeconds))
+                    send(.probe(info))
                 },
                 progress: { fraction in
                     // A line per whole percent at most: the parent throttles database writes.
                     guard fraction - lastSent >= 0.01 || fraction >= 1 else { return }
                     lastSent = fraction
-                    send(ChildMessage(progress: fraction))
+                    send(.progress(fraction))
                 })
-            send(ChildMessage(report: report))
+            send(.report(report))
             return 0
         } catch {
-            send(ChildMessage(error: .init(code: error.code, message: error.message)))
+            send(.failure(error.failure))
             return 1
         }
     }
 
     private static func send(_ message: ChildMessage) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        guard var line = try? encoder.encode(message) else { return }
+        guard var line = try? JSONFormat.encoder().encode(message) else { return }
         line.append(UInt8(ascii: "\n"))
         FileHandle.standardOutput.write(line)
     }

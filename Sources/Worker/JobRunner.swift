@@ -48,15 +48,14 @@ public struct JobRunner: Sendable {
     ) async -> Ending {
         var logger = logger
         logger[metadataKey: "job"] = "\(job.id)"
-        logger[metadataKey: "type"] = "\(job.processingType)"
+        logger[metadataKey: "type"] = "\(job.processingType.rawValue)"
         logger[metadataKey: "attempt"] = "\(job.attempt)"
         let connection = PostgresConnection(url: configuration.databaseURL, label: "job-\(job.id)", logger: logger)
         let run = Run(
             job: job, connection: connection, store: store, host: host, pid: pid,
             maxAttempts: configuration.maxAttempts, logger: logger, metrics: metrics, onFailure: onFailure)
         logger.info(
-            "job started",
-            metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile ?? "MEDIUM")"])
+            "job started", metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile.rawValue)"])
         let ending = await execute(run, threads: threads, control: control, progress: progress)
         logger.info(
             "job ended",
@@ -84,15 +83,16 @@ public struct JobRunner: Sendable {
             if let reason = try await connection.withSession(
                 "check the job", { [store] in try store.pointlessReason($0, job: job) })
             {
-                return try await run.cancel("cancelled: \(reason); nothing was processed")
+                return try await run.cancel("\(reason); nothing was processed")
             }
             if try await connection.withSession(
                 "check the upload", { [store] in try store.uploadIncomplete($0, job: job) })
             {
                 return try await run.fail(
-                    code: "input_missing",
-                    message:
+                    JobFailure(
+                        .inputMissing,
                         "the upload never reached COMPLETED within \(Int(configuration.uploadWait)) s; upload it again")
+                )
             }
             return try await process(run, threads: threads, control: control, progress: progress)
         } catch {
@@ -111,11 +111,8 @@ public struct JobRunner: Sendable {
             at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        let extensionHint = URL(fileURLWithPath: job.originalFileName).pathExtension.filter {
-            $0.isLetter || $0.isNumber
-        }
-        let input = directory.appendingPathComponent(
-            "input" + (extensionHint.isEmpty ? "" : ".\(extensionHint.prefix(8))"))
+        // Named by nothing the uploader chose: what the file is comes from its bytes.
+        let input = directory.appendingPathComponent("input")
         do {
             let started = ContinuousClock.now
             try await storage.download(key: job.inputStorageKey, to: input, expectedSize: job.inputFileSize)
@@ -123,43 +120,42 @@ public struct JobRunner: Sendable {
             metrics.bytesDownloaded(job.inputFileSize)
         } catch {
             switch error {
-            case .notFound: return try await run.fail(code: "input_missing", message: "\(error); upload it again")
-            case .sizeMismatch, .invalidKey: return try await run.fail(code: "input_unreadable", message: "\(error)")
-            case .io, .unusable: return try await run.fail(code: "storage", message: "\(error)")
+            case .notFound: return try await run.fail(JobFailure(.inputMissing, "\(error); upload it again"))
+            case .sizeMismatch, .invalidKey: return try await run.fail(JobFailure(.inputUnreadable, "\(error)"))
+            case .io, .unusable: return try await run.fail(JobFailure(.storage, "\(error)"))
             }
         }
 
         let outputs = directory.appendingPathComponent("out", isDirectory: true)
-        let profile = QualityProfile(rawValue: job.qualityProfile ?? "MEDIUM") ?? .medium
         // CPU seconds: the wall-clock budget on every core the job may use, until the child has
         // probed the input and lowers it to what the input deserves.
         let cpuCeiling =
             Int(configuration.jobTimeout) * (threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
+        let request = JobRequest(
+            inputPath: input.path, outputDirectory: outputs.path, type: job.processingType,
+            profile: job.qualityProfile, threads: threads, limits: .default, parentPID: getpid(),
+            memoryBytes: configuration.childMemoryBytes, cpuSeconds: cpuCeiling)
         let child = ChildProcess(
-            arguments: [
-                "run-job", input.path, "--out", outputs.path, "--type", job.processingType,
-                "--profile", profile.rawValue, "--threads", "\(threads)", "--parent", "\(getpid())",
-                "--max-memory", "\(configuration.childMemoryBytes)", "--max-cpu", "\(cpuCeiling)",
-            ], directory: directory)
+            executable: configuration.childExecutable,
+            arguments: ["run-job", try JSONFormat.text(request)], directory: directory)
         let state = ChildState()
         guard control.attach(child) else { return try await run.release() }
-        let heartbeat = Task {
-            await run.beat(
-                state: state, child: child, control: control, type: job.processingType, profile: profile.rawValue)
-        }
+        let heartbeat = Task { await run.beat(state: state, control: control) }
         let childStarted = ContinuousClock.now
         let decoder = JSONDecoder()
         let exit = try await child.run(timeout: configuration.jobTimeout) { [logger] line in
             guard let message = try? decoder.decode(ChildMessage.self, from: line) else { return }
             state.take(message)
-            if let fraction = message.progress { progress(fraction) }
-            if let sandbox = message.sandbox, !sandbox.isComplete {
+            switch message {
+            case .progress(let fraction): progress(fraction)
+            case .sandbox(let sandbox) where !sandbox.isComplete:
                 logger.notice("the job's child runs only partly confined", metadata: ["sandbox": "\(sandbox)"])
-            }
-            if let info = message.probe, let type = ProcessingType(rawValue: job.processingType) {
-                let cpu = ResourceBudget.cpuSeconds(for: info, type: type, profile: profile, ceiling: cpuCeiling)
+            case .probe(let info):
+                let cpu = ResourceBudget.cpuSeconds(
+                    for: info, type: job.processingType, profile: job.qualityProfile, ceiling: cpuCeiling)
                 child.shortenDeadline(
                     to: ResourceBudget.wallSeconds(cpuSeconds: cpu, ceiling: configuration.jobTimeout))
+            default: break
             }
         }
         heartbeat.cancel()
@@ -172,171 +168,33 @@ public struct JobRunner: Sendable {
 
         if control.fenced {
             let status = try await run.currentStatus()
-            logger.info("job was taken away while running", metadata: ["status": "\(status ?? "gone")"])
-            return status == "CANCELLED" ? .cancelled : .fencedOff
+            logger.info("job was taken away while running", metadata: ["status": "\(status?.rawValue ?? "gone")"])
+            return status == .cancelled ? .cancelled : .fencedOff
         }
         if control.stopRequested { return try await run.release() }
         switch exit {
         case .timedOut:
             return try await run.fail(
-                code: "timeout", message: "processing took longer than its time budget and was stopped")
+                JobFailure(.timeout, "processing took longer than its time budget and was stopped"))
         case .signalled(SIGXCPU):
             return try await run.fail(
-                code: "limits_exceeded",
-                message: "decoding the video needed more CPU time than its duration allows; re-export it, or "
-                    + "reprocess it on a host with a larger MEDIA_WORKER_JOB_TIMEOUT")
+                JobFailure(
+                    .limitsExceeded,
+                    "decoding the video needed more CPU time than its duration allows; re-export it, or reprocess it "
+                        + "on a host with a larger MEDIA_WORKER_JOB_TIMEOUT"))
         case .signalled(let signal):
             return try await run.fail(
-                code: "crashed",
-                message: "the media process died with signal \(signal) (\(String(cString: strsignal(signal))))")
+                JobFailure(
+                    .crashed, "the media process died with signal \(signal) (\(String(cString: strsignal(signal))))"))
         case .stopped:
             return try await run.release()
         case .exited(let status):
             if let report = state.report, status == 0 {
                 return try await finish(run, report: report, directory: outputs)
             }
-            if let error = state.error {
-                return try await run.fail(code: error.code, message: error.message)
-            }
+            if let failure = state.failure { return try await run.fail(failure) }
             return try await run.fail(
-                code: "crashed", message: "the media process exited with status \(status) and no report")
+                JobFailure(.crashed, "the media process exited with status \(status) and no report"))
         }
     }
-
-    /// Uploads the outputs under deterministic keys and records everything in one transaction.
-    private func finish(_ run: Run, report: ProcessingReport, directory: URL) async throws -> Ending {
-        let job = run.job
-        var keys: [String: String] = [:]
-        var urls: [String: String] = [:]
-        var records: [String: OutputRecord] = [:]
-        // The child parsed untrusted input: its report is checked like input too.
-        for (role, output) in report.outputs {
-            if let problem = OutputCheck.problem(with: output, in: directory) {
-                logger.error(
-                    "the media process reported a bad output", metadata: ["role": "\(role)", "problem": "\(problem)"])
-                return try await run.fail(code: "internal", message: "the media process reported a bad \(role) output")
-            }
-        }
-        let uploadStarted = ContinuousClock.now
-        for (role, output) in report.outputs.sorted(by: { $0.key < $1.key }) {
-            let key = outputKey(
-                jobId: job.id, role: role, fileExtension: URL(fileURLWithPath: output.path).pathExtension)
-            do {
-                try await storage.upload(
-                    directory.appendingPathComponent(output.path), key: key, contentType: output.mimeType)
-            } catch {
-                return try await run.fail(code: "storage", message: "could not store the \(role) output: \(error)")
-            }
-            metrics.bytesUploaded(Int64(output.bytes))
-            keys[role] = key
-            urls[role] = storage.publicURL(for: key)
-            records[role] = OutputRecord(
-                output, key: key, url: urls[role]!, damage: role == "video" ? report.damage : nil)
-        }
-        metrics.stage("upload", duration: ContinuousClock.now - uploadStarted)
-        let thumbnails = report.thumbnails.map { still in
-            ThumbnailRecord(still, key: keys[still.role] ?? "", url: urls[still.role] ?? "")
-        }
-        let variants = records.mapValues(VariantRecord.init)
-        let completion = JobStore.Completion(
-            outputStorageKeys: keys, outputUrls: urls,
-            outputTotalSize: Int64(report.outputs.values.reduce(0) { $0 + $1.bytes }),
-            outputMetadata: JobStore.json(records), inputMetadata: JobStore.json(report.input),
-            thumbnails: JobStore.json(thumbnails),
-            actualDurationSeconds: Int(run.elapsed.components.seconds),
-            uploadVideo: JobStore.json(VideoSummary(report.input)),
-            uploadVariants: JobStore.json(variants), posterUrl: urls["poster"],
-            estimatedDurationSeconds: estimatedSeconds(
-                durationMs: report.input.durationMs ?? 0, type: job.processingType,
-                profile: job.qualityProfile ?? "MEDIUM"),
-            event: run.event("completed", message: completionMessage(report)))
-        let recordStarted = ContinuousClock.now
-        let recorded = try await run.connection.withSession(
-            "record the result", { [store] in try store.complete($0, job: job, completion) })
-        metrics.stage("record", duration: ContinuousClock.now - recordStarted)
-        guard recorded else {
-            logger.info("the job was taken away before its result was recorded; nothing written")
-            return .fencedOff
-        }
-        return .completed
-    }
-}
-
-/// The `completed` event's message: what was made, and what of a damaged input was skipped.
-private func completionMessage(_ report: ProcessingReport) -> String {
-    var message = "\(report.outputs.count) outputs in \(report.elapsedMs) ms"
-    if let damage = report.damage {
-        message +=
-            "; warning: the input is damaged, \(damage.videoPacketsSkipped) video and "
-            + "\(damage.audioPacketsSkipped) audio packets could not be decoded and were skipped"
-    }
-    return message
-}
-
-/// Lets the daemon stop a running job (graceful shutdown past its grace period).
-public final class RunControl: @unchecked Sendable {
-    // @unchecked: every field is read and written under `lock`.
-    private let lock = NSLock()
-    private var child: ChildProcess?
-    private var stopping = false
-    private var fencedOff = false
-
-    public init() {}
-
-    /// Stops the job's child; the run then puts the job back to PENDING.
-    public func stop() {
-        let child = lock.withLock {
-            stopping = true
-            return self.child
-        }
-        child?.stop()
-    }
-
-    var stopRequested: Bool { lock.withLock { stopping } }
-    var fenced: Bool { lock.withLock { fencedOff } }
-
-    func fence() {
-        let child = lock.withLock {
-            fencedOff = true
-            return self.child
-        }
-        child?.stop()
-    }
-
-    /// Records the child; false when a stop came first.
-    func attach(_ child: ChildProcess) -> Bool {
-        lock.withLock {
-            self.child = child
-            return !stopping
-        }
-    }
-}
-
-/// What the child has said so far.
-final class ChildState: @unchecked Sendable {
-    // @unchecked: every field is read and written under `lock`.
-    private let lock = NSLock()
-    private var _progress = 0.0
-    private var _durationMs: Int?
-    private var _report: ProcessingReport?
-    private var _error: ChildMessage.ErrorBody?
-
-    func take(_ message: ChildMessage) {
-        lock.withLock {
-            if let progress = message.progress { _progress = progress }
-            if let probe = message.probe { _durationMs = probe.durationMs }
-            if let report = message.report { _report = report }
-            if let error = message.error { _error = error }
-        }
-    }
-
-    var progress: Double { lock.withLock { _progress } }
-    var durationMs: Int? { lock.withLock { _durationMs } }
-    var report: ProcessingReport? { lock.withLock { _report } }
-    var error: ChildMessage.ErrorBody? { lock.withLock { _error } }
-}
-
-extension Duration {
-    /// The duration in seconds, as a floating-point number.
-    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Media
 import Operations
 import Queue
 
@@ -16,30 +17,25 @@ struct Run: Sendable {
     let onFailure: @Sendable (Int, String) -> Void
     let started = ContinuousClock.now
 
-    /// Codes whose failures may go away on a retry.
-    static let retryableCodes: Set<String> = ["storage", "database", "crashed", "timeout", "internal"]
-    /// Codes a crafted input can cause at will (a decoder crash, a stall): retried once, in case
-    /// the host was to blame, never more.
-    static let retriedOnce: Set<String> = ["crashed", "timeout"]
-
     var elapsed: Duration { ContinuousClock.now - started }
 
     func event(_ name: String, message: String? = nil) -> ProcessingLogEvent {
         ProcessingLogEvent(event: name, attempt: job.attempt, host: host, pid: pid, message: message)
     }
 
-    func fail(code: String, message: String) async throws -> JobRunner.Ending {
-        let retryable = Self.retryableCodes.contains(code)
-        let maxAttempts = Self.retriedOnce.contains(code) ? min(2, self.maxAttempts) : self.maxAttempts
-        let willRetry = retryable && job.attempt < maxAttempts
-        let text = "\(code): \(message)"
+    /// Records `failure`: retried while attempts remain if its code is retryable (`crashed` and
+    /// `timeout` once at most), FAILED otherwise.
+    func fail(_ failure: JobFailure) async throws -> JobRunner.Ending {
+        let code = failure.code
+        let maxAttempts = code.isRetriedOnce ? min(2, self.maxAttempts) : self.maxAttempts
+        let willRetry = code.isRetryable && job.attempt < maxAttempts
+        let text = "\(failure)"
         let outcome = try await connection.withSession("record a failure") { [store, job] session in
             try store.fail(
-                session, job: job, errorMessage: text, retryable: retryable,
-                maxAttempts: maxAttempts,
+                session, job: job, errorMessage: text, retryable: code.isRetryable, maxAttempts: maxAttempts,
                 event: event(willRetry ? "retry" : "failed", message: text))
         }
-        logger.warning("job failed", metadata: ["error": "\(text)", "outcome": "\(outcome.rawValue)"])
+        logger.warning("job failed", metadata: ["error": "\(text)", "outcome": "\(outcome)"])
         if outcome == .retrying { metrics.retry(code: code) }
         onFailure(job.id, text)
         switch outcome {
@@ -49,7 +45,9 @@ struct Run: Sendable {
         }
     }
 
-    func cancel(_ message: String) async throws -> JobRunner.Ending {
+    /// Ends a job not worth doing as CANCELLED, with a `cancelled` failure saying why.
+    func cancel(_ reason: String) async throws -> JobRunner.Ending {
+        let message = "\(JobFailure(.cancelled, reason))"
         let done = try await connection.withSession("cancel the job") { [store, job] in
             try store.cancel($0, job: job, errorMessage: message, event: event("cancelled", message: message))
         }
@@ -66,14 +64,14 @@ struct Run: Sendable {
         return done ? .released : .fencedOff
     }
 
-    func currentStatus() async throws -> String? {
+    func currentStatus() async throws -> JobStatus? {
         try await connection.withSession("read the job's status") { [store, job] in try store.status($0, jobId: job.id)
         }
     }
 
     /// Writes progress at most once a second, and at least every 3 s as a heartbeat, until
     /// cancelled. A fenced write (rescued, cancelled, reprocessed) stops the child.
-    func beat(state: ChildState, child: ChildProcess, control: RunControl, type: String, profile: String) async {
+    func beat(state: ChildState, control: RunControl) async {
         var written = -1
         var lastWrite = ContinuousClock.now - .seconds(10)
         var estimate: Int?
@@ -81,7 +79,8 @@ struct Run: Sendable {
         while !Task.isCancelled {
             let percent = Int(state.progress * 100)
             if estimate == nil, let durationMs = state.durationMs {
-                estimate = estimatedSeconds(durationMs: durationMs, type: type, profile: profile)
+                estimate = estimatedSeconds(
+                    durationMs: durationMs, type: job.processingType, profile: job.qualityProfile)
             }
             if percent != written || ContinuousClock.now - lastWrite >= .seconds(3) {
                 do {
@@ -115,14 +114,14 @@ struct Run: Sendable {
 /// Seconds a job should take on this kind of host, from the input's duration: realtime factors
 /// measured by the benchmark on 2 cores (MEDIUM FULL_PROCESSING ran at about 0.21× the input's
 /// duration), rounded up.
-func estimatedSeconds(durationMs: Int, type: String, profile: String) -> Int {
+func estimatedSeconds(durationMs: Int, type: ProcessingType, profile: QualityProfile) -> Int {
     let seconds = Double(durationMs) / 1000
     switch type {
-    case "METADATA": return 1
-    case "THUMBNAIL": return 2
-    case "PREVIEW": return 3
-    default:
-        let factor = ["LOW": 0.12, "MEDIUM": 0.22, "HIGH": 0.5, "ULTRA": 1.0][profile] ?? 0.22
-        return Int((seconds * factor).rounded(.up)) + 2
+    case .metadata: return 1
+    case .thumbnail: return 2
+    case .preview: return 3
+    case .compression, .fullProcessing:
+        let factor: [QualityProfile: Double] = [.low: 0.12, .medium: 0.22, .high: 0.5, .ultra: 1.0]
+        return Int((seconds * factor[profile, default: 0.22]).rounded(.up)) + 2
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// What a confined process can still do, tried from inside the sandbox: the proof, for tests and
 /// `doctor`, that a job's child holds nothing and reaches nothing. Run by the hidden
@@ -34,13 +34,14 @@ public struct SandboxCheck: Codable, Sendable {
 
     /// Spawns `media-worker sandbox-check` exactly as a job's child is spawned, in a fresh folder
     /// under `temporaryDirectory`, and returns what it could still do.
-    public static func spawn(temporaryDirectory: String) async throws -> SandboxCheck {
+    public static func spawn(executable: URL, temporaryDirectory: String) async throws -> SandboxCheck {
         let folder = URL(fileURLWithPath: temporaryDirectory)
             .appendingPathComponent("media-worker-sandbox-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(
             at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(at: folder) }
         let child = ChildProcess(
+            executable: executable,
             arguments: ["sandbox-check", folder.path, "--parent", "\(getpid())", "--outside", "/etc/hostname"],
             directory: folder)
         let line = LastLine()

@@ -148,18 +148,14 @@ struct ReportOptions: ParsableArguments {
 
     /// Prints `value` as one line of JSON on stdout.
     func printJSON(_ value: some Encodable) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
+        FileHandle.standardOutput.write(try JSONFormat.encoder().encode(value) + Data("\n".utf8))
     }
 
     /// Reports a failure as `<code>: <message>` on stderr (and as JSON on stdout with `--json`)
     /// and returns the exit code to leave with.
     func fail(_ error: MediaError) -> ExitCode {
-        FileHandle.standardError.write(Data("\(error.code): \(error.message)\n".utf8))
-        if json {
-            try? printJSON(["error": ["code": error.code, "message": error.message]])
-        }
+        FileHandle.standardError.write(Data("\(error.failure)\n".utf8))
+        if json { try? printJSON(["error": error.failure]) }
         return ExitCode(1)
     }
 }

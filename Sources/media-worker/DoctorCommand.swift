@@ -155,7 +155,8 @@ struct DoctorCommand: AsyncParsableCommand {
             "run on Linux 5.13 or later with Landlock enabled (the lsm= boot parameter); under systemd, allow the "
             + "landlock_* system calls as systemd/media-worker.service does"
         do {
-            let check = try await SandboxCheck.spawn(temporaryDirectory: configuration.temporaryDirectory)
+            let check = try await SandboxCheck.spawn(
+                executable: configuration.childExecutable, temporaryDirectory: configuration.temporaryDirectory)
             let sandbox = check.sandbox
             let confinement =
                 "Landlock \(sandbox.landlockABI.map { "ABI \($0)" } ?? "unavailable"), seccomp \(sandbox.seccomp ? "on" : "off"), "

@@ -27,16 +27,13 @@ enum Summary {
 
     static func describe(_ report: ProcessingReport, file: String, outputDirectory: String) -> String {
         var lines = [describe(report.input, file: file), ""]
-        let roles = report.outputs.keys.sorted()
-        for role in roles {
-            let output = report.outputs[role]!
-            lines.append(
-                "\(role.padding(toLength: 11, withPad: " ", startingAt: 0)) "
-                    + "\((outputDirectory as NSString).appendingPathComponent(output.path))  "
-                    + "\(output.width)x\(output.height), \(bytes(Int64(output.bytes)))"
-                    + (output.timeMs.map { ", frame at \(seconds($0))" } ?? ""))
+        for output in report.outputs.values.sorted(by: { $0.role < $1.role }) {
+            let role = output.role.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
+            let path = (outputDirectory as NSString).appendingPathComponent(output.path)
+            let frame = output.timeMs.map { ", frame at \(seconds($0))" } ?? ""
+            lines.append("\(role) \(path)  \(output.width)x\(output.height), \(bytes(Int64(output.bytes)))\(frame)")
         }
-        if let blurhash = report.thumbnails.first?.blurhash { lines.append("blurhash    \(blurhash)") }
+        if let blurhash = report.stills.first?.blurhash { lines.append("blurhash    \(blurhash)") }
         lines.append("\(report.type.rawValue) done in \(seconds(report.elapsedMs))")
         return lines.joined(separator: "\n")
     }

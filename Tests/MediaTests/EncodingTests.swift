@@ -38,8 +38,8 @@ struct EncodingTests {
     func fullProcessingMakesEveryOutput(_ fixture: ProbeExpectation) throws {
         let source = try Probe.inspect(path: Fixtures.path(fixture.file))
         try withProcessed(fixture.file, type: .fullProcessing) { report, directory in
-            #expect(Set(report.outputs.keys) == ["video", "preview", "poster", "thumbnail"])
-            let video = try #require(report.outputs["video"])
+            #expect(Set(report.outputs.keys) == [.video, .preview, .poster, .thumbnail])
+            let video = try #require(report.outputs[.video])
             let path = directory.appendingPathComponent(video.path).path
             let written = try Probe.inspect(path: path)
 
@@ -76,7 +76,7 @@ struct EncodingTests {
             }
 
             try expectPreview(report, directory, source: source, fixture: fixture.file)
-            #expect(report.outputs["poster"]?.blurhash?.count == 28)
+            #expect(report.outputs[.poster]?.blurhash?.count == 28)
         }
     }
 
@@ -87,7 +87,7 @@ struct EncodingTests {
         // WebM keeps no per-stream durations: its streams are taken to end together.
         let sourceGap = (source["video"] ?? 0) - (source["audio"] ?? 0)
         try withProcessed(fixture.file, type: .compression, allowRemux: false) { report, directory in
-            let path = directory.appendingPathComponent(try #require(report.outputs["video"]).path).path
+            let path = directory.appendingPathComponent(try #require(report.outputs[.video]).path).path
             let durations = try #require(try streamDurations(path))
             let gap = try #require(durations["video"]) - (try #require(durations["audio"]))
             #expect(abs(gap - sourceGap) <= 1 / 30 + 0.001, "video minus audio: \(gap) s, source \(sourceGap) s")
@@ -100,7 +100,7 @@ struct EncodingTests {
     ])
     func profilesSetTheSize(profile: QualityProfile, width: Int, height: Int, path: String) throws {
         try withProcessed("landscape_1080p_h264_aac.mp4", type: .compression, profile: profile) { report, _ in
-            let video = try #require(report.outputs["video"])
+            let video = try #require(report.outputs[.video])
             #expect(video.width == width && video.height == height)
             #expect(video.encoder?.path == path)
             if path == "transcode" {
@@ -114,7 +114,7 @@ struct EncodingTests {
 
     @Test func smallSourcesAreNeverUpscaled() throws {
         try withProcessed("hdr_hevc_pq_10bit.mp4", type: .compression, profile: .ultra) { report, _ in
-            let video = try #require(report.outputs["video"])
+            let video = try #require(report.outputs[.video])
             #expect(video.width == 640 && video.height == 360)
         }
     }
@@ -123,7 +123,7 @@ struct EncodingTests {
     @Test func keepsVariableFrameRateTimestamps() throws {
         let source = try Probe.inspect(path: Fixtures.path("vfr.mp4"))
         try withProcessed("vfr.mp4", type: .compression, allowRemux: false) { report, directory in
-            let video = try #require(report.outputs["video"])
+            let video = try #require(report.outputs[.video])
             #expect(video.encoder?.path == "transcode")
             let written = try Probe.inspect(path: directory.appendingPathComponent(video.path).path)
             #expect(written.video.variableFrameRate)
@@ -135,7 +135,7 @@ struct EncodingTests {
     @Test(arguments: ["hdr_hevc_hlg_10bit.mp4", "hdr_hevc_pq_10bit.mp4"])
     func toneMapsHDRVideo(_ file: String) throws {
         try withProcessed(file, type: .compression) { report, directory in
-            let path = directory.appendingPathComponent(try #require(report.outputs["video"]).path).path
+            let path = directory.appendingPathComponent(try #require(report.outputs[.video]).path).path
             let written = try Probe.inspect(path: path)
             #expect(written.video.colorTransfer == "bt709" && written.video.colorPrimaries == "bt709")
             let image = try Snapshot.firstFrame(of: path)
@@ -149,8 +149,8 @@ struct EncodingTests {
 
     @Test func previewAloneSkipsTheBlackOpening() throws {
         try withProcessed("black_first_second.mp4", type: .preview) { report, directory in
-            #expect(Set(report.outputs.keys) == ["preview"])
-            let path = directory.appendingPathComponent(try #require(report.outputs["preview"]).path).path
+            #expect(Set(report.outputs.keys) == [.preview])
+            let path = directory.appendingPathComponent(try #require(report.outputs[.preview]).path).path
             let first = try Snapshot.firstFrame(of: path)
             let mean = first.mean()
             #expect(0.2126 * mean[0] + 0.7152 * mean[1] + 0.0722 * mean[2] > 60)
@@ -159,8 +159,8 @@ struct EncodingTests {
 
     @Test func compressionAloneMakesOnlyTheVideo() throws {
         try withProcessed("pcm_audio.mov", type: .compression) { report, directory in
-            #expect(Set(report.outputs.keys) == ["video"])
-            #expect(report.thumbnails.isEmpty)
+            #expect(Set(report.outputs.keys) == [.video])
+            #expect(report.stills.isEmpty)
             let written = try Probe.inspect(path: directory.appendingPathComponent("video.mp4").path)
             // 5.1 PCM at 44.1 kHz comes out as stereo AAC at 44.1 kHz.
             #expect(
@@ -187,7 +187,7 @@ struct EncodingTests {
 
 /// The chat bubble's loop: at most 3 s, muted, short side at most 360, at most 24 fps, small.
 func expectPreview(_ report: ProcessingReport, _ directory: URL, source: MediaInfo, fixture: String) throws {
-    let preview = try #require(report.outputs["preview"])
+    let preview = try #require(report.outputs[.preview])
     let path = directory.appendingPathComponent(preview.path).path
     let written = try Probe.inspect(path: path)
     #expect(written.audio == nil)

@@ -11,7 +11,7 @@ struct ErrorMessageTests {
     @Test func outOfMemoryIsLimitsExceeded() {
         for error in [FFmpegError.allocation("av_frame_alloc"), FFmpegError(call: "avcodec_send_packet", code: -12)] {
             let failure = MediaError.decoding(error)
-            #expect(failure.code == "limits_exceeded")
+            #expect(failure.code == .limitsExceeded)
             #expect(failure.message.contains("more memory than allowed"), "\(failure.message)")
         }
     }
@@ -22,7 +22,7 @@ struct ErrorMessageTests {
         let folder = try Fixtures.temporaryDirectory("private-job-folder")
         let missing = folder.appendingPathComponent("input.mp4").path
         let error = try #require(throws: MediaError.self) { try Probe.inspect(path: missing) }
-        #expect(error.code == "input_missing")
+        #expect(error.code == .inputMissing)
         #expect(!error.message.contains(folder.path) && !error.message.contains("private-job-folder"))
 
         let unwritable = MediaProcessor.Request(
@@ -30,6 +30,6 @@ struct ErrorMessageTests {
         let writeError = try #require(throws: MediaError.self) {
             try MediaProcessor.run(unwritable, logger: .init(label: "t"))
         }
-        #expect(writeError.code == "storage" && !writeError.message.contains("private-job-folder"), "\(writeError)")
+        #expect(writeError.code == .storage && !writeError.message.contains("private-job-folder"), "\(writeError)")
     }
 }

@@ -82,7 +82,7 @@ struct HostileInputTests {
 
         let watch = try FileOpenWatch([secret.path])
         let error = try #require(throws: MediaError.self) { try Probe.inspect(path: upload.path) }
-        #expect(error.code == crafted.code, "\(error)")
+        #expect(error.code.rawValue == crafted.code, "\(error)")
         #expect(watch.accesses() == 0, "\(crafted.name) made media-worker open another file")
     }
 
@@ -101,7 +101,7 @@ struct HostileInputTests {
         ).write(to: sdp)
         for file in [upload, sdp] {
             let error = try #require(throws: MediaError.self) { try Probe.inspect(path: file.path) }
-            #expect(error.code == "unsupported")
+            #expect(error.code == .unsupported)
         }
         #expect(listener.connectionsSoFar() == 0)
     }
@@ -127,7 +127,7 @@ struct HostileInputTests {
         let request = MediaProcessor.Request(
             inputPath: Fixtures.path("timestamp_lie.mkv"), outputDirectory: output.path, type: .fullProcessing)
         let error = try #require(throws: MediaError.self) { try MediaProcessor.run(request, logger: .init(label: "t")) }
-        #expect(error.code == "limits_exceeded")
+        #expect(error.code == .limitsExceeded)
         #expect(error.message.contains("36000 s"), "\(error.message)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: output.path).isEmpty)
     }
@@ -141,7 +141,7 @@ struct HostileInputTests {
             inputPath: Fixtures.path("timestamp_gap.mkv"), outputDirectory: output.path, type: .compression,
             allowRemux: false)
         let report = try MediaProcessor.run(request, logger: .init(label: "t"))
-        let video = try #require(report.outputs["video"])
+        let video = try #require(report.outputs[.video])
         let frames = try #require(try FFprobe.videoPacketCount(output.appendingPathComponent(video.path).path))
         #expect(frames <= 200 && frames >= 100, "\(frames) frames")
     }
@@ -156,8 +156,8 @@ struct HostileInputTests {
         // The share of a 2 s input is 4 × (2 + 5) / 1800 of the whole budget.
         request.limits.maxDecodedPixels = 4_000_000_000
         let error = try #require(throws: MediaError.self) { try MediaProcessor.run(request, logger: .init(label: "t")) }
-        #expect(error.code == "limits_exceeded" && error.message.contains("megapixels"), "\(error)")
+        #expect(error.code == .limitsExceeded && error.message.contains("megapixels"), "\(error)")
         request.limits = .default
-        #expect(try MediaProcessor.run(request, logger: .init(label: "t")).outputs["video"]?.width == 1280)
+        #expect(try MediaProcessor.run(request, logger: .init(label: "t")).outputs[.video]?.width == 1280)
     }
 }

@@ -104,7 +104,7 @@ struct ProbeTests {
     func refusesBadInput(_ file: String) throws {
         let expected = try #require(badFixtures.first { $0.file == file }).code
         let error = try #require(throws: MediaError.self) { try Probe.inspect(path: Fixtures.path(file)) }
-        #expect(error.code == expected)
+        #expect(error.code.rawValue == expected)
         #expect(!error.message.isEmpty)
     }
 
@@ -121,7 +121,7 @@ struct ProbeTests {
             let error = try #require(throws: MediaError.self, "\(name)") {
                 try Probe.inspect(path: path, limits: limits)
             }
-            #expect(error.code == "limits_exceeded", "\(name)")
+            #expect(error.code == .limitsExceeded, "\(name)")
         }
         #expect(try Probe.inspect(path: path, limits: .default).video.width == 1920)
     }

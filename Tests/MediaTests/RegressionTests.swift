@@ -18,10 +18,10 @@ struct RegressionTests {
             inputPath: input.path, outputDirectory: output.path, type: .fullProcessing)
         do {
             let report = try MediaProcessor.run(request, logger: Logger(label: "t"))
-            let video = try #require(report.outputs["video"])
+            let video = try #require(report.outputs[.video])
             #expect(try Probe.inspect(path: output.appendingPathComponent(video.path).path).video.codec == "h264")
         } catch let error as MediaError {
-            #expect(["corrupt_input", "unsupported", "limits_exceeded"].contains(error.code), "\(error)")
+            #expect([.corruptInput, .unsupported, .limitsExceeded].contains(error.code), "\(error)")
         }
     }
 }

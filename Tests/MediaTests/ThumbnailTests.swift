@@ -35,8 +35,8 @@ struct ThumbnailTests {
     @Test(arguments: goodFixtures)
     func writesUprightPosterAndThumbnail(_ fixture: ProbeExpectation) throws {
         try withThumbnail(fixture.file) { report, directory in
-            let poster = try #require(report.outputs["poster"])
-            let thumbnail = try #require(report.outputs["thumbnail"])
+            let poster = try #require(report.outputs[.poster])
+            let thumbnail = try #require(report.outputs[.thumbnail])
             let (width, height) = fixture.displayed
             let longest = max(width, height)
             // Never upscaled; long sides capped at 1280 and 320; aspect ratio kept to a pixel.
@@ -52,14 +52,14 @@ struct ThumbnailTests {
                 #expect(decoded.width == output.width && decoded.height == output.height)
                 expectUpright(decoded, "\(fixture.file) \(output.path)")
             }
-            #expect(report.thumbnails.map(\.role) == ["poster", "thumbnail"])
-            #expect(report.thumbnails.allSatisfy { $0.blurhash?.count == 28 })
+            #expect(report.stills.map(\.role) == [.poster, .thumbnail])
+            #expect(report.stills.allSatisfy { $0.blurhash?.count == 28 })
         }
     }
 
     @Test func skipsTheBlackOpening() throws {
         try withThumbnail("black_first_second.mp4") { report, directory in
-            let poster = try #require(report.outputs["poster"])
+            let poster = try #require(report.outputs[.poster])
             #expect(try #require(poster.timeMs) >= 1000)
             let image = try Snapshot.firstFrame(of: directory.appendingPathComponent(poster.path).path)
             let luma = image.mean().enumerated().map { [0.2126, 0.7152, 0.0722][$0.offset] * $0.element }.reduce(0, +)
@@ -72,7 +72,7 @@ struct ThumbnailTests {
     @Test(arguments: ["hdr_hevc_hlg_10bit.mp4", "hdr_hevc_pq_10bit.mp4"])
     func toneMapsHDR(_ file: String) throws {
         try withThumbnail(file) { report, directory in
-            let poster = try #require(report.outputs["poster"])
+            let poster = try #require(report.outputs[.poster])
             let image = try Snapshot.firstFrame(of: directory.appendingPathComponent(poster.path).path)
             let mean = image.mean()
             let luma = 0.2126 * mean[0] + 0.7152 * mean[1] + 0.0722 * mean[2]
@@ -92,7 +92,7 @@ struct ThumbnailTests {
         let error = try #require(throws: MediaError.self) {
             try MediaProcessor.run(request, logger: Logger(label: "test"))
         }
-        #expect(error.code == expected)
+        #expect(error.code.rawValue == expected)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
     }
 

@@ -45,8 +45,8 @@ struct VarietyTests {
         #expect(source.container == variety.container && source.video.codec == variety.codec)
         #expect(source.audio?.codec == variety.audio)
         try withProcessed(variety.file, type: .fullProcessing, allowRemux: false) { report, directory in
-            #expect(Set(report.outputs.keys) == ["video", "preview", "poster", "thumbnail"])
-            let video = try #require(report.outputs["video"])
+            #expect(Set(report.outputs.keys) == [.video, .preview, .poster, .thumbnail])
+            let video = try #require(report.outputs[.video])
             let path = directory.appendingPathComponent(video.path).path
             let written = try Probe.inspect(path: path)
             #expect(written.video.codec == "h264" && written.video.pixelFormat == "yuv420p")
@@ -79,7 +79,7 @@ struct VarietyTests {
     func slowMotionIsCappedNotRefused(_ profile: QualityProfile, _ frames: Int) throws {
         try withProcessed("slowmo_240fps.mp4", type: .compression, profile: profile, allowRemux: false) {
             report, directory in
-            let path = directory.appendingPathComponent(try #require(report.outputs["video"]).path).path
+            let path = directory.appendingPathComponent(try #require(report.outputs[.video]).path).path
             let count = try FFprobe.videoPacketCount(path)
             #expect(count.map { abs($0 - frames) <= 1 } ?? true, "\(count ?? 0) frames")
             #expect(abs(Double(try Probe.inspect(path: path).durationMs ?? 0) - 2000) <= 20)
@@ -109,6 +109,6 @@ struct VarietyTests {
         let error = try #require(throws: MediaError.self) {
             try MediaProcessor.run(request, logger: Logger(label: "t"))
         }
-        #expect(error.code == "corrupt_input", "\(error)")
+        #expect(error.code == .corruptInput, "\(error)")
     }
 }

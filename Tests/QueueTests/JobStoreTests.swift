@@ -6,7 +6,7 @@ import Testing
 
 /// Inserts a job (and its upload and user) straight into the tables; returns the job id.
 func insertJob(
-    _ url: String, type: String = "METADATA", uploadStatus: String = "COMPLETED", key: String = "uploads/x.mp4"
+    _ url: String, type: ProcessingType = .metadata, uploadStatus: String = "COMPLETED", key: String = "uploads/x.mp4"
 ) async throws -> Int {
     let connection = PostgresConnection(url: url, label: "insert", logger: .init(label: "test"))
     defer { Task { await connection.close() } }
@@ -33,7 +33,7 @@ struct JobStoreTests {
             try await connection.withSession("claim") {
                 try JobStore().claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 7)
             })
-        #expect(job.id == id && job.attempt == 1 && job.processingType == "METADATA" && job.qualityProfile == nil)
+        #expect(job.id == id && job.attempt == 1 && job.processingType == .metadata && job.qualityProfile == .medium)
         let row = try #require(
             try await TestDatabase.query(
                 url,
@@ -69,7 +69,7 @@ struct JobStoreTests {
         let rescued = try await rescuer.withSession("rescue") {
             try store.rescueStale($0, staleAfter: 60, maxAttempts: 3, host: "b", pid: 2)
         }
-        #expect(rescued.map(\.status) == ["PENDING"])
+        #expect(rescued.map(\.status) == [.pending])
         let second = try #require(
             try await rescuer.withSession("claim") {
                 try store.claim($0, retryBase: 0, uploadWait: 3600, host: "b", pid: 2)
@@ -77,8 +77,10 @@ struct JobStoreTests {
         #expect(second.token != first.token && second.attempt == 2)
 
         let late = JobStore.Completion(
-            outputStorageKeys: ["video": "k"], outputUrls: ["video": "u"], outputTotalSize: 1, outputMetadata: "{}",
-            inputMetadata: "{}", thumbnails: "[]", actualDurationSeconds: 1, uploadVideo: "{}", uploadVariants: "{}",
+            outputStorageKeys: ["video": "k"], outputUrls: ["video": "u"], outputTotalSize: 1,
+            outputMetadata: [String: String](),
+            inputMetadata: [String: String](), thumbnails: [String](), actualDurationSeconds: 1,
+            uploadVideo: [String: String](), uploadVariants: [String: String](),
             posterUrl: "late", estimatedDurationSeconds: nil,
             event: ProcessingLogEvent(event: "completed", attempt: 1, host: "a", pid: 1))
         let lateWriter = PostgresConnection(url: url, label: "late", logger: .init(label: "test"))
@@ -286,5 +288,37 @@ struct ConnectionStringTests {
         #expect(ConnectionString.redacted("postgresql://bob:p@ss@db/app") == "postgresql://bob:***@db/app")
         #expect(ConnectionString.redacted("host=db password=secret") == "host=db password=***")
         #expect(ConnectionString.problem("postgresql://bob:pw@db/app") == nil)
+    }
+}
+
+@Suite("The job's vocabulary at the claim")
+struct ClaimVocabularyTests {
+    /// An app that added a processing type media-worker does not know yet: that job fails with
+    /// `unsupported` at the claim, and the claim goes on to the next job instead of crashing or
+    /// claiming it again and again.
+    @Test func unknownTypeFailsThatJobAndTheClaimGoesOn() async throws {
+        let url = try await TestDatabase.create()
+        _ = try await TestDatabase.query(
+            url, "ALTER TYPE video_processing_processingtype_enum ADD VALUE IF NOT EXISTS 'TRANSCRIBE'")
+        let unknown = try await insertJob(url)
+        let known = try await insertJob(url)
+        _ = try await TestDatabase.query(
+            url,
+            "UPDATE video_processing SET \"processingType\" = 'TRANSCRIBE' WHERE id = $1 RETURNING id",
+            [String(unknown)])
+        let connection = PostgresConnection(url: url, label: "t", logger: .init(label: "test"))
+        defer { Task { await connection.close() } }
+        let claimed = try await connection.withSession("claim") {
+            try JobStore().claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 7)
+        }
+        #expect(claimed?.id == known && claimed?.processingType == .metadata)
+        let row = try #require(
+            try await TestDatabase.query(
+                url, "SELECT \"status\"::text AS s, \"errorMessage\" AS e FROM video_processing WHERE id = $1",
+                [String(unknown)]
+            ).first)
+        #expect(try row.require("s", as: String.self) == JobStatus.failed.rawValue)
+        let message: String = try row.require("e")
+        #expect(message.hasPrefix("unsupported: processingType \"TRANSCRIBE\""), "\(message)")
     }
 }

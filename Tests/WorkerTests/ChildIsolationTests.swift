@@ -54,19 +54,21 @@ struct ChildIsolationTests {
         try FileManager.default.linkItem(
             atPath: secret.path, toPath: folder.appendingPathComponent("linked.jpg").path)
 
-        func output(_ path: String, bytes: Int = 100) -> OutputFile {
-            // As the child's report would carry it.
-            let json =
-                #"{"path": \#(String(decoding: try! JSONEncoder().encode(path), as: UTF8.self)), "width": 10, "height": 10, "bytes": \#(bytes), "mimeType": "image/jpeg"}"#
-            return try! JSONDecoder().decode(OutputFile.self, from: Data(json.utf8))
+        /// An output as a (possibly subverted) child's report would carry it.
+        func output(_ path: String, bytes: Int = 100) throws -> OutputFile {
+            let fields: [String: Any] = [
+                "role": "poster", "path": path, "width": 10, "height": 10, "bytes": bytes, "mimeType": "image/jpeg",
+            ]
+            return try JSONDecoder().decode(OutputFile.self, from: JSONSerialization.data(withJSONObject: fields))
         }
-        #expect(OutputCheck.problem(with: output("poster.jpg"), in: folder) == nil)
-        #expect(OutputCheck.problem(with: output("poster.jpg", bytes: 99), in: folder) != nil)
-        #expect(OutputCheck.problem(with: output("thumbnail.jpg"), in: folder)?.contains("not a regular file") == true)
-        #expect(OutputCheck.problem(with: output("linked.jpg"), in: folder)?.contains("hard links") == true)
-        #expect(OutputCheck.problem(with: output("../elsewhere/secret.jpg"), in: folder) != nil)
-        #expect(OutputCheck.problem(with: output(secret.path), in: folder) != nil)
-        #expect(OutputCheck.problem(with: output("missing.jpg"), in: folder) != nil)
+        #expect(OutputCheck.problem(with: try output("poster.jpg"), in: folder) == nil)
+        #expect(OutputCheck.problem(with: try output("poster.jpg", bytes: 99), in: folder) != nil)
+        #expect(
+            OutputCheck.problem(with: try output("thumbnail.jpg"), in: folder)?.contains("not a regular file") == true)
+        #expect(OutputCheck.problem(with: try output("linked.jpg"), in: folder)?.contains("hard links") == true)
+        #expect(OutputCheck.problem(with: try output("../elsewhere/secret.jpg"), in: folder) != nil)
+        #expect(OutputCheck.problem(with: try output(secret.path), in: folder) != nil)
+        #expect(OutputCheck.problem(with: try output("missing.jpg"), in: folder) != nil)
     }
 }
 

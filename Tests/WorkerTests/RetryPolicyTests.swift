@@ -1,4 +1,5 @@
 import Foundation
+import Media
 import Operations
 import Queue
 import TestSupport
@@ -11,10 +12,10 @@ struct RetryPolicyTests {
     /// `crashed` and `timeout` are what a crafted input causes at will: retried once, never more,
     /// while a storage failure keeps its attempts.
     @Test(arguments: [
-        ("crashed", 1, "PENDING"), ("crashed", 2, "FAILED"), ("timeout", 2, "FAILED"), ("storage", 2, "PENDING"),
-        ("corrupt_input", 1, "FAILED"),
+        (FailureCode.crashed, 1, JobStatus.pending), (.crashed, 2, .failed), (.timeout, 2, .failed),
+        (.storage, 2, .pending), (.corruptInput, 1, .failed),
     ])
-    func failureOnAttempt(_ code: String, _ attempt: Int, _ expected: String) async throws {
+    func failureOnAttempt(_ code: FailureCode, _ attempt: Int, _ expected: JobStatus) async throws {
         let url = try await TestDatabase.create()
         let connection = PostgresConnection(url: url, label: "t", logger: .init(label: "test"))
         defer { Task { await connection.close() } }
@@ -23,7 +24,7 @@ struct RetryPolicyTests {
             try await connection.withSession("claim") { session in
                 let ids = try store.enqueue(
                     session, userId: 1, storageKey: "uploads/\(UUID().uuidString).mp4", storageUrl: "file:///x",
-                    fileName: "x.mp4", mimeType: "video/mp4", fileSize: 10, processingType: "METADATA",
+                    fileName: "x.mp4", mimeType: "video/mp4", fileSize: 10, processingType: .metadata,
                     qualityProfile: nil)
                 try session.execute(
                     "UPDATE video_processing SET \"retryCount\" = $2 WHERE \"id\" = $1",
@@ -33,11 +34,11 @@ struct RetryPolicyTests {
         let run = Run(
             job: job, connection: connection, store: store, host: "h", pid: 1, maxAttempts: 3,
             logger: .init(label: "test"), metrics: WorkerMetrics(), onFailure: { _, _ in })
-        _ = try await run.fail(code: code, message: "test")
+        _ = try await run.fail(JobFailure(code, "test"))
         let row = try #require(
             try await TestDatabase.query(
                 url, "SELECT \"status\"::text AS s FROM video_processing WHERE id = $1", [String(job.id)]
             ).first)
-        #expect(try row.require("s", as: String.self) == expected)
+        #expect(try row.require("s", as: String.self) == expected.rawValue)
     }
 }

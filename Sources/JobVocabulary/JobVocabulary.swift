@@ -1,0 +1,125 @@
+// The job's words, as `schema.md` spells them. Each is parsed once where it enters (a claimed
+// row, a CLI flag, the child's request) and travels on as the enum; SQL text is the only other
+// place their raw values appear. Both the media engine and the queue speak them, and neither
+// imports the other, so they live here, in a module of their own that imports nothing.
+
+/// The stages a job asks for (`VideoProcessing.processingType`).
+public enum ProcessingType: String, CaseIterable, Codable, Sendable {
+    case compression = "COMPRESSION"
+    case thumbnail = "THUMBNAIL"
+    case metadata = "METADATA"
+    case preview = "PREVIEW"
+    case fullProcessing = "FULL_PROCESSING"
+
+    /// The outputs this type makes.
+    public var roles: [OutputRole] {
+        switch self {
+        case .metadata: []
+        case .thumbnail: [.poster, .thumbnail]
+        case .compression: [.video]
+        case .preview: [.preview]
+        case .fullProcessing: OutputRole.allCases
+        }
+    }
+}
+
+/// Encoding quality (`VideoProcessing.qualityProfile`; a NULL column means MEDIUM).
+public enum QualityProfile: String, CaseIterable, Codable, Sendable {
+    case low = "LOW"
+    case medium = "MEDIUM"
+    case high = "HIGH"
+    case ultra = "ULTRA"
+}
+
+/// Where a job is (`VideoProcessing.status`).
+public enum JobStatus: String, CaseIterable, Codable, Sendable {
+    case pending = "PENDING"
+    case processing = "PROCESSING"
+    case completed = "COMPLETED"
+    case failed = "FAILED"
+    case cancelled = "CANCELLED"
+}
+
+/// Where an upload is (`FileUpload.status`); work starts only on COMPLETED.
+public enum UploadStatus: String, CaseIterable, Codable, Sendable {
+    case pending = "PENDING"
+    case uploading = "UPLOADING"
+    case completed = "COMPLETED"
+    case failed = "FAILED"
+}
+
+/// Why a job failed: the `<code>` of `errorMessage`.
+public enum FailureCode: String, CaseIterable, Codable, Sendable {
+    case inputMissing = "input_missing"
+    case inputUnreadable = "input_unreadable"
+    case unsupported
+    case corruptInput = "corrupt_input"
+    case limitsExceeded = "limits_exceeded"
+    case storage
+    case database
+    case crashed
+    case timeout
+    case cancelled
+    case `internal`
+
+    /// Whether the failure may go away on a retry (a host's or a service's fault, not the input's).
+    public var isRetryable: Bool {
+        switch self {
+        case .storage, .database, .crashed, .timeout, .internal: true
+        case .inputMissing, .inputUnreadable, .unsupported, .corruptInput, .limitsExceeded, .cancelled: false
+        }
+    }
+
+    /// A crafted input can cause it at will (a decoder crash, a stall): retried once, in case the
+    /// host was to blame, never more.
+    public var isRetriedOnce: Bool { self == .crashed || self == .timeout }
+}
+
+/// What a job makes (the keys of `outputStorageKeys`, `outputUrls`, `outputMetadata`).
+public enum OutputRole: String, CaseIterable, Codable, CodingKeyRepresentable, Sendable, Comparable {
+    /// The compressed MP4.
+    case video
+    /// The short muted loop for the chat bubble.
+    case preview
+    /// The full-size JPEG still.
+    case poster
+    /// The small JPEG still.
+    case thumbnail
+
+    /// The file it is written to, in a job's output folder and under its storage key.
+    public var fileName: String {
+        switch self {
+        case .video, .preview: "\(rawValue).mp4"
+        case .poster, .thumbnail: "\(rawValue).jpg"
+        }
+    }
+
+    public var mimeType: String {
+        switch self {
+        case .video, .preview: "video/mp4"
+        case .poster, .thumbnail: "image/jpeg"
+        }
+    }
+
+    /// A still image (with a time in the video and a BlurHash) rather than a video.
+    public var isStill: Bool { self == .poster || self == .thumbnail }
+
+    public static func < (lhs: OutputRole, rhs: OutputRole) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// A failure as a job row records it: `errorMessage` is `<code>: <message>`.
+public struct JobFailure: Error, Sendable, Equatable, Codable, CustomStringConvertible {
+    public var code: FailureCode
+    /// What happened and what to do about it.
+    public var message: String
+
+    public init(_ code: FailureCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The `errorMessage` column's text.
+    public var description: String { "\(code.rawValue): \(message)" }
+}

@@ -1,0 +1,76 @@
+import Media
+
+/// An output once uploaded: the file the child made, wrapped once with where it is stored. The
+/// three JSON shapes `schema.md` asks for are encodings of it, each a list of its fields.
+struct StoredOutput: Sendable {
+    let file: OutputFile
+    let key: String
+    let url: String
+    /// On the `video` output of a damaged but playable input: the packets skipped.
+    let damage: DamageReport?
+
+    /// `outputMetadata[role]`: everything.
+    var metadata: Encoding { Encoding(output: self, fields: Field.allCases) }
+    /// An entry of `thumbnails`.
+    var thumbnail: Encoding {
+        Encoding(output: self, fields: [.key, .url, .width, .height, .timeMs, .mimeType, .blurhash])
+    }
+    /// `file_upload.metadata.variants[role]`: what the app's upload row keeps.
+    var variant: Encoding { Encoding(output: self, fields: [.key, .url, .width, .height, .bytes, .mimeType]) }
+
+    enum Field: String, CodingKey, CaseIterable {
+        case key, url, width, height, bytes, mimeType, durationMs, videoCodec, audioCodec, timeMs, blurhash, encoder
+        case damage
+    }
+
+    /// The output as JSON with `fields` only (absent values left out).
+    struct Encoding: Encodable, Sendable {
+        let output: StoredOutput
+        let fields: [Field]
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Field.self)
+            let file = output.file
+            for field in fields {
+                switch field {
+                case .key: try container.encode(output.key, forKey: field)
+                case .url: try container.encode(output.url, forKey: field)
+                case .width: try container.encode(file.width, forKey: field)
+                case .height: try container.encode(file.height, forKey: field)
+                case .bytes: try container.encode(file.bytes, forKey: field)
+                case .mimeType: try container.encode(file.mimeType, forKey: field)
+                case .durationMs: try container.encodeIfPresent(file.durationMs, forKey: field)
+                case .videoCodec: try container.encodeIfPresent(file.videoCodec, forKey: field)
+                case .audioCodec: try container.encodeIfPresent(file.audioCodec, forKey: field)
+                case .timeMs: try container.encodeIfPresent(file.timeMs, forKey: field)
+                case .blurhash: try container.encodeIfPresent(file.blurhash, forKey: field)
+                case .encoder: try container.encodeIfPresent(file.encoder, forKey: field)
+                case .damage: try container.encodeIfPresent(output.damage, forKey: field)
+                }
+            }
+        }
+    }
+}
+
+/// `file_upload.metadata.video`: the probe summary a chat client needs.
+struct VideoSummary: Encodable, Sendable {
+    let durationMs: Int?
+    let width: Int
+    let height: Int
+    let rotation: Int
+    let codec: String
+    let hdr: Bool
+    let hasAudio: Bool
+    let frameRate: Double?
+
+    init(_ info: MediaInfo) {
+        durationMs = info.durationMs
+        width = info.video.width
+        height = info.video.height
+        rotation = info.video.rotation
+        codec = info.video.codec
+        hdr = info.video.hdr
+        hasAudio = info.audio != nil
+        frameRate = info.video.frameRate
+    }
+}
