@@ -64,7 +64,7 @@ let package = Package(
         ),
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         .target(
-            name: "Operations",
+            name: "Observability",
             dependencies: [
                 "JobVocabulary",
                 .product(name: "Logging", package: "swift-log"),
@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Media", "Queue", "Storage", "CLinux", "Operations",
+                "Media", "Queue", "Storage", "CLinux", "Observability",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -95,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "media-worker",
             dependencies: [
-                "Media", "Worker", "Queue", "Storage", "Operations",
+                "Media", "Worker", "Queue", "Storage", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,8 +114,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "OperationsTests",
-            dependencies: ["Operations", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            name: "ObservabilityTests",
+            dependencies: ["Observability", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -130,7 +130,11 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "Queue", "Storage", "Operations", "TestSupport", "media-worker"],
+            dependencies: [
+                "Worker", "Queue", "Storage", "Observability", "Media", "TestSupport", "media-worker",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -11,6 +11,7 @@
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -30,6 +31,10 @@ static inline int clinux_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC)
 static inline int clinux_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
 }
+
+/// mallopt(M_ARENA_MAX, arenas): glibc reserves 64 MiB of address space per thread arena; under an
+/// address-space limit a few arenas are what real allocations need, not one per thread.
+static inline int clinux_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
 
 /// prctl(PR_SET_NO_NEW_PRIVS, 1): nothing this process runs can gain privileges (needed for an
 /// unprivileged seccomp filter and Landlock).

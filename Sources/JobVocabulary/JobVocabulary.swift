@@ -10,17 +10,6 @@ public enum ProcessingType: String, CaseIterable, Codable, Sendable {
     case metadata = "METADATA"
     case preview = "PREVIEW"
     case fullProcessing = "FULL_PROCESSING"
-
-    /// The outputs this type makes.
-    public var roles: [OutputRole] {
-        switch self {
-        case .metadata: []
-        case .thumbnail: [.poster, .thumbnail]
-        case .compression: [.video]
-        case .preview: [.preview]
-        case .fullProcessing: OutputRole.allCases
-        }
-    }
 }
 
 /// Encoding quality (`VideoProcessing.qualityProfile`; a NULL column means MEDIUM).

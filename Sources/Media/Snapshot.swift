@@ -1,5 +1,5 @@
-/// Decodes single pictures to RGB, as a viewer would see them: for checking outputs (tests,
-/// `doctor`) and for anything that needs pixels rather than files.
+/// Decodes single pictures to RGB, as a viewer would see them: for checking outputs (the tests)
+/// and for anything that needs pixels rather than files.
 public enum Snapshot {
     /// Besides videos, the stills media-worker writes (never accepted as uploads).
     static let stillFormats: Set<String> = ["jpeg_pipe", "png_pipe"]

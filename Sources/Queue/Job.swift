@@ -65,10 +65,10 @@ public struct ProcessingLogEvent: Sendable, Encodable {
 
 /// A claimed row media-worker cannot run: a value its vocabulary lacks (an app that added a
 /// processing type or profile before media-worker learned it).
-public enum JobRowError: Error, Sendable, CustomStringConvertible {
+enum JobRowError: Error, Sendable, CustomStringConvertible {
     case unknownValue(column: String, value: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case .unknownValue(let column, let value):
             "\(column) \(value.debugDescription) is not one this version of media-worker knows; upgrade media-worker "

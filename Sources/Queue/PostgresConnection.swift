@@ -165,7 +165,13 @@ public struct PostgresSession {
 
     /// Subscribes to `channel` (an identifier the caller controls, never user input).
     public func listen(_ channel: String) throws {
-        let quoted = String(cString: PQescapeIdentifier(connection, channel, channel.utf8.count))
+        guard let escaped = PQescapeIdentifier(connection, channel, channel.utf8.count) else {
+            throw PostgresError(
+                kind: .query, operation: "listen for new jobs", sqlState: nil,
+                detail: String(cString: PQerrorMessage(connection)))
+        }
+        let quoted = String(cString: escaped)
+        PQfreemem(escaped)
         try execute("LISTEN \(quoted)", operation: "listen for new jobs")
         owner.noteListening(channel)
     }

@@ -58,4 +58,10 @@ extension JobStore {
         }
         return problems
     }
+
+    /// The server's version, as `server_version` says it.
+    public func serverVersion(_ session: PostgresSession) throws -> String {
+        try session.query("SELECT current_setting('server_version') AS v", operation: "read the version").first?
+            .text("v") ?? "?"
+    }
 }

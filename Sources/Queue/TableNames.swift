@@ -4,8 +4,6 @@ public struct TableNames: Sendable, Equatable {
     public let videoProcessing: String
     public let fileUpload: String
     public let user: String
-    /// Unquoted, for messages and trigger names.
-    public let videoProcessingName: String
 
     /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused.
     public init(videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user")
@@ -14,7 +12,6 @@ public struct TableNames: Sendable, Equatable {
         self.videoProcessing = try Self.quote(videoProcessing)
         self.fileUpload = try Self.quote(fileUpload)
         self.user = try Self.quote(user)
-        videoProcessingName = videoProcessing
     }
 
     public static let `default` = try! TableNames()

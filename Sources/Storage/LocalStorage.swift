@@ -1,4 +1,3 @@
-import Dispatch
 public import Foundation
 
 /// A folder as storage (`MEDIA_STORAGE_URL=file:///srv/media`): writes are atomic (temporary file,
@@ -172,20 +171,14 @@ public struct LocalStorage: Storage {
         return root.appendingPathComponent(key).absoluteString
     }
 
-    /// Runs file I/O on a dispatch thread, not on Swift's cooperative pool.
+    /// Runs file I/O off Swift's cooperative pool, with its failures as `StorageError`s.
     private func blocking(_ key: String, _ work: @escaping @Sendable () throws -> Void) async throws(StorageError) {
-        let result: Result<Void, StorageError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    try work()
-                    continuation.resume(returning: .success(()))
-                } catch let error as StorageError {
-                    continuation.resume(returning: .failure(error))
-                } catch {
-                    continuation.resume(returning: .failure(.io(key: key, reason: error.localizedDescription)))
-                }
-            }
+        do {
+            try await offThePool(work)
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw .io(key: key, reason: error.localizedDescription)
         }
-        try result.get()
     }
 }

@@ -31,8 +31,11 @@ final class ChildProcess: @unchecked Sendable {
     init(executable: URL, arguments: [String], directory: URL) {
         self.executable = executable.path
         self.arguments = arguments
-        // Only what a decoder needs: nothing of the daemon's secrets.
-        environment = ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "TMPDIR=\(directory.path)"]
+        // Only what a decoder needs: nothing of the daemon's secrets. No Swift backtracer either:
+        // it would start another program (which the sandbox refuses) and wait, instead of dying.
+        environment = [
+            "PATH=/usr/bin:/bin", "LANG=C.UTF-8", "TMPDIR=\(directory.path)", "SWIFT_BACKTRACE=enable=no",
+        ]
     }
 
     /// Starts the child and waits for it, handing each line it writes to `onLine`. Kills it after

@@ -33,7 +33,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
 
 /// One line of JSON a job's child writes on its stdout for the daemon. A new kind of message is a
 /// new case (and a new key below), not a new optional field.
-public enum ChildMessage: Sendable, Equatable {
+enum ChildMessage: Sendable, Equatable {
     /// How the child confined itself, sent before it reads the input.
     case sandbox(SandboxReport)
     /// What METADATA found, sent before the real work starts.
@@ -52,7 +52,7 @@ extension ChildMessage: Codable {
         case kind, sandbox, probe, progress, report, failure
     }
 
-    public init(from decoder: any Decoder) throws {
+    init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let kind = try container.decode(String.self, forKey: .kind)
         switch CodingKeys(stringValue: kind) {
@@ -67,7 +67,7 @@ extension ChildMessage: Codable {
         }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case .sandbox(let report):

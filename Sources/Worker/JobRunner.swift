@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 import Media
-public import Operations
+public import Observability
 public import Queue
 public import Storage
 

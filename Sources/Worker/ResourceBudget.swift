@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 public import Media
 
@@ -34,6 +35,7 @@ public enum ResourceBudget {
     /// Limits this process's address space (a decoder that asks for more gets ENOMEM, which is
     /// `limits_exceeded`) and forbids core dumps (they would hold the input).
     public static func limitMemory(bytes: Int64) {
+        _ = clinux_limit_malloc_arenas(4)
         lower(RLIMIT_AS, soft: bytes, hard: bytes)
         lower(RLIMIT_CORE, soft: 0, hard: 0)
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Media
-import Operations
+import Observability
 import Queue
 
 /// One claimed run of a job: its database writes, all fenced by the claim's token.

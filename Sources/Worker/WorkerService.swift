@@ -1,6 +1,6 @@
 import Foundation
 public import Logging
-public import Operations
+public import Observability
 import Queue
 public import ServiceLifecycle
 public import Storage
@@ -10,9 +10,10 @@ public import Storage
 /// graceful shutdown stops claiming, lets running jobs finish within the grace period, then stops
 /// the rest and puts them back to PENDING.
 ///
-/// It tells systemd how it is doing (`READY=1` once the database and storage answered, `STATUS=`,
-/// `WATCHDOG=1` only while the loop runs and the database answers, `STOPPING=1`) and feeds the
-/// metrics and `health()`.
+/// Each duty is its own task: the claimer (woken through an `AsyncStream` by a notification, a
+/// freed slot or the poll interval), the listener, the rescuer, the queue-depth sampler and the
+/// systemd reporter (`READY=1` once the database and storage answered, `STATUS=`, `WATCHDOG=1` only
+/// while the database answers, `STOPPING=1`). `events` tells an observer (the tests) what happens.
 public final class WorkerService: Service, Sendable {
     let configuration: Configuration
     let runner: JobRunner
@@ -22,6 +23,14 @@ public final class WorkerService: Service, Sendable {
     let metrics: WorkerMetrics
     let notifier: SystemdNotifier
     let state = ServiceState()
+    /// What happened, as it happens.
+    public let events: AsyncStream<WorkerEvent>
+    private let eventSink: AsyncStream<WorkerEvent>.Continuation
+    /// Why the claimer should look for work now.
+    private let wakeUps: AsyncStream<WakeUp>
+    private let wake: AsyncStream<WakeUp>.Continuation
+
+    enum WakeUp { case notified, slotFreed, pollInterval, stopping }
 
     public init(
         configuration: Configuration, storage: any Storage, logger: Logger, untilIdle: Bool = false,
@@ -37,6 +46,8 @@ public final class WorkerService: Service, Sendable {
         self.untilIdle = untilIdle
         self.metrics = metrics
         self.notifier = notifier
+        (events, eventSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1000))
+        (wakeUps, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// How long the database may go unanswered before the worker counts as unhealthy (no more
@@ -47,102 +58,38 @@ public final class WorkerService: Service, Sendable {
     /// For `/healthz` and `/readyz`.
     public func health() -> Health { state.health(window: healthWindow) }
 
-    /// Jobs finished by this process, by how they ended.
-    public var endings: [JobRunner.Ending: Int] { state.endings }
-
     public func run() async throws {
-        let store = runner.store
         let poller = PostgresConnection(url: configuration.databaseURL, label: "poller", logger: logger)
         let listener = PostgresConnection(url: configuration.databaseURL, label: "listener", logger: logger)
-        let host = runner.host
-        let pid = runner.pid
         logger.info("worker starting", metadata: ["settings": "\(configuration.redactedSummary)"])
-
+        defer { eventSink.finish() }
         try await withGracefulShutdownHandler {
             try await self.waitForDependencies(poller)
             guard !state.isDraining else { return }
             state.becameReady()
             notifier.ready(status: state.changedStatusLine(now: .now) ?? state.statusLine)
             logger.info("worker ready: database and storage answered")
+            eventSink.yield(.ready)
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.listen(listener) }
-                var lastRescue = ContinuousClock.now - .seconds(3600)
-                var lastPoll = ContinuousClock.now - .seconds(3600)
-                var lastDepth = ContinuousClock.now - .seconds(3600)
-                var drainingSince: ContinuousClock.Instant?
-                while true {
-                    self.reportToSystemd()
-                    if state.isDraining {
-                        let since = drainingSince ?? ContinuousClock.now
-                        drainingSince = since
-                        if state.running == 0 { break }
-                        if ContinuousClock.now - since > .seconds(configuration.shutdownGrace) { state.stopAll() }
-                        try? await Task.sleep(for: .milliseconds(100))
-                        continue
+                group.addTask {
+                    await self.every(.seconds(max(0.1, self.configuration.pollInterval))) {
+                        self.wake.yield(.pollInterval)
                     }
-                    let due = ContinuousClock.now - lastPoll >= .seconds(configuration.pollInterval)
-                    if due || state.takeWakeUp() {
-                        lastPoll = ContinuousClock.now
-                        do {
-                            if ContinuousClock.now - lastRescue >= .seconds(max(1, configuration.staleAfter / 4)) {
-                                lastRescue = ContinuousClock.now
-                                let rescued = try await poller.withSession("rescue stale jobs") { [configuration] in
-                                    try store.rescueStale(
-                                        $0, staleAfter: configuration.staleAfter,
-                                        maxAttempts: configuration.maxAttempts,
-                                        host: host, pid: pid)
-                                }
-                                metrics.rescued(rescued.count)
-                                for job in rescued {
-                                    logger.warning(
-                                        "rescued an abandoned job",
-                                        metadata: ["job": "\(job.id)", "status": "\(job.status)"])
-                                }
-                            }
-                            while state.running < configuration.concurrency, !state.isDraining,
-                                let job = try await poller.withSession(
-                                    "claim a job",
-                                    { [configuration] in
-                                        try store.claim(
-                                            $0, retryBase: configuration.retryBase,
-                                            uploadWait: configuration.uploadWait,
-                                            host: host, pid: pid)
-                                    })
-                            {
-                                let control = state.started(job.id)
-                                let threads = self.threads(running: state.running)
-                                group.addTask {
-                                    let ending = await self.runner.run(job, threads: threads, control: control)
-                                    self.state.finished(job.id, ending: ending)
-                                }
-                            }
-                            if ContinuousClock.now - lastDepth >= .seconds(5) {
-                                lastDepth = ContinuousClock.now
-                                metrics.queueDepth(try await poller.withSession("count jobs") { try store.depth($0) })
-                            }
-                            state.polled()
-                            if untilIdle, state.running == 0 {
-                                let idle = try await poller.withSession("check for work") { [configuration] in
-                                    try store.isIdle($0, uploadWait: configuration.uploadWait)
-                                }
-                                if idle { break }
-                                // Retries wait out their backoff: look again soon.
-                                lastPoll = ContinuousClock.now - .seconds(max(0, configuration.pollInterval - 1))
-                            }
-                        } catch {
-                            state.databaseFailed("\(error)")
-                            logger.error("database error in the main loop; retrying", metadata: ["error": "\(error)"])
-                            try? await Task.sleep(for: .seconds(1))
-                        }
-                    }
-                    if state.consumeFinished() { continue }
-                    try? await Task.sleep(for: .milliseconds(50))
                 }
+                group.addTask {
+                    await self.every(.seconds(max(1, self.configuration.staleAfter / 4))) { await self.rescue(poller) }
+                }
+                group.addTask { await self.every(.seconds(5)) { await self.sampleDepth(poller) } }
+                group.addTask { await self.every(.seconds(1)) { self.reportToSystemd() } }
+                await self.claimUntilStopped(poller, group: &group)
+                await self.drainRunningJobs()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             self.logger.info("stopping: no new jobs; running ones get the grace period")
             self.state.drain()
+            self.wake.yield(.stopping)
             // Grace for the jobs, then time to stop their children and release them.
             self.notifier.stopping(
                 status: "stopping: \(self.state.running) running jobs get \(Int(self.configuration.shutdownGrace)) s",
@@ -152,6 +99,99 @@ public final class WorkerService: Service, Sendable {
         await listener.close()
         logger.info(
             "worker stopped", metadata: ["ended": "\(state.endings.map { "\($0.key.rawValue)=\($0.value)" }.sorted())"])
+        eventSink.yield(.stopped(state.endings))
+    }
+
+    /// Claims into free slots whenever woken, until a stop begins (or, with `--until-idle`, the
+    /// queue is empty).
+    private func claimUntilStopped(_ poller: PostgresConnection, group: inout DiscardingTaskGroup) async {
+        wake.yield(.pollInterval)
+        for await _ in wakeUps {
+            if state.isDraining { return }
+            do {
+                while state.running < configuration.concurrency, !state.isDraining,
+                    let job = try await claim(poller)
+                {
+                    let control = state.started(job.id)
+                    let threads = self.threads(running: state.running)
+                    eventSink.yield(.claimed(job.id))
+                    group.addTask {
+                        let ending = await self.runner.run(job, threads: threads, control: control) { fraction in
+                            self.eventSink.yield(.progress(job.id, fraction))
+                        }
+                        self.state.finished(job.id, ending: ending)
+                        self.eventSink.yield(.finished(job.id, ending))
+                        self.wake.yield(.slotFreed)
+                    }
+                }
+                if untilIdle, state.running == 0, try await idle(poller) { return }
+            } catch {
+                state.databaseFailed("\(error)")
+                logger.error("database error in the main loop; retrying", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Lets running jobs finish within the grace period, then stops the rest (each run puts its
+    /// job back to PENDING), and waits for them all.
+    private func drainRunningJobs() async {
+        guard state.running > 0 else { return }
+        let grace = Task {
+            try await Task.sleep(for: .seconds(configuration.shutdownGrace))
+            state.stopAll()
+        }
+        for await _ in wakeUps where state.running == 0 { break }
+        grace.cancel()
+    }
+
+    private func claim(_ poller: PostgresConnection) async throws -> Job? {
+        let (store, host, pid, configuration) = (runner.store, runner.host, runner.pid, configuration)
+        let job = try await poller.withSession("claim a job") {
+            try store.claim(
+                $0, retryBase: configuration.retryBase, uploadWait: configuration.uploadWait, host: host, pid: pid)
+        }
+        state.polled()
+        return job
+    }
+
+    private func idle(_ poller: PostgresConnection) async throws -> Bool {
+        let (store, uploadWait) = (runner.store, configuration.uploadWait)
+        return try await poller.withSession("check for work") { try store.isIdle($0, uploadWait: uploadWait) }
+    }
+
+    private func rescue(_ poller: PostgresConnection) async {
+        let (store, host, pid, configuration) = (runner.store, runner.host, runner.pid, configuration)
+        do {
+            let rescued = try await poller.withSession("rescue stale jobs") {
+                try store.rescueStale(
+                    $0, staleAfter: configuration.staleAfter, maxAttempts: configuration.maxAttempts, host: host,
+                    pid: pid)
+            }
+            state.polled()
+            metrics.rescued(rescued.count)
+            for job in rescued {
+                logger.warning(
+                    "rescued an abandoned job", metadata: ["job": "\(job.id)", "status": "\(job.status.rawValue)"])
+                if job.status == .pending { wake.yield(.pollInterval) }
+            }
+        } catch {
+            state.databaseFailed("\(error)")
+        }
+    }
+
+    private func sampleDepth(_ poller: PostgresConnection) async {
+        let store = runner.store
+        if let depth = try? await poller.withSession("count jobs", { try store.depth($0) }) {
+            metrics.queueDepth(depth)
+        }
+    }
+
+    /// Runs `body` now and then every `interval`, until the task is cancelled.
+    private func every(_ interval: Duration, _ body: @Sendable () async -> Void) async {
+        while !Task.isCancelled {
+            await body()
+            try? await Task.sleep(for: interval)
+        }
     }
 
     /// Start-up: waits until the database answers and the storage can be written, read and
@@ -199,7 +239,7 @@ public final class WorkerService: Service, Sendable {
         return max(2, cores / max(1, running))
     }
 
-    /// Waits for NOTIFY on the jobs channel and wakes the main loop.
+    /// Waits for NOTIFY on the jobs channel and wakes the claimer.
     private func listen(_ connection: PostgresConnection) async {
         var subscribed = false
         while !Task.isCancelled {
@@ -209,7 +249,7 @@ public final class WorkerService: Service, Sendable {
                     return try !session.waitForNotifications(timeout: .milliseconds(500)).isEmpty
                 }
                 subscribed = true
-                if notified { state.wakeUp() }
+                if notified { wake.yield(.notified) }
             } catch {
                 subscribed = false
                 try? await Task.sleep(for: .seconds(1))
@@ -218,14 +258,24 @@ public final class WorkerService: Service, Sendable {
     }
 }
 
+/// What a `WorkerService` did, for whoever watches `events`.
+public enum WorkerEvent: Sendable, Equatable {
+    /// The database and storage answered: jobs are claimed from now on.
+    case ready
+    case claimed(Int)
+    /// A job's work advanced (0…1).
+    case progress(Int, Double)
+    case finished(Int, JobRunner.Ending)
+    /// The service is done; how its jobs ended.
+    case stopped([JobRunner.Ending: Int])
+}
+
 /// The daemon's shared state: slots, wake-ups, shutdown.
 final class ServiceState: @unchecked Sendable {
     // @unchecked: every field is read and written under `lock`.
     private let lock = NSLock()
     private var controls: [Int: RunControl] = [:]
-    private var wake = false
     private var draining = false
-    private var finishedSinceLook = false
     private var counts: [JobRunner.Ending: Int] = [:]
     private var ready = false
     private var lastPoll: ContinuousClock.Instant?
@@ -249,22 +299,9 @@ final class ServiceState: @unchecked Sendable {
         lock.withLock {
             controls[id] = nil
             counts[ending, default: 0] += 1
-            finishedSinceLook = true
-            wake = true
         }
     }
 
-    func wakeUp() { lock.withLock { wake = true } }
-    func takeWakeUp() -> Bool {
-        lock.withLock {
-            defer { wake = false }; return wake
-        }
-    }
-    func consumeFinished() -> Bool {
-        lock.withLock {
-            defer { finishedSinceLook = false }; return finishedSinceLook
-        }
-    }
     func drain() { lock.withLock { draining = true } }
 
     func becameReady() { lock.withLock { ready = true } }

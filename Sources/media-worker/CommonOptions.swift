@@ -2,7 +2,7 @@ public import ArgumentParser
 import Foundation
 import Logging
 public import Media
-public import Operations
+public import Observability
 import Worker
 
 /// The limits a hostile file must stay within, shared by every command that opens media.

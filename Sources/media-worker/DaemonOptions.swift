@@ -1,14 +1,24 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Operations
+import Observability
 import Worker
+
+/// The database, for every command that uses it: DATABASE_URL, or the flag, which wins.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "libpq connection string or URI (DATABASE_URL).")
+    var databaseURL: String?
+
+    /// `configuration` with the flag applied.
+    func apply(to configuration: inout Configuration) {
+        if let databaseURL { configuration.databaseURL = databaseURL }
+    }
+}
 
 /// Settings shared by the commands that use the database and storage: each environment variable
 /// can also be given as a flag, which wins.
 struct DaemonOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: "libpq connection string or URI (DATABASE_URL).")
-    var databaseURL: String?
+    @OptionGroup var database: DatabaseOptions
 
     @Option(
         name: .customLong("storage-url"),
@@ -54,16 +64,28 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .customLong("log-format"), help: "logfmt or json (MEDIA_WORKER_LOG_FORMAT; logfmt).")
     var logFormat: LogFormat?
 
+    func validate() throws {
+        for (name, value) in [("--concurrency", concurrency), ("--max-attempts", maxAttempts)] {
+            if let value, value < 1 { throw ValidationError("\(name) must be at least 1") }
+        }
+        for (name, value) in [
+            ("--poll-interval", pollInterval), ("--stale-after", staleAfter), ("--retry-base", retryBase),
+            ("--shutdown-grace", shutdownGrace), ("--job-timeout", jobTimeout),
+        ] {
+            if let value, value < 0 { throw ValidationError("\(name) must not be negative") }
+        }
+    }
+
     /// The environment, overridden by flags, validated.
     func configuration() throws -> Configuration {
         var configuration = try Configuration()
-        if let databaseURL { configuration.databaseURL = databaseURL }
+        database.apply(to: &configuration)
         if let storageURL { configuration.storageURL = storageURL }
         if let publicURL { configuration.publicURL = publicURL }
-        if let concurrency { configuration.concurrency = max(1, concurrency) }
+        if let concurrency { configuration.concurrency = concurrency }
         if let pollInterval { configuration.pollInterval = pollInterval }
         if let staleAfter { configuration.staleAfter = staleAfter }
-        if let maxAttempts { configuration.maxAttempts = max(1, maxAttempts) }
+        if let maxAttempts { configuration.maxAttempts = maxAttempts }
         if let retryBase { configuration.retryBase = retryBase }
         if let shutdownGrace { configuration.shutdownGrace = shutdownGrace }
         if let jobTimeout { configuration.jobTimeout = jobTimeout }

@@ -80,10 +80,7 @@ struct DoctorCommand: AsyncParsableCommand {
     ) async {
         let store = JobStore(tables: configuration.tables)
         do {
-            let version = try await connection.withSession("connect") {
-                try $0.query("SELECT current_setting('server_version') AS v", operation: "read the version")
-                    .first?.text("v") ?? "?"
-            }
+            let version = try await connection.withSession("connect") { try store.serverVersion($0) }
             report.pass("database", "PostgreSQL \(version) at \(configuration.redactedDatabaseURL)")
         } catch {
             report.fail(

@@ -13,15 +13,15 @@ struct MigrateCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .customLong("database-url"), help: "libpq connection string or URI (DATABASE_URL).")
-    var databaseURL: String?
+    @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
         var configuration = try Configuration()
-        if let databaseURL { configuration.databaseURL = databaseURL }
+        database.apply(to: &configuration)
         guard !configuration.databaseURL.isEmpty else { throw ValidationError("set DATABASE_URL or --database-url") }
-        let connection = PostgresConnection(
-            url: configuration.databaseURL, label: "migrate", logger: .init(label: "media-worker.migrate"))
+        let logger = makeStandardErrorLogger(
+            label: "media-worker.migrate", verbose: false, defaultLevel: .warning, secrets: configuration.secrets)
+        let connection = PostgresConnection(url: configuration.databaseURL, label: "migrate", logger: logger)
         let store = JobStore(tables: configuration.tables)
         try await connection.withSession("create the tables") { try store.migrate($0) }
         await connection.close()

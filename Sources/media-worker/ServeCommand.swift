@@ -1,6 +1,6 @@
 import ArgumentParser
 import Logging
-import Operations
+import Observability
 import Prometheus
 import ServiceLifecycle
 import Worker

@@ -1,6 +1,7 @@
 import Foundation
-import Storage
 import Testing
+
+@testable import Storage
 
 /// AWS's published SigV4 examples: the four S3 requests of "Examples: Signature Calculations in
 /// AWS Signature Version 4" (docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html),

@@ -47,13 +47,8 @@ public final class DatagramListener: @unchecked Sendable {
     /// Every datagram so far, in order.
     public var messages: [String] { lock.withLock { received } }
 
-    /// Waits (up to `timeout` seconds) until a datagram satisfies `condition`.
-    public func wait(timeout: Double, for condition: (String) -> Bool) async -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if messages.contains(where: condition) { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return messages.contains(where: condition)
+    /// Waits (up to `timeout` seconds) until a datagram, from the `from`th on, satisfies `condition`.
+    public func wait(timeout: Double, from: Int = 0, for condition: (String) -> Bool) async -> Bool {
+        await eventually(timeout: timeout) { messages.dropFirst(from).contains(where: condition) }
     }
 }

@@ -9,12 +9,14 @@ public struct ProgramResult: Sendable {
     public let peakMemoryBytes: Int
 }
 
-/// Runs `executable` with `arguments`, waiting for it to exit. Uses posix_spawn and a blocking
-/// waitpid (Foundation's Process can miss exits when many run at once); output goes through
-/// temporary files, so a chatty child never blocks on a full pipe. With `detached`, output is
-/// discarded: for programs that leave a daemon behind holding it open (`pg_ctl start`).
+/// Runs `executable` with `arguments`, waiting for it to exit (at most `timeout` seconds, then it
+/// is killed). Uses posix_spawn and wait4 (Foundation's Process can miss exits when many run at
+/// once); output goes through temporary files, so a chatty child never blocks on a full pipe. With
+/// `detached`, output is discarded: for programs that leave a daemon behind holding it open
+/// (`pg_ctl start`).
 public func runProgram(
-    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, detached: Bool = false
+    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, detached: Bool = false,
+    timeout: Double = 300
 ) throws -> ProgramResult {
     let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("stdout-\(UUID().uuidString)")
     let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
@@ -28,7 +30,18 @@ public func runProgram(
         flags: O_WRONLY | O_CREAT | O_TRUNC)
     var status: Int32 = 0
     var usage = rusage()
-    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    // A program that hangs must fail its test, not the whole run.
+    let deadline = ContinuousClock.now + .seconds(timeout)
+    while true {
+        let reaped = wait4(pid, &status, WNOHANG, &usage)
+        if reaped == pid || (reaped < 0 && errno != EINTR) { break }
+        if ContinuousClock.now > deadline {
+            kill(pid, SIGKILL)
+            while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+            break
+        }
+        usleep(5_000)
+    }
     let output = detached ? Data() : (try? Data(contentsOf: outputFile)) ?? Data()
     let errors = detached ? "" : (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
     let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)

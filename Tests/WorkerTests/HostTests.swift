@@ -61,16 +61,19 @@ struct HostTests {
                 "DATABASE_URL": deployment.databaseURL + "&password=\(password)",
             ]) { $1 }, log: log)
 
-        var finished = false
-        for _ in 0..<300 where !finished {
-            try await Task.sleep(for: .milliseconds(100))
-            let statuses = try await [good, bad].asyncMap { try await deployment.job($0).text("status") }
-            finished = statuses == ["COMPLETED", "FAILED"]
-        }
-        #expect(finished)
+        #expect(
+            try await eventually(timeout: 30) {
+                try await [good, bad].asyncMap { try await deployment.job($0).text("status") } == [
+                    "COMPLETED", "FAILED",
+                ]
+            })
         #expect(await notify.wait(timeout: 10) { $0 == "WATCHDOG=1" })
-        // Depth is sampled every 5 s; wait for a sample taken after both jobs ended.
-        try await Task.sleep(for: .seconds(5.5))
+        // Depth is sampled every 5 s: wait for a sample taken after both jobs ended.
+        #expect(
+            try await eventually(timeout: 12) {
+                let metrics = try await fetch("http://127.0.0.1:\(port)/metrics").1
+                return sample(metrics, #"media_worker_queue_depth{status="FAILED"}"#) == 1
+            })
 
         let (status, metrics) = try await fetch("http://127.0.0.1:\(port)/metrics")
         #expect(status == 200)
@@ -129,21 +132,17 @@ struct HostTests {
         #expect(await notify.wait(timeout: 20) { $0 == "WATCHDOG=1" })
 
         try await Task.detached { try cluster.stop() }.value
-        try await Task.sleep(for: .seconds(3))
-        let (status, body) = try await fetch("http://127.0.0.1:\(port)/healthz")
-        #expect(status == 503)
-        #expect(body.contains("database unanswered"))
-        let pingsWhileDown = notify.messages.filter { $0 == "WATCHDOG=1" }.count
-        try await Task.sleep(for: .seconds(2))
-        #expect(notify.messages.filter { $0 == "WATCHDOG=1" }.count == pingsWhileDown)
+        #expect(
+            try await eventually(timeout: 15) {
+                let (status, body) = try await fetch("http://127.0.0.1:\(port)/healthz")
+                return status == 503 && body.contains("database unanswered")
+            })
+        // No ping while it is gone: none in six watchdog intervals.
+        let down = notify.messages.count
+        #expect(await !notify.wait(timeout: 1.2, from: down) { $0 == "WATCHDOG=1" })
 
         try await Task.detached { try cluster.start() }.value
-        var recovered = false
-        for _ in 0..<100 where !recovered {
-            try await Task.sleep(for: .milliseconds(200))
-            recovered = notify.messages.filter { $0 == "WATCHDOG=1" }.count > pingsWhileDown
-        }
-        #expect(recovered)
+        #expect(await notify.wait(timeout: 20, from: down) { $0 == "WATCHDOG=1" })
         #expect(try await fetch("http://127.0.0.1:\(port)/healthz").0 == 200)
         server.signal(SIGTERM)
         #expect(await server.wait(timeout: 30) == 0)

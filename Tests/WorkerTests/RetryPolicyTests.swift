@@ -1,6 +1,6 @@
 import Foundation
 import Media
-import Operations
+import Observability
 import Queue
 import TestSupport
 import Testing

@@ -16,10 +16,7 @@ struct RunningJobTests {
             Fixtures.executable, ["serve"] + arguments, environment: deployment.environment.merging(extra) { $1 },
             log: log)
         // A child exists only while its job is PROCESSING; /proc is cheaper to poll than the database.
-        for _ in 0..<3000 {
-            if !children(of: deployment).isEmpty { return daemon }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        if await eventually(timeout: 30, { !children(of: deployment).isEmpty }) { return daemon }
         daemon.signal(SIGKILL)
         throw TestSupportError("the job never got going: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
     }
@@ -40,12 +37,9 @@ struct RunningJobTests {
         daemon.signal(SIGKILL)
         _ = await daemon.wait(timeout: 5)
         // PR_SET_PDEATHSIG: the child goes with its parent.
-        var left = children(of: deployment)
-        for _ in 0..<40 where !left.isEmpty {
-            try await Task.sleep(for: .milliseconds(50))
-            left = children(of: deployment)
-        }
-        #expect(left.isEmpty, "decoder processes left running: \(left)")
+        #expect(
+            await eventually(timeout: 2) { children(of: deployment).isEmpty },
+            "decoder processes left running: \(children(of: deployment))")
         let served = try await deployment.run("serve", "--until-idle", "--stale-after", "2")
         #expect(served.status == 0, "\(served.stderr)")
         let row = try await deployment.job(id)

@@ -134,10 +134,15 @@ struct FileChunks: AsyncSequence, Sendable {
         mutating func next() async throws -> ByteBuffer? {
             guard remaining > 0 else { return nil }
             if handle == nil {
-                handle = try FileHandle(forReadingFrom: url)
-                try handle?.seek(toOffset: UInt64(offset))
+                let (url, offset) = (url, offset)
+                handle = try await offThePool {
+                    let handle = try FileHandle(forReadingFrom: url)
+                    try handle.seek(toOffset: UInt64(offset))
+                    return handle
+                }
             }
-            let data = try handle?.read(upToCount: Int(Swift.min(remaining, 1 << 20))) ?? Data()
+            let (handle, count) = (handle, Int(Swift.min(remaining, 1 << 20)))
+            let data = try await offThePool { try handle?.read(upToCount: count) ?? Data() }
             guard !data.isEmpty else { throw S3Failure.transport("\(url.path) ended before the part did") }
             remaining -= Int64(data.count)
             return ByteBuffer(bytes: data)

@@ -78,7 +78,7 @@ public struct S3Storage: Storage {
                 }
                 do {
                     for try await chunk in response.body {
-                        try chunk.withUnsafeReadableBytes { try file.write(contentsOf: $0) }
+                        try await offThePool { try chunk.withUnsafeReadableBytes { try file.write(contentsOf: $0) } }
                         received += Int64(chunk.readableBytes)
                     }
                 } catch let error as CocoaError {
@@ -110,7 +110,7 @@ public struct S3Storage: Storage {
             if size >= tuning.multipartThreshold {
                 try await uploadInParts(source, size: size, objectKey: objectKey, contentType: contentType)
             } else {
-                let body = try Self.fileBody(source, offset: 0, length: size)
+                let body = try await Self.fileBody(source, offset: 0, length: size)
                 _ = try await client.perform(
                     .init(method: .PUT, objectKey: objectKey, headers: [("content-type", contentType)], body: body))
             }
@@ -141,7 +141,7 @@ public struct S3Storage: Storage {
                     .init(
                         method: .PUT, objectKey: objectKey,
                         query: [("partNumber", "\(number)"), ("uploadId", uploadId)],
-                        body: try Self.fileBody(source, offset: offset, length: length)))
+                        body: try await Self.fileBody(source, offset: offset, length: length)))
                 guard let etag = response.headers.first(name: "etag") else {
                     throw S3Failure.service(
                         status: 200, code: "MalformedResponse", message: "part \(number) has no ETag",
@@ -235,21 +235,25 @@ public struct S3Storage: Storage {
     // MARK: Helpers
 
     /// A file region as a request body, hashed first (SigV4 signs the payload's SHA-256, so the
-    /// store rejects bytes that changed on the way). Reads the region once, 1 MiB at a time.
-    private static func fileBody(_ url: URL, offset: Int64, length: Int64) throws(S3Failure) -> S3Client.Body {
+    /// store rejects bytes that changed on the way). Reads the region once, 1 MiB at a time, off
+    /// Swift's cooperative pool.
+    private static func fileBody(_ url: URL, offset: Int64, length: Int64) async throws(S3Failure) -> S3Client.Body {
         do {
-            let handle = try FileHandle(forReadingFrom: url)
-            defer { try? handle.close() }
-            try handle.seek(toOffset: UInt64(offset))
-            var hash = SHA256()
-            var remaining = length
-            while remaining > 0 {
-                let data = try handle.read(upToCount: Int(min(remaining, 1 << 20))) ?? Data()
-                guard !data.isEmpty else { throw S3Failure.transport("\(url.path) is shorter than expected") }
-                hash.update(data: data)
-                remaining -= Int64(data.count)
+            let sha256 = try await offThePool {
+                let handle = try FileHandle(forReadingFrom: url)
+                defer { try? handle.close() }
+                try handle.seek(toOffset: UInt64(offset))
+                var hash = SHA256()
+                var remaining = length
+                while remaining > 0 {
+                    let data = try handle.read(upToCount: Int(min(remaining, 1 << 20))) ?? Data()
+                    guard !data.isEmpty else { throw S3Failure.transport("\(url.path) is shorter than expected") }
+                    hash.update(data: data)
+                    remaining -= Int64(data.count)
+                }
+                return SigV4Signer.hex(hash.finalize())
             }
-            return .file(url, offset: offset, length: length, sha256: SigV4Signer.hex(hash.finalize()))
+            return .file(url, offset: offset, length: length, sha256: sha256)
         } catch let error as S3Failure {
             throw error
         } catch {

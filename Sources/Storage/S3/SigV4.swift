@@ -30,12 +30,12 @@ public struct S3Credentials: Sendable, CustomStringConvertible {
 /// AWS Signature Version 4 for requests signed in the `Authorization` header
 /// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html). Pure: the same request,
 /// time and key always give the same signature, which the tests check against AWS's published examples.
-public struct SigV4Signer: Sendable {
-    public let credentials: S3Credentials
-    public let region: String
-    public let service: String
+struct SigV4Signer: Sendable {
+    let credentials: S3Credentials
+    let region: String
+    let service: String
 
-    public init(credentials: S3Credentials, region: String, service: String = "s3") {
+    init(credentials: S3Credentials, region: String, service: String = "s3") {
         self.credentials = credentials
         self.region = region
         self.service = service
@@ -43,20 +43,20 @@ public struct SigV4Signer: Sendable {
 
     /// What signing produced; the intermediate texts are kept for tests and for debugging a
     /// `SignatureDoesNotMatch` (S3 returns its own canonical request in that error).
-    public struct Signature: Sendable {
-        public let canonicalRequest: String
-        public let stringToSign: String
-        public let signature: String
-        public let authorization: String
+    struct Signature: Sendable {
+        let canonicalRequest: String
+        let stringToSign: String
+        let signature: String
+        let authorization: String
     }
 
     /// The SHA-256 of an empty body, the payload hash of every request without one.
-    public static let emptyPayloadHash = hexSHA256(Data())
+    static let emptyPayloadHash = hexSHA256(Data())
 
     /// Signs a request. `path` is the URI-encoded path as sent (S3 paths are encoded once, not
     /// normalised); `query` holds decoded names and values; `headers` are the headers to sign (at
     /// least `host` and `x-amz-date`), in any case.
-    public func sign(
+    func sign(
         method: String, path: String, query: [(String, String)], headers: [String: String], payloadHash: String,
         date: Date
     ) -> Signature {
@@ -91,7 +91,7 @@ public struct SigV4Signer: Sendable {
     }
 
     /// `20130524T000000Z`, the form of `x-amz-date`.
-    public static func timestamp(_ date: Date) -> String {
+    static func timestamp(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
@@ -102,7 +102,7 @@ public struct SigV4Signer: Sendable {
 
     /// SigV4's URI encoding: every byte but `A-Z a-z 0-9 - _ . ~` as `%XX` (upper case), and `/`
     /// kept unless `encodeSlash`.
-    public static func uriEncode(_ text: String, encodeSlash: Bool) -> String {
+    static func uriEncode(_ text: String, encodeSlash: Bool) -> String {
         var result = ""
         for byte in text.utf8 {
             switch byte {
@@ -119,7 +119,7 @@ public struct SigV4Signer: Sendable {
         return result
     }
 
-    public static func hexSHA256(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
+    static func hexSHA256(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
 
     static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
         bytes.map { String(format: "%02x", $0) }.joined()

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Operations
+import Observability
 import TestSupport
 import Testing
 
