@@ -202,7 +202,8 @@ public final class WorkerService: Service, Sendable {
         while !state.isDraining {
             var problem: String
             do {
-                _ = try await poller.withSession("check the database") { try $0.query("SELECT 1", operation: "ping") }
+                let store = runner.store
+                _ = try await poller.withSession("check the database") { try store.serverVersion($0) }
                 do {
                     try await storage.check()
                     return

@@ -53,22 +53,29 @@ final class AudioResampler {
     func pushSilence(seconds: Double) throws(FFmpegError) {
         let count = Int32((seconds * Double(sampleRate)).rounded())
         guard count > 0 else { return }
-        let silence = try Frame()
+        let silence = try outputFrame(samples: count)
         let raw = silence.pointer
-        raw.pointee.format = AV_SAMPLE_FMT_FLTP.rawValue
-        raw.pointee.sample_rate = sampleRate
-        raw.pointee.nb_samples = count
-        av_channel_layout_default(&raw.pointee.ch_layout, channels)
-        try check("av_frame_get_buffer") { av_frame_get_buffer(raw, 0) }
         try check("av_samples_set_silence") {
             av_samples_set_silence(raw.pointee.extended_data, 0, count, channels, AV_SAMPLE_FMT_FLTP)
         }
-        let written = raw.pointee.extended_data.withMemoryRebound(
-            to: UnsafeMutableRawPointer?.self, capacity: Int(channels)
-        ) {
-            av_audio_fifo_write(fifo, $0, count)
+        let written = withExtendedLifetime(silence) {
+            raw.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: Int(channels)) {
+                av_audio_fifo_write(fifo, $0, count)
+            }
         }
         if written < 0 { throw FFmpegError(call: "av_audio_fifo_write", code: written) }
+    }
+
+    /// A frame of `samples` in the output's format, rate and layout, with its buffers.
+    private func outputFrame(samples: Int32) throws(FFmpegError) -> Frame {
+        let frame = try Frame()
+        let raw = frame.pointer
+        raw.pointee.format = AV_SAMPLE_FMT_FLTP.rawValue
+        raw.pointee.sample_rate = sampleRate
+        raw.pointee.nb_samples = samples
+        av_channel_layout_default(&raw.pointee.ch_layout, channels)
+        try check("av_frame_get_buffer") { av_frame_get_buffer(raw, 0) }
+        return frame
     }
 
     private func convert(_ frame: Frame?) throws(FFmpegError) {
@@ -94,13 +101,8 @@ final class AudioResampler {
         let available = av_audio_fifo_size(fifo)
         guard available >= frameSize || (flushing && available > 0) else { return nil }
         let count = min(available, frameSize)
-        let frame = try Frame()
+        let frame = try outputFrame(samples: count)
         let raw = frame.pointer
-        raw.pointee.format = AV_SAMPLE_FMT_FLTP.rawValue
-        raw.pointee.sample_rate = sampleRate
-        raw.pointee.nb_samples = count
-        av_channel_layout_default(&raw.pointee.ch_layout, channels)
-        try check("av_frame_get_buffer") { av_frame_get_buffer(raw, 0) }
         let read = raw.pointee.extended_data.withMemoryRebound(
             to: UnsafeMutableRawPointer?.self, capacity: Int(channels)
         ) {
