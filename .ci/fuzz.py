@@ -264,6 +264,8 @@ def main():
                     problem = f"error without a schema code or message: {error}"
                 elif outcome == "internal":  # what the input's bytes cause is never media-worker's bug
                     problem = f"input blamed on media-worker: {error['message']}"
+                elif outcome in ("input_missing", "input_unreadable"):  # the file is there and readable
+                    problem = f"a readable input called {outcome}: {error['message']}"
             except (ValueError, KeyError, TypeError):
                 problem = "exit 1 without a JSON error"
         else:

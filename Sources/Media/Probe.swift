@@ -100,15 +100,17 @@ public enum Probe {
         case .unreadable(let format, let error):
             if error.isOutOfMemory { return .outOfMemory(error) }
             let name = format.split(separator: ",").first.map { $0.uppercased() } ?? format
-            if error.isInvalidData || error.isEndOfFile {
-                return .corruptInput(
-                    "the file starts like a \(name) file but cannot be read (\(error.text)); it is probably "
-                        + "truncated or damaged: upload it again")
-            }
             if error.isRefusedOpen {
                 return .unsupported("the \(name) file refers to other files or URLs, which are never opened; \(send)")
             }
-            return .inputUnreadable(reason: error.description)
+            if error.isNotImplemented {
+                return .unsupported(
+                    "the \(name) file uses a feature FFmpeg does not implement (\(error.text)); \(send)")
+            }
+            // Its bytes were read: whatever the demuxer refuses in them is the file's damage.
+            return .corruptInput(
+                "the file starts like a \(name) file but cannot be read (\(error.text)); it is probably "
+                    + "truncated or damaged: upload it again")
         }
     }
 }
