@@ -144,6 +144,14 @@ public struct JobStore: Sendable {
         ).first?.require("locked", as: Bool.self) ?? false
     }
 
+    /// Lets go of that lock at the end of a run. Closing the session would too, but the server
+    /// notices a closed session a moment later: a retry claimed at once must find the lock free.
+    public func releaseLock(_ session: PostgresSession, job: Job) throws {
+        try session.query(
+            "SELECT pg_advisory_unlock($1::int4, $2::int4) AS released", [String(Self.lockNamespace), String(job.id)],
+            operation: "unlock a finished job")
+    }
+
     /// Why the job is not worth doing (deleted user, soft-deleted upload), or nil.
     public func pointlessReason(_ session: PostgresSession, job: Job) throws -> String? {
         let row = try session.query(

@@ -64,7 +64,7 @@ public struct JobRunner: Sendable {
                 "seconds": "\(String(format: "%.2f", run.elapsed.inSeconds))",
             ])
         metrics.jobFinished(type: job.processingType, outcome: ending.rawValue, duration: run.elapsed)
-        // Closing the session also releases the job's advisory lock.
+        try? await connection.withSession("unlock the job") { [store] in try store.releaseLock($0, job: job) }
         await connection.close()
         return ending
     }

@@ -112,14 +112,14 @@ public final class WorkerService: Service, Sendable {
                 while state.running < configuration.concurrency, !state.isDraining,
                     let job = try await claim(poller)
                 {
-                    let control = state.started(job.id)
+                    let control = state.started()
                     let threads = self.threads(running: state.running)
                     eventSink.yield(.claimed(job.id))
                     group.addTask {
                         let ending = await self.runner.run(job, threads: threads, control: control) { fraction in
                             self.eventSink.yield(.progress(job.id, fraction))
                         }
-                        self.state.finished(job.id, ending: ending)
+                        self.state.finished(control, ending: ending)
                         self.eventSink.yield(.finished(job.id, ending))
                         self.wake.yield(.slotFreed)
                     }
@@ -275,7 +275,9 @@ public enum WorkerEvent: Sendable, Equatable {
 final class ServiceState: @unchecked Sendable {
     // @unchecked: every field is read and written under `lock`.
     private let lock = NSLock()
-    private var controls: [Int: RunControl] = [:]
+    /// The running runs, by their control (a job id can be claimed again, once retried, before
+    /// its previous run has quite finished).
+    private var controls: [ObjectIdentifier: RunControl] = [:]
     private var draining = false
     private var counts: [JobRunner.Ending: Int] = [:]
     private var ready = false
@@ -290,15 +292,15 @@ final class ServiceState: @unchecked Sendable {
     var isDraining: Bool { lock.withLock { draining } }
     var endings: [JobRunner.Ending: Int] { lock.withLock { counts } }
 
-    func started(_ id: Int) -> RunControl {
+    func started() -> RunControl {
         let control = RunControl()
-        lock.withLock { controls[id] = control }
+        lock.withLock { controls[ObjectIdentifier(control)] = control }
         return control
     }
 
-    func finished(_ id: Int, ending: JobRunner.Ending) {
+    func finished(_ control: RunControl, ending: JobRunner.Ending) {
         lock.withLock {
-            controls[id] = nil
+            controls[ObjectIdentifier(control)] = nil
             counts[ending, default: 0] += 1
         }
     }
