@@ -17,6 +17,9 @@ public enum MediaProcessor {
         public var thumbnails: ThumbnailSettings
         /// Copy a source that already fits the profile instead of re-encoding it.
         public var allowRemux: Bool
+        /// FULL_PROCESSING: make the stills first, by seeking, and hand them over before the long
+        /// pass (a chat shows the picture within a second); otherwise they come from the pass.
+        public var stillsFirst = true
 
         public init(
             inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile = .medium,
@@ -37,10 +40,11 @@ public enum MediaProcessor {
     /// Runs `request`, calling `progress` with 0…1 as work advances (on the calling thread).
     /// Blocks: call it from a thread of its own, not from Swift's cooperative pool. Outputs are
     /// made in a private folder inside the output folder and moved in only when all succeeded.
-    /// `probed` gets what METADATA found before any decoding starts.
+    /// `probed` gets what METADATA found before any decoding starts; `stillsReady` the stills,
+    /// already in the output folder, when FULL_PROCESSING makes them first (`stillsFirst`).
     public static func run(
         _ request: Request, logger: Logger, probed: (MediaInfo) -> Void = { _ in },
-        progress: (Double) -> Void = { _ in }
+        stillsReady: ([OutputFile]) -> Void = { _ in }, progress: (Double) -> Void = { _ in }
     ) throws(MediaError) -> ProcessingReport {
         let started = ContinuousClock.now
         let outputDirectory = URL(fileURLWithPath: request.outputDirectory, isDirectory: true)
@@ -69,15 +73,37 @@ public enum MediaProcessor {
             stills = try Thumbnailer(settings: request.thumbnails, threads: request.threads, logger: logger)
                 .run(opened, outputDirectory: staging, limits: request.limits, progress: scaled)
         case .compression, .preview, .fullProcessing:
+            var input = opened
+            let early = request.type == .fullProcessing && request.stillsFirst
+            if early {
+                // The stills by seeking (a fraction of a second), published at once; then the one
+                // pass, on a freshly opened input, makes what is left.
+                stills = try Thumbnailer(settings: request.thumbnails, threads: request.threads, logger: logger)
+                    .run(opened, outputDirectory: staging, limits: request.limits, progress: { _ in })
+                for still in stills {
+                    try move(
+                        staging.appendingPathComponent(still.path),
+                        to: outputDirectory.appendingPathComponent(still.path))
+                }
+                stillsReady(stills)
+                input = try Probe.open(path: request.inputPath, limits: request.limits)
+            }
             let plan = SinglePass.Plan(
                 main: request.type == .preview ? nil : request.profile.encoding,
-                preview: request.type != .compression, thumbnails: request.type == .fullProcessing,
+                preview: request.type != .compression, thumbnails: request.type == .fullProcessing && !early,
                 allowRemux: request.allowRemux)
-            let result = try SinglePass(
-                opened, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
-                settings: request.thumbnails, logger: logger
-            ).run(progress: scaled)
-            stills = result.stills
+            let result: SinglePass.Result
+            do {
+                result = try SinglePass(
+                    input, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
+                    settings: request.thumbnails, logger: logger
+                ).run(progress: scaled)
+            } catch {
+                // A failure leaves nothing behind, the stills handed over early included.
+                for still in stills { unlink(outputDirectory.appendingPathComponent(still.path).path) }
+                throw error
+            }
+            if !early { stills = result.stills }
             damage = result.damage
             for (role, path, encoder) in [
                 (OutputRole.video, result.mainPath, result.mainEncoder),
@@ -90,10 +116,16 @@ public enum MediaProcessor {
                 outputs[role] = OutputFile(video: role, info: written, encoder: encoder)
             }
         }
-        for still in stills { outputs[still.role] = still }
         for output in outputs.values {
             try move(
                 staging.appendingPathComponent(output.path), to: outputDirectory.appendingPathComponent(output.path))
+        }
+        for still in stills {
+            outputs[still.role] = still
+            if !FileManager.default.fileExists(atPath: outputDirectory.appendingPathComponent(still.path).path) {
+                try move(
+                    staging.appendingPathComponent(still.path), to: outputDirectory.appendingPathComponent(still.path))
+            }
         }
         progress(1)
         return ProcessingReport(

@@ -33,6 +33,7 @@ public struct WorkerMetrics: Sendable {
         factory.durationHistogramBuckets = [
             "media_worker_job_duration_seconds": [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600].map { .seconds($0) },
             "media_worker_stage_duration_seconds": [0.05, 0.25, 1, 5, 15, 60, 300, 1800].map { .seconds($0) },
+            "media_worker_time_to_stills_seconds": [0.25, 0.5, 1, 2, 5, 10, 30, 120].map { .seconds($0) },
         ]
         factory.valueHistogramBuckets = ["media_worker_realtime_factor": [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]]
         return (WorkerMetrics(factory: factory), registry)
@@ -69,6 +70,17 @@ public struct WorkerMetrics: Sendable {
     public func retry(code: FailureCode) {
         Counter(label: "media_worker_retries_total", dimensions: [("code", code.rawValue)], factory: factory)
             .increment()
+    }
+
+    /// A job that copied an earlier job's outputs (the same bytes) instead of making them.
+    public func reused() {
+        Counter(label: "media_worker_dedupe_hits_total", factory: factory).increment()
+    }
+
+    /// From a job's start to its stills being published.
+    public func timeToStills(_ duration: Duration) {
+        Timer(label: "media_worker_time_to_stills_seconds", factory: factory).recordNanoseconds(
+            Self.nanoseconds(duration))
     }
 
     /// Abandoned jobs this worker put back in the queue.

@@ -21,7 +21,7 @@ public struct JobStore: Sendable {
     public init(tables: TableNames = .default) { self.tables = tables }
 
     private var vp: String { tables.videoProcessing }
-    private static let now = "(now() AT TIME ZONE 'utc')"
+    static let now = "(now() AT TIME ZONE 'utc')"
     private static let clock = "(clock_timestamp() AT TIME ZONE 'utc')"
 
     /// `processingLogs` with the event in parameter `$n` appended, keeping the newest `logCap`.
@@ -144,12 +144,11 @@ public struct JobStore: Sendable {
         ).first?.require("locked", as: Bool.self) ?? false
     }
 
-    /// Lets go of that lock at the end of a run. Closing the session would too, but the server
-    /// notices a closed session a moment later: a retry claimed at once must find the lock free.
-    public func releaseLock(_ session: PostgresSession, job: Job) throws {
-        try session.query(
-            "SELECT pg_advisory_unlock($1::int4, $2::int4) AS released", [String(Self.lockNamespace), String(job.id)],
-            operation: "unlock a finished job")
+    /// Lets go of a run's locks (its job's, and the result it was making) at its end. Closing the
+    /// session would too, but the server notices a closed session a moment later: a retry claimed
+    /// at once must find them free. A job's connection holds nothing else.
+    public func releaseLocks(_ session: PostgresSession, job: Job) throws {
+        try session.query("SELECT pg_advisory_unlock_all()", operation: "unlock a finished job")
     }
 
     /// Why the job is not worth doing (deleted user, soft-deleted upload), or nil.
@@ -183,20 +182,33 @@ public struct JobStore: Sendable {
 
     // MARK: Writes of a running job (fenced)
 
-    private func fence(_ first: Int) -> String {
+    func fence(_ first: Int) -> String {
         "\"id\" = $\(first) AND \"status\" = 'PROCESSING' AND \"startedAt\" = $\(first + 1)::timestamp"
     }
 
     /// Writes progress (and so the heartbeat). False: the run was fenced off (rescued, cancelled,
     /// reprocessed) and must stop.
-    public func heartbeat(_ session: PostgresSession, job: Job, progress: Int, estimatedSeconds: Int?) throws -> Bool {
-        try session.execute(
-            """
-            UPDATE \(vp) SET "progress" = $3, "updatedAt" = \(Self.now),
-                "estimatedDurationSeconds" = COALESCE($4::int, "estimatedDurationSeconds")
-            WHERE \(fence(1))
-            """, [String(job.id), job.token, String(max(0, min(99, progress))), estimatedSeconds.map(String.init)],
-            operation: "write progress") == 1
+    /// With `announce`, also tells the app (`media_worker_events`, `{"status": "PROCESSING",
+    /// "progress": N}`), for a progress ring without polling.
+    public func heartbeat(
+        _ session: PostgresSession, job: Job, progress: Int, estimatedSeconds: Int?, announce: Bool = false
+    ) throws -> Bool {
+        let percent = max(0, min(99, progress))
+        let write = {
+            try session.execute(
+                """
+                UPDATE \(vp) SET "progress" = $3, "updatedAt" = \(Self.now),
+                    "estimatedDurationSeconds" = COALESCE($4::int, "estimatedDurationSeconds")
+                WHERE \(fence(1))
+                """, [String(job.id), job.token, String(percent), estimatedSeconds.map(String.init)],
+                operation: "write progress") == 1
+        }
+        guard announce else { return try write() }
+        return try session.transaction("write and announce progress") {
+            let alive = try write()
+            if alive { try notify(session, job: job, status: .processing, progress: percent) }
+            return alive
+        }
     }
 
     /// The job's status now (e.g. to tell a cancel from a rescue after a fenced write).
@@ -224,6 +236,8 @@ public struct JobStore: Sendable {
         public var uploadVariants: any Encodable & Sendable
         public var posterUrl: String?
         public var event: ProcessingLogEvent
+        /// Kept in the outputs table for later jobs with the same bytes (nil: nothing to keep).
+        public var reusable: ReusableResult?
 
         public init(
             outputStorageKeys: [String: String], outputUrls: [String: String], outputTotalSize: Int64,
@@ -245,6 +259,32 @@ public struct JobStore: Sendable {
             self.posterUrl = posterUrl
             self.event = event
         }
+    }
+
+    /// Merges into the upload row (keeping every key the app stored): `thumbnailUrl`, and in
+    /// `metadata` the probe summary, role → variant, and where processing is.
+    func writeUpload(
+        _ session: PostgresSession, job: Job, status: JobStatus, posterUrl: String?, video: any Encodable,
+        variants: any Encodable
+    ) throws {
+        guard let upload = job.fileUploadId else { return }
+        try session.execute(
+            """
+            UPDATE \(tables.fileUpload) SET "thumbnailUrl" = COALESCE($2, "thumbnailUrl"),
+                "metadata" = (COALESCE("metadata"::jsonb, '{}'::jsonb) || jsonb_build_object(
+                    'video', $3::jsonb,
+                    'variants', COALESCE("metadata"::jsonb -> 'variants', '{}'::jsonb) || $4::jsonb,
+                    'processing', jsonb_build_object('jobId', $5::int, 'status', $6::text,
+                                                     'at', to_char(\(Self.now), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                ))::json,
+                "updatedAt" = \(Self.now)
+            WHERE "id" = $1
+            """,
+            [
+                String(upload), posterUrl, try Self.json(video), try Self.json(variants), String(job.id),
+                status.rawValue,
+            ],
+            operation: "write the results to the upload")
     }
 
     /// Writes every output column, merges into the upload, and notifies, in ONE transaction.
@@ -270,25 +310,10 @@ public struct JobStore: Sendable {
                     completion.estimatedDurationSeconds.map(String.init),
                 ], operation: "record a finished job")
             guard changed == 1 else { return false }
-            if let upload = job.fileUploadId {
-                try session.execute(
-                    """
-                    UPDATE \(tables.fileUpload) SET "thumbnailUrl" = COALESCE($2, "thumbnailUrl"),
-                        "metadata" = (COALESCE("metadata"::jsonb, '{}'::jsonb) || jsonb_build_object(
-                            'video', $3::jsonb,
-                            'variants', COALESCE("metadata"::jsonb -> 'variants', '{}'::jsonb) || $4::jsonb,
-                            'processing', jsonb_build_object('jobId', $5::int, 'status', 'COMPLETED',
-                                                             'at', to_char(\(Self.now), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-                        ))::json,
-                        "updatedAt" = \(Self.now)
-                    WHERE "id" = $1
-                    """,
-                    [
-                        String(upload), completion.posterUrl, try Self.json(completion.uploadVideo),
-                        try Self.json(completion.uploadVariants), String(job.id),
-                    ],
-                    operation: "write the results to the upload")
-            }
+            try writeUpload(
+                session, job: job, status: .completed, posterUrl: completion.posterUrl, video: completion.uploadVideo,
+                variants: completion.uploadVariants)
+            if let reusable = completion.reusable { try record(session, reusable, job: job) }
             try notify(session, job: job, status: .completed)
             return true
         }
@@ -349,29 +374,36 @@ public struct JobStore: Sendable {
             """, [String(job.id), job.token, try Self.json(event)], operation: "release a job") == 1
     }
 
-    private func notify(_ session: PostgresSession, job: Job, status: JobStatus) throws {
+    /// `pg_notify('media_worker_events', {jobId, fileUploadId, status, processingType[, stage][, progress]})`.
+    func notify(
+        _ session: PostgresSession, job: Job, status: JobStatus, stage: String? = nil, progress: Int? = nil
+    ) throws {
         try notify(
             session, jobId: job.id, fileUploadId: job.fileUploadId, status: status,
-            processingType: job.processingType.rawValue)
+            processingType: job.processingType.rawValue, stage: stage, progress: progress)
     }
 
-    /// `pg_notify('media_worker_events', {jobId, fileUploadId, status, processingType})`.
     private func notify(
-        _ session: PostgresSession, jobId: Int, fileUploadId: Int?, status: JobStatus, processingType: String
+        _ session: PostgresSession, jobId: Int, fileUploadId: Int?, status: JobStatus, processingType: String,
+        stage: String? = nil, progress: Int? = nil
     ) throws {
         struct Event: Encodable {
             let jobId: Int
             let fileUploadId: Int?
             let status: JobStatus
             let processingType: String
+            let stage: String?
+            let progress: Int?
         }
         try session.execute(
             "SELECT pg_notify($1, $2)",
             [
                 Self.eventsChannel,
                 try Self.json(
-                    Event(jobId: jobId, fileUploadId: fileUploadId, status: status, processingType: processingType)),
-            ], operation: "announce a finished job")
+                    Event(
+                        jobId: jobId, fileUploadId: fileUploadId, status: status, processingType: processingType,
+                        stage: stage, progress: progress)),
+            ], operation: "announce a job's news")
     }
 
     // MARK: Rescue and queue state

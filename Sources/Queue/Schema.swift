@@ -1,6 +1,7 @@
 /// `media-worker migrate`: the app's three tables, their enum types and indexes as its ORM
-/// (TypeORM) creates them, plus a trigger that notifies media-worker on insert. For local runs and
-/// tests only: in production the app owns the schema. Idempotent.
+/// (TypeORM) creates them, plus a trigger that notifies media-worker on insert, and media-worker's
+/// own outputs table (which production needs too, for reuse of forwarded videos). The app's
+/// tables are for local runs and tests only: in production the app owns them. Idempotent.
 extension JobStore {
     public func migrate(_ session: PostgresSession) throws {
         let vpName = unquotedLast(tables.videoProcessing)
@@ -77,6 +78,7 @@ extension JobStore {
                     "updatedAt" TIMESTAMP NOT NULL DEFAULT now()
                 )
                 """, operation: "create the video_processing table")
+            try migrateOwnTables(session)
             try session.execute(
                 """
                 CREATE INDEX IF NOT EXISTS "IDX_\(vpName)_user_status" ON \(tables.videoProcessing) ("userId", "status")
@@ -100,6 +102,24 @@ extension JobStore {
                 EXCEPTION WHEN duplicate_object THEN NULL; END $$
                 """, operation: "create the notify trigger")
         }
+    }
+
+    /// media-worker's own table: results kept for reuse. No key into the app's table (the app may
+    /// purge it; a lookup joins it). Idempotent; safe on a production database.
+    public func migrateOwnTables(_ session: PostgresSession) throws {
+        try session.execute(
+            """
+            CREATE TABLE IF NOT EXISTS \(tables.outputs) (
+                "sha256" text NOT NULL,
+                "processingType" text NOT NULL,
+                "qualityProfile" text NOT NULL,
+                "pipelineVersion" integer NOT NULL,
+                "jobId" integer NOT NULL,
+                "completedAt" TIMESTAMP NOT NULL,
+                "result" json NOT NULL,
+                PRIMARY KEY ("sha256", "processingType", "qualityProfile", "pipelineVersion")
+            )
+            """, operation: "create the outputs table")
     }
 
     /// The app's enum columns: their type names as TypeORM makes them, all their values (for

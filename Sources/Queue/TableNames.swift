@@ -4,14 +4,19 @@ public struct TableNames: Sendable, Equatable {
     public let videoProcessing: String
     public let fileUpload: String
     public let user: String
+    /// media-worker's own table (never one of the app's): results kept for reuse by later jobs with
+    /// the same bytes (forwarded videos).
+    public let outputs: String
 
     /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused.
-    public init(videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user")
-        throws
-    {
+    public init(
+        videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user",
+        outputs: String = "media_worker_outputs"
+    ) throws {
         self.videoProcessing = try Self.quote(videoProcessing)
         self.fileUpload = try Self.quote(fileUpload)
         self.user = try Self.quote(user)
+        self.outputs = try Self.quote(outputs)
     }
 
     public static let `default` = try! TableNames()

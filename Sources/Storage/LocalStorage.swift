@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 
 /// A folder as storage (`MEDIA_STORAGE_URL=file:///srv/media`): writes are atomic (temporary file,
@@ -22,9 +23,12 @@ public struct LocalStorage: Storage {
         return file
     }
 
-    public func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError) {
+    @discardableResult
+    public func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError)
+        -> Downloaded
+    {
         let source = try path(for: key)
-        try await blocking(key) {
+        return try await blocking(key) {
             try walkFolders(of: key, creating: false)
             let input = open(source.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
             guard input >= 0 else { throw Self.openError(key: key, errno) }
@@ -33,9 +37,39 @@ public struct LocalStorage: Storage {
             let output = open(destination.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard output >= 0 else { throw StorageError.io(key: key, reason: String(cString: strerror(errno))) }
             defer { close(output) }
-            let copied = try Self.copy(from: input, to: output, key: key)
+            var hash = SHA256()
+            let copied = try Self.copy(from: input, to: output, key: key) { hash.update(bufferPointer: $0) }
             if let expectedSize, copied != expectedSize {
                 throw StorageError.sizeMismatch(key: key, expected: expectedSize, actual: copied)
+            }
+            return Downloaded(bytes: copied, sha256: hexDigest(hash.finalize()))
+        }
+    }
+
+    /// A hard link under a temporary name, renamed onto `target` (a copy where links cannot be made).
+    public func copy(from source: String, to target: String) async throws(StorageError) {
+        let from = try path(for: source)
+        let to = try path(for: target)
+        try await blocking(target) {
+            try walkFolders(of: source, creating: false)
+            try walkFolders(of: target, creating: true)
+            var status = stat()
+            guard lstat(from.path, &status) == 0 else { throw Self.openError(key: source, errno) }
+            guard status.st_mode & S_IFMT == S_IFREG else { throw Self.openError(key: source, ELOOP) }
+            let temporary = to.deletingLastPathComponent()
+                .appendingPathComponent(".\(to.lastPathComponent).\(UUID().uuidString).tmp")
+            if link(from.path, temporary.path) != 0 {
+                let input = open(from.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                guard input >= 0 else { throw Self.openError(key: source, errno) }
+                defer { close(input) }
+                let output = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                guard output >= 0 else { throw StorageError.io(key: target, reason: String(cString: strerror(errno))) }
+                defer { close(output) }
+                _ = try Self.copy(from: input, to: output, key: target) { _ in }
+            }
+            guard rename(temporary.path, to.path) == 0 else {
+                unlink(temporary.path)
+                throw StorageError.io(key: target, reason: String(cString: strerror(errno)))
             }
         }
     }
@@ -53,7 +87,7 @@ public struct LocalStorage: Storage {
             guard output >= 0 else { throw StorageError.io(key: key, reason: String(cString: strerror(errno))) }
             do {
                 defer { close(output) }
-                _ = try Self.copy(from: input, to: output, key: key)
+                _ = try Self.copy(from: input, to: output, key: key) { _ in }
                 // rename replaces a symbolic link at the target instead of writing through it.
                 guard rename(temporary.path, target.path) == 0 else {
                     throw StorageError.io(key: key, reason: String(cString: strerror(errno)))
@@ -113,8 +147,11 @@ public struct LocalStorage: Storage {
         }
     }
 
-    /// Copies everything from `input` to `output`; returns the byte count.
-    private static func copy(from input: Int32, to output: Int32, key: String) throws(StorageError) -> Int64 {
+    /// Copies everything from `input` to `output`, showing each chunk to `observe`; returns the
+    /// byte count.
+    private static func copy(
+        from input: Int32, to output: Int32, key: String, observe: (UnsafeRawBufferPointer) -> Void
+    ) throws(StorageError) -> Int64 {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var total: Int64 = 0
         while true {
@@ -122,6 +159,7 @@ public struct LocalStorage: Storage {
             if count < 0 && errno == EINTR { continue }
             if count < 0 { throw .io(key: key, reason: String(cString: strerror(errno))) }
             if count == 0 { return total }
+            buffer.withUnsafeBytes { observe(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             var written = 0
             while written < count {
                 let result = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
@@ -172,9 +210,12 @@ public struct LocalStorage: Storage {
     }
 
     /// Runs file I/O off Swift's cooperative pool, with its failures as `StorageError`s.
-    private func blocking(_ key: String, _ work: @escaping @Sendable () throws -> Void) async throws(StorageError) {
+    private func blocking<T: Sendable>(_ key: String, _ work: @escaping @Sendable () throws -> T)
+        async throws(StorageError)
+        -> T
+    {
         do {
-            try await offThePool(work)
+            return try await offThePool(work)
         } catch let error as StorageError {
             throw error
         } catch {

@@ -4,8 +4,12 @@ public import Foundation
 /// `uploads/abc.mp4`; an implementation refuses keys that could escape its root.
 public protocol Storage: Sendable {
     /// Copies the object at `key` into the local file `destination`, checking its size when
-    /// `expectedSize` is given.
-    func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError)
+    /// `expectedSize` is given; the bytes are hashed on the way (no second read).
+    @discardableResult
+    func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError) -> Downloaded
+    /// Makes `target` a copy of the object at `source`, inside the store (S3 `CopyObject`, a hard
+    /// link for a folder): nothing passes through this host. `.notFound` when `source` is gone.
+    func copy(from source: String, to target: String) async throws(StorageError)
     /// Stores the local file `source` at `key`, replacing what is there.
     func upload(_ source: URL, key: String, contentType: String) async throws(StorageError)
     /// Removes `key` if it exists.
@@ -17,6 +21,18 @@ public protocol Storage: Sendable {
     /// Proves the store is usable: writes, reads back and deletes a small object. Throws
     /// `.unusable` saying what is wrong in plain words.
     func check() async throws(StorageError)
+}
+
+/// What a download brought.
+public struct Downloaded: Sendable, Equatable {
+    public var bytes: Int64
+    /// SHA-256 of the bytes, lowercase hex.
+    public var sha256: String
+
+    public init(bytes: Int64, sha256: String) {
+        self.bytes = bytes
+        self.sha256 = sha256
+    }
 }
 
 /// Why a storage operation failed.
@@ -58,4 +74,9 @@ extension StorageError {
             throw .invalidKey(key, reason: "'.', '..' and empty path segments are not allowed")
         }
     }
+}
+
+/// Bytes (a digest) as lowercase hex.
+func hexDigest<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+    bytes.map { String(format: "%02x", $0) }.joined()
 }

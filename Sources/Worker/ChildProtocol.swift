@@ -19,15 +19,19 @@ public struct JobRequest: Codable, Sendable, Equatable {
     public var memoryBytes: Int64
     /// CPU-time ceiling, in seconds (lowered once the input is probed).
     public var cpuSeconds: Int
+    /// FULL_PROCESSING: make and report the stills before the long pass.
+    public var stillsFirst = true
 
     /// The folder the child may write to, and nothing else.
     public var jobFolder: String { URL(fileURLWithPath: inputPath).deletingLastPathComponent().path }
 
     /// The media engine's request.
     public var media: MediaProcessor.Request {
-        MediaProcessor.Request(
+        var request = MediaProcessor.Request(
             inputPath: inputPath, outputDirectory: outputDirectory, type: type, profile: profile, limits: limits,
             threads: threads)
+        request.stillsFirst = stillsFirst
+        return request
     }
 }
 
@@ -38,6 +42,8 @@ enum ChildMessage: Sendable, Equatable {
     case sandbox(SandboxReport)
     /// What METADATA found, sent before the real work starts.
     case probe(MediaInfo)
+    /// The stills (poster, thumbnail), already in the output folder, before the long pass.
+    case stills([OutputFile])
     /// 0…1 as work advances.
     case progress(Double)
     /// The final report, on success.
@@ -49,7 +55,7 @@ enum ChildMessage: Sendable, Equatable {
 extension ChildMessage: Codable {
     /// `{"kind": "<case>", "<case>": payload}`.
     private enum CodingKeys: String, CodingKey {
-        case kind, sandbox, probe, progress, report, failure
+        case kind, sandbox, probe, stills, progress, report, failure
     }
 
     init(from decoder: any Decoder) throws {
@@ -58,6 +64,7 @@ extension ChildMessage: Codable {
         switch CodingKeys(stringValue: kind) {
         case .sandbox: self = .sandbox(try container.decode(SandboxReport.self, forKey: .sandbox))
         case .probe: self = .probe(try container.decode(MediaInfo.self, forKey: .probe))
+        case .stills: self = .stills(try container.decode([OutputFile].self, forKey: .stills))
         case .progress: self = .progress(try container.decode(Double.self, forKey: .progress))
         case .report: self = .report(try container.decode(ProcessingReport.self, forKey: .report))
         case .failure: self = .failure(try container.decode(JobFailure.self, forKey: .failure))
@@ -76,6 +83,9 @@ extension ChildMessage: Codable {
         case .probe(let info):
             try container.encode(CodingKeys.probe.stringValue, forKey: .kind)
             try container.encode(info, forKey: .probe)
+        case .stills(let files):
+            try container.encode(CodingKeys.stills.stringValue, forKey: .kind)
+            try container.encode(files, forKey: .stills)
         case .progress(let fraction):
             try container.encode(CodingKeys.progress.stringValue, forKey: .kind)
             try container.encode(fraction, forKey: .progress)

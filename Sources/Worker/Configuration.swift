@@ -36,6 +36,14 @@ public struct Configuration: Sendable {
     public var metricsAddress: String?
     /// The variables S3 credentials and the default region are read from (`AWS_*`).
     public var awsEnvironment: [String: String]
+    /// Reuse the outputs of an earlier job for the same bytes (`MEDIA_WORKER_DEDUPE`, on).
+    public var reuseOutputs: Bool
+    /// FULL_PROCESSING publishes its stills before the long pass (`MEDIA_WORKER_STILLS_FIRST`, on).
+    public var stillsFirst: Bool
+    /// Seconds a job waits while another worker makes the same result (then makes it itself).
+    public var reuseWait: Double
+    /// Which pipeline made a result: reuse only serves results of this one (see `Pipeline`).
+    public var pipelineVersion = Pipeline.version
     /// The program a job's child runs (`run-job`): this very binary, unless a test says otherwise.
     public var childExecutable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
 
@@ -67,6 +75,17 @@ public struct Configuration: Sendable {
         shutdownGrace = try number("MEDIA_WORKER_SHUTDOWN_GRACE", 30)
         uploadWait = try number("MEDIA_WORKER_UPLOAD_WAIT", 3600)
         jobTimeout = try number("MEDIA_WORKER_JOB_TIMEOUT", 3600)
+        func flag(_ name: String, _ fallback: Bool) throws(ConfigurationError) -> Bool {
+            switch environment[name]?.lowercased() {
+            case nil, "": return fallback
+            case "on", "true", "1", "yes": return true
+            case "off", "false", "0", "no": return false
+            case let text?: throw .invalid(name, text, "on or off")
+            }
+        }
+        reuseOutputs = try flag("MEDIA_WORKER_DEDUPE", true)
+        stillsFirst = try flag("MEDIA_WORKER_STILLS_FIRST", true)
+        reuseWait = try number("MEDIA_WORKER_DEDUPE_WAIT", 300)
         childMemoryBytes = Int64(try integer("MEDIA_WORKER_CHILD_MEMORY_MB", 8192)) << 20
         temporaryDirectory =
             environment["MEDIA_WORKER_TMPDIR"] ?? environment["CACHE_DIRECTORY"] ?? environment["TMPDIR"] ?? "/tmp"
@@ -74,7 +93,8 @@ public struct Configuration: Sendable {
             tables = try TableNames(
                 videoProcessing: environment["MEDIA_WORKER_TABLE_VIDEO_PROCESSING"] ?? "video_processing",
                 fileUpload: environment["MEDIA_WORKER_TABLE_FILE_UPLOAD"] ?? "file_upload",
-                user: environment["MEDIA_WORKER_TABLE_USER"] ?? "user")
+                user: environment["MEDIA_WORKER_TABLE_USER"] ?? "user",
+                outputs: environment["MEDIA_WORKER_TABLE_OUTPUTS"] ?? "media_worker_outputs")
         } catch {
             throw .invalid("MEDIA_WORKER_TABLE_*", "", "table names are identifiers, optionally schema-qualified")
         }
@@ -105,8 +125,9 @@ public struct Configuration: Sendable {
             + "concurrency=\(concurrency) pollInterval=\(pollInterval)s staleAfter=\(staleAfter)s "
             + "maxAttempts=\(maxAttempts) retryBase=\(retryBase)s shutdownGrace=\(shutdownGrace)s "
             + "uploadWait=\(uploadWait)s jobTimeout=\(jobTimeout)s tmp=\(temporaryDirectory) "
-            + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user) "
-            + "metrics=\(metricsAddress ?? "off")"
+            + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user),\(tables.outputs) "
+            + "dedupe=\(reuseOutputs ? "on" : "off") stillsFirst=\(stillsFirst ? "on" : "off") "
+            + "pipeline=\(pipelineVersion) metrics=\(metricsAddress ?? "off")"
     }
 }
 

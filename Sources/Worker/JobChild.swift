@@ -29,6 +29,7 @@ public enum JobChild {
                             for: info, type: request.type, profile: request.profile, ceiling: request.cpuSeconds))
                     send(.probe(info))
                 },
+                stillsReady: { send(.stills($0)) },
                 progress: { fraction in
                     // A line per whole percent at most: the parent throttles database writes.
                     guard fraction - lastSent >= 0.01 || fraction >= 1 else { return }

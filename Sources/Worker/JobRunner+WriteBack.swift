@@ -3,9 +3,13 @@ import Media
 import Queue
 
 extension JobRunner {
-    /// Checks the child's outputs, uploads them under deterministic keys and records everything
-    /// in one transaction.
-    func finish(_ run: Run, report: ProcessingReport, directory: URL) async throws -> Ending {
+    /// Checks the child's outputs, uploads those not uploaded yet (the stills went up early)
+    /// under deterministic keys, and records everything in one transaction, keeping the result
+    /// for reuse under `reuseKey`.
+    func finish(
+        _ run: Run, report: ProcessingReport, directory: URL, stored alreadyStored: [OutputRole: StoredOutput],
+        sha256: String, reuseKey: JobStore.ReuseKey?
+    ) async throws -> Ending {
         let job = run.job
         // The child parsed untrusted input: its report is checked like input too.
         for output in report.outputs.values {
@@ -20,38 +24,66 @@ extension JobRunner {
         var stored: [StoredOutput] = []
         let uploadStarted = ContinuousClock.now
         for output in report.outputs.values.sorted(by: { $0.role < $1.role }) {
-            let key = OutputKeys.key(jobId: job.id, role: output.role)
+            if let early = alreadyStored[output.role], early.file == output {
+                stored.append(early)
+                continue
+            }
             do {
-                try await storage.upload(
-                    directory.appendingPathComponent(output.path), key: key, contentType: output.mimeType)
+                stored.append(try await upload(output, from: directory, job: job, damage: report.damage))
             } catch {
                 return try await run.fail(
                     JobFailure(.storage, "could not store the \(output.role.rawValue) output: \(error)"))
             }
-            metrics.bytesUploaded(Int64(output.bytes))
-            stored.append(
-                StoredOutput(
-                    file: output, key: key, url: storage.publicURL(for: key),
-                    damage: output.role == .video ? report.damage : nil))
         }
         metrics.stage("upload", duration: ContinuousClock.now - uploadStarted)
+        let kept = reuseKey.map { key in
+            JobStore.ReusableResult(
+                key: key,
+                result: KeptResult(
+                    input: report.input, outputs: report.outputs,
+                    keys: stored.reduce(into: [:]) { $0[$1.file.role] = $1.key },
+                    damage: report.damage))
+        }
+        return try await record(
+            run, input: report.input, stored: stored, sha256: sha256, reusable: kept,
+            event: run.event("completed", message: completionMessage(report)))
+    }
+
+    /// Uploads one output of the child under its job's key.
+    func upload(_ output: OutputFile, from directory: URL, job: Job, damage: DamageReport?) async throws -> StoredOutput
+    {
+        let key = OutputKeys.key(jobId: job.id, role: output.role)
+        try await storage.upload(directory.appendingPathComponent(output.path), key: key, contentType: output.mimeType)
+        metrics.bytesUploaded(Int64(output.bytes))
+        return StoredOutput(
+            file: output, key: key, url: storage.publicURL(for: key), damage: output.role == .video ? damage : nil)
+    }
+
+    /// The completing transaction, for a run that made its outputs and for one that reused them.
+    func record(
+        _ run: Run, input: MediaInfo, stored: [StoredOutput], sha256: String, reusable: JobStore.ReusableResult?,
+        event: ProcessingLogEvent
+    ) async throws -> Ending {
+        let job = run.job
         let byRole = Dictionary(uniqueKeysWithValues: stored.map { ($0.file.role.rawValue, $0) })
-        let completion = JobStore.Completion(
+        let blurhash = stored.first { $0.file.role == .poster }?.file.blurhash
+        var completion = JobStore.Completion(
             outputStorageKeys: byRole.mapValues(\.key), outputUrls: byRole.mapValues(\.url),
             outputTotalSize: Int64(stored.reduce(0) { $0 + $1.file.bytes }),
-            outputMetadata: byRole.mapValues(\.metadata), inputMetadata: report.input,
+            outputMetadata: byRole.mapValues(\.metadata), inputMetadata: InputRecord(info: input, sha256: sha256),
             thumbnails: stored.filter(\.file.role.isStill).map(\.thumbnail),
             actualDurationSeconds: Int(run.elapsed.components.seconds),
-            uploadVideo: VideoSummary(report.input), uploadVariants: byRole.mapValues(\.variant),
+            uploadVideo: VideoSummary(input, blurhash: blurhash), uploadVariants: byRole.mapValues(\.variant),
             posterUrl: byRole[OutputRole.poster.rawValue]?.url,
             estimatedDurationSeconds: estimatedSeconds(
-                durationMs: report.input.durationMs ?? 0, type: job.processingType, profile: job.qualityProfile),
-            event: run.event("completed", message: completionMessage(report)))
+                durationMs: input.durationMs ?? 0, type: job.processingType, profile: job.qualityProfile),
+            event: event)
+        completion.reusable = reusable
         let recordStarted = ContinuousClock.now
         let recorded: Bool
         do {
             recorded = try await run.connection.withSession(
-                "record the result", { [store] in try store.complete($0, job: job, completion) })
+                "record the result", { [store, completion] in try store.complete($0, job: job, completion) })
         } catch let error as PostgresError where error.kind == .query || error.kind == .decoding {
             // The database answered but refused the write: a retry may find it fixed.
             return try await run.fail(JobFailure(.database, "the results could not be recorded (\(error))"))
@@ -80,4 +112,27 @@ extension JobRunner {
 /// overwrites instead of adding copies.
 enum OutputKeys {
     static func key(jobId: Int, role: OutputRole) -> String { "media-worker/jobs/\(jobId)/\(role.fileName)" }
+}
+
+/// What a completed job keeps for later jobs with the same bytes: enough to repeat its write-back.
+struct KeptResult: Codable, Sendable {
+    var input: MediaInfo
+    var outputs: [OutputRole: OutputFile]
+    /// Role → the storage key its output was stored under.
+    var keys: [OutputRole: String]
+    var damage: DamageReport?
+}
+
+/// `inputMetadata`: what METADATA found, and the SHA-256 of the bytes.
+struct InputRecord: Encodable, Sendable {
+    let info: MediaInfo
+    let sha256: String
+
+    private enum Keys: String, CodingKey { case sha256 }
+
+    func encode(to encoder: any Encoder) throws {
+        try info.encode(to: encoder)
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(sha256, forKey: .sha256)
+    }
 }

@@ -6,8 +6,10 @@ public import Queue
 public import Storage
 
 /// Runs one claimed job from start to end: checks it is still wanted, fetches the input into a
-/// private folder, runs the stages in an isolated child, uploads the outputs and records the
-/// result in one transaction. Every database write is fenced by the claim's token.
+/// private folder (hashing it), reuses the result of an earlier job for the same bytes when there
+/// is one, otherwise runs the stages in an isolated child (publishing the stills as soon as the
+/// child has them), uploads the outputs and records the result in one transaction. Every database
+/// write is fenced by the claim's token.
 public struct JobRunner: Sendable {
     public let configuration: Configuration
     public let store: JobStore
@@ -40,11 +42,22 @@ public struct JobRunner: Sendable {
         case unrecorded
     }
 
+    /// What a run tells whoever started it, as it goes.
+    public enum Event: Sendable, Equatable {
+        /// 0…1 of the child's work.
+        case progress(Double)
+        /// The stills are in the job and upload rows while the rest is still being made.
+        case stillsPublished
+        /// The outputs of job `from`, made from the same bytes, were copied: nothing was decoded.
+        case reused(from: Int)
+    }
+
     /// Runs `job` with `threads` decoder/encoder threads. `control` lets the daemon stop it
-    /// (shutdown); `progress` sees 0…1 (for `reprocess`'s bar).
+    /// (shutdown); `reuse` false makes it even when an earlier result exists (`reprocess
+    /// --force`); `observe` sees what happens (progress for `reprocess`'s bar).
     public func run(
-        _ job: Job, threads: Int, control: RunControl = RunControl(),
-        progress: @escaping @Sendable (Double) -> Void = { _ in }
+        _ job: Job, threads: Int, control: RunControl = RunControl(), reuse: Bool = true,
+        observe: @escaping @Sendable (Event) -> Void = { _ in }
     ) async -> Ending {
         var logger = logger
         logger[metadataKey: "job"] = "\(job.id)"
@@ -56,7 +69,7 @@ public struct JobRunner: Sendable {
             maxAttempts: configuration.maxAttempts, logger: logger, metrics: metrics, onFailure: onFailure)
         logger.info(
             "job started", metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile.rawValue)"])
-        let ending = await execute(run, threads: threads, control: control, progress: progress)
+        let ending = await execute(run, threads: threads, control: control, reuse: reuse, observe: observe)
         logger.info(
             "job ended",
             metadata: [
@@ -64,14 +77,15 @@ public struct JobRunner: Sendable {
                 "seconds": "\(String(format: "%.2f", run.elapsed.inSeconds))",
             ])
         metrics.jobFinished(type: job.processingType, outcome: ending.rawValue, duration: run.elapsed)
-        try? await connection.withSession("unlock the job") { [store] in try store.releaseLock($0, job: job) }
+        // Closing the session lets go of its locks too, but the server notices a moment later.
+        try? await connection.withSession("unlock the job") { [store] in try store.releaseLocks($0, job: job) }
         await connection.close()
         return ending
     }
 
     /// Everything a claimed run does; never throws: an end it cannot record is `.unrecorded`.
     private func execute(
-        _ run: Run, threads: Int, control: RunControl, progress: @escaping @Sendable (Double) -> Void
+        _ run: Run, threads: Int, control: RunControl, reuse: Bool, observe: @escaping @Sendable (Event) -> Void
     ) async -> Ending {
         let (job, connection, logger) = (run.job, run.connection, run.logger)
         do {
@@ -94,7 +108,7 @@ public struct JobRunner: Sendable {
                         "the upload never reached COMPLETED within \(Int(configuration.uploadWait)) s; upload it again")
                 )
             }
-            return try await process(run, threads: threads, control: control, progress: progress)
+            return try await process(run, threads: threads, control: control, reuse: reuse, observe: observe)
         } catch {
             logger.error("could not record the job's end; it will be rescued", metadata: ["error": "\(error)"])
             return .unrecorded
@@ -102,7 +116,7 @@ public struct JobRunner: Sendable {
     }
 
     private func process(
-        _ run: Run, threads: Int, control: RunControl, progress: @escaping @Sendable (Double) -> Void
+        _ run: Run, threads: Int, control: RunControl, reuse: Bool, observe: @escaping @Sendable (Event) -> Void
     ) async throws -> Ending {
         let job = run.job
         let directory = URL(fileURLWithPath: configuration.temporaryDirectory)
@@ -113,9 +127,11 @@ public struct JobRunner: Sendable {
 
         // Named by nothing the uploader chose: what the file is comes from its bytes.
         let input = directory.appendingPathComponent("input")
+        let downloaded: Downloaded
         do {
             let started = ContinuousClock.now
-            try await storage.download(key: job.inputStorageKey, to: input, expectedSize: job.inputFileSize)
+            downloaded = try await storage.download(
+                key: job.inputStorageKey, to: input, expectedSize: job.inputFileSize)
             metrics.stage("download", duration: ContinuousClock.now - started)
             metrics.bytesDownloaded(job.inputFileSize)
         } catch {
@@ -126,18 +142,46 @@ public struct JobRunner: Sendable {
             }
         }
 
-        let outputs = directory.appendingPathComponent("out", isDirectory: true)
+        let key = JobStore.ReuseKey(
+            sha256: downloaded.sha256, processingType: job.processingType, qualityProfile: job.qualityProfile,
+            pipelineVersion: configuration.pipelineVersion)
+        var reuseKey: JobStore.ReuseKey?
+        if reuse && configuration.reuseOutputs {
+            switch try await lookForReuse(run, key: key) {
+            case .found(let found):
+                if let ending = try await reuseResult(run, found: found, sha256: downloaded.sha256) {
+                    observe(.reused(from: found.jobId))
+                    return ending
+                }
+                reuseKey = key
+            case .make: reuseKey = key
+            case .unavailable: reuseKey = nil
+            }
+        }
+        let stills = StillsPublisher(runner: self, run: run, control: control, observe: observe)
+        return try await runChild(
+            run, threads: threads, control: control, input: input, stills: stills, sha256: downloaded.sha256,
+            reuseKey: reuseKey, observe: observe)
+    }
+
+    private func runChild(
+        _ run: Run, threads: Int, control: RunControl, input: URL, stills: StillsPublisher, sha256: String,
+        reuseKey: JobStore.ReuseKey?, observe: @escaping @Sendable (Event) -> Void
+    ) async throws -> Ending {
+        let job = run.job
+        let outputs = input.deletingLastPathComponent().appendingPathComponent("out", isDirectory: true)
         // CPU seconds: the wall-clock budget on every core the job may use, until the child has
         // probed the input and lowers it to what the input deserves.
         let cpuCeiling =
             Int(configuration.jobTimeout) * (threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
-        let request = JobRequest(
+        var request = JobRequest(
             inputPath: input.path, outputDirectory: outputs.path, type: job.processingType,
             profile: job.qualityProfile, threads: threads, limits: .default, parentPID: getpid(),
             memoryBytes: configuration.childMemoryBytes, cpuSeconds: cpuCeiling)
+        request.stillsFirst = configuration.stillsFirst
         let child = ChildProcess(
             executable: configuration.childExecutable,
-            arguments: ["run-job", try JSONFormat.text(request)], directory: directory)
+            arguments: ["run-job", try JSONFormat.text(request)], directory: input.deletingLastPathComponent())
         let state = ChildState()
         guard control.attach(child) else { return try await run.release() }
         let heartbeat = Task { await run.beat(state: state, control: control) }
@@ -147,19 +191,22 @@ public struct JobRunner: Sendable {
             guard let message = try? decoder.decode(ChildMessage.self, from: line) else { return }
             state.take(message)
             switch message {
-            case .progress(let fraction): progress(fraction)
+            case .progress(let fraction): observe(.progress(fraction))
             case .sandbox(let sandbox) where !sandbox.isComplete:
                 logger.notice("the job's child runs only partly confined", metadata: ["sandbox": "\(sandbox)"])
             case .probe(let info):
+                stills.probed(info)
                 let cpu = ResourceBudget.cpuSeconds(
                     for: info, type: job.processingType, profile: job.qualityProfile, ceiling: cpuCeiling)
                 child.shortenDeadline(
                     to: ResourceBudget.wallSeconds(cpuSeconds: cpu, ceiling: configuration.jobTimeout))
+            case .stills(let files): stills.publish(files, from: outputs, sha256: sha256)
             default: break
             }
         }
         heartbeat.cancel()
         _ = await heartbeat.value
+        let published = await stills.finished()
         let childTime = ContinuousClock.now - childStarted
         metrics.stage("process", duration: childTime)
         if let durationMs = state.report?.input.durationMs, childTime > .zero {
@@ -190,7 +237,8 @@ public struct JobRunner: Sendable {
             return try await run.release()
         case .exited(let status):
             if let report = state.report, status == 0 {
-                return try await finish(run, report: report, directory: outputs)
+                return try await finish(
+                    run, report: report, directory: outputs, stored: published, sha256: sha256, reuseKey: reuseKey)
             }
             if let failure = state.failure { return try await run.fail(failure) }
             return try await run.fail(

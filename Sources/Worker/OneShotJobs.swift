@@ -63,7 +63,8 @@ public struct OneShotJobs: Sendable {
     static let mimeTypes = ["mov": "video/quicktime", "webm": "video/webm", "mkv": "video/x-matroska"]
 
     /// Puts job `jobId` back to PENDING with a clean slate (from a live worker too, with
-    /// `force`), claims it and runs it here; `progress` sees 0…1.
+    /// `force`, which also makes it even when an earlier result could be reused), claims it and
+    /// runs it here; `progress` sees 0…1.
     public func reprocess(
         _ jobId: Int, force: Bool, progress: @escaping @Sendable (Double) -> Void
     ) async throws -> (job: Job, ending: JobRunner.Ending) {
@@ -87,6 +88,9 @@ public struct OneShotJobs: Sendable {
         await connection.close()
         guard let job = claimed else { throw Problem.claimedElsewhere(jobId) }
         let runner = JobRunner(configuration: configuration, storage: storage, logger: logger)
-        return (job, await runner.run(job, threads: 0, progress: progress))
+        let ending = await runner.run(job, threads: 0, reuse: !force) { event in
+            if case .progress(let fraction) = event { progress(fraction) }
+        }
+        return (job, ending)
     }
 }

@@ -70,9 +70,11 @@ struct Run: Sendable {
     }
 
     /// Writes progress at most once a second, and at least every 3 s as a heartbeat, until
-    /// cancelled. A fenced write (rescued, cancelled, reprocessed) stops the child.
+    /// cancelled, announcing it to the app at every ten points. A fenced write (rescued,
+    /// cancelled, reprocessed) stops the child.
     func beat(state: ChildState, control: RunControl) async {
         var written = -1
+        var announced = 0
         var lastWrite = ContinuousClock.now - .seconds(10)
         var estimate: Int?
         var relock = false
@@ -83,9 +85,12 @@ struct Run: Sendable {
                     durationMs: durationMs, type: job.processingType, profile: job.qualityProfile)
             }
             if percent != written || ContinuousClock.now - lastWrite >= .seconds(3) {
+                // The app hears of progress once per ten points: enough for a progress ring.
+                let announce = percent / 10 > announced / 10
                 do {
                     let alive = try await connection.withSession("write progress") { [store, job, estimate] in
-                        try store.heartbeat($0, job: job, progress: percent, estimatedSeconds: estimate)
+                        try store.heartbeat(
+                            $0, job: job, progress: percent, estimatedSeconds: estimate, announce: announce)
                     }
                     if !alive {
                         control.fence()
@@ -100,6 +105,7 @@ struct Run: Sendable {
                             })
                     }
                     written = percent
+                    if announce { announced = percent }
                     lastWrite = ContinuousClock.now
                 } catch {
                     relock = true

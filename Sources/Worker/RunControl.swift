@@ -57,7 +57,7 @@ final class ChildState: @unchecked Sendable {
             case .probe(let info): _probe = info
             case .report(let report): _report = report
             case .failure(let failure): _failure = failure
-            case .sandbox: break
+            case .sandbox, .stills: break
             }
         }
     }

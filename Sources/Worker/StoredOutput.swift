@@ -8,6 +8,8 @@ struct StoredOutput: Sendable {
     let url: String
     /// On the `video` output of a damaged but playable input: the packets skipped.
     let damage: DamageReport?
+    /// When the output is a copy of another job's (the same bytes): that job's id.
+    var reusedFrom: Int? = nil
 
     /// `outputMetadata[role]`: everything.
     var metadata: Encoding { Encoding(output: self, fields: Field.allCases) }
@@ -20,7 +22,7 @@ struct StoredOutput: Sendable {
 
     enum Field: String, CodingKey, CaseIterable {
         case key, url, width, height, bytes, mimeType, durationMs, videoCodec, audioCodec, timeMs, blurhash, encoder
-        case damage
+        case damage, reusedFrom
     }
 
     /// The output as JSON with `fields` only (absent values left out).
@@ -46,6 +48,7 @@ struct StoredOutput: Sendable {
                 case .blurhash: try container.encodeIfPresent(file.blurhash, forKey: field)
                 case .encoder: try container.encodeIfPresent(file.encoder, forKey: field)
                 case .damage: try container.encodeIfPresent(output.damage, forKey: field)
+                case .reusedFrom: try container.encodeIfPresent(output.reusedFrom, forKey: field)
                 }
             }
         }
@@ -62,8 +65,10 @@ struct VideoSummary: Encodable, Sendable {
     let hdr: Bool
     let hasAudio: Bool
     let frameRate: Double?
+    /// The poster as a BlurHash, for the bubble before any image loads.
+    let blurhash: String?
 
-    init(_ info: MediaInfo) {
+    init(_ info: MediaInfo, blurhash: String?) {
         durationMs = info.durationMs
         width = info.video.width
         height = info.video.height
@@ -72,5 +77,6 @@ struct VideoSummary: Encodable, Sendable {
         hdr = info.video.hdr
         hasAudio = info.audio != nil
         frameRate = info.video.frameRate
+        self.blurhash = blurhash
     }
 }

@@ -69,6 +69,7 @@ public final class WorkerService: Service, Sendable {
             state.becameReady()
             notifier.ready(status: state.changedStatusLine(now: .now) ?? state.statusLine)
             logger.info("worker ready: database and storage answered")
+            await self.sayWhetherOutputsAreReused(poller)
             eventSink.yield(.ready)
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.listen(listener) }
@@ -116,8 +117,8 @@ public final class WorkerService: Service, Sendable {
                     let threads = self.threads(running: state.running)
                     eventSink.yield(.claimed(job.id))
                     group.addTask {
-                        let ending = await self.runner.run(job, threads: threads, control: control) { fraction in
-                            self.eventSink.yield(.progress(job.id, fraction))
+                        let ending = await self.runner.run(job, threads: threads, control: control) { event in
+                            self.eventSink.yield(.run(job.id, event))
                         }
                         self.state.finished(control, ending: ending)
                         self.eventSink.yield(.finished(job.id, ending))
@@ -221,6 +222,18 @@ public final class WorkerService: Service, Sendable {
         }
     }
 
+    /// Reuse of forwarded videos needs media-worker's outputs table: without it (an app database
+    /// nobody migrated) every job is made, and the operator hears so once.
+    private func sayWhetherOutputsAreReused(_ poller: PostgresConnection) async {
+        guard configuration.reuseOutputs else { return }
+        let store = runner.store
+        if (try? await poller.withSession("look for the outputs table") { try store.hasOutputsTable($0) }) == false {
+            logger.warning(
+                "reuse of forwarded videos is off: the outputs table does not exist (run `media-worker migrate`)",
+                metadata: ["table": "\(configuration.tables.outputs)"])
+        }
+    }
+
     /// Watchdog ping while healthy, status line when it changed, the running-jobs gauge.
     private func reportToSystemd() {
         metrics.running(state.running)
@@ -264,8 +277,8 @@ public enum WorkerEvent: Sendable, Equatable {
     /// The database and storage answered: jobs are claimed from now on.
     case ready
     case claimed(Int)
-    /// A job's work advanced (0…1).
-    case progress(Int, Double)
+    /// What a running job did (progress, stills published, outputs reused).
+    case run(Int, JobRunner.Event)
     case finished(Int, JobRunner.Ending)
     /// The service is done; how its jobs ended.
     case stopped([JobRunner.Ending: Int])

@@ -104,6 +104,15 @@ struct DoctorCommand: AsyncParsableCommand {
         } catch {
             report.fail("schema", Self.oneLine(error), fix: "check the database user may read the catalog")
         }
+        guard configuration.reuseOutputs else { return report.pass("reuse", "off (MEDIA_WORKER_DEDUPE=off)") }
+        if (try? await connection.withSession("look for the outputs table") { try store.hasOutputsTable($0) }) == true {
+            report.pass("reuse", "\(configuration.tables.outputs): forwarded videos reuse earlier outputs")
+        } else {
+            report.fail(
+                "reuse", "\(configuration.tables.outputs) does not exist: every forwarded video is processed again",
+                fix: "run `media-worker migrate --own-tables-only` (it creates media-worker's table, nothing of the "
+                    + "app's), or set MEDIA_WORKER_DEDUPE=off")
+        }
     }
 
     private func checkStorage(_ configuration: Configuration, _ report: inout DoctorReport) async {

@@ -15,6 +15,13 @@ struct MigrateCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
+    @Flag(
+        name: .customLong("own-tables-only"),
+        help:
+            "Create only media-worker's own table (results kept for reuse): for production, where the app owns the rest."
+    )
+    var ownTablesOnly = false
+
     func run() async throws {
         var configuration = try Configuration()
         database.apply(to: &configuration)
@@ -23,7 +30,9 @@ struct MigrateCommand: AsyncParsableCommand {
             label: "media-worker.migrate", verbose: false, defaultLevel: .warning, secrets: configuration.secrets)
         let connection = PostgresConnection(url: configuration.databaseURL, label: "migrate", logger: logger)
         let store = JobStore(tables: configuration.tables)
-        try await connection.withSession("create the tables") { try store.migrate($0) }
+        try await connection.withSession("create the tables") { [ownTablesOnly] in
+            try ownTablesOnly ? store.migrateOwnTables($0) : store.migrate($0)
+        }
         await connection.close()
         print("tables ready in \(configuration.redactedDatabaseURL)")
     }

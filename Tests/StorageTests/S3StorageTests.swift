@@ -39,6 +39,26 @@ struct S3StorageTests {
         return url
     }
 
+    /// A forwarded video's outputs are copied inside the bucket (CopyObject, signed), and the
+    /// download hashes what it fetched.
+    @Test func copyObjectStaysInTheBucket() async throws {
+        let folder = try Fixtures.temporaryDirectory("s3")
+        let storage = try storage()
+        let source = URL(fileURLWithPath: Fixtures.path("no_audio.mp4"))
+        try await storage.upload(source, key: "media-worker/jobs/1/video.mp4", contentType: "video/mp4")
+        try await storage.copy(from: "media-worker/jobs/1/video.mp4", to: "media-worker/jobs/2/video.mp4")
+        let copy = folder.appendingPathComponent("copy.mp4")
+        let downloaded = try await storage.download(key: "media-worker/jobs/2/video.mp4", to: copy, expectedSize: nil)
+        #expect(try Data(contentsOf: copy) == Data(contentsOf: source))
+        #expect(downloaded.sha256 == (try sha256Hex(source)))
+        #expect(
+            try await server.requests(containing: "PUT /\(server.bucket)/\(prefix)/media-worker/jobs/2/video.mp4").count
+                == 1)
+        await #expect(throws: StorageError.notFound(key: "media-worker/jobs/9/video.mp4")) {
+            try await storage.copy(from: "media-worker/jobs/9/video.mp4", to: "media-worker/jobs/3/video.mp4")
+        }
+    }
+
     @Test func smallObjectRoundTripWithContentType() async throws {
         let folder = try Fixtures.temporaryDirectory("s3")
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -57,3 +57,9 @@ public enum Marker: String, CaseIterable, Sendable {
         }
     }
 }
+
+/// The SHA-256 of a file, lowercase hex, computed by `sha256sum` (an independent judge).
+public func sha256Hex(_ file: URL) throws -> String {
+    let result = try runProgram(URL(fileURLWithPath: "/usr/bin/sha256sum"), [file.path])
+    return String(String(decoding: result.stdout, as: UTF8.self).prefix(64))
+}

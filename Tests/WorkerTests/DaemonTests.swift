@@ -116,7 +116,9 @@ struct DaemonTests {
             let thumbnails = try deployment.json(row.text("thumbnails")) as? [[String: Any]] ?? []
             #expect(thumbnails.count == (Self.roles[type]!.contains("poster") ? 2 : 0))
             let logs = try #require(try deployment.json(row.text("logs")) as? [[String: Any]])
-            #expect(logs.map { $0["event"] as? String } == ["claimed", "completed"])
+            // FULL_PROCESSING publishes its stills before the rest.
+            let events = type == "FULL_PROCESSING" ? ["claimed", "stills", "completed"] : ["claimed", "completed"]
+            #expect(logs.map { $0["event"] as? String } == events)
         }
         let uploads = try await TestDatabase.query(
             deployment.databaseURL, "SELECT \"metadata\"::text AS m, \"thumbnailUrl\" AS t FROM file_upload")

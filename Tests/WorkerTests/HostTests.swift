@@ -172,7 +172,7 @@ struct HostTests {
         let good = try await deployment.run("doctor", "--min-free-space", "1M")
         let goodText = String(decoding: good.stdout, as: UTF8.self)
         #expect(good.status == 0, "\(goodText)")
-        #expect(goodText.contains("all 10 checks passed"))
+        #expect(goodText.contains("all 11 checks passed"))
         #expect(goodText.contains("✔ encoders          libx264, aac, mjpeg"))
         #expect(goodText.contains("✔ job sandbox       Landlock ABI"), "\(goodText)")
 

@@ -13,7 +13,7 @@ import Testing
 /// built `media-worker` binary.
 struct InProcessWorker {
     let databaseURL: String
-    let configuration: Configuration
+    var configuration: Configuration
     let logger = Logger(label: "test")
 
     static func make(_ settings: [String: String] = [:]) async throws -> InProcessWorker {
@@ -91,7 +91,7 @@ struct WorkerServiceTests {
         try await worker.serve { service, _ in
             var events = service.events.makeAsyncIterator()
             while let event = await events.next() {
-                if case .progress(id, let fraction) = event, fraction > 0.05 { break }
+                if case .run(id, .progress(let fraction)) = event, fraction > 0.05 { break }
             }
             try await TestDatabase.query(
                 worker.databaseURL, "UPDATE video_processing SET \"status\" = 'CANCELLED' WHERE id = $1", [String(id)])
@@ -116,7 +116,7 @@ struct WorkerServiceTests {
         try await worker.serve { service, shutdown in
             var events = service.events.makeAsyncIterator()
             while let event = await events.next() {
-                if case .progress(id, let fraction) = event, fraction > 0.05, fraction < 0.5 { break }
+                if case .run(id, .progress(let fraction)) = event, fraction > 0.05, fraction < 0.5 { break }
             }
             await shutdown()
             while let event = await events.next() {
@@ -166,7 +166,10 @@ struct WorkerServiceTests {
             configuration: worker.configuration, storage: try worker.configuration.makeStorage(),
             logger: worker.logger)
         let fractions = FractionLog()
-        #expect(await runner.run(job, threads: 2) { fractions.append($0) } == .completed)
+        #expect(
+            await runner.run(job, threads: 2) { event in
+                if case .progress(let fraction) = event { fractions.append(fraction) }
+            } == .completed)
         #expect(fractions.all.last == 1 && fractions.all == fractions.all.sorted())
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.completed.rawValue)

@@ -49,7 +49,10 @@ public struct S3Storage: Storage {
 
     /// Streams the object into `destination`. A transfer that breaks off resumes where it stopped
     /// (`Range` with `If-Match` on the object's ETag, so a replaced object starts over).
-    public func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError) {
+    @discardableResult
+    public func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError)
+        -> Downloaded
+    {
         try StorageError.validate(key)
         let objectKey = location.objectKey(key)
         guard FileManager.default.createFile(atPath: destination.path, contents: nil),
@@ -60,6 +63,7 @@ public struct S3Storage: Storage {
         var received: Int64 = 0
         var total: Int64?
         var etag: String?
+        var hash = SHA256()
         do throws(S3Failure) {
             try await tuning.retry.run { () async throws(S3Failure) in
                 var request = S3Client.Request(method: .GET, objectKey: objectKey)
@@ -70,6 +74,7 @@ public struct S3Storage: Storage {
                 if response.status != .partialContent {
                     // A whole object (first attempt, or the store ignored the range): start over.
                     received = 0
+                    hash = SHA256()
                     do {
                         try file.truncate(atOffset: 0)
                     } catch { throw .transport("cannot truncate \(destination.path): \(error)") }
@@ -79,6 +84,7 @@ public struct S3Storage: Storage {
                 do {
                     for try await chunk in response.body {
                         try await offThePool { try chunk.withUnsafeReadableBytes { try file.write(contentsOf: $0) } }
+                        chunk.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
                         received += Int64(chunk.readableBytes)
                     }
                 } catch let error as CocoaError {
@@ -95,6 +101,26 @@ public struct S3Storage: Storage {
         }
         if let expectedSize, received != expectedSize {
             throw .sizeMismatch(key: key, expected: expectedSize, actual: received)
+        }
+        return Downloaded(bytes: received, sha256: hexDigest(hash.finalize()))
+    }
+
+    /// `CopyObject`: the store copies the object itself. A 200 whose body is an error document
+    /// (S3 may fail a copy after answering) is an error.
+    public func copy(from source: String, to target: String) async throws(StorageError) {
+        try StorageError.validate(source)
+        try StorageError.validate(target)
+        let copySource = "/\(location.bucket)/\(SigV4Signer.uriEncode(location.objectKey(source), encodeSlash: false))"
+        do throws(S3Failure) {
+            let (_, body) = try await client.perform(
+                .init(
+                    method: .PUT, objectKey: location.objectKey(target), headers: [("x-amz-copy-source", copySource)]))
+            if body.contains("<Error>") { throw S3Failure(status: 200, document: body, headers: [:]) }
+        } catch {
+            if case .service(let status, let code, _, _) = error, status == 404 || code == "NoSuchKey" {
+                throw .notFound(key: source)
+            }
+            throw Self.storageError(error, key: target)
         }
     }
 

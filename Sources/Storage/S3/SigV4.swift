@@ -121,9 +121,7 @@ struct SigV4Signer: Sendable {
 
     static func hexSHA256(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
 
-    static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
-    }
+    static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String { hexDigest(bytes) }
 
     /// Header values are signed with surrounding space removed and inner runs of spaces made one.
     private static func trimmed(_ value: String) -> String {

@@ -1,0 +1,165 @@
+import Foundation
+
+/// Results written while a job runs (the stills, first) and results kept for reuse: a clip
+/// forwarded to ten chat rooms is ten uploads of the same bytes, processed once.
+extension JobStore {
+    /// What the stills write puts in the job and upload rows, before the long pass is done.
+    public struct Stills: Sendable {
+        /// Role → storage key and role → URL, merged into the job's (the final write keeps them).
+        public var outputStorageKeys: [String: String]
+        public var outputUrls: [String: String]
+        /// Role → `outputMetadata` entry, merged likewise.
+        public var outputMetadata: any Encodable & Sendable
+        public var thumbnails: any Encodable & Sendable
+        public var inputMetadata: any Encodable & Sendable
+        public var uploadVideo: any Encodable & Sendable
+        public var uploadVariants: any Encodable & Sendable
+        public var posterUrl: String?
+        public var event: ProcessingLogEvent
+
+        public init(
+            outputStorageKeys: [String: String], outputUrls: [String: String], outputMetadata: any Encodable & Sendable,
+            thumbnails: any Encodable & Sendable, inputMetadata: any Encodable & Sendable,
+            uploadVideo: any Encodable & Sendable, uploadVariants: any Encodable & Sendable, posterUrl: String?,
+            event: ProcessingLogEvent
+        ) {
+            self.outputStorageKeys = outputStorageKeys
+            self.outputUrls = outputUrls
+            self.outputMetadata = outputMetadata
+            self.thumbnails = thumbnails
+            self.inputMetadata = inputMetadata
+            self.uploadVideo = uploadVideo
+            self.uploadVariants = uploadVariants
+            self.posterUrl = posterUrl
+            self.event = event
+        }
+    }
+
+    /// Publishes a running job's stills in ONE fenced transaction: the job's `thumbnails`,
+    /// `inputMetadata` and the stills' entries of the output columns, the upload's `thumbnailUrl`
+    /// and `metadata.video`, then `{"status": "PROCESSING", "stage": "stills"}` on the events
+    /// channel. False (and nothing written) when the run was fenced off.
+    public func publishStills(_ session: PostgresSession, job: Job, _ stills: Stills) throws -> Bool {
+        try session.transaction("publish the stills") {
+            let changed = try session.execute(
+                """
+                UPDATE \(tables.videoProcessing) SET
+                    "outputStorageKeys" = (COALESCE(NULLIF("outputStorageKeys", '')::jsonb, '{}') || $3::jsonb)::text,
+                    "outputUrls" = (COALESCE(NULLIF("outputUrls", '')::jsonb, '{}') || $4::jsonb)::text,
+                    "outputMetadata" = (COALESCE("outputMetadata"::jsonb, '{}') || $5::jsonb)::json,
+                    "thumbnails" = $6::json, "inputMetadata" = $7::json, "updatedAt" = \(Self.now),
+                    "processingLogs" = \(Self.appendLog(8))
+                WHERE \(fence(1))
+                """,
+                [
+                    String(job.id), job.token, try Self.json(stills.outputStorageKeys),
+                    try Self.json(stills.outputUrls),
+                    try Self.json(stills.outputMetadata), try Self.json(stills.thumbnails),
+                    try Self.json(stills.inputMetadata), try Self.json(stills.event),
+                ], operation: "publish the stills")
+            guard changed == 1 else { return false }
+            try writeUpload(
+                session, job: job, status: .processing, posterUrl: stills.posterUrl, video: stills.uploadVideo,
+                variants: stills.uploadVariants)
+            try notify(session, job: job, status: .processing, stage: "stills")
+            return true
+        }
+    }
+
+    // MARK: Reuse
+
+    /// What identifies work that can be reused: the same bytes, asked for the same way, by the
+    /// same pipeline (bumped whenever encoder settings or stages change).
+    public struct ReuseKey: Sendable, Equatable {
+        public var sha256: String
+        public var processingType: ProcessingType
+        public var qualityProfile: QualityProfile
+        public var pipelineVersion: Int
+
+        public init(
+            sha256: String, processingType: ProcessingType, qualityProfile: QualityProfile, pipelineVersion: Int
+        ) {
+            self.sha256 = sha256
+            self.processingType = processingType
+            self.qualityProfile = qualityProfile
+            self.pipelineVersion = pipelineVersion
+        }
+
+        /// A 64-bit number from the hash, for the advisory lock of whoever makes this result.
+        var lockKey: String { String(Int64(bitPattern: UInt64(sha256.prefix(16), radix: 16) ?? 0)) }
+
+        var parameters: [PostgresValue] {
+            [sha256, processingType.rawValue, qualityProfile.rawValue, String(pipelineVersion)]
+        }
+    }
+
+    /// A completed job's result, kept under its key.
+    public struct ReusableResult: Sendable {
+        public var key: ReuseKey
+        /// Whatever the worker needs to repeat the write-back (outputs and their keys, the probe).
+        public var result: any Encodable & Sendable
+
+        public init(key: ReuseKey, result: any Encodable & Sendable) {
+            self.key = key
+            self.result = result
+        }
+    }
+
+    /// A result found for reuse: the job that made it and what it kept.
+    public struct FoundResult: Sendable {
+        public var jobId: Int
+        /// The JSON kept with it.
+        public var result: String
+    }
+
+    /// Whether the outputs table exists (an app database nobody migrated has none: no reuse).
+    public func hasOutputsTable(_ session: PostgresSession) throws -> Bool {
+        try session.query(
+            "SELECT to_regclass($1) IS NOT NULL AS present", [tables.outputs], operation: "look for the outputs table"
+        ).first?.require("present", as: Bool.self) ?? false
+    }
+
+    /// The result kept under `key`, if the job that made it is still COMPLETED as it was then (a
+    /// job reprocessed since, or failed, or deleted, is not served).
+    public func reusableResult(_ session: PostgresSession, key: ReuseKey) throws -> FoundResult? {
+        guard
+            let row = try session.query(
+                """
+                SELECT o."jobId", o."result"::text AS result FROM \(tables.outputs) AS o
+                JOIN \(tables.videoProcessing) AS vp ON vp."id" = o."jobId"
+                WHERE o."sha256" = $1 AND o."processingType" = $2 AND o."qualityProfile" = $3
+                  AND o."pipelineVersion" = $4 AND vp."status" = 'COMPLETED'
+                  AND vp."completedAt" = o."completedAt"
+                """, key.parameters, operation: "look for a reusable result"
+            ).first
+        else { return nil }
+        return FoundResult(jobId: try row.require("jobId"), result: try row.require("result"))
+    }
+
+    /// Keeps `reusable` as made by `job` (inside the completing transaction, so it points at the
+    /// row as completed). A newer result replaces an older one.
+    func record(_ session: PostgresSession, _ reusable: ReusableResult, job: Job) throws {
+        try session.execute(
+            """
+            INSERT INTO \(tables.outputs) ("sha256", "processingType", "qualityProfile", "pipelineVersion", "jobId",
+                "completedAt", "result")
+            SELECT $1, $2, $3, $4::int, "id", "completedAt", $6::json FROM \(tables.videoProcessing) WHERE "id" = $5
+            ON CONFLICT ("sha256", "processingType", "qualityProfile", "pipelineVersion") DO UPDATE SET
+                "jobId" = EXCLUDED."jobId", "completedAt" = EXCLUDED."completedAt", "result" = EXCLUDED."result"
+            """, reusable.key.parameters + [String(job.id), try Self.json(reusable.result)],
+            operation: "keep a result for reuse")
+    }
+
+    /// Tries to become the one worker making the result under `key` (a session lock, held until
+    /// `releaseMaking` or the session ends): false while another worker is making it.
+    public func startMaking(_ session: PostgresSession, key: ReuseKey) throws -> Bool {
+        try session.query(
+            "SELECT pg_try_advisory_lock($1::int8) AS locked", [key.lockKey], operation: "claim making a result"
+        ).first?.require("locked", as: Bool.self) ?? false
+    }
+
+    public func releaseMaking(_ session: PostgresSession, key: ReuseKey) throws {
+        try session.query(
+            "SELECT pg_advisory_unlock($1::int8) AS released", [key.lockKey], operation: "release making a result")
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Media
+import Queue
+
+/// Publishes a running job's stills the moment the child hands them over: uploads them and, in
+/// one fenced transaction, writes them to the job and upload rows and tells the app, while the
+/// child goes on with the video. A chat bubble gets its picture within a second.
+final class StillsPublisher: @unchecked Sendable {
+    // @unchecked: `info` and `task` are only touched under `lock`.
+    private let runner: JobRunner
+    private let run: Run
+    private let control: RunControl
+    private let observe: @Sendable (JobRunner.Event) -> Void
+    private let lock = NSLock()
+    private var info: MediaInfo?
+    private var task: Task<[OutputRole: StoredOutput], Never>?
+
+    init(runner: JobRunner, run: Run, control: RunControl, observe: @escaping @Sendable (JobRunner.Event) -> Void) {
+        self.runner = runner
+        self.run = run
+        self.control = control
+        self.observe = observe
+    }
+
+    /// What the child's probe found (sent before the stills).
+    func probed(_ info: MediaInfo) { lock.withLock { self.info = info } }
+
+    /// Starts publishing `files` (in `directory`), once.
+    func publish(_ files: [OutputFile], from directory: URL, sha256: String) {
+        lock.withLock {
+            guard task == nil, let info else { return }
+            task = Task { await self.write(files, from: directory, info: info, sha256: sha256) }
+        }
+    }
+
+    /// Waits for the publishing to end; what was stored (empty if nothing was, or it failed: the
+    /// final write-back then uploads them).
+    func finished() async -> [OutputRole: StoredOutput] {
+        await lock.withLock { task }?.value ?? [:]
+    }
+
+    private func write(_ files: [OutputFile], from directory: URL, info: MediaInfo, sha256: String) async
+        -> [OutputRole: StoredOutput]
+    {
+        let (job, logger) = (run.job, run.logger)
+        var stored: [OutputRole: StoredOutput] = [:]
+        do {
+            for file in files where file.role.isStill {
+                if let problem = OutputCheck.problem(with: file, in: directory) {
+                    logger.error("the media process reported a bad still", metadata: ["problem": "\(problem)"])
+                    return [:]
+                }
+                stored[file.role] = try await runner.upload(file, from: directory, job: job, damage: nil)
+            }
+            let byRole = Dictionary(uniqueKeysWithValues: stored.map { ($0.key.rawValue, $0.value) })
+            let stills = JobStore.Stills(
+                outputStorageKeys: byRole.mapValues(\.key), outputUrls: byRole.mapValues(\.url),
+                outputMetadata: byRole.mapValues(\.metadata),
+                thumbnails: stored.values.sorted { $0.file.role < $1.file.role }.map(\.thumbnail),
+                inputMetadata: InputRecord(info: info, sha256: sha256),
+                uploadVideo: VideoSummary(info, blurhash: stored[.poster]?.file.blurhash),
+                uploadVariants: byRole.mapValues(\.variant), posterUrl: stored[.poster]?.url,
+                event: run.event("stills", message: "poster and thumbnail published while the rest is made"))
+            let store = runner.store
+            let published = try await run.connection.withSession("publish the stills") {
+                try store.publishStills($0, job: job, stills)
+            }
+            guard published else {
+                // Rescued, cancelled or reprocessed meanwhile: stop, write nothing more.
+                control.fence()
+                return [:]
+            }
+            runner.metrics.timeToStills(run.elapsed)
+            observe(.stillsPublished)
+            return stored
+        } catch {
+            logger.warning(
+                "could not publish the stills early; they come with the rest", metadata: ["error": "\(error)"])
+            return [:]
+        }
+    }
+}
