@@ -59,6 +59,7 @@ def main():
     parser.add_argument("--skip-long", action="store_true", help="skip the 10-minute RSS measurement")
     parser.add_argument("--profiles", action="store_true", help="only measure the quality profiles (size, SSIM, speed)")
     parser.add_argument("--work", default=None, help="folder for inputs and outputs (default: a temporary one)")
+    parser.add_argument("--chat", action="store_true", help="only measure the daemon's chat figures (stills, reuse)")
     options = parser.parse_args()
 
     subprocess.run(["swift", "build", "-c", "release", "--product", "media-worker"], cwd=ROOT, check=True)
@@ -115,6 +116,8 @@ def main():
 
     if options.profiles:
         return measure_profiles(binary, source, path)
+    if options.chat:
+        return measure_chat(binary, source, path, options.rounds)
 
     print(f"\n{options.rounds} rounds, medians; CPU = user + system seconds\n")
     print("| task (60 s 1080p30 input unless said) | media-worker wall s | CPU s | ffmpeg wall s | CPU s "
@@ -149,8 +152,66 @@ def main():
             print(f"| {name} | {wall:.1f} | {rss[name]:.0f} |", flush=True)
         growth = rss["landscape_1080p_600s.mp4"] / rss["landscape_1080p_60s.mp4"] - 1
         print(f"\npeak RSS of the 10-minute input is {growth * 100:+.1f} % of the 1-minute one's")
+    measure_chat(binary, source, path, options.rounds)
     if not options.work:
         shutil.rmtree(work)
+
+
+def measure_chat(binary, source, path, rounds):
+    """The daemon on a throwaway PostgreSQL with local storage, a 60 s 1080p FULL_PROCESSING job at
+    a time: from `startedAt` to the stills being published (the upload's `thumbnailUrl`), the whole
+    job, the same job with the stills made in the pass instead, and a forwarded copy (another
+    upload of the same bytes), all read from the job's own `processingLogs`."""
+    import datetime
+    pg = path("pg")
+    shutil.rmtree(pg, ignore_errors=True)
+    url = subprocess.run(["bash", os.path.join(ROOT, ".ci/postgres"), "start", pg], capture_output=True, text=True,
+                         check=True).stdout.split("'")[1]
+    try:
+        storage = path("chat_storage")
+        shutil.rmtree(storage, ignore_errors=True)
+        os.makedirs(storage)
+        environment = dict(os.environ, DATABASE_URL=url, MEDIA_STORAGE_URL="file://" + storage,
+                           MEDIA_WORKER_POLL_INTERVAL="0.2", MEDIA_WORKER_LOG_LEVEL="error",
+                           MEDIA_WORKER_TMPDIR=path(""))
+        worker = lambda *args, **extra: subprocess.run([binary, *args], env=dict(environment, **extra),
+                                                       capture_output=True, text=True, check=True).stdout.strip()
+        worker("migrate")
+
+        def job(**settings):
+            job_id = worker("enqueue", source, "--type", "FULL_PROCESSING")
+            worker("serve", "--until-idle", **settings)
+            logs = subprocess.run(["psql", url, "-Atc", "SELECT \"processingLogs\"::text, \"startedAt\"::text "
+                                   f"FROM video_processing WHERE id = {job_id}"], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+            events_json, started = logs.rsplit("|", 1)
+            start = datetime.datetime.fromisoformat(started).replace(tzinfo=datetime.timezone.utc)
+            at = {e["event"]: datetime.datetime.fromisoformat(e["at"].replace("Z", "+00:00"))
+                  for e in json.loads(events_json)}
+            seconds = lambda name: (at[name] - start).total_seconds() if name in at else None
+            return seconds("stills"), seconds("completed"), seconds("deduplicated")
+
+        staged, plain = [], []
+        for round_number in range(rounds):
+            order = [("staged", {}), ("plain", {"MEDIA_WORKER_STILLS_FIRST": "off"})]
+            if round_number % 2:
+                order.reverse()
+            for kind, settings in order:
+                (staged if kind == "staged" else plain).append(job(MEDIA_WORKER_DEDUPE="off", **settings))
+        # The first job with reuse on makes the result; the second, another upload of the same bytes, reuses it.
+        job()
+        forwarded = [job()[2] for _ in range(rounds)]
+        median = lambda values: statistics.median(v for v in values if v is not None)
+        print("\n| chat figures (60 s 1080p30, FULL_PROCESSING MEDIUM, local storage), medians | seconds |\n|---|---|")
+        print(f"| startedAt → stills published (upload's thumbnailUrl set) | {median(s[0] for s in staged):.2f} |")
+        print(f"| startedAt → COMPLETED, stills first | {median(s[1] for s in staged):.2f} |")
+        print(f"| startedAt → COMPLETED, stills from the pass (MEDIA_WORKER_STILLS_FIRST=off) | "
+              f"{median(p[1] for p in plain):.2f} |")
+        print(f"| forwarded copy: startedAt → COMPLETED by reuse (nothing decoded) | {median(forwarded):.3f} |")
+        ratio = median(s[1] for s in staged) / median(p[1] for p in plain) - 1
+        print(f"\nstills first costs {ratio * 100:+.1f} % of the whole job")
+    finally:
+        subprocess.run(["bash", os.path.join(ROOT, ".ci/postgres"), "stop", pg], capture_output=True)
 
 
 def measure_profiles(binary, source, path):
