@@ -92,10 +92,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "Pages",
+            dependencies: ["Media", "JobVocabulary"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "media-worker",
             dependencies: [
-                "Media", "Worker", "Queue", "Storage", "Observability",
+                "Media", "Worker", "Queue", "Storage", "Observability", "Pages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

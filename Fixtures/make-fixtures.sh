@@ -193,6 +193,17 @@ ff -f lavfi -i "color=c=red:size=10000x10000:rate=1" -frames:v 1 -pix_fmt rgba64
 # gaps makes 107,000 frames of it).
 ff -f lavfi -i "$(video 160x90 100 2)" -vf "setpts='if(eq(N,199),1790/TB,PTS)'" -fps_mode passthrough \
   -c:v libx264 -preset ultrafast -pix_fmt yuv420p timestamp_gap.mkv
+# Pixels declared absurdly narrow: 1:40 in the H.264 bitstream, 1:10000 in the MP4 'pasp' box.
+# Taken at their word, the picture is 4 or 0 pixels wide.
+ff -f lavfi -i "$(video 160x90 30 1)" -vf setsar=1/40 "${h264[@]}" absurd_aspect.mp4
+python3 - absurd_aspect.mp4 <<'PY'
+import struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+at = data.index(b"pasp")
+data[at + 4:at + 12] = struct.pack(">II", 1, 10000)
+open(path, "wb").write(data)
+PY
 # The same lie told by the header: it declares 2 s, but its last frame is stamped at 10 hours.
 ff -f lavfi -i "$(video 160x90 100 2)" -vf "setpts='if(eq(N,199),36000/TB,PTS)'" -fps_mode passthrough \
   -c:v libx264 -preset ultrafast -pix_fmt yuv420p timestamp_lie.mkv

@@ -2,7 +2,7 @@ import Foundation
 
 /// BlurHash (https://blurha.sh): a short string a chat client turns into a blurred placeholder
 /// while the real image loads.
-enum BlurHash {
+public enum BlurHash {
     /// Encodes `image` (RGB) with `xComponents`×`yComponents` cosine components (1…9 each).
     static func encode(_ image: Bitmap, xComponents: Int = 4, yComponents: Int = 3) -> String {
         precondition(image.channels == 3 && (1...9).contains(xComponents) && (1...9).contains(yComponents))
@@ -49,6 +49,70 @@ enum BlurHash {
             hash += base83(quantise(factor.0) * 19 * 19 + quantise(factor.1) * 19 + quantise(factor.2), length: 2)
         }
         return hash
+    }
+
+    /// The picture `hash` stands for, `width`×`height` RGB, as a chat client draws it before the
+    /// image loads; nil when `hash` is not a BlurHash.
+    public static func decode(_ hash: String, width: Int, height: Int) -> Bitmap? {
+        let characters = Array(hash)
+        guard characters.count >= 6, width > 0, height > 0, let size = decode83(characters[0..<1]) else { return nil }
+        let (xComponents, yComponents) = (size % 9 + 1, size / 9 + 1)
+        guard characters.count == 4 + 2 * xComponents * yComponents,
+            let quantisedMaximum = decode83(characters[1..<2]), let dcValue = decode83(characters[2..<6])
+        else { return nil }
+        let maximum = Double(quantisedMaximum + 1) / 166
+        var colours = [
+            (
+                sRGBToLinear(UInt8(dcValue >> 16)), sRGBToLinear(UInt8((dcValue >> 8) & 255)),
+                sRGBToLinear(UInt8(dcValue & 255))
+            )
+        ]
+        for component in 1..<(xComponents * yComponents) {
+            let start = 4 + component * 2
+            guard let value = decode83(characters[start..<start + 2]) else { return nil }
+            let unquantise = { (quantised: Int) -> Double in
+                let centred = Double(quantised - 9) / 9
+                return (centred < 0 ? -1 : 1) * centred * centred * maximum
+            }
+            colours.append((unquantise(value / (19 * 19)), unquantise((value / 19) % 19), unquantise(value % 19)))
+        }
+        var bytes = [UInt8](repeating: 0, count: width * height * 3)
+        for y in 0..<height {
+            for x in 0..<width {
+                var (r, g, b) = (0.0, 0.0, 0.0)
+                for j in 0..<yComponents {
+                    for i in 0..<xComponents {
+                        let basis =
+                            cos(Double.pi * Double(x * i) / Double(width))
+                            * cos(Double.pi * Double(y * j) / Double(height))
+                        let colour = colours[i + j * xComponents]
+                        r += colour.0 * basis
+                        g += colour.1 * basis
+                        b += colour.2 * basis
+                    }
+                }
+                let offset = (y * width + x) * 3
+                bytes[offset] = UInt8(linearToSRGB(r))
+                bytes[offset + 1] = UInt8(linearToSRGB(g))
+                bytes[offset + 2] = UInt8(linearToSRGB(b))
+            }
+        }
+        return Bitmap(width: width, height: height, channels: 3, bytes: bytes)
+    }
+
+    /// `hash` drawn at `width`×`height` as PNG bytes (for a `data:` URL), or nil.
+    public static func png(_ hash: String, width: Int, height: Int) -> [UInt8]? {
+        guard let bitmap = decode(hash, width: width, height: height) else { return nil }
+        return try? ImageEncoder.png(Frame(bitmap: bitmap))
+    }
+
+    private static func decode83(_ characters: ArraySlice<Character>) -> Int? {
+        var value = 0
+        for character in characters {
+            guard let digit = alphabet.firstIndex(of: character) else { return nil }
+            value = value * 83 + digit
+        }
+        return value
     }
 
     private static let alphabet = Array(

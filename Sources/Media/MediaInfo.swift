@@ -39,6 +39,9 @@ public struct VideoInfo: Codable, Sendable, Equatable {
     /// The displayed size: after rotation and non-square pixels.
     public var width: Int
     public var height: Int
+    /// The pixel aspect ratio ("num:den") when the file declares non-square pixels, else nil.
+    /// Ratios beyond 1:8…8:1 are reported but shown as square.
+    public var pixelAspectRatio: String?
     /// Average frames per second.
     public var frameRate: Double?
     public var variableFrameRate: Bool
@@ -62,6 +65,7 @@ public struct VideoInfo: Codable, Sendable, Equatable {
         try container.encode(rotation, forKey: .rotation)
         try container.encode(width, forKey: .width)
         try container.encode(height, forKey: .height)
+        try container.encode(pixelAspectRatio, forKey: .pixelAspectRatio)
         try container.encode(frameRate, forKey: .frameRate)
         try container.encode(variableFrameRate, forKey: .variableFrameRate)
         try container.encode(pixelFormat, forKey: .pixelFormat)

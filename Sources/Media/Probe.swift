@@ -156,7 +156,7 @@ extension VideoInfo {
         let rotation = Self.clockwiseQuarterTurns(stream.displayRotationCounterclockwise) * 90
         var displayWidth = stream.width
         if let sar = stream.sampleAspectRatio, sar.numerator != sar.denominator {
-            displayWidth = Int((Double(stream.width) * sar.doubleValue).rounded())
+            displayWidth = max(1, Int((Double(stream.width) * sar.doubleValue).rounded()))
         }
         let sideways = rotation == 90 || rotation == 270
         self.init(
@@ -167,6 +167,7 @@ extension VideoInfo {
             rotation: rotation,
             width: sideways ? stream.height : displayWidth,
             height: sideways ? displayWidth : stream.height,
+            pixelAspectRatio: stream.declaredNonSquarePixels,
             frameRate: (stream.averageFrameRate ?? stream.realFrameRate).map {
                 ($0.doubleValue * 1000).rounded() / 1000
             },

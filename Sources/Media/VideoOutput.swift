@@ -18,7 +18,8 @@ public struct EncoderReport: Codable, Sendable, Equatable {
 
 /// Whether a source can be copied into the output MP4 as it is, under a profile.
 struct RemuxCheck {
-    /// H.264 8-bit 4:2:0 video with AAC or no audio: playable everywhere once in an MP4.
+    /// H.264 8-bit 4:2:0 video with square pixels and AAC or no audio: playable everywhere once
+    /// in an MP4.
     let codecsCompatible: Bool
     /// …and within the profile's size, bit rate and frame rate cap: copy instead of encoding.
     let withinProfile: Bool
@@ -32,6 +33,7 @@ struct RemuxCheck {
         if !["yuv420p", "yuvj420p"].contains(video.pixelFormat ?? "") {
             problems.append("pixels are \(video.pixelFormat ?? "unknown"), not 8-bit 4:2:0")
         }
+        if let ratio = video.pixelAspectRatio { problems.append("pixels are \(ratio), not square") }
         if let audio = info.audio, audio.codec != "aac" { problems.append("audio is \(audio.codec), not aac") }
         codecsCompatible = problems.isEmpty
         if min(video.width, video.height) > encoding.shortSideMax {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Hummingbird
 public import Logging
 public import Prometheus
@@ -21,16 +21,30 @@ public struct Health: Sendable {
 }
 
 /// The metrics and health endpoints (`MEDIA_WORKER_METRICS_ADDR`) on Hummingbird: `GET /metrics`
-/// (Prometheus text format), `GET /healthz` and `GET /readyz` (200 or 503, with a one-line reason).
+/// (Prometheus text format), `GET /healthz` and `GET /readyz` (200 or 503, with a one-line reason),
+/// and, read-only, `GET /status` (a page for people) and `GET /status.json` (what it draws).
 public struct StatusServer: Service {
+    /// The queue page and its data.
+    public struct StatusPage: Sendable {
+        public var html: String
+        /// The JSON the page draws, or nil when it cannot be had (the database is away).
+        public var json: @Sendable () async -> Data?
+
+        public init(html: String, json: @escaping @Sendable () async -> Data?) {
+            self.html = html
+            self.json = json
+        }
+    }
+
     private let host: String
     private let port: Int
     private let registry: PrometheusCollectorRegistry
     private let health: @Sendable () -> Health
+    private let status: StatusPage?
     private let logger: Logger
 
     public init(
-        address: String, registry: PrometheusCollectorRegistry, logger: Logger,
+        address: String, registry: PrometheusCollectorRegistry, logger: Logger, status: StatusPage? = nil,
         health: @escaping @Sendable () -> Health
     ) throws(StatusServerError) {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
@@ -40,6 +54,7 @@ public struct StatusServer: Service {
         self.port = port
         self.registry = registry
         self.health = health
+        self.status = status
         self.logger = logger
     }
 
@@ -59,6 +74,21 @@ public struct StatusServer: Service {
         router.get("readyz") { [health] _, _ -> Response in
             let state = health()
             return Self.text(state.ready ? .ok : .serviceUnavailable, state.detail)
+        }
+        if let status {
+            router.get("status") { _, _ -> Response in
+                Response(
+                    status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                    body: .init(byteBuffer: ByteBuffer(string: status.html)))
+            }
+            router.get("status.json") { _, _ -> Response in
+                guard let data = await status.json() else {
+                    return Self.text(.serviceUnavailable, "the database does not answer")
+                }
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            }
         }
         let app = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "media-worker"),

@@ -153,8 +153,8 @@ struct ReportOptions: ParsableArguments {
 
     /// Reports a failure as `<code>: <message>` on stderr (and as JSON on stdout with `--json`)
     /// and returns the exit code to leave with.
-    func fail(_ error: MediaError) -> ExitCode {
-        FileHandle.standardError.write(Data("\(error.failure)\n".utf8))
+    func fail(_ error: MediaError, file: String? = nil) -> ExitCode {
+        FileHandle.standardError.write(Data("\(file.map { "\($0): " } ?? "")\(error.failure)\n".utf8))
         if json { try? printJSON(["error": error.failure]) }
         return ExitCode(1)
     }

@@ -1,25 +1,30 @@
 import ArgumentParser
 import Foundation
 import Media
+import Pages
 
-/// `media-worker process FILE --out DIR`: runs a stage on a local file, no database involved.
+/// `media-worker process FILE… --out DIR [--report]`: runs a stage on local files, no database
+/// involved.
 struct ProcessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "process",
-        abstract: "Run a processing stage on a local video file and write its outputs into a folder.",
+        abstract: "Run a processing stage on local video files and write their outputs into a folder.",
         discussion: """
             COMPRESSION writes video.mp4 (H.264/AAC, faststart, upright, no source metadata; a remux when \
             the source already fits the profile). PREVIEW writes preview.mp4 (3 s, muted, short side at most \
             360). THUMBNAIL writes poster.jpg (long side at most 1280) and thumbnail.jpg (at most 320), \
             upright and in SDR, from a representative frame near the start, with its BlurHash. METADATA only \
             reports. FULL_PROCESSING makes all of them from one decode of the input. A progress bar shows on \
-            stderr when it is a terminal. With --json, stdout gets exactly one JSON object: {type, profile, \
-            input, outputs, thumbnails, elapsedMs}, or {error: {code, message}} on failure.
+            stderr when it is a terminal. With one file its outputs go into the folder itself; with several, \
+            each gets a subfolder named after it. With --report, the folder also gets report.html: a contact \
+            sheet of every input (stills, BlurHash, preview, video, before and after), self-contained, to \
+            open in any browser. With --json, stdout gets one JSON object per file: {type, profile, input, \
+            outputs, elapsedMs}, or {error: {code, message}} on failure.
             """
     )
 
-    @Argument(help: "The video file.")
-    var file: String
+    @Argument(help: "The video files.")
+    var files: [String]
 
     @Option(name: .customLong("out"), help: "Folder for the outputs (created if missing).")
     var outputDirectory: String
@@ -36,35 +41,77 @@ struct ProcessCommand: ParsableCommand {
     @Flag(name: .customLong("no-remux"), help: "Re-encode even a source that already fits the profile.")
     var noRemux = false
 
-    @OptionGroup var report: ReportOptions
+    @Flag(help: "Write report.html, a contact sheet of the run, into the output folder.")
+    var report = false
+
+    @OptionGroup var output: ReportOptions
     @OptionGroup(title: "Limits") var limits: LimitOptions
     @OptionGroup(title: "Resources") var resources: ProcessLimitOptions
 
     func validate() throws {
         guard threads >= 0 else { throw ValidationError("--threads must be 0 or more") }
+        guard !files.isEmpty else { throw ValidationError("name at least one video file") }
     }
 
     func run() throws {
-        let logger = report.makeLogger(label: "media-worker.process")
-        let request = MediaProcessor.Request(
-            inputPath: file, outputDirectory: outputDirectory, type: type, profile: profile,
-            limits: limits.limits, threads: threads, allowRemux: !noRemux)
-        let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
+        let logger = output.makeLogger(label: "media-worker.process")
         resources.apply()
-        let result: ProcessingReport
-        do {
-            result = try MediaProcessor.run(
-                request, logger: logger, probed: { resources.lowerCPU(for: $0, type: type, profile: profile) },
-                progress: { bar.update($0) })
+        let started = ContinuousClock.now
+        var entries: [ContactSheet.Entry] = []
+        var failed = false
+        for (position, file) in files.enumerated() {
+            let folder = files.count == 1 ? "" : Self.folderName(position: position, file: file)
+            let request = MediaProcessor.Request(
+                inputPath: file, outputDirectory: (outputDirectory as NSString).appendingPathComponent(folder),
+                type: type, profile: profile, limits: limits.limits, threads: threads, allowRemux: !noRemux)
+            let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
+            let fileStarted = ContinuousClock.now
+            let outcome: Result<ProcessingReport, MediaError>
+            do {
+                outcome = .success(
+                    try MediaProcessor.run(
+                        request, logger: logger,
+                        probed: { resources.lowerCPU(for: $0, type: type, profile: profile) },
+                        progress: { bar.update($0) }))
+            } catch {
+                outcome = .failure(error)
+            }
             bar.finish()
-        } catch {
-            bar.finish()
-            throw report.fail(error)
+            switch outcome {
+            case .success(let result):
+                if output.json {
+                    try output.printJSON(result)
+                } else {
+                    print(Summary.describe(result, file: file, outputDirectory: request.outputDirectory))
+                }
+            case .failure(let error):
+                failed = true
+                _ = output.fail(error, file: files.count > 1 ? file : nil)
+            }
+            entries.append(
+                ContactSheet.Entry(
+                    name: URL(fileURLWithPath: file).lastPathComponent, folder: folder, outcome: outcome,
+                    seconds: (ContinuousClock.now - fileStarted).seconds))
         }
-        if report.json {
-            try report.printJSON(result)
-        } else {
-            print(Summary.describe(result, file: file, outputDirectory: outputDirectory))
+        if report {
+            let page = (outputDirectory as NSString).appendingPathComponent("report.html")
+            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+            try Data(ContactSheet.html(entries, wallSeconds: (ContinuousClock.now - started).seconds).utf8)
+                .write(to: URL(fileURLWithPath: page))
+            FileHandle.standardError.write(Data("contact sheet: \(page)\n".utf8))
         }
+        if failed { throw ExitCode(1) }
     }
+
+    /// A subfolder for the `position`th file: its number and name, letters and digits only (so
+    /// the report's relative links need no escaping).
+    static func folderName(position: Int, file: String) -> String {
+        let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let safe = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" }.prefix(40))
+        return String(format: "%02d-", position + 1) + safe
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

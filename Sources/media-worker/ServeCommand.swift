@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import Observability
+import Pages
 import Prometheus
 import ServiceLifecycle
 import Worker
@@ -43,9 +44,11 @@ struct ServeCommand: AsyncParsableCommand {
             untilIdle: untilIdle, metrics: metrics, notifier: SystemdNotifier())
         if let address = configuration.metricsAddress, let registry {
             do {
-                let server = try StatusServer(address: address, registry: registry, logger: logger) {
-                    worker.health()
-                }
+                let queue = QueueStatusSource(configuration: configuration, logger: logger)
+                let server = try StatusServer(
+                    address: address, registry: registry, logger: logger,
+                    status: .init(html: StatusPage.html, json: { await queue.json() })
+                ) { worker.health() }
                 // First in the list, so it stops last: metrics stay readable while jobs drain.
                 services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup))
             } catch {

@@ -113,16 +113,17 @@ struct HostileInputTests {
             let judged = try runProgram(ffprobe, ["-v", "quiet", "-show_streams", bomb])
             #expect(judged.peakMemoryBytes > 700 << 20)
         }
-        // Under 384 MiB of address space (enough for any probe), it is refused by its header.
+        // Under 768 MiB of address space (a probe maps about 475 MiB: libraries, thread stacks,
+        // malloc arenas; the frame alone needs 800 MB), it is refused by its header.
         // No Swift backtracer: under the limit it could not start, and would wait.
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
         let result = try runProgram(
-            Fixtures.executable, ["probe", "--max-memory", "384M", bomb], environment: environment, timeout: 60)
+            Fixtures.executable, ["probe", "--max-memory", "768M", bomb], environment: environment, timeout: 60)
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix("limits_exceeded: the video is 10000x10000"), "\(result.stderr)")
         let plain = try runProgram(
-            Fixtures.executable, ["probe", "--max-memory", "384M", Fixtures.path("landscape_1080p_h264_aac.mp4")],
+            Fixtures.executable, ["probe", "--max-memory", "768M", Fixtures.path("landscape_1080p_h264_aac.mp4")],
             environment: environment, timeout: 60)
         #expect(plain.status == 0, "\(plain.stderr)")
     }
@@ -135,6 +136,25 @@ struct HostileInputTests {
         #expect(error.code == .limitsExceeded)
         #expect(error.message.contains("36000 s"), "\(error.message)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: output.path).isEmpty)
+    }
+
+    /// Pixels declared 1:10000 wide made a 0-pixel-wide poster the scaler refused ("out of
+    /// memory", blamed on media-worker): such ratios count as square, so every picture is 160x90,
+    /// and the H.264 is re-encoded rather than copied with its 1:40 pixels.
+    @Test func absurdPixelAspectRatioIsIgnored() throws {
+        let output = try Fixtures.temporaryDirectory("hostile")
+        let request = MediaProcessor.Request(
+            inputPath: Fixtures.path("absurd_aspect.mp4"), outputDirectory: output.path, type: .fullProcessing)
+        let report = try MediaProcessor.run(request, logger: .init(label: "t"))
+        #expect(report.input.video.pixelAspectRatio == "1:10000")
+        #expect(report.outputs[.video]?.encoder?.path == "transcode")
+        for role in [OutputRole.poster, .thumbnail, .video, .preview] {
+            let file = try #require(report.outputs[role]).path
+            let judged = try #require(try FFprobe.describe(output.appendingPathComponent(file).path))
+            let stream = try #require((judged["streams"] as? [[String: Any]])?.first)
+            #expect(stream["width"] as? Int == 160 && stream["height"] as? Int == 90, "\(role): \(stream)")
+            #expect(["1:1", nil].contains(stream["sample_aspect_ratio"] as? String), "\(role): \(stream)")
+        }
     }
 
     /// 200 frames, the last 30 minutes after the rest: a filter that fills gaps with copies of the

@@ -66,7 +66,7 @@ final class FilterGraph {
         FrameShape(
             width: Int(av_buffersink_get_w(sink)), height: Int(av_buffersink_get_h(sink)),
             pixelFormat: av_buffersink_get_format(sink),
-            sampleAspectRatio: Rational(av_buffersink_get_sample_aspect_ratio(sink)))
+            sampleAspectRatio: Rational(aspectRatio: av_buffersink_get_sample_aspect_ratio(sink)))
     }
 
     /// The time base of the frames that come out (changed by filters such as `fps`).
@@ -106,6 +106,6 @@ extension Frame {
     var shape: FrameShape {
         FrameShape(
             width: width, height: height, pixelFormat: pointer.pointee.format,
-            sampleAspectRatio: Rational(pointer.pointee.sample_aspect_ratio))
+            sampleAspectRatio: Rational(aspectRatio: pointer.pointee.sample_aspect_ratio))
     }
 }

@@ -17,6 +17,20 @@ final class Frame {
         try check("av_frame_get_buffer") { av_frame_get_buffer(pointer, 0) }
     }
 
+    /// An RGB24 frame holding `bitmap`'s pixels (which must be RGB).
+    convenience init(bitmap: Bitmap) throws(FFmpegError) {
+        precondition(bitmap.channels == 3, "not an RGB bitmap")
+        try self.init(width: bitmap.width, height: bitmap.height, format: AV_PIX_FMT_RGB24)
+        let stride = Int(pointer.pointee.linesize.0)
+        let rowBytes = bitmap.width * 3
+        bitmap.bytes.withUnsafeBytes { source in
+            for row in 0..<bitmap.height {
+                (pointer.pointee.data.0! + row * stride).update(
+                    from: source.baseAddress!.assumingMemoryBound(to: UInt8.self) + row * rowBytes, count: rowBytes)
+            }
+        }
+    }
+
     deinit {
         var frame: UnsafeMutablePointer<AVFrame>? = pointer
         av_frame_free(&frame)

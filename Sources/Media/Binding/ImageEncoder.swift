@@ -1,12 +1,30 @@
 import CFFmpeg
 
-/// Encodes single frames as baseline JPEG with FFmpeg's `mjpeg` encoder.
+/// Encodes single frames as images with FFmpeg's encoders: baseline JPEG (`mjpeg`) for the
+/// stills, PNG for small pictures drawn for people (a BlurHash on the contact sheet).
 enum ImageEncoder {
     /// The JPEG bytes of `frame`, which must be `yuvj420p`. `quality` is the `-q:v` scale
     /// (2 best … 31 worst).
     static func jpeg(_ frame: Frame, quality: Int) throws(FFmpegError) -> [UInt8] {
-        guard let codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG) else {
-            throw FFmpegError(call: "avcodec_find_encoder(mjpeg)", code: cffmpeg_averror(ENOSYS))
+        try encode(frame, codec: AV_CODEC_ID_MJPEG, name: "mjpeg", format: AV_PIX_FMT_YUVJ420P) { encoder in
+            encoder.pointee.color_range = AVCOL_RANGE_JPEG
+            encoder.pointee.flags |= AV_CODEC_FLAG_QSCALE
+            encoder.pointee.global_quality = Int32(quality) * cffmpeg_qp2lambda()
+            frame.pointer.pointee.quality = encoder.pointee.global_quality
+        }
+    }
+
+    /// The PNG bytes of `frame`, which must be `rgb24`.
+    static func png(_ frame: Frame) throws(FFmpegError) -> [UInt8] {
+        try encode(frame, codec: AV_CODEC_ID_PNG, name: "png", format: AV_PIX_FMT_RGB24) { _ in }
+    }
+
+    private static func encode(
+        _ frame: Frame, codec id: AVCodecID, name: String, format: AVPixelFormat,
+        configure: (UnsafeMutablePointer<AVCodecContext>) -> Void
+    ) throws(FFmpegError) -> [UInt8] {
+        guard let codec = avcodec_find_encoder(id) else {
+            throw FFmpegError(call: "avcodec_find_encoder(\(name))", code: cffmpeg_averror(ENOSYS))
         }
         var context: UnsafeMutablePointer<AVCodecContext>? = try allocated(
             "avcodec_alloc_context3", avcodec_alloc_context3(codec))
@@ -14,14 +32,11 @@ enum ImageEncoder {
         let encoder = context!
         encoder.pointee.width = Int32(frame.width)
         encoder.pointee.height = Int32(frame.height)
-        encoder.pointee.pix_fmt = AV_PIX_FMT_YUVJ420P
-        encoder.pointee.color_range = AVCOL_RANGE_JPEG
+        encoder.pointee.pix_fmt = format
         encoder.pointee.time_base = AVRational(num: 1, den: 25)
-        encoder.pointee.flags |= AV_CODEC_FLAG_QSCALE
-        encoder.pointee.global_quality = Int32(quality) * cffmpeg_qp2lambda()
-        try check("avcodec_open2(mjpeg)") { avcodec_open2(encoder, codec, nil) }
+        configure(encoder)
+        try check("avcodec_open2(\(name))") { avcodec_open2(encoder, codec, nil) }
 
-        frame.pointer.pointee.quality = encoder.pointee.global_quality
         frame.pointer.pointee.pts = 0
         try check("avcodec_send_frame") { avcodec_send_frame(encoder, frame.pointer) }
         try check("avcodec_send_frame(flush)") { avcodec_send_frame(encoder, nil) }

@@ -22,7 +22,11 @@ struct StreamDescription {
     var profileName: String?
     var width: Int
     var height: Int
+    /// The pixel aspect ratio the picture is shown with: nil for square or implausible pixels.
     var sampleAspectRatio: Rational?
+    /// A non-square pixel aspect ratio the container or the bitstream declares (plausible or not),
+    /// as "num:den": a copy of the stream would carry it to players.
+    var declaredNonSquarePixels: String?
     var pixelFormatName: String?
     /// The decoder's output format (an `AVPixelFormat` or `AVSampleFormat` value), -1 if unknown.
     var rawFormat: Int32
@@ -69,6 +73,16 @@ struct Rational: Equatable {
         self.init(value.num, value.den)
     }
 
+    /// A pixel aspect ratio a real camera or encoder could have written (1:8 … 8:1, both terms
+    /// positive), or nil: a crafted file's 16:238239 or -1:1 would make a 0-pixel-wide picture or
+    /// a filter graph that refuses to build, so such values count as square pixels, as if unset.
+    init?(aspectRatio value: AVRational) {
+        guard value.num > 0, value.den > 0 else { return nil }
+        let ratio = Double(value.num) / Double(value.den)
+        guard ratio >= 1.0 / 8, ratio <= 8 else { return nil }
+        self.init(value.num, value.den)
+    }
+
     var av: AVRational { AVRational(num: numerator, den: denominator) }
     var doubleValue: Double { Double(numerator) / Double(denominator) }
 }
@@ -97,7 +111,12 @@ extension StreamDescription {
         height = Int(parameters.height)
         // The container's aspect ratio wins over the bitstream's, as av_guess_sample_aspect_ratio
         // and every player decide.
-        sampleAspectRatio = Rational(stream.pointee.sample_aspect_ratio) ?? Rational(parameters.sample_aspect_ratio)
+        sampleAspectRatio =
+            Rational(aspectRatio: stream.pointee.sample_aspect_ratio)
+            ?? Rational(aspectRatio: parameters.sample_aspect_ratio)
+        declaredNonSquarePixels = [stream.pointee.sample_aspect_ratio, parameters.sample_aspect_ratio]
+            .first { $0.num != 0 && $0.den != 0 && $0.num != $0.den }
+            .map { "\($0.num):\($0.den)" }
         rawFormat = parameters.format
         if kind == .video, parameters.format >= 0 {
             let format = AVPixelFormat(rawValue: parameters.format)

@@ -1,0 +1,147 @@
+import Foundation
+import JobVocabulary
+import TestSupport
+import Testing
+
+/// A harness page beside the page under test: it frames it, waits until every image and video
+/// has loaded or failed, and writes what it found as JSON into `#result` for `--dump-dom`.
+private let harness = """
+    <!doctype html><html><body>
+    <iframe id="page" src="PAGE" style="width:1300px;height:3000px"></iframe><pre id="result">pending</pre>
+    <script>
+    const frame = document.getElementById('page');
+    const settled = (element, events) => new Promise(done => {
+      for (const name of events) element.addEventListener(name, done, {once: true});
+    });
+    frame.onload = async () => {
+      const page = frame.contentDocument;
+      const images = [...page.images], videos = [...page.querySelectorAll('video')];
+      await Promise.all(images.filter(i => !i.complete).map(i => settled(i, ['load', 'error'])));
+      await Promise.all(videos.filter(v => v.readyState < 1).map(v => settled(v, ['loadedmetadata', 'error'])));
+      document.getElementById('result').textContent = JSON.stringify({
+        images: images.map(i => ({src: i.getAttribute('src').slice(0, 40), naturalWidth: i.naturalWidth})),
+        videos: videos.map(v => ({src: v.getAttribute('src'), readyState: v.readyState, duration: v.duration})),
+        headings: [...page.querySelectorAll('h2')].map(h => h.textContent),
+        failedCards: [...page.querySelectorAll('.card.failed')].map(c => c.dataset.code),
+        injected: page.querySelectorAll('img[src="x"], script:not(:empty)').length,
+      });
+    };
+    </script></body></html>
+    """
+
+@Suite("Pages people look at, checked in a real browser", .enabled(if: Browser.executable != nil))
+struct PagesTests {
+    /// `process … --report`: every image decodes, every video has its metadata and the right
+    /// duration, the failed input is an error card, a hostile file name is text.
+    @Test func contactSheetLoadsOfflineAndEscapesNames() throws {
+        let folder = try Fixtures.temporaryDirectory("sheet")
+        let hostile = folder.appendingPathComponent("<img src=x onerror=alert(1)>.mp4")
+        try FileManager.default.copyItem(atPath: Fixtures.path("no_audio.mp4"), toPath: hostile.path)
+        let out = folder.appendingPathComponent("out")
+        let inputs = [
+            Fixtures.path("portrait_rot90.mp4"), Fixtures.path("hdr_hevc_pq_10bit.mp4"), Fixtures.path("truncated.mp4"),
+            hostile.path,
+        ]
+        let result = try runProgram(
+            Fixtures.executable, ["process"] + inputs + ["--out", out.path, "--report", "--json"])
+        #expect(result.status == 1, "the truncated input fails")
+        // Each successful input's report, by folder: what the page's videos must last.
+        var durations: [String: Double] = [:]
+        for line in result.stdout.split(separator: UInt8(ascii: "\n")) {
+            guard let report = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                let outputs = report["outputs"] as? [String: [String: Any]]
+            else { continue }
+            for output in outputs.values where output["durationMs"] != nil {
+                durations[output["path"] as! String, default: 0] = (output["durationMs"] as! Double) / 1000
+            }
+        }
+        let page = out.appendingPathComponent("report.html")
+        let html = try String(contentsOf: page, encoding: .utf8)
+        #expect(!html.contains("http://") && !html.contains("https://"), "the page fetches nothing")
+        #expect(html.contains("&lt;img src=x onerror=alert(1)&gt;.mp4") && !html.contains("<img src=x"))
+
+        try harness.replacingOccurrences(of: "PAGE", with: "report.html")
+            .write(to: out.appendingPathComponent("harness.html"), atomically: true, encoding: .utf8)
+        let dom = try Browser.dom(out.appendingPathComponent("harness.html").absoluteString)
+        let found = try #require(
+            try JSONSerialization.jsonObject(with: Data((Browser.text(ofElement: "result", in: dom) ?? "").utf8))
+                as? [String: Any], "\(dom.suffix(500))")
+        let images = try #require(found["images"] as? [[String: Any]])
+        #expect(images.count == 9, "3 inputs × poster, BlurHash, thumbnail")
+        #expect(images.allSatisfy { ($0["naturalWidth"] as? Int ?? 0) > 0 }, "\(images)")
+        let videos = try #require(found["videos"] as? [[String: Any]])
+        #expect(videos.count == 6)
+        for video in videos {
+            let source = try #require(video["src"] as? String)
+            #expect((video["readyState"] as? Int ?? 0) >= 1, "\(source) has no metadata")
+            let expected = try #require(
+                durations[URL(fileURLWithPath: source).lastPathComponent] ?? durations.first?.value)
+            #expect(abs((video["duration"] as? Double ?? 0) - expected) < 0.1 || source.contains("preview"), "\(video)")
+        }
+        #expect(found["failedCards"] as? [String] == ["corrupt_input"])
+        #expect((found["headings"] as? [String])?.contains("<img src=x onerror=alert(1)>.mp4") == true)
+        #expect(found["injected"] as? Int == 0)
+        try Browser.screenshot(page.absoluteString, to: folder.appendingPathComponent("report.png"))
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("report.png").path))
+    }
+
+    /// `/status` while a transcode runs: the page redraws from `/status.json` and the job's
+    /// progress bar moves between two redraws.
+    @Test func statusPageShowsTheQueueMoving() async throws {
+        let deployment = try await Deployment.make()
+        // The failure comes first so the long job is still running when the page is opened.
+        let failing = try await deployment.enqueue("truncated.mp4", type: "METADATA")
+        let port = try freePort()
+        let server = try BackgroundProgram(
+            Fixtures.executable, ["serve"],
+            environment: deployment.environment.merging(["MEDIA_WORKER_METRICS_ADDR": "127.0.0.1:\(port)"]) { $1 },
+            log: deployment.scratch.appendingPathComponent("serve.log"))
+        defer { server.signal(SIGKILL) }
+        #expect(
+            try await eventually(timeout: 60) {
+                let row = try? await deployment.job(failing)
+                return (try? row?.text("status")) == JobStatus.failed.rawValue
+            })
+        // ULTRA keeps 720p with x264's `medium` preset: long enough to watch.
+        let running = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION", profile: "ULTRA")
+        #expect(
+            try await eventually(timeout: 60) {
+                let row = try? await deployment.job(running)
+                return (try row?.decode("progress", as: Int.self) ?? 0) > 0
+            })
+        // Real time must pass between redraws: a page driven over DevTools, looked at every second.
+        let url = "http://127.0.0.1:\(port)/status"
+        let (refreshes, history, text) = try await Task.detached {
+            try Self.watchProgress(of: running, at: url)
+        }.value
+        #expect(refreshes >= 2, "redrawn \(refreshes) times")
+        let values = history.split(separator: ",").compactMap { Int($0) }
+        #expect(Set(values).count >= 2 && values == values.sorted(), "the bar did not move: \(values)")
+        #expect(text.contains("long_hevc_720p_20s.mp4"))
+        #expect(text.contains("truncated.mp4") && text.contains("corrupt_input"), "\(text)")
+        let status = try await fetch("http://127.0.0.1:\(port)/status.json")
+        #expect(status.0 == 200 && status.1.contains(#""running""#))
+        try Browser.screenshot(
+            "http://127.0.0.1:\(port)/status", to: deployment.scratch.appendingPathComponent("status.png"),
+            width: 1200, height: 900)
+    }
+
+    /// Opens `url` in Chromium and samples the job's recorded progress history once a second
+    /// until it holds two different values (or eight seconds pass).
+    private static func watchProgress(of job: Int, at url: String) throws -> (Int, String, String) {
+        let browser = try DevTools()
+        let page = try browser.open(url)
+        var history = ""
+        for _ in 0..<8 {
+            Thread.sleep(forTimeInterval: 1)
+            history =
+                try browser.evaluate(
+                    "document.querySelector('[data-job=\"\(job)\"]')?.dataset.progressHistory || ''",
+                    session: page) as? String ?? ""
+            if Set(history.split(separator: ",")).count >= 2 { break }
+        }
+        let refreshes = try browser.evaluate("Number(document.body.dataset.refreshes)", session: page) as? Int ?? 0
+        let text = try browser.evaluate("document.body.innerText", session: page) as? String ?? ""
+        return (refreshes, history, text)
+    }
+}
