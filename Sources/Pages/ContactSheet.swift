@@ -76,19 +76,26 @@ public enum ContactSheet {
             }
         }
         if let thumbnail = report.outputs[.thumbnail] {
+            let (width, height) = fitted(thumbnail.width, thumbnail.height, into: 320)
             media += figure(
                 "thumbnail",
-                "<img class=thumbnail src=\"\(link(thumbnail.path))\" width=\(thumbnail.width) height=\(thumbnail.height) alt=\"thumbnail\">"
+                "<img class=thumbnail src=\"\(link(thumbnail.path))\" width=\(width) height=\(height) alt=\"thumbnail\">"
             )
         }
+        // Videos get a fixed box from the size media-worker made, whatever their stream declares.
         if let preview = report.outputs[.preview] {
+            let (width, height) = fitted(preview.width, preview.height, into: 240)
             media += figure(
                 "preview",
-                "<video class=preview src=\"\(link(preview.path))\" muted loop autoplay playsinline width=240></video>")
+                "<video class=preview src=\"\(link(preview.path))\" muted loop autoplay playsinline "
+                    + "width=\(width) height=\(height)></video>")
         }
         if let video = report.outputs[.video] {
+            let (width, height) = fitted(video.width, video.height, into: 320)
             media += figure(
-                "video", "<video class=video src=\"\(link(video.path))\" controls preload=metadata width=320></video>")
+                "video",
+                "<video class=video src=\"\(link(video.path))\" controls preload=metadata "
+                    + "width=\(width) height=\(height)></video>")
         }
         return """
             <section class=card data-type="\(escape(report.type.rawValue))">
@@ -159,7 +166,7 @@ public enum ContactSheet {
         .card{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 3px #0002}
         .card h2{font-size:15px;margin:0 0 8px;word-break:break-all}
         .media{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}
-        figure{margin:0}figcaption{font-size:11px;color:#666}img,video{display:block;background:#ddd;max-width:100%;height:auto}
+        figure{margin:0}figcaption{font-size:11px;color:#666}img,video{display:block;background:#ddd;max-width:100%;object-fit:contain}
         table{border-collapse:collapse;margin-top:8px;width:100%}th,td{text-align:left;padding:2px 8px;border-bottom:1px solid #eee}
         .failed{border-left:6px solid #c0392b}.error{color:#c0392b}
         """
