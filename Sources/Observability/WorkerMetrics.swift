@@ -21,7 +21,7 @@ public struct WorkerMetrics: Sendable {
         inputBytes = Counter(label: "media_worker_input_bytes_total", factory: factory)
         outputBytes = Counter(label: "media_worker_output_bytes_total", factory: factory)
         rescues = Counter(label: "media_worker_rescues_total", factory: factory)
-        depthByStatus = JobStatus.allCases.map {
+        depthByStatus = [JobStatus.pending, .processing].map {
             ($0, Gauge(label: "media_worker_queue_depth", dimensions: [("status", $0.rawValue)], factory: factory))
         }
     }
@@ -90,7 +90,7 @@ public struct WorkerMetrics: Sendable {
 
     public func running(_ count: Int) { jobsRunning.record(count) }
 
-    /// Jobs in the table by status (all workers' view of the queue).
+    /// Jobs waiting and running (all workers' view of the queue).
     public func queueDepth(_ depth: [JobStatus: Int]) {
         for (status, gauge) in depthByStatus { gauge.record(depth[status] ?? 0) }
     }

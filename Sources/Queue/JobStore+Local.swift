@@ -49,22 +49,23 @@ extension JobStore {
     public enum ResetOutcome: Sendable, Equatable {
         case reset
         case missing
-        /// A live worker holds the job (its advisory lock is taken).
+        /// A live worker holds the job (it sent a heartbeat within the stale window).
         case heldByWorker
     }
 
     /// Puts a job back to PENDING with a clean slate, whatever its state, unless a live worker
-    /// holds it (then only with `force`).
-    public func resetForReprocess(_ session: PostgresSession, jobId: Int, force: Bool, event: ProcessingLogEvent) throws
-        -> ResetOutcome
-    {
+    /// holds it: one that sent a heartbeat within `staleAfter` seconds (then only with `force`).
+    public func resetForReprocess(
+        _ session: PostgresSession, jobId: Int, force: Bool, staleAfter: Double, event: ProcessingLogEvent
+    ) throws -> ResetOutcome {
         try session.transaction("reset a job for reprocessing") {
             guard
                 let row = try session.query(
                     """
-                    SELECT "status"::text AS status, pg_try_advisory_xact_lock($2::int4, "id"::int4) AS free
+                    SELECT "status"::text AS status,
+                        "updatedAt" < \(Self.now) - make_interval(secs => $2::float8) AS free
                     FROM \(tables.videoProcessing) WHERE "id" = $1 FOR UPDATE
-                    """, [String(jobId), String(Self.lockNamespace)], operation: "find the job"
+                    """, [String(jobId), String(staleAfter)], operation: "find the job"
                 ).first
             else { return .missing }
             if try row.requireVocabulary("status") == JobStatus.processing, try !row.require("free", as: Bool.self),

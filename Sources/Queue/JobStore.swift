@@ -136,19 +136,19 @@ public struct JobStore: Sendable {
             processingType: try row.require("processingType"))
     }
 
-    /// Takes the session advisory lock that tells rescuers this job's worker is alive.
-    public func holdLock(_ session: PostgresSession, job: Job) throws -> Bool {
-        try session.query(
-            "SELECT pg_try_advisory_lock($1::int4, $2::int4) AS locked", [String(Self.lockNamespace), String(job.id)],
-            operation: "lock a running job"
-        ).first?.require("locked", as: Bool.self) ?? false
+    /// Lets go of the result a run was making (a session advisory lock, direct connections only)
+    /// at its end. Closing the session would too, but the server notices a closed session a
+    /// moment later: a retry claimed at once must find it free.
+    public func releaseLocks(_ session: PostgresSession) throws {
+        try session.query("SELECT pg_advisory_unlock_all()", operation: "let go of a finished run's locks")
     }
 
-    /// Lets go of a run's locks (its job's, and the result it was making) at its end. Closing the
-    /// session would too, but the server notices a closed session a moment later: a retry claimed
-    /// at once must find them free. A job's connection holds nothing else.
-    public func releaseLocks(_ session: PostgresSession, job: Job) throws {
-        try session.query("SELECT pg_advisory_unlock_all()", operation: "unlock a finished job")
+    /// The heartbeat between progress writes (while downloading, uploading, waiting): bumps
+    /// `updatedAt` of a run's job. False: the run was fenced off.
+    public func keepAlive(_ session: PostgresSession, job: Job) throws -> Bool {
+        try session.execute(
+            "UPDATE \(vp) SET \"updatedAt\" = \(Self.now) WHERE \(fence(1))", [String(job.id), job.token],
+            operation: "send a heartbeat") == 1
     }
 
     /// Why the job is not worth doing (deleted user, soft-deleted upload), or nil.
@@ -408,22 +408,20 @@ public struct JobStore: Sendable {
 
     // MARK: Rescue and queue state
 
-    /// Puts jobs left PROCESSING without a heartbeat for `staleAfter` seconds, whose worker holds
-    /// no advisory lock any more (it died), back to PENDING with `retryCount` + 1, or FAILED when
-    /// out of attempts. Returns the ids and what became of them.
+    /// Puts jobs left PROCESSING without a heartbeat for `staleAfter` seconds (their worker died,
+    /// or lost the database for that long; a live run sends one at least every few seconds, and
+    /// the fencing token makes a late worker's writes harmless) back to PENDING with `retryCount`
+    /// + 1, or FAILED when out of attempts. Returns the ids and what became of them.
     public func rescueStale(
         _ session: PostgresSession, staleAfter: Double, maxAttempts: Int, host: String, pid: Int32
     ) throws -> [(id: Int, status: JobStatus)] {
         try session.transaction("rescue stale jobs") {
             let orphaned = try session.query(
                 """
-                WITH stale AS (
-                    SELECT "id", "retryCount" FROM \(vp)
-                    WHERE "status" = 'PROCESSING' AND "updatedAt" < \(Self.now) - make_interval(secs => $1::float8)
-                    ORDER BY "updatedAt" FOR UPDATE SKIP LOCKED LIMIT 20
-                )
-                SELECT "id", "retryCount" FROM stale WHERE pg_try_advisory_xact_lock($2::int4, "id"::int4)
-                """, [String(staleAfter), String(Self.lockNamespace)], operation: "find stale jobs")
+                SELECT "id", "retryCount" FROM \(vp)
+                WHERE "status" = 'PROCESSING' AND "updatedAt" < \(Self.now) - make_interval(secs => $1::float8)
+                ORDER BY "updatedAt" FOR UPDATE SKIP LOCKED LIMIT 20
+                """, [String(staleAfter)], operation: "find stale jobs")
             return try orphaned.all.map { row in
                 let id: Int = try row.require("id")
                 let retryCount: Int = try row.require("retryCount")
@@ -450,11 +448,15 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// How many jobs are in each status.
+    /// How many jobs are waiting and running: exact, from the `(status, createdAt)` index, and
+    /// cheap however many finished jobs the table holds (those are not counted here).
     public func depth(_ session: PostgresSession) throws -> [JobStatus: Int] {
-        var depth: [JobStatus: Int] = [:]
+        var depth: [JobStatus: Int] = [.pending: 0, .processing: 0]
         for row in try session.query(
-            "SELECT \"status\"::text AS status, count(*) AS n FROM \(vp) GROUP BY 1", operation: "count jobs"
+            """
+            SELECT "status"::text AS status, count(*) AS n FROM \(vp) WHERE "status" IN ('PENDING', 'PROCESSING')
+            GROUP BY 1
+            """, operation: "count waiting and running jobs"
         ).all {
             depth[try row.requireVocabulary("status")] = try row.require("n", as: Int.self)
         }

@@ -3,9 +3,41 @@ import Dispatch
 import Foundation
 public import Logging
 
+/// How long any statement may run and wait for a lock. Set per transaction with `SET LOCAL`, so
+/// they hold through a transaction-mode pooler, where a session's `SET` would leak to other
+/// clients or be lost.
+public struct StatementLimits: Sendable, Equatable {
+    /// `statement_timeout`; zero for none.
+    public var statementTimeout: Duration
+    /// `lock_timeout`: how long a statement waits for a lock the app (or anyone) holds.
+    public var lockTimeout: Duration
+
+    public init(statementTimeout: Duration, lockTimeout: Duration) {
+        self.statementTimeout = statementTimeout
+        self.lockTimeout = lockTimeout
+    }
+
+    public static let standard = StatementLimits(statementTimeout: .seconds(30), lockTimeout: .seconds(5))
+    /// `migrate`: DDL may run long (an index on a big table), but waits at most 10 s for the
+    /// app's locks, since every query of the app would queue behind it while it waits.
+    public static let migration = StatementLimits(statementTimeout: .zero, lockTimeout: .seconds(10))
+
+    /// `BEGIN` and both limits, one round trip (a constant string: milliseconds only).
+    var begin: String {
+        "BEGIN; SET LOCAL statement_timeout = \(Self.milliseconds(statementTimeout)); "
+            + "SET LOCAL lock_timeout = \(Self.milliseconds(lockTimeout))"
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        max(0, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}
+
 /// One libpq connection. Every libpq call runs on the connection's own serial dispatch queue,
 /// never on Swift's cooperative thread pool, and callers reach it through `withSession`, which
-/// also reconnects with capped exponential backoff after the server went away.
+/// also reconnects with capped exponential backoff after the server went away. Every statement
+/// runs in a transaction bounded by `limits`, and the server sees the connection as
+/// `application_name` "media-worker <host> <pid> <label>" (in `pg_stat_activity`).
 public final class PostgresConnection: @unchecked Sendable {
     // @unchecked: `connection` and `listening` are only touched on `queue`.
     private let url: String
@@ -13,18 +45,33 @@ public final class PostgresConnection: @unchecked Sendable {
     private let logger: Logger
     private var connection: OpaquePointer?
     private var listening: Set<String> = []
+    private let applicationName: String
+    let limits: StatementLimits
 
     /// How long `withSession` keeps trying to reconnect before it gives up with `.connection`.
     private let reconnectPatience: Duration
 
     /// `url` is a libpq connection string or URI; it is never logged. `reconnectPatience` is how
     /// long a call keeps trying to (re)connect: zero for one attempt (`doctor`).
-    public init(url: String, label: String, logger: Logger, reconnectPatience: Duration = .seconds(30)) {
+    public init(
+        url: String, label: String, logger: Logger, reconnectPatience: Duration = .seconds(30),
+        limits: StatementLimits = .standard
+    ) {
         self.url = url
         self.queue = DispatchQueue(label: "media-worker.postgres.\(label)")
         self.logger = logger
         self.reconnectPatience = reconnectPatience
+        self.limits = limits
+        self.applicationName =
+            String("media-worker \(Self.hostName) \(getpid()) \(label)".utf8.prefix(63)) ?? "media-worker"
     }
+
+    /// This host's name as the kernel knows it (no DNS lookup).
+    private static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }()
 
     deinit {
         if let connection { PQfinish(connection) }
@@ -77,7 +124,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let deadline = ContinuousClock.now + reconnectPatience
         var delay = Duration.milliseconds(100)
         while true {
-            let attempt = Self.connect(url)
+            let attempt = Self.connect(url, applicationName: applicationName)
             if let attempt, PQstatus(attempt) == CONNECTION_OK {
                 // The server's NOTICEs ("relation already exists, skipping") are not ours to print.
                 PQsetNoticeProcessor(attempt, { _, _ in }, nil)
@@ -108,13 +155,16 @@ public final class PostgresConnection: @unchecked Sendable {
 
     fileprivate func noteListening(_ channel: String) { listening.insert(channel) }
 
-    /// `PQconnectdb` with a 10 s `connect_timeout` unless the URL sets its own: libpq's default is to
-    /// wait for the kernel's TCP timeout (minutes) when the host does not answer at all.
-    private static func connect(_ url: String) -> OpaquePointer? {
-        let keywords: [UnsafeMutablePointer<CChar>?] = [strdup("connect_timeout"), strdup("dbname")]
-        let values: [UnsafeMutablePointer<CChar>?] = [strdup("10"), strdup(url)]
+    /// `PQconnectdb` with a 10 s `connect_timeout` unless the URL sets its own (libpq's default is
+    /// to wait for the kernel's TCP timeout, minutes, when the host does not answer at all), and
+    /// our `application_name` unless the URL names one.
+    private static func connect(_ url: String, applicationName: String) -> OpaquePointer? {
+        let keywords: [UnsafeMutablePointer<CChar>?] = [
+            strdup("connect_timeout"), strdup("application_name"), strdup("dbname"),
+        ]
+        let values: [UnsafeMutablePointer<CChar>?] = [strdup("10"), strdup(applicationName), strdup(url)]
         defer { (keywords + values).forEach { free($0) } }
-        // The expanded `dbname` comes later, so a connect_timeout in the URL wins over ours.
+        // The expanded `dbname` comes later, so the URL's own settings win over ours.
         let keywordList = keywords.map { UnsafePointer($0) } + [nil]
         let valueList = values.map { UnsafePointer($0) } + [nil]
         return PQconnectdbParams(keywordList, valueList, 1)
@@ -130,37 +180,73 @@ public struct PostgresSession {
     fileprivate let connection: OpaquePointer
     fileprivate let owner: PostgresConnection
 
-    /// Runs one statement and returns its rows.
+    /// Runs one statement and returns its rows (in a transaction of its own, unless inside one).
     @discardableResult
     public func query(_ sql: String, _ parameters: [PostgresValue] = [], operation: String = "run a query") throws
         -> PostgresRows
     {
-        let result = try run(sql, parameters, operation: operation)
-        defer { PQclear(result) }
-        return PostgresRows(result: result)
+        try transaction(operation) {
+            let result = try run(sql, parameters, operation: operation)
+            defer { PQclear(result) }
+            return PostgresRows(result: result)
+        }
     }
 
-    /// Runs one statement and returns how many rows it changed.
+    /// Runs one statement and returns how many rows it changed (in a transaction of its own,
+    /// unless inside one).
     @discardableResult
     public func execute(_ sql: String, _ parameters: [PostgresValue] = [], operation: String = "run a statement")
         throws -> Int
     {
-        let result = try run(sql, parameters, operation: operation)
-        defer { PQclear(result) }
-        return Int(String(cString: PQcmdTuples(result))) ?? 0
+        try transaction(operation) {
+            let result = try run(sql, parameters, operation: operation)
+            defer { PQclear(result) }
+            return Int(String(cString: PQcmdTuples(result))) ?? 0
+        }
     }
 
-    /// Runs `body` between BEGIN and COMMIT, rolling back if it throws.
-    public func transaction<T>(_ operation: String, _ body: () throws -> T) throws -> T {
-        try execute("BEGIN", operation: operation)
+    /// Runs `body` between BEGIN (with the connection's statement and lock timeouts, or `limits`)
+    /// and COMMIT, rolling back if it throws. Inside a transaction already, just runs `body`.
+    public func transaction<T>(_ operation: String, limits: StatementLimits? = nil, _ body: () throws -> T) throws
+        -> T
+    {
+        guard PQtransactionStatus(connection) == PQTRANS_IDLE else { return try body() }
+        try command((limits ?? owner.limits).begin, operation: operation)
         do {
             let value = try body()
-            try execute("COMMIT", operation: operation)
+            try command("COMMIT", operation: operation)
             return value
         } catch {
-            _ = try? execute("ROLLBACK", operation: operation)
+            _ = try? command("ROLLBACK", operation: operation)
             throw error
         }
+    }
+
+    /// Runs constant SQL that cannot run in a transaction (`CREATE DATABASE`), without limits.
+    public func executeOutsideTransaction(_ sql: String, operation: String) throws {
+        try command(sql, operation: operation)
+    }
+
+    /// Runs constant SQL without parameters (several statements allowed): transaction control.
+    private func command(_ sql: String, operation: String) throws {
+        guard let result = PQexec(connection, sql) else {
+            throw PostgresError(
+                kind: .connection, operation: operation, sqlState: nil,
+                detail: String(cString: PQerrorMessage(connection)))
+        }
+        PQclear(try checked(result, operation: operation))
+    }
+
+    /// How this connection reaches the server: "TLSv1.3 (TLS_AES_256_GCM_SHA384) to HOST", or
+    /// "no TLS, Unix socket in DIR", or "no TLS to HOST".
+    public var transport: (encrypted: Bool, local: Bool, description: String) {
+        let host = PQhost(connection).map { String(cString: $0) } ?? "?"
+        let local = host.hasPrefix("/") || host == "localhost" || host == "127.0.0.1" || host == "::1"
+        guard PQsslInUse(connection) == 1 else {
+            return (false, local, host.hasPrefix("/") ? "no TLS, Unix socket in \(host)" : "no TLS to \(host)")
+        }
+        let attribute = { (name: String) in PQsslAttribute(connection, name).map { String(cString: $0) } ?? "?" }
+        return (true, local, "\(attribute("protocol")) (\(attribute("cipher"))) to \(host)")
     }
 
     /// Subscribes to `channel` (an identifier the caller controls, never user input).
@@ -222,6 +308,11 @@ public struct PostgresSession {
                 kind: .connection, operation: operation, sqlState: nil,
                 detail: String(cString: PQerrorMessage(connection)))
         }
+        return try checked(result, operation: operation)
+    }
+
+    /// `result` if it succeeded; else it is freed and its error thrown.
+    private func checked(_ result: OpaquePointer, operation: String) throws -> OpaquePointer {
         let status = PQresultStatus(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
             let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }

@@ -24,6 +24,12 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         switch kind {
         case .invalidURL: "the database URL is not a valid connection string (\(detail)); fix DATABASE_URL"
         case .connection: "database unreachable while trying to \(operation)"
+        case .query where sqlState == "57014":
+            "database cancelled \(operation): it ran longer than the statement timeout "
+                + "(MEDIA_WORKER_STATEMENT_TIMEOUT) or was cancelled by an operator"
+        case .query where sqlState == "55P03":
+            "database gave up on \(operation): a row or table it needs stayed locked by another session "
+                + "longer than the lock timeout (MEDIA_WORKER_LOCK_TIMEOUT); it is retried"
         case .query: "database refused to \(operation)\(sqlState.map { " (SQLSTATE \($0))" } ?? "")"
         case .decoding: "unexpected database result while trying to \(operation)"
         }

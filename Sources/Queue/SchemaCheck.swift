@@ -59,6 +59,30 @@ extension JobStore {
         return problems
     }
 
+    /// The table privileges the daemon needs that the connected user lacks, e.g.
+    /// `UPDATE on file_upload`: it reads and updates jobs and uploads, reads users, and reads and
+    /// writes its own outputs table (when there is one). `pg_notify` is everyone's by default.
+    public func missingPrivileges(_ session: PostgresSession) throws -> [String] {
+        let needs: [(String, String)] = [
+            (tables.videoProcessing, "SELECT"), (tables.videoProcessing, "UPDATE"),
+            (tables.fileUpload, "SELECT"), (tables.fileUpload, "UPDATE"), (tables.user, "SELECT"),
+            (tables.outputs, "SELECT"), (tables.outputs, "INSERT"), (tables.outputs, "UPDATE"),
+        ]
+        var missing: [String] = []
+        for (table, privilege) in needs {
+            let row = try session.query(
+                """
+                SELECT to_regclass($1) IS NOT NULL AS present,
+                    CASE WHEN to_regclass($1) IS NULL THEN false ELSE has_table_privilege(to_regclass($1), $2) END AS granted
+                """, [table, privilege], operation: "check the user's privileges"
+            ).first
+            if try row?.require("present", as: Bool.self) == true, try row?.require("granted", as: Bool.self) == false {
+                missing.append("\(privilege) on \(table)")
+            }
+        }
+        return missing
+    }
+
     /// The server's version, as `server_version` says it.
     public func serverVersion(_ session: PostgresSession) throws -> String {
         try session.query("SELECT current_setting('server_version') AS v", operation: "read the version").first?

@@ -1,4 +1,5 @@
 public import Foundation
+public import Logging
 public import Queue
 public import Storage
 
@@ -11,6 +12,15 @@ public struct Configuration: Sendable {
     public var storageURL: String
     /// Base URL clients fetch outputs from (a CDN, a web server over the storage folder).
     public var publicURL: String?
+    /// How the database is reached: directly (or through a session pooler), or through a
+    /// transaction-mode pooler (PgBouncer, RDS Proxy, Supavisor), where no session state lasts
+    /// between transactions: no `LISTEN` (unless `listenURL`), no session advisory locks.
+    public var poolMode: PoolMode
+    /// A direct connection string for `LISTEN` when `poolMode` is `transaction` (optional: without
+    /// it the daemon polls every `pollInterval`).
+    public var listenURL: String?
+    /// `statement_timeout` and `lock_timeout` of every transaction.
+    public var statementLimits: StatementLimits
     /// Jobs run at once on this host.
     public var concurrency: Int
     /// Seconds between polls when no notification arrives.
@@ -67,8 +77,19 @@ public struct Configuration: Sendable {
         metricsAddress = environment["MEDIA_WORKER_METRICS_ADDR"].flatMap { $0.isEmpty ? nil : $0 }
         storageURL = environment["MEDIA_STORAGE_URL"] ?? ""
         publicURL = environment["MEDIA_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        switch environment["MEDIA_WORKER_POOL_MODE"]?.lowercased() {
+        case nil, "", "session": poolMode = .session
+        case "transaction": poolMode = .transaction
+        case let text?: throw .invalid("MEDIA_WORKER_POOL_MODE", text, "session or transaction")
+        }
+        listenURL = environment["MEDIA_WORKER_LISTEN_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        statementLimits = StatementLimits(
+            statementTimeout: .milliseconds(Int64(try number("MEDIA_WORKER_STATEMENT_TIMEOUT", 30) * 1000)),
+            lockTimeout: .milliseconds(Int64(try number("MEDIA_WORKER_LOCK_TIMEOUT", 5) * 1000)))
         concurrency = try integer("MEDIA_WORKER_CONCURRENCY", Self.defaultConcurrency)
-        pollInterval = try number("MEDIA_WORKER_POLL_INTERVAL", 5)
+        // Polling is how a transaction-mode daemon without a LISTEN connection hears of new jobs.
+        pollInterval = try number(
+            "MEDIA_WORKER_POLL_INTERVAL", poolMode == .transaction && listenURL == nil ? 1 : 5)
         staleAfter = try number("MEDIA_WORKER_STALE_AFTER", 60)
         maxAttempts = try integer("MEDIA_WORKER_MAX_ATTEMPTS", 3)
         retryBase = try number("MEDIA_WORKER_RETRY_BASE", 30)
@@ -100,6 +121,15 @@ public struct Configuration: Sendable {
         }
     }
 
+    /// A connection to the job database with this configuration's statement limits.
+    public func connection(label: String, logger: Logger, reconnectPatience: Duration = .seconds(30))
+        -> PostgresConnection
+    {
+        PostgresConnection(
+            url: databaseURL, label: label, logger: logger, reconnectPatience: reconnectPatience,
+            limits: statementLimits)
+    }
+
     /// Checks what a command that talks to the database and storage needs.
     public func validate() throws(ConfigurationError) {
         if databaseURL.isEmpty { throw .missing("DATABASE_URL", "e.g. postgresql://user@localhost/app") }
@@ -121,7 +151,9 @@ public struct Configuration: Sendable {
 
     /// The settings as a person would check them, with secrets removed.
     public var redactedSummary: String {
-        "database=\(redactedDatabaseURL) storage=\(storageURL) publicURL=\(publicURL ?? "-") "
+        "database=\(redactedDatabaseURL) poolMode=\(poolMode.rawValue) "
+            + "listen=\(listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")) "
+            + "statementTimeout=\(statementLimits.statementTimeout) lockTimeout=\(statementLimits.lockTimeout) storage=\(storageURL) publicURL=\(publicURL ?? "-") "
             + "concurrency=\(concurrency) pollInterval=\(pollInterval)s staleAfter=\(staleAfter)s "
             + "maxAttempts=\(maxAttempts) retryBase=\(retryBase)s shutdownGrace=\(shutdownGrace)s "
             + "uploadWait=\(uploadWait)s jobTimeout=\(jobTimeout)s tmp=\(temporaryDirectory) "
@@ -129,6 +161,14 @@ public struct Configuration: Sendable {
             + "dedupe=\(reuseOutputs ? "on" : "off") stillsFirst=\(stillsFirst ? "on" : "off") "
             + "pipeline=\(pipelineVersion) metrics=\(metricsAddress ?? "off")"
     }
+}
+
+/// How connections reach PostgreSQL (`MEDIA_WORKER_POOL_MODE`).
+public enum PoolMode: String, Sendable {
+    /// Directly, or through a pooler in session mode: session state lasts.
+    case session
+    /// Through a transaction-mode pooler: only what lives inside one transaction works.
+    case transaction
 }
 
 /// A setting that is missing or malformed, saying which and what is expected.

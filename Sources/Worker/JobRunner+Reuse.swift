@@ -32,6 +32,11 @@ extension JobRunner {
             {
                 return .found(found)
             }
+            // Through a transaction-mode pooler a session lock would stay on a server connection
+            // other clients get: there, two uploads of the same bytes at once are both made.
+            if configuration.poolMode == .transaction {
+                return .make
+            }
             if try await connection.withSession("claim making the result", { try store.startMaking($0, key: key) }) {
                 return .make
             }

@@ -63,7 +63,7 @@ public struct JobRunner: Sendable {
         logger[metadataKey: "job"] = "\(job.id)"
         logger[metadataKey: "type"] = "\(job.processingType.rawValue)"
         logger[metadataKey: "attempt"] = "\(job.attempt)"
-        let connection = PostgresConnection(url: configuration.databaseURL, label: "job-\(job.id)", logger: logger)
+        let connection = configuration.connection(label: "job-\(job.id)", logger: logger)
         let run = Run(
             job: job, connection: connection, store: store, host: host, pid: pid,
             maxAttempts: configuration.maxAttempts, logger: logger, metrics: metrics, onFailure: onFailure)
@@ -77,8 +77,9 @@ public struct JobRunner: Sendable {
                 "seconds": "\(String(format: "%.2f", run.elapsed.inSeconds))",
             ])
         metrics.jobFinished(type: job.processingType, outcome: ending.rawValue, duration: run.elapsed)
-        // Closing the session lets go of its locks too, but the server notices a moment later.
-        try? await connection.withSession("unlock the job") { [store] in try store.releaseLocks($0, job: job) }
+        if configuration.poolMode == .session {
+            try? await connection.withSession("let go of the run's locks") { [store] in try store.releaseLocks($0) }
+        }
         await connection.close()
         return ending
     }
@@ -88,12 +89,11 @@ public struct JobRunner: Sendable {
         _ run: Run, threads: Int, control: RunControl, reuse: Bool, observe: @escaping @Sendable (Event) -> Void
     ) async -> Ending {
         let (job, connection, logger) = (run.job, run.connection, run.logger)
+        // The heartbeat for the whole run (downloads and uploads included); while the child runs,
+        // progress writes beat too, and notice a fenced-off run.
+        let keepAlive = Task { await run.keepAlive(every: .seconds(min(10, max(1, configuration.staleAfter / 6)))) }
+        defer { keepAlive.cancel() }
         do {
-            guard try await connection.withSession("lock the job", { [store] in try store.holdLock($0, job: job) })
-            else {
-                logger.warning("another live worker holds this job; leaving it alone")
-                return .fencedOff
-            }
             if let reason = try await connection.withSession(
                 "check the job", { [store] in try store.pointlessReason($0, job: job) })
             {

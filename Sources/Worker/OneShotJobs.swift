@@ -47,7 +47,7 @@ public struct OneShotJobs: Sendable {
             "uploads/\(UUID().uuidString.lowercased())/\(name.filter { $0.isLetter || $0.isNumber || "._-".contains($0) })"
         let mimeType = Self.mimeTypes[file.pathExtension.lowercased()] ?? "video/mp4"
         try await storage.upload(file, key: key, contentType: mimeType)
-        let connection = PostgresConnection(url: configuration.databaseURL, label: "enqueue", logger: logger)
+        let connection = configuration.connection(label: "enqueue", logger: logger)
         defer { Task { await connection.close() } }
         let store = JobStore(tables: configuration.tables)
         return try await connection.withSession("enqueue") { [storage] in
@@ -69,12 +69,13 @@ public struct OneShotJobs: Sendable {
         _ jobId: Int, force: Bool, progress: @escaping @Sendable (Double) -> Void
     ) async throws -> (job: Job, ending: JobRunner.Ending) {
         let store = JobStore(tables: configuration.tables)
-        let connection = PostgresConnection(url: configuration.databaseURL, label: "reprocess", logger: logger)
+        let connection = configuration.connection(label: "reprocess", logger: logger)
         let (host, pid) = (ProcessInfo.processInfo.hostName, ProcessInfo.processInfo.processIdentifier)
         let event = ProcessingLogEvent(
             event: "reprocess", attempt: 0, host: host, pid: pid, message: force ? "forced" : nil)
         let reset = try await connection.withSession("reset the job") {
-            try store.resetForReprocess($0, jobId: jobId, force: force, event: event)
+            try store.resetForReprocess(
+                $0, jobId: jobId, force: force, staleAfter: configuration.staleAfter, event: event)
         }
         switch reset {
         case .missing: throw Problem.noJob(jobId)

@@ -15,8 +15,7 @@ public final class QueueStatusSource: @unchecked Sendable {
 
     public init(configuration: Configuration, logger: Logger) {
         store = JobStore(tables: configuration.tables)
-        connection = PostgresConnection(
-            url: configuration.databaseURL, label: "status", logger: logger, reconnectPatience: .seconds(2))
+        connection = configuration.connection(label: "status", logger: logger, reconnectPatience: .seconds(2))
     }
 
     /// The queue as JSON, or nil when the database does not answer.

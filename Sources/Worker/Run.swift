@@ -69,6 +69,22 @@ struct Run: Sendable {
         }
     }
 
+    /// Sends a heartbeat every `interval` until cancelled. A fenced-off run is noticed by the
+    /// progress writes and the final write, so this one only keeps the row fresh.
+    func keepAlive(every interval: Duration) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { return }
+            do {
+                _ = try await connection.withSession("send a heartbeat") { [store, job] in
+                    try store.keepAlive($0, job: job)
+                }
+            } catch {
+                logger.warning("could not send a heartbeat; retrying", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     /// Writes progress at most once a second, and at least every 3 s as a heartbeat, until
     /// cancelled, announcing it to the app at every ten points. A fenced write (rescued,
     /// cancelled, reprocessed) stops the child.
@@ -77,7 +93,6 @@ struct Run: Sendable {
         var announced = 0
         var lastWrite = ContinuousClock.now - .seconds(10)
         var estimate: Int?
-        var relock = false
         while !Task.isCancelled {
             let percent = Int(state.progress * 100)
             if estimate == nil, let durationMs = state.durationMs {
@@ -96,19 +111,10 @@ struct Run: Sendable {
                         control.fence()
                         return
                     }
-                    if relock {
-                        // A reconnect lost the session's advisory lock: take it again, so
-                        // rescuers keep seeing this worker as alive.
-                        relock =
-                            !(try await connection.withSession("lock the job again") { [store, job] in
-                                try store.holdLock($0, job: job)
-                            })
-                    }
                     written = percent
                     if announce { announced = percent }
                     lastWrite = ContinuousClock.now
                 } catch {
-                    relock = true
                     logger.warning("could not write progress; retrying", metadata: ["error": "\(error)"])
                 }
             }

@@ -59,8 +59,13 @@ public final class WorkerService: Service, Sendable {
     public func health() -> Health { state.health(window: healthWindow) }
 
     public func run() async throws {
-        let poller = PostgresConnection(url: configuration.databaseURL, label: "poller", logger: logger)
-        let listener = PostgresConnection(url: configuration.databaseURL, label: "listener", logger: logger)
+        let poller = configuration.connection(label: "poller", logger: logger)
+        // LISTEN needs a session of its own: the database's, unless a transaction-mode pooler is
+        // in between (then a direct LISTEN_URL, or polling alone).
+        let listenURL = configuration.poolMode == .session ? configuration.databaseURL : configuration.listenURL
+        let listener = listenURL.map {
+            PostgresConnection(url: $0, label: "listener", logger: logger, limits: configuration.statementLimits)
+        }
         logger.info("worker starting", metadata: ["settings": "\(configuration.redactedSummary)"])
         defer { eventSink.finish() }
         try await withGracefulShutdownHandler {
@@ -72,7 +77,13 @@ public final class WorkerService: Service, Sendable {
             await self.sayWhetherOutputsAreReused(poller)
             eventSink.yield(.ready)
             await withDiscardingTaskGroup { group in
-                group.addTask { await self.listen(listener) }
+                if let listener {
+                    group.addTask { await self.listen(listener) }
+                } else {
+                    self.logger.info(
+                        "no LISTEN through a transaction-mode pooler: polling for jobs",
+                        metadata: ["every": "\(self.configuration.pollInterval) s"])
+                }
                 group.addTask {
                     await self.every(.seconds(max(0.1, self.configuration.pollInterval))) {
                         self.wake.yield(.pollInterval)
@@ -97,7 +108,7 @@ public final class WorkerService: Service, Sendable {
                 extend: .seconds(self.configuration.shutdownGrace + 30))
         }
         await poller.close()
-        await listener.close()
+        await listener?.close()
         logger.info(
             "worker stopped", metadata: ["ended": "\(state.endings.map { "\($0.key.rawValue)=\($0.value)" }.sorted())"])
         eventSink.yield(.stopped(state.endings))

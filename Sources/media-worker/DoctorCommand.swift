@@ -69,8 +69,7 @@ struct DoctorCommand: AsyncParsableCommand {
     private func checkDatabase(_ configuration: Configuration, _ report: inout DoctorReport) async {
         var logger = options.makeLogger(label: "media-worker.doctor", configuration: configuration)
         logger.logLevel = .error
-        let connection = PostgresConnection(
-            url: configuration.databaseURL, label: "doctor", logger: logger, reconnectPatience: .zero)
+        let connection = configuration.connection(label: "doctor", logger: logger, reconnectPatience: .zero)
         await checkDatabase(connection, configuration, &report)
         await connection.close()
     }
@@ -87,6 +86,24 @@ struct DoctorCommand: AsyncParsableCommand {
                 "database", "cannot connect to \(configuration.redactedDatabaseURL): \(Self.oneLine(error))",
                 fix: "check DATABASE_URL (host, port, user, password, database name) and that PostgreSQL is running")
             return
+        }
+        if let transport = try? await connection.withSession("look at the connection", { $0.transport }) {
+            if transport.encrypted || transport.local {
+                report.pass("tls", transport.description)
+            } else {
+                report.fail(
+                    "tls", "\(transport.description): the password and every row cross the network in the clear",
+                    fix: "add sslmode=verify-full&sslrootcert=/path/to/ca.pem to DATABASE_URL")
+            }
+        }
+        if let missing = try? await connection.withSession("check privileges", { try store.missingPrivileges($0) }) {
+            if missing.isEmpty {
+                report.pass("privileges", "the database user may read and update jobs and uploads")
+            } else {
+                report.fail(
+                    "privileges", "the database user lacks \(missing.joined(separator: ", "))",
+                    fix: "GRANT them to the user in DATABASE_URL (see the README's Production PostgreSQL)")
+            }
         }
         do {
             let problems = try await connection.withSession("check the schema") { try store.schemaProblems($0) }

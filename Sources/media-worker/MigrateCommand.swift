@@ -28,7 +28,8 @@ struct MigrateCommand: AsyncParsableCommand {
         guard !configuration.databaseURL.isEmpty else { throw ValidationError("set DATABASE_URL or --database-url") }
         let logger = makeStandardErrorLogger(
             label: "media-worker.migrate", verbose: false, defaultLevel: .warning, secrets: configuration.secrets)
-        let connection = PostgresConnection(url: configuration.databaseURL, label: "migrate", logger: logger)
+        let connection = PostgresConnection(
+            url: configuration.databaseURL, label: "migrate", logger: logger, limits: .migration)
         let store = JobStore(tables: configuration.tables)
         try await connection.withSession("create the tables") { [ownTablesOnly] in
             try ownTablesOnly ? store.migrateOwnTables($0) : store.migrate($0)

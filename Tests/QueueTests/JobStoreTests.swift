@@ -108,8 +108,10 @@ struct JobStoreTests {
         await rescuer.close()
     }
 
-    /// A slow but live worker keeps its job: its advisory lock stops the rescue.
-    @Test func liveWorkerIsNotRescued() async throws {
+    /// Liveness is the heartbeat alone (no session lock, so it holds through a transaction-mode
+    /// pooler): a job whose last heartbeat is within the stale window stays, one past it is
+    /// rescued, and the late worker's next heartbeat finds it fenced off.
+    @Test func jobIsRescuedByItsHeartbeatAlone() async throws {
         let url = try await TestDatabase.create()
         _ = try await insertJob(url)
         let store = self.store
@@ -118,23 +120,19 @@ struct JobStoreTests {
             try await worker.withSession("claim") {
                 try store.claim($0, retryBase: 0, uploadWait: 3600, host: "a", pid: 1)
             })
-        #expect(try await worker.withSession("lock") { try store.holdLock($0, job: job) })
-        try await TestDatabase.query(url, "UPDATE video_processing SET \"updatedAt\" = now() - interval '1 hour'")
         let rescuer = PostgresConnection(url: url, label: "rescuer", logger: .init(label: "test"))
-        #expect(
+        let rescue = {
             try await rescuer.withSession("rescue") {
                 try store.rescueStale($0, staleAfter: 60, maxAttempts: 3, host: "b", pid: 2)
-            }.isEmpty)
-        await worker.close()
-        // The server drops a closed session's locks as its backend exits: give it a moment.
-        var rescued: [Int] = []
-        for _ in 0..<50 where rescued.isEmpty {
-            rescued = try await rescuer.withSession("rescue") {
-                try store.rescueStale($0, staleAfter: 60, maxAttempts: 3, host: "b", pid: 2)
             }.map(\.id)
-            if rescued.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         }
-        #expect(rescued == [job.id])
+        try await TestDatabase.query(url, "UPDATE video_processing SET \"updatedAt\" = now() - interval '50 seconds'")
+        #expect(try await worker.withSession("beat") { try store.keepAlive($0, job: job) })
+        #expect(try await rescue().isEmpty, "a heartbeat now keeps the job")
+        try await TestDatabase.query(url, "UPDATE video_processing SET \"updatedAt\" = now() - interval '61 seconds'")
+        #expect(try await rescue() == [job.id])
+        #expect(try await worker.withSession("beat") { try store.keepAlive($0, job: job) } == false)
+        await worker.close()
         await rescuer.close()
     }
 

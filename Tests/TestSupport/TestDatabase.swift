@@ -10,7 +10,9 @@ public enum TestDatabase {
         let server = try serverURL.get()
         let name = "t_\(UUID().uuidString.prefix(8).lowercased())"
         let admin = PostgresConnection(url: server("postgres"), label: "test-admin", logger: .init(label: "test"))
-        _ = try await admin.withSession("create a test database") { try $0.execute("CREATE DATABASE \(name)") }
+        _ = try await admin.withSession("create a test database") {
+            try $0.executeOutsideTransaction("CREATE DATABASE \(name)", operation: "create a test database")
+        }
         await admin.close()
         let url = server(name)
         let connection = PostgresConnection(url: url, label: "test-migrate", logger: .init(label: "test"))
@@ -49,7 +51,9 @@ public enum TestDatabase {
         let (directory, port) = try startCluster(label: "private-\(UUID().uuidString.prefix(8))")
         let server = { (database: String) in "postgresql:///\(database)?host=\(directory)&port=\(port)&user=postgres" }
         let admin = PostgresConnection(url: server("postgres"), label: "test-admin", logger: .init(label: "test"))
-        _ = try await admin.withSession("create a database") { try $0.execute("CREATE DATABASE media_worker") }
+        _ = try await admin.withSession("create a database") {
+            try $0.executeOutsideTransaction("CREATE DATABASE media_worker", operation: "create a database")
+        }
         await admin.close()
         let url = server("media_worker")
         let connection = PostgresConnection(url: url, label: "test-migrate", logger: .init(label: "test"))

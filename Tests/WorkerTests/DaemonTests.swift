@@ -4,25 +4,38 @@ import Storage
 import TestSupport
 import Testing
 
+/// How the daemon reaches the database: directly, or through PgBouncer in transaction mode.
+enum Route: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case direct, pooled
+    var testDescription: String { rawValue }
+}
+
 /// A database and a storage folder, driven through the real `media-worker` binary.
 struct Deployment {
+    /// The database, directly: what the tests read and write with.
     let databaseURL: String
     let storage: URL
     /// Where the daemon makes jobs' private folders (its own, so tests can check it is left empty).
     let scratch: URL
+    let route: Route
 
-    static func make() async throws -> Deployment {
+    static func make(_ route: Route = .direct) async throws -> Deployment {
         Deployment(
             databaseURL: try await TestDatabase.create(), storage: try Fixtures.temporaryDirectory("store"),
-            scratch: try Fixtures.temporaryDirectory("scratch"))
+            scratch: try Fixtures.temporaryDirectory("scratch"), route: route)
     }
 
     var environment: [String: String] {
-        [
+        var environment = [
             "PATH": "/usr/bin:/bin", "DATABASE_URL": databaseURL, "MEDIA_STORAGE_URL": storage.absoluteString,
             "MEDIA_WORKER_POLL_INTERVAL": "0.2", "MEDIA_WORKER_RETRY_BASE": "0", "MEDIA_WORKER_LOG_LEVEL": "warning",
             "MEDIA_WORKER_TMPDIR": scratch.path,
         ]
+        if route == .pooled, let pooled = try? TestPooler.url(for: databaseURL) {
+            environment["DATABASE_URL"] = pooled
+            environment["MEDIA_WORKER_POOL_MODE"] = "transaction"
+        }
+        return environment
     }
 
     func run(_ arguments: String..., extra: [String: String] = [:]) async throws -> ProgramResult {
@@ -212,8 +225,8 @@ struct DaemonTests {
     }
 
     /// Three daemons, fifty jobs: every job completed, each claimed exactly once.
-    @Test func threeWorkersShareOneQueue() async throws {
-        let deployment = try await Deployment.make()
+    @Test(arguments: Route.allCases) func threeWorkersShareOneQueue(_ route: Route) async throws {
+        let deployment = try await Deployment.make(route)
         let first = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
         // The other 49 reuse the stored input (as many jobs on one upload would).
         try await TestDatabase.query(
@@ -241,8 +254,8 @@ struct DaemonTests {
             try rows.all.allSatisfy { try $0.text("status") == "COMPLETED" && $0.decode("claims", as: Int.self) == 1 })
     }
 
-    @Test func abandonedJobIsRescuedAndCompleted() async throws {
-        let deployment = try await Deployment.make()
+    @Test(arguments: Route.allCases) func abandonedJobIsRescuedAndCompleted(_ route: Route) async throws {
+        let deployment = try await Deployment.make(route)
         let id = try await deployment.enqueue("no_audio.mp4", type: "THUMBNAIL")
         // As a worker that died mid-job leaves it: PROCESSING, no heartbeat, nobody holding its lock.
         try await TestDatabase.query(

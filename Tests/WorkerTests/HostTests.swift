@@ -6,23 +6,6 @@ import Testing
     import FoundationNetworking
 #endif
 
-/// A TCP port free right now on 127.0.0.1.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-        }
-    }
-    guard bound else { throw TestSupportError("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// GET `url`: status and body.
 func fetch(_ url: String) async throws -> (Int, String) {
     try await withCheckedThrowingContinuation { continuation in
@@ -48,6 +31,12 @@ struct HostTests {
         let deployment = try await Deployment.make()
         let good = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
         let bad = try await deployment.enqueue("truncated.mp4", type: "METADATA")
+        // A job whose upload has not finished stays PENDING: the one the depth gauge counts.
+        let waiting = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
+        try await TestDatabase.query(
+            deployment.databaseURL,
+            "UPDATE file_upload SET \"status\" = 'UPLOADING' WHERE id = (SELECT \"fileUploadId\" FROM video_processing WHERE id = $1)",
+            [String(waiting)])
         let notify = try DatagramListener()
         let port = try freePort()
         let log = deployment.scratch.appendingPathComponent("serve.log")
@@ -72,7 +61,8 @@ struct HostTests {
         #expect(
             try await eventually(timeout: 12) {
                 let metrics = try await fetch("http://127.0.0.1:\(port)/metrics").1
-                return sample(metrics, #"media_worker_queue_depth{status="FAILED"}"#) == 1
+                return sample(metrics, #"media_worker_queue_depth{status="PROCESSING"}"#) == 0
+                    && sample(metrics, #"media_worker_queue_depth{status="PENDING"}"#) == 1
             })
 
         let (status, metrics) = try await fetch("http://127.0.0.1:\(port)/metrics")
@@ -82,9 +72,9 @@ struct HostTests {
         #expect(sample(metrics, #"media_worker_job_duration_seconds_count{type="METADATA"}"#) == 2)
         #expect(sample(metrics, #"media_worker_stage_duration_seconds_count{stage="download"}"#) == 2)
         #expect((sample(metrics, "media_worker_input_bytes_total") ?? 0) > 100_000)
-        #expect(sample(metrics, #"media_worker_queue_depth{status="COMPLETED"}"#) == 1)
-        #expect(sample(metrics, #"media_worker_queue_depth{status="FAILED"}"#) == 1)
-        #expect(sample(metrics, #"media_worker_queue_depth{status="PENDING"}"#) == 0)
+        #expect(sample(metrics, #"media_worker_queue_depth{status="PENDING"}"#) == 1)
+        #expect(
+            sample(metrics, #"media_worker_queue_depth{status="COMPLETED"}"#) == nil, "finished jobs are not counted")
         #expect(sample(metrics, "media_worker_jobs_running") == 0)
         let health = try await fetch("http://127.0.0.1:\(port)/healthz")
         let ready = try await fetch("http://127.0.0.1:\(port)/readyz")
@@ -119,7 +109,7 @@ struct HostTests {
         let cluster = try await TestDatabase.privateCluster()
         let deployment = Deployment(
             databaseURL: cluster.url, storage: try Fixtures.temporaryDirectory("store"),
-            scratch: try Fixtures.temporaryDirectory("scratch"))
+            scratch: try Fixtures.temporaryDirectory("scratch"), route: .direct)
         let notify = try DatagramListener()
         let port = try freePort()
         let server = try BackgroundProgram(
@@ -172,7 +162,9 @@ struct HostTests {
         let good = try await deployment.run("doctor", "--min-free-space", "1M")
         let goodText = String(decoding: good.stdout, as: UTF8.self)
         #expect(good.status == 0, "\(goodText)")
-        #expect(goodText.contains("all 11 checks passed"))
+        #expect(goodText.contains("all 13 checks passed"), "\(goodText)")
+        #expect(goodText.contains("✔ tls               no TLS, Unix socket in /"), "\(goodText)")
+        #expect(goodText.contains("✔ privileges        the database user may read and update jobs and uploads"))
         #expect(goodText.contains("✔ encoders          libx264, aac, mjpeg"))
         #expect(goodText.contains("✔ job sandbox       Landlock ABI"), "\(goodText)")
 
@@ -193,6 +185,24 @@ struct HostTests {
                 "✘ storage           storage unusable: cannot create /proc/media-worker-store: No such file or directory"
             ))
         #expect(readOnlyText.contains("fix: check MEDIA_STORAGE_URL names a folder this user can write"))
+
+        // A user that may read but not write the app's uploads.
+        let role = "mw_reader_\(UInt32.random(in: 0...UInt32.max))"
+        try await TestDatabase.query(deployment.databaseURL, "CREATE ROLE \(role) LOGIN")
+        try await TestDatabase.query(deployment.databaseURL, "GRANT SELECT, UPDATE ON video_processing TO \(role)")
+        try await TestDatabase.query(
+            deployment.databaseURL, "GRANT SELECT ON file_upload, \"user\", media_worker_outputs TO \(role)")
+        let limited = try await deployment.run(
+            "doctor",
+            extra: [
+                "DATABASE_URL": deployment.databaseURL.replacingOccurrences(of: "user=postgres", with: "user=\(role)")
+            ])
+        let limitedText = String(decoding: limited.stdout, as: UTF8.self)
+        #expect(limited.status == 1)
+        #expect(
+            limitedText.contains(
+                #"✘ privileges        the database user lacks UPDATE on "file_upload", INSERT on "media_worker_outputs", "#
+                    + #"UPDATE on "media_worker_outputs""#), "\(limitedText)")
 
         try await TestDatabase.query(deployment.databaseURL, #"ALTER TABLE video_processing DROP COLUMN "thumbnails""#)
         let oldSchema = try await deployment.run("doctor")

@@ -29,8 +29,8 @@ struct RunningJobTests {
         }
     }
 
-    @Test func killedWorkersJobIsRescuedAndNoDecoderIsLeft() async throws {
-        let deployment = try await Deployment.make()
+    @Test(arguments: Route.allCases) func killedWorkersJobIsRescuedAndNoDecoderIsLeft(_ route: Route) async throws {
+        let deployment = try await Deployment.make(route)
         let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id)
         #expect(children(of: deployment).count == 1)
@@ -76,8 +76,8 @@ struct RunningJobTests {
         #expect(try row.text("status") == "COMPLETED")
     }
 
-    @Test func sigtermBeyondTheGracePeriodReleasesTheJob() async throws {
-        let deployment = try await Deployment.make()
+    @Test(arguments: Route.allCases) func sigtermBeyondTheGracePeriodReleasesTheJob(_ route: Route) async throws {
+        let deployment = try await Deployment.make(route)
         let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id, ["--shutdown-grace", "0.2"])
         daemon.signal(SIGTERM)
@@ -91,8 +91,10 @@ struct RunningJobTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).isEmpty)
     }
 
-    @Test func cancelDuringARunStopsTheChildAndLeavesTheRowCancelled() async throws {
-        let deployment = try await Deployment.make()
+    @Test(arguments: Route.allCases) func cancelDuringARunStopsTheChildAndLeavesTheRowCancelled(_ route: Route)
+        async throws
+    {
+        let deployment = try await Deployment.make(route)
         let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id, ["--until-idle"])
         let cancelled = try await TestDatabase.query(
@@ -113,7 +115,7 @@ struct RunningJobTests {
         let cluster = try await TestDatabase.privateCluster()
         let deployment = Deployment(
             databaseURL: cluster.url, storage: try Fixtures.temporaryDirectory("store"),
-            scratch: try Fixtures.temporaryDirectory("scratch"))
+            scratch: try Fixtures.temporaryDirectory("scratch"), route: .direct)
         let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id, ["--until-idle"])
         try await Task.detached { try cluster.restart() }.value

@@ -1,10 +1,10 @@
 // Linux calls Swift cannot make directly (variadic C functions, GNU extensions, BPF and Landlock
-// structures built from macros). Nothing else belongs here.
-#ifndef MEDIA_WORKER_CLINUX_SHIM_H
-#define MEDIA_WORKER_CLINUX_SHIM_H
-#ifndef _GNU_SOURCE
+// structures built from macros). Nothing else belongs here. Compiled as C with _GNU_SOURCE here,
+// and not in the header: a module whose headers see the C library with other feature macros than
+// Foundation's and Dispatch's do (fd_set's members differ) cannot be imported beside them.
 #define _GNU_SOURCE
-#endif
+#include "CLinux.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -14,38 +14,27 @@
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/// prctl(PR_SET_PDEATHSIG, signal): the kernel sends `signal` to this process when its parent dies.
-static inline int clinux_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal); }
+int clinux_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal); }
 
-/// pipe2(fds, O_CLOEXEC): a pipe no other concurrently spawned process can inherit.
-static inline int clinux_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+int clinux_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
-/// Makes a spawned process close every descriptor from `lowest` up before it runs (glibc 2.34+).
-static inline int clinux_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) {
+int clinux_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
 }
 
-/// mallopt(M_ARENA_MAX, arenas): glibc reserves 64 MiB of address space per thread arena; under an
-/// address-space limit a few arenas are what real allocations need, not one per thread.
-static inline int clinux_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
+int clinux_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
 
-/// prctl(PR_SET_NO_NEW_PRIVS, 1): nothing this process runs can gain privileges (needed for an
-/// unprivileged seccomp filter and Landlock).
-static inline int clinux_set_no_new_privileges(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+int clinux_set_no_new_privileges(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 
-/// prctl(PR_SET_DUMPABLE, 0): no core dumps, and /proc/<pid>/environ, mem and maps become root's,
-/// so another process of the same user cannot read this one's secrets or memory.
-static inline int clinux_set_not_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+int clinux_set_not_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
 
-/// Whether this process is dumpable (1) or not (0).
-static inline int clinux_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }
+int clinux_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }
 
 #if defined(__x86_64__)
 #define CLINUX_AUDIT_ARCH AUDIT_ARCH_X86_64
@@ -57,12 +46,7 @@ static inline int clinux_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0,
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1),                                               \
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
 
-/// Installs a seccomp filter (after `clinux_set_no_new_privileges`) under which the calls an
-/// untrusted decoder has no use for fail with EPERM: sockets, running programs, new processes
-/// (threads are allowed), tracing or reading other processes, mounts and namespaces, kernel
-/// keyrings, BPF, perf, userfaultfd and io_uring (whose operations seccomp cannot see). A call
-/// from another architecture's table kills the process. Returns 0, or -1 with errno.
-static inline int clinux_seccomp_deny_escapes(void) {
+int clinux_seccomp_deny_escapes(void) {
 #ifdef CLINUX_AUDIT_ARCH
     struct sock_filter filter[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -111,16 +95,11 @@ static inline int clinux_seccomp_deny_escapes(void) {
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
 #endif
 
-/// The kernel's Landlock ABI version (1 and up), or -1 with errno (EOPNOTSUPP: disabled, ENOSYS:
-/// too old a kernel).
-static inline int clinux_landlock_abi(void) {
+int clinux_landlock_abi(void) {
     return (int)syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 }
 
-/// Confines this process (after `clinux_set_no_new_privileges`) with Landlock: from now on it may
-/// open only what lies beneath `readable` (read and execute) and `writable` (anything) paths.
-/// Paths that do not exist are skipped. Returns the ABI version enforced, or -1 with errno.
-static inline int clinux_landlock_confine(
+int clinux_landlock_confine(
     const char *const *readable, int readable_count, const char *const *writable, int writable_count) {
     int abi = clinux_landlock_abi();
     if (abi < 1) return -1;
@@ -158,4 +137,3 @@ static inline int clinux_landlock_confine(
     errno = saved;
     return restricted < 0 ? -1 : abi;
 }
-#endif

@@ -1,0 +1,63 @@
+import Foundation
+import Queue
+import TestSupport
+import Testing
+
+/// media-worker on the app's own database: it says who it is, bounds every statement, and never
+/// waits on a lock the app holds.
+@Suite("A good citizen of a shared database")
+struct SharedDatabaseTests {
+    @Test func connectionsNameThemselvesAndBoundTheirStatements() async throws {
+        let url = try await TestDatabase.create()
+        let limits = StatementLimits(statementTimeout: .milliseconds(1500), lockTimeout: .milliseconds(250))
+        let connection = PostgresConnection(url: url, label: "claims", logger: .init(label: "test"), limits: limits)
+        defer { Task { await connection.close() } }
+        let (name, statementTimeout, lockTimeout) = try await connection.withSession("look") { session in
+            let row = try session.query(
+                """
+                SELECT application_name AS name, current_setting('statement_timeout') AS st,
+                    current_setting('lock_timeout') AS lt
+                FROM pg_stat_activity WHERE pid = pg_backend_pid()
+                """
+            ).all[0]
+            return (try row.text("name"), try row.text("st"), try row.text("lt"))
+        }
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(name == "media-worker \(hostName) \(getpid()) claims")
+        #expect(statementTimeout == "1500ms" && lockTimeout == "250ms")
+        let error = try await #require(throws: PostgresError.self) {
+            try await connection.withSession("sleep") { try $0.query("SELECT pg_sleep(5)", operation: "sleep") }
+        }
+        #expect(error.sqlState == "57014" && error.kind == .query)
+        #expect(error.description.contains("statement timeout (MEDIA_WORKER_STATEMENT_TIMEOUT)"))
+    }
+
+    /// The app holds job 1's row (say, an admin screen editing it in a transaction): a claim
+    /// takes job 2 at once, and a write to job 1 gives up after the lock timeout.
+    @Test func claimPassesARowTheAppHoldsAndWritesDoNotWaitForIt() async throws {
+        let url = try await TestDatabase.create()
+        let held = try await insertJob(url)
+        let free = try await insertJob(url)
+        let app = PostgresConnection(url: url, label: "app", logger: .init(label: "test"))
+        try await app.withSession("hold a row") { session in
+            try session.executeOutsideTransaction("BEGIN", operation: "begin")
+            try session.query("SELECT id FROM video_processing WHERE id = $1 FOR UPDATE", [String(held)])
+        }
+        let limits = StatementLimits(statementTimeout: .seconds(10), lockTimeout: .milliseconds(300))
+        let worker = PostgresConnection(url: url, label: "worker", logger: .init(label: "test"), limits: limits)
+        let job = try await worker.withSession("claim") {
+            try JobStore().claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 1)
+        }
+        #expect(job?.id == free)
+        let error = try await #require(throws: PostgresError.self) {
+            try await worker.withSession("cancel the held job") {
+                try $0.execute("UPDATE video_processing SET progress = 1 WHERE id = $1", [String(held)])
+            }
+        }
+        #expect(error.sqlState == "55P03", "\(error.debugDescription)")
+        await app.close()
+        await worker.close()
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// A TCP port free right now on 127.0.0.1.
+public func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard bound else { throw TestSupportError("no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// PgBouncer in transaction mode in front of the test server, as production puts it in front of
+/// the app's database: session state (LISTEN, session advisory locks, SET) does not last between
+/// transactions. One for the whole test run, started on first use, stopped at exit.
+public enum TestPooler {
+    /// The database of `directURL` (on the test server) reached through the pooler.
+    public static func url(for directURL: String) throws -> String {
+        guard let components = URLComponents(string: directURL) else {
+            throw TestSupportError("not a URL: \(directURL)")
+        }
+        let port = try lock.withLock {
+            if let running { return running }
+            let started = try start(backend: components)
+            running = started
+            return started
+        }
+        return "postgresql://postgres@127.0.0.1:\(port)\(components.path)"
+    }
+
+    nonisolated(unsafe) private static var running: Int?
+    private static let lock = NSLock()
+
+    private static func start(backend: URLComponents) throws -> Int {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/pgbouncer") else {
+            throw TestSupportError("pgbouncer is not installed: run .ci/setup")
+        }
+        let query = Dictionary(
+            (backend.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let host = query["host"] ?? backend.host ?? "localhost"
+        let port = query["port"].flatMap(Int.init) ?? backend.port ?? 5432
+        let user = query["user"] ?? backend.user ?? "postgres"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "media-worker-pgbouncer-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let listenPort = try freePort()
+        let config = """
+            [databases]
+            * = host=\(host) port=\(port) user=\(user)
+            [pgbouncer]
+            listen_addr = 127.0.0.1
+            listen_port = \(listenPort)
+            unix_socket_dir =
+            auth_type = any
+            pool_mode = transaction
+            max_client_conn = 1000
+            default_pool_size = 20
+            pidfile = \(directory.path)/pgbouncer.pid
+            logfile = \(directory.path)/pgbouncer.log
+            """
+        try config.write(to: directory.appendingPathComponent("pgbouncer.ini"), atomically: true, encoding: .utf8)
+        // PgBouncer refuses to run as root.
+        let asRoot = getuid() == 0
+        if asRoot { _ = try runProgram(URL(fileURLWithPath: "/bin/chown"), ["-R", "postgres", directory.path]) }
+        let command = ["/usr/sbin/pgbouncer", "-d", directory.appendingPathComponent("pgbouncer.ini").path]
+        let result =
+            asRoot
+            ? try runProgram(URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", "postgres", "--"] + command)
+            : try runProgram(URL(fileURLWithPath: command[0]), Array(command.dropFirst()))
+        guard result.status == 0 else { throw TestSupportError("pgbouncer did not start: \(result.stderr)") }
+        pidFile = directory.appendingPathComponent("pgbouncer.pid").path
+        atexit {
+            if let pidFile = TestPooler.pidFile,
+                let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                kill(pid, SIGTERM)
+            }
+        }
+        // It answers once its port is bound.
+        for _ in 0..<50 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = in_port_t(UInt16(listenPort).bigEndian)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            close(fd)
+            if connected { return listenPort }
+            usleep(100_000)
+        }
+        throw TestSupportError("pgbouncer did not open port \(listenPort)")
+    }
+
+    nonisolated(unsafe) private static var pidFile: String?
+}
