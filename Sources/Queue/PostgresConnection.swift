@@ -141,6 +141,9 @@ public final class PostgresConnection: @unchecked Sendable {
                 // libpq checks option values (sslmode, port…) only when connecting: no retry fixes them.
                 throw PostgresError(kind: .invalidURL, operation: operation, sqlState: nil, detail: detail)
             }
+            if Self.tlsRefusals.contains(where: detail.contains) {
+                throw PostgresError(kind: .tls, operation: operation, sqlState: nil, detail: detail)
+            }
             if ContinuousClock.now + delay > deadline {
                 throw PostgresError(kind: .connection, operation: operation, sqlState: nil, detail: detail)
             }
@@ -152,6 +155,12 @@ public final class PostgresConnection: @unchecked Sendable {
             delay = min(delay * 2, .seconds(5))
         }
     }
+
+    /// What libpq says when a certificate is not trusted or TLS cannot be had: no retry fixes it.
+    private static let tlsRefusals = [
+        "certificate verify failed", "does not match host name", "root certificate file",
+        "server does not support SSL", "could not read root certificate",
+    ]
 
     fileprivate func noteListening(_ channel: String) { listening.insert(channel) }
 

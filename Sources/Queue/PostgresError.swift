@@ -6,6 +6,9 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         case invalidURL
         /// Could not connect, or the connection broke.
         case connection
+        /// TLS was required but the server's certificate was not trusted (or TLS was refused):
+        /// retrying will not help.
+        case tls
         /// The server refused a statement.
         case query
         /// A result did not have the expected shape or type.
@@ -24,6 +27,10 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         switch kind {
         case .invalidURL: "the database URL is not a valid connection string (\(detail)); fix DATABASE_URL"
         case .connection: "database unreachable while trying to \(operation)"
+        case .tls:
+            "the database's TLS certificate was not accepted while trying to \(operation) (\(detail.trimmingCharacters(in: .whitespacesAndNewlines))); "
+                + "check that sslrootcert in DATABASE_URL names the CA that signed the server's certificate, "
+                + "and that the URL's host is a name the certificate holds"
         case .query where sqlState == "57014":
             "database cancelled \(operation): it ran longer than the statement timeout "
                 + "(MEDIA_WORKER_STATEMENT_TIMEOUT) or was cancelled by an operator"

@@ -60,4 +60,41 @@ struct SharedDatabaseTests {
         await app.close()
         await worker.close()
     }
+
+    /// `sslmode=verify-full` with the right CA connects over TLS (and `doctor` says so); with a CA
+    /// that did not sign the server's certificate it fails at once, saying what to fix.
+    @Test func tlsIsVerifiedAndAnUntrustedServerIsRefused() async throws {
+        let cluster = try TestDatabase.tlsCluster()
+        let trusted = PostgresConnection(
+            url: cluster.url(rootCertificate: cluster.ca), label: "tls", logger: .init(label: "test"),
+            reconnectPatience: .seconds(5))
+        let transport = try await trusted.withSession("look") { $0.transport }
+        #expect(transport.encrypted && transport.description.hasPrefix("TLSv1.3 ("), "\(transport)")
+        let serverSees = try await trusted.withSession("ask the server") {
+            try $0.query("SELECT ssl::text AS ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").first?.text("ssl")
+        }
+        #expect(serverSees == "true")
+        await trusted.close()
+
+        let untrusting = PostgresConnection(
+            url: cluster.url(rootCertificate: cluster.otherCA), label: "tls", logger: .init(label: "test"))
+        let started = ContinuousClock.now
+        let error = try await #require(throws: PostgresError.self) {
+            try await untrusting.withSession("connect") { _ in true }
+        }
+        #expect(error.kind == .tls)
+        #expect(error.description.contains("certificate verify failed"), "\(error)")
+        #expect(error.description.contains("check that sslrootcert in DATABASE_URL names the CA"))
+        #expect(ContinuousClock.now - started < .seconds(10), "not retried for the 30 s a lost server gets")
+
+        let doctor = try runProgram(
+            Fixtures.executable, ["doctor"],
+            environment: [
+                "PATH": "/usr/bin:/bin", "DATABASE_URL": cluster.url(rootCertificate: cluster.ca),
+                "MEDIA_STORAGE_URL": try Fixtures.temporaryDirectory("store").absoluteString,
+            ])
+        let report = String(decoding: doctor.stdout, as: UTF8.self)
+        #expect(report.contains("✔ tls               TLSv1.3 ("), "\(report)")
+        #expect(report.contains("to localhost"))
+    }
 }

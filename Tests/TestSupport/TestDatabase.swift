@@ -102,7 +102,63 @@ public enum TestDatabase {
     nonisolated(unsafe) private static var clusters: [String] = []
     private static let clustersLock = NSLock()
 
-    private static func startCluster(label: String = "shared") throws -> (String, Int) {
+    /// A cluster of its own that speaks TLS on 127.0.0.1 with a certificate for `localhost` signed
+    /// by a throwaway CA; also a second CA that signed nothing. Stopped at exit.
+    public static func tlsCluster() throws -> TLSCluster {
+        let label = "tls-\(UUID().uuidString.prefix(8))"
+        let certificates = try Fixtures.temporaryDirectory("tls")
+        func openssl(_ arguments: [String]) throws {
+            let result = try runProgram(URL(fileURLWithPath: "/usr/bin/openssl"), arguments)
+            guard result.status == 0 else { throw TestSupportError("openssl \(arguments[0]): \(result.stderr)") }
+        }
+        let path = { (name: String) in certificates.appendingPathComponent(name).path }
+        let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"]
+        for ca in ["ca", "other-ca"] {
+            try openssl(
+                ["req", "-x509"] + curve + [
+                    "-keyout", path("\(ca).key"), "-out", path("\(ca).pem"), "-subj", "/CN=\(ca)",
+                ])
+        }
+        try openssl(
+            ["req"] + curve + ["-keyout", path("server.key"), "-out", path("server.csr"), "-subj", "/CN=localhost"])
+        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(
+            toFile: path("san.ext"), atomically: true, encoding: .utf8)
+        try openssl([
+            "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+            "-CAcreateserial", "-out", path("server.crt"), "-days", "1", "-extfile", path("san.ext"),
+        ])
+        // The server reads its key as the postgres user, and only from a file no one else may read.
+        if getuid() == 0 {
+            _ = try runProgram(URL(fileURLWithPath: "/bin/chown"), ["-R", "postgres", certificates.path])
+        }
+        chmod(path("server.key"), 0o600)
+        chmod(certificates.path, 0o755)
+        let tcpPort = try freePort()
+        _ = try startCluster(
+            label: label,
+            options:
+                "-c ssl=on -c ssl_cert_file=\(path("server.crt")) -c ssl_key_file=\(path("server.key")) "
+                + "-c listen_addresses=127.0.0.1",
+            port: tcpPort)
+        return TLSCluster(port: tcpPort, ca: path("ca.pem"), otherCA: path("other-ca.pem"))
+    }
+
+    /// A cluster that speaks TLS on 127.0.0.1.
+    public struct TLSCluster: Sendable {
+        public let port: Int
+        /// The CA that signed the server's certificate, and one that did not.
+        public let ca: String
+        public let otherCA: String
+
+        /// `sslmode=verify-full` against `rootCertificate`, database `postgres`.
+        public func url(rootCertificate: String) -> String {
+            "postgresql://postgres@localhost:\(port)/postgres?sslmode=verify-full&sslrootcert=\(rootCertificate)"
+        }
+    }
+
+    private static func startCluster(label: String = "shared", options: String? = nil, port requested: Int? = nil)
+        throws -> (String, Int)
+    {
         let binaries = try postgresBinaries()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "media-worker-pg-\(getpid())-\(label)")
@@ -112,7 +168,7 @@ public enum TestDatabase {
         if asRoot {
             _ = try runProgram(URL(fileURLWithPath: "/bin/chown"), ["postgres", directory.path])
         }
-        let port = label == "shared" ? 20_000 + Int(getpid() % 20_000) : Int.random(in: 40_000..<60_000)
+        let port = requested ?? (label == "shared" ? 20_000 + Int(getpid() % 20_000) : Int.random(in: 40_000..<60_000))
         func asPostgres(_ tool: String, _ arguments: [String], detached: Bool = false) throws -> ProgramResult {
             asRoot
                 ? try runProgram(
@@ -128,7 +184,8 @@ public enum TestDatabase {
             "pg_ctl",
             [
                 "-D", data, "-w", "-l", directory.appendingPathComponent("log").path, "-o",
-                "-k \(directory.path) -p \(port) -c listen_addresses='' -c fsync=off -c max_connections=200", "start",
+                "-k \(directory.path) -p \(port) -c fsync=off -c max_connections=200 "
+                    + (options ?? "-c listen_addresses=''"), "start",
             ], detached: true)
         guard started.status == 0 else {
             throw TestSupportError("pg_ctl start failed; see \(directory.appendingPathComponent("log").path)")
