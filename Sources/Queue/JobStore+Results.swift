@@ -86,7 +86,7 @@ extension JobStore {
         }
 
         /// A 64-bit number from the hash, for the advisory lock of whoever makes this result.
-        var lockKey: String { String(Int64(bitPattern: UInt64(sha256.prefix(16), radix: 16) ?? 0)) }
+        public var lockKey: String { String(Int64(bitPattern: UInt64(sha256.prefix(16), radix: 16) ?? 0)) }
 
         var parameters: [PostgresValue] {
             [sha256, processingType.rawValue, qualityProfile.rawValue, String(pipelineVersion)]
@@ -158,8 +158,9 @@ extension JobStore {
         ).first?.require("locked", as: Bool.self) ?? false
     }
 
-    public func releaseMaking(_ session: PostgresSession, key: ReuseKey) throws {
+    /// Lets go of the lock `startMaking` took (`ReuseKey.lockKey`).
+    public func releaseMaking(_ session: PostgresSession, lockKey: String) throws {
         try session.query(
-            "SELECT pg_advisory_unlock($1::int8) AS released", [key.lockKey], operation: "release making a result")
+            "SELECT pg_advisory_unlock($1::int8) AS released", [lockKey], operation: "release making a result")
     }
 }

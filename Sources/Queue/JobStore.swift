@@ -136,13 +136,6 @@ public struct JobStore: Sendable {
             processingType: try row.require("processingType"))
     }
 
-    /// Lets go of the result a run was making (a session advisory lock, direct connections only)
-    /// at its end. Closing the session would too, but the server notices a closed session a
-    /// moment later: a retry claimed at once must find it free.
-    public func releaseLocks(_ session: PostgresSession) throws {
-        try session.query("SELECT pg_advisory_unlock_all()", operation: "let go of a finished run's locks")
-    }
-
     /// The heartbeat between progress writes (while downloading, uploading, waiting): bumps
     /// `updatedAt` of a run's job. False: the run was fenced off.
     public func keepAlive(_ session: PostgresSession, job: Job) throws -> Bool {

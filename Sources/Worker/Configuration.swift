@@ -19,6 +19,9 @@ public struct Configuration: Sendable {
     /// A direct connection string for `LISTEN` when `poolMode` is `transaction` (optional: without
     /// it the daemon polls every `pollInterval`).
     public var listenURL: String?
+    /// Connections one daemon may hold in all (`MEDIA_WORKER_MAX_CONNECTIONS`): see
+    /// `connectionBudget`.
+    public var maxConnections: Int
     /// `statement_timeout` and `lock_timeout` of every transaction.
     public var statementLimits: StatementLimits
     /// Jobs run at once on this host.
@@ -87,6 +90,7 @@ public struct Configuration: Sendable {
             statementTimeout: .milliseconds(Int64(try number("MEDIA_WORKER_STATEMENT_TIMEOUT", 30) * 1000)),
             lockTimeout: .milliseconds(Int64(try number("MEDIA_WORKER_LOCK_TIMEOUT", 5) * 1000)))
         concurrency = try integer("MEDIA_WORKER_CONCURRENCY", Self.defaultConcurrency)
+        maxConnections = try integer("MEDIA_WORKER_MAX_CONNECTIONS", 4)
         // Polling is how a transaction-mode daemon without a LISTEN connection hears of new jobs.
         pollInterval = try number(
             "MEDIA_WORKER_POLL_INTERVAL", poolMode == .transaction && listenURL == nil ? 1 : 5)
@@ -121,6 +125,26 @@ public struct Configuration: Sendable {
         }
     }
 
+    /// How a daemon spends `maxConnections`: one for `LISTEN` (when it listens), one holding the
+    /// session locks of results being made (session pool mode with reuse on), and the rest a
+    /// pool every other statement shares (claims, rescue, depth, every job's writes, `/status`).
+    public var connectionBudget: (pool: Int, listener: Bool, locks: Bool) {
+        let listener = poolMode == .session || listenURL != nil
+        let locks = poolMode == .session && reuseOutputs
+        return (maxConnections - (listener ? 1 : 0) - (locks ? 1 : 0), listener, locks)
+    }
+
+    /// Checks the settings that depend on each other.
+    public func validateConnectionBudget() throws(ConfigurationError) {
+        let budget = connectionBudget
+        guard budget.pool >= 1 else {
+            let needed = maxConnections - budget.pool + 1
+            throw .invalid(
+                "MEDIA_WORKER_MAX_CONNECTIONS", "\(maxConnections)",
+                "at least \(needed) here (one to LISTEN, one for the reuse locks, one to share)")
+        }
+    }
+
     /// A connection to the job database with this configuration's statement limits.
     public func connection(label: String, logger: Logger, reconnectPatience: Duration = .seconds(30))
         -> PostgresConnection
@@ -137,6 +161,7 @@ public struct Configuration: Sendable {
             throw .missing("MEDIA_STORAGE_URL", "e.g. file:///var/lib/media-worker/storage or s3://bucket/prefix")
         }
         _ = try makeStorage()
+        try validateConnectionBudget()
     }
 
     /// What must never reach a log line: the database password and the AWS secret and session
@@ -153,7 +178,8 @@ public struct Configuration: Sendable {
     public var redactedSummary: String {
         "database=\(redactedDatabaseURL) poolMode=\(poolMode.rawValue) "
             + "listen=\(listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")) "
-            + "statementTimeout=\(statementLimits.statementTimeout) lockTimeout=\(statementLimits.lockTimeout) storage=\(storageURL) publicURL=\(publicURL ?? "-") "
+            + "statementTimeout=\(statementLimits.statementTimeout) lockTimeout=\(statementLimits.lockTimeout) "
+            + "maxConnections=\(maxConnections) storage=\(storageURL) publicURL=\(publicURL ?? "-") "
             + "concurrency=\(concurrency) pollInterval=\(pollInterval)s staleAfter=\(staleAfter)s "
             + "maxAttempts=\(maxAttempts) retryBase=\(retryBase)s shutdownGrace=\(shutdownGrace)s "
             + "uploadWait=\(uploadWait)s jobTimeout=\(jobTimeout)s tmp=\(temporaryDirectory) "

@@ -32,14 +32,9 @@ extension JobRunner {
             {
                 return .found(found)
             }
-            // Through a transaction-mode pooler a session lock would stay on a server connection
-            // other clients get: there, two uploads of the same bytes at once are both made.
-            if configuration.poolMode == .transaction {
-                return .make
-            }
-            if try await connection.withSession("claim making the result", { try store.startMaking($0, key: key) }) {
-                return .make
-            }
+            // Without session locks (a transaction-mode pooler) two uploads of the same bytes at
+            // once are both made.
+            guard let makingLocks, try await !makingLocks.take(key, for: job.id) else { return .make }
             if ContinuousClock.now >= deadline {
                 logger.warning("another worker has been making the same result for too long; making it here too")
                 return .make

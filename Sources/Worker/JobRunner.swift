@@ -16,16 +16,34 @@ public struct JobRunner: Sendable {
     public let storage: any Storage
     public let logger: Logger
     let metrics: WorkerMetrics
+    /// Where the runs' statements go: the daemon's pool.
+    let database: any PostgresClient
+    /// Who makes which result (nil: no coordination, e.g. through a transaction-mode pooler).
+    let makingLocks: MakingLocks?
     /// Told of every failure (`job id`, `code: message`), for the daemon's status line.
     let onFailure: @Sendable (Int, String) -> Void
     let host = ProcessInfo.processInfo.hostName
     let pid = ProcessInfo.processInfo.processIdentifier
 
+    /// `database` is where its statements go (by default a connection of its own, for a one-shot
+    /// run); `makingLocks` coordinates making results with other workers (none by default).
     public init(
         configuration: Configuration, storage: any Storage, logger: Logger, metrics: WorkerMetrics = WorkerMetrics(),
-        onFailure: @escaping @Sendable (Int, String) -> Void = { _, _ in }
+        database: (any PostgresClient)? = nil, onFailure: @escaping @Sendable (Int, String) -> Void = { _, _ in }
+    ) {
+        self.init(
+            configuration: configuration, storage: storage, logger: logger, metrics: metrics,
+            database: database ?? configuration.connection(label: "run", logger: logger), makingLocks: nil,
+            onFailure: onFailure)
+    }
+
+    init(
+        configuration: Configuration, storage: any Storage, logger: Logger, metrics: WorkerMetrics,
+        database: any PostgresClient, makingLocks: MakingLocks?, onFailure: @escaping @Sendable (Int, String) -> Void
     ) {
         self.configuration = configuration
+        self.database = database
+        self.makingLocks = makingLocks
         self.store = JobStore(tables: configuration.tables)
         self.storage = storage
         self.logger = logger
@@ -63,9 +81,8 @@ public struct JobRunner: Sendable {
         logger[metadataKey: "job"] = "\(job.id)"
         logger[metadataKey: "type"] = "\(job.processingType.rawValue)"
         logger[metadataKey: "attempt"] = "\(job.attempt)"
-        let connection = configuration.connection(label: "job-\(job.id)", logger: logger)
         let run = Run(
-            job: job, connection: connection, store: store, host: host, pid: pid,
+            job: job, connection: database, store: store, host: host, pid: pid,
             maxAttempts: configuration.maxAttempts, logger: logger, metrics: metrics, onFailure: onFailure)
         logger.info(
             "job started", metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile.rawValue)"])
@@ -77,10 +94,7 @@ public struct JobRunner: Sendable {
                 "seconds": "\(String(format: "%.2f", run.elapsed.inSeconds))",
             ])
         metrics.jobFinished(type: job.processingType, outcome: ending.rawValue, duration: run.elapsed)
-        if configuration.poolMode == .session {
-            try? await connection.withSession("let go of the run's locks") { [store] in try store.releaseLocks($0) }
-        }
-        await connection.close()
+        await makingLocks?.release(for: job.id)
         return ending
     }
 

@@ -7,7 +7,7 @@ import Queue
 /// One claimed run of a job: its database writes, all fenced by the claim's token.
 struct Run: Sendable {
     let job: Job
-    let connection: PostgresConnection
+    let connection: any PostgresClient
     let store: JobStore
     let host: String
     let pid: Int32

@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 public import Observability
-import Queue
+public import Queue
 public import ServiceLifecycle
 public import Storage
 
@@ -23,6 +23,10 @@ public final class WorkerService: Service, Sendable {
     let metrics: WorkerMetrics
     let notifier: SystemdNotifier
     let state = ServiceState()
+    /// The connections every statement but `LISTEN` and the reuse locks shares (see
+    /// `Configuration.connectionBudget`); `/status` reads through it too.
+    public let database: PostgresPool
+    private let makingLocks: MakingLocks?
     /// What happened, as it happens.
     public let events: AsyncStream<WorkerEvent>
     private let eventSink: AsyncStream<WorkerEvent>.Continuation
@@ -38,9 +42,19 @@ public final class WorkerService: Service, Sendable {
     ) {
         self.configuration = configuration
         let state = state
+        let budget = configuration.connectionBudget
+        let database = PostgresPool(size: budget.pool) {
+            configuration.connection(label: "pool-\($0 + 1)", logger: logger)
+        }
+        self.database = database
+        makingLocks =
+            budget.locks
+            ? MakingLocks(
+                connection: configuration.connection(label: "locks", logger: logger),
+                store: JobStore(tables: configuration.tables)) : nil
         self.runner = JobRunner(
-            configuration: configuration, storage: storage, logger: logger, metrics: metrics,
-            onFailure: { state.failed(job: $0, error: $1) })
+            configuration: configuration, storage: storage, logger: logger, metrics: metrics, database: database,
+            makingLocks: makingLocks, onFailure: { state.failed(job: $0, error: $1) })
         self.storage = storage
         self.logger = logger
         self.untilIdle = untilIdle
@@ -59,7 +73,7 @@ public final class WorkerService: Service, Sendable {
     public func health() -> Health { state.health(window: healthWindow) }
 
     public func run() async throws {
-        let poller = configuration.connection(label: "poller", logger: logger)
+        let poller = database
         // LISTEN needs a session of its own: the database's, unless a transaction-mode pooler is
         // in between (then a direct LISTEN_URL, or polling alone).
         let listenURL = configuration.poolMode == .session ? configuration.databaseURL : configuration.listenURL
@@ -107,7 +121,8 @@ public final class WorkerService: Service, Sendable {
                 status: "stopping: \(self.state.running) running jobs get \(Int(self.configuration.shutdownGrace)) s",
                 extend: .seconds(self.configuration.shutdownGrace + 30))
         }
-        await poller.close()
+        await database.close()
+        await makingLocks?.close()
         await listener?.close()
         logger.info(
             "worker stopped", metadata: ["ended": "\(state.endings.map { "\($0.key.rawValue)=\($0.value)" }.sorted())"])
@@ -116,7 +131,7 @@ public final class WorkerService: Service, Sendable {
 
     /// Claims into free slots whenever woken, until a stop begins (or, with `--until-idle`, the
     /// queue is empty).
-    private func claimUntilStopped(_ poller: PostgresConnection, group: inout DiscardingTaskGroup) async {
+    private func claimUntilStopped(_ poller: PostgresPool, group: inout DiscardingTaskGroup) async {
         wake.yield(.pollInterval)
         for await _ in wakeUps {
             if state.isDraining { return }
@@ -156,7 +171,7 @@ public final class WorkerService: Service, Sendable {
         grace.cancel()
     }
 
-    private func claim(_ poller: PostgresConnection) async throws -> Job? {
+    private func claim(_ poller: PostgresPool) async throws -> Job? {
         let (store, host, pid, configuration) = (runner.store, runner.host, runner.pid, configuration)
         let job = try await poller.withSession("claim a job") {
             try store.claim(
@@ -166,12 +181,12 @@ public final class WorkerService: Service, Sendable {
         return job
     }
 
-    private func idle(_ poller: PostgresConnection) async throws -> Bool {
+    private func idle(_ poller: PostgresPool) async throws -> Bool {
         let (store, uploadWait) = (runner.store, configuration.uploadWait)
         return try await poller.withSession("check for work") { try store.isIdle($0, uploadWait: uploadWait) }
     }
 
-    private func rescue(_ poller: PostgresConnection) async {
+    private func rescue(_ poller: PostgresPool) async {
         let (store, host, pid, configuration) = (runner.store, runner.host, runner.pid, configuration)
         do {
             let rescued = try await poller.withSession("rescue stale jobs") {
@@ -191,7 +206,7 @@ public final class WorkerService: Service, Sendable {
         }
     }
 
-    private func sampleDepth(_ poller: PostgresConnection) async {
+    private func sampleDepth(_ poller: PostgresPool) async {
         let store = runner.store
         if let depth = try? await poller.withSession("count jobs", { try store.depth($0) }) {
             metrics.queueDepth(depth)
@@ -209,7 +224,7 @@ public final class WorkerService: Service, Sendable {
     /// Start-up: waits until the database answers and the storage can be written, read and
     /// deleted, saying what is wrong meanwhile (in the log and in systemd's status). `--until-idle`
     /// runs give up at the first failure instead.
-    private func waitForDependencies(_ poller: PostgresConnection) async throws {
+    private func waitForDependencies(_ poller: PostgresPool) async throws {
         var delay = 1.0
         while !state.isDraining {
             var problem: String
@@ -235,7 +250,7 @@ public final class WorkerService: Service, Sendable {
 
     /// Reuse of forwarded videos needs media-worker's outputs table: without it (an app database
     /// nobody migrated) every job is made, and the operator hears so once.
-    private func sayWhetherOutputsAreReused(_ poller: PostgresConnection) async {
+    private func sayWhetherOutputsAreReused(_ poller: PostgresPool) async {
         guard configuration.reuseOutputs else { return }
         let store = runner.store
         if (try? await poller.withSession("look for the outputs table") { try store.hasOutputsTable($0) }) == false {

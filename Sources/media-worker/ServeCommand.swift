@@ -44,7 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
             untilIdle: untilIdle, metrics: metrics, notifier: SystemdNotifier())
         if let address = configuration.metricsAddress, let registry {
             do {
-                let queue = QueueStatusSource(configuration: configuration, logger: logger)
+                let queue = QueueStatusSource(configuration: configuration, database: worker.database)
                 let server = try StatusServer(
                     address: address, registry: registry, logger: logger,
                     status: .init(html: StatusPage.html, json: { await queue.json() })

@@ -224,6 +224,52 @@ struct DaemonTests {
         #expect(try row.text("status") == "PENDING" && row.decode("retryCount", as: Int.self) == 0)
     }
 
+    /// Four slots on three connections (one to LISTEN, one for the reuse locks, one shared):
+    /// jobs run side by side, every one completes, and the server never sees a fourth connection.
+    @Test func connectionsStayWithinTheBudget() async throws {
+        let deployment = try await Deployment.make()
+        var ids: [Int] = []
+        for fixture in ["vp9_opus.webm", "vp8_vorbis.webm", "theora_vorbis.ogg", "mpeg4_mp3.avi", "wmv2_wma.wmv"] {
+            ids.append(try await deployment.enqueue(fixture, type: "COMPRESSION"))
+        }
+        let refused = try await deployment.run("serve", "--until-idle", extra: ["MEDIA_WORKER_MAX_CONNECTIONS": "2"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("MEDIA_WORKER_MAX_CONNECTIONS"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("at least 3 here"), "\(refused.stderr)")
+
+        let server = try BackgroundProgram(
+            Fixtures.executable, ["serve", "--until-idle", "--concurrency", "4"],
+            environment: deployment.environment.merging(["MEDIA_WORKER_MAX_CONNECTIONS": "3"]) { $1 },
+            log: deployment.scratch.appendingPathComponent("serve.log"))
+        defer { server.signal(SIGKILL) }
+        let pattern = "media-worker % \(server.pid) %"
+        let sampler = Task { () throws -> (connections: Int, running: Int) in
+            var most = (connections: 0, running: 0)
+            while !Task.isCancelled {
+                let row = try #require(
+                    try await TestDatabase.query(
+                        deployment.databaseURL,
+                        """
+                        SELECT (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                                AND application_name LIKE $1) AS connections,
+                            (SELECT count(*) FROM video_processing WHERE "status" = 'PROCESSING') AS running
+                        """, [pattern]
+                    ).first)
+                most.connections = max(most.connections, try row.decode("connections", as: Int.self) ?? 0)
+                most.running = max(most.running, try row.decode("running", as: Int.self) ?? 0)
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return most
+        }
+        let status = await server.wait(timeout: 180)
+        sampler.cancel()
+        let (mostConnections, mostRunning) = try await sampler.value
+        #expect(status == 0)
+        #expect(mostConnections >= 2 && mostConnections <= 3, "\(mostConnections) connections")
+        #expect(mostRunning >= 2, "jobs ran one at a time")
+        for id in ids { #expect(try await deployment.job(id).text("status") == "COMPLETED") }
+    }
+
     /// Three daemons, fifty jobs: every job completed, each claimed exactly once.
     @Test(arguments: Route.allCases) func threeWorkersShareOneQueue(_ route: Route) async throws {
         let deployment = try await Deployment.make(route)
