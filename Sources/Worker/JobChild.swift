@@ -1,7 +1,7 @@
 import CLinux
 import Foundation
 public import Logging
-public import Media
+import Media
 
 /// The child side of a job (`media-worker run-job`): the only place untrusted media is parsed
 /// while the daemon runs. Before it touches the input it dies with its parent, confines itself

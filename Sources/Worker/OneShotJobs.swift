@@ -2,7 +2,7 @@ public import Foundation
 public import Logging
 public import Media
 public import Queue
-public import Storage
+import Storage
 
 /// What the one-shot commands do with jobs: put a local file in as the app would on upload
 /// (`enqueue`, for local runs), and run one job now, whatever its state (`reprocess`).

@@ -1,5 +1,4 @@
 public import Foundation
-public import Logging
 import Media
 public import Queue
 

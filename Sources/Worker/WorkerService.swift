@@ -99,9 +99,11 @@ public final class WorkerService: Service, Sendable {
                         metadata: ["every": "\(self.configuration.pollInterval) s"])
                 }
                 group.addTask {
-                    await self.every(.seconds(max(0.1, self.configuration.pollInterval))) {
-                        self.wake.yield(.pollInterval)
-                    }
+                    // Workers started together (a deploy) would poll in step; a random phase spreads
+                    // them, so with N workers polling every T a new job waits about T / 2N.
+                    let interval = max(0.1, self.configuration.pollInterval)
+                    try? await Task.sleep(for: .seconds(Double.random(in: 0..<interval)))
+                    await self.every(.seconds(interval)) { self.wake.yield(.pollInterval) }
                 }
                 group.addTask {
                     await self.every(.seconds(max(1, self.configuration.staleAfter / 4))) { await self.rescue(poller) }

@@ -270,6 +270,31 @@ struct DaemonTests {
         for id in ids { #expect(try await deployment.job(id).text("status") == "COMPLETED") }
     }
 
+    /// Through the pooler with a direct `MEDIA_WORKER_LISTEN_URL`: a new job is heard at once, not
+    /// at the next poll (ten minutes away here).
+    @Test func pooledDaemonHearsNewJobsOnItsListenURL() async throws {
+        let deployment = try await Deployment.make(.pooled)
+        let server = try BackgroundProgram(
+            Fixtures.executable, ["serve"],
+            environment: deployment.environment.merging([
+                "MEDIA_WORKER_LISTEN_URL": deployment.databaseURL, "MEDIA_WORKER_POLL_INTERVAL": "600",
+            ]) { $1 }, log: deployment.scratch.appendingPathComponent("serve.log"))
+        defer { server.signal(SIGKILL) }
+        // Listening once its listener connection (named by its pid) is there.
+        let listener = "media-worker % \(server.pid) listener"
+        #expect(
+            try await eventually(timeout: 30) {
+                let rows = try await TestDatabase.query(
+                    deployment.databaseURL,
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name LIKE $1", [listener])
+                return try rows.first?.decode("n", as: Int.self) == 1
+            })
+        let id = try await deployment.enqueue("no_audio.mp4", type: "METADATA")
+        #expect(
+            try await eventually(timeout: 20) { try await deployment.job(id).text("status") == "COMPLETED" },
+            "the job waited for a poll")
+    }
+
     /// Three daemons, fifty jobs: every job completed, each claimed exactly once.
     @Test(arguments: Route.allCases) func threeWorkersShareOneQueue(_ route: Route) async throws {
         let deployment = try await Deployment.make(route)
