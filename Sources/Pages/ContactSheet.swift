@@ -61,14 +61,16 @@ public enum ContactSheet {
 
     private static func successCard(_ entry: Entry, _ report: ProcessingReport) -> String {
         let link = { (file: String) in escape(entry.folder.isEmpty ? file : "\(entry.folder)/\(file)") }
+        let element = { (tag: String, file: OutputFile, side: Int, attributes: String) in
+            Self.element(tag, file, link: link(file.path), side: side, attributes)
+        }
         var media = ""
         if let poster = report.outputs[.poster] {
+            media += figure("poster", element("img", poster, 320, "alt=\"poster\""))
             let (width, height) = fitted(poster.width, poster.height, into: 320)
-            let blurhash = poster.blurhash.flatMap { BlurHash.png($0, width: 32, height: max(1, 32 * height / width)) }
-            media += figure(
-                "poster",
-                "<img class=poster src=\"\(link(poster.path))\" width=\(width) height=\(height) alt=\"poster\">")
-            if let blurhash {
+            if let blurhash = poster.blurhash.flatMap({
+                BlurHash.png($0, width: 32, height: max(1, 32 * height / width))
+            }) {
                 media += figure(
                     "BlurHash (before the image loads)",
                     "<img class=blurhash src=\"data:image/png;base64,\(Data(blurhash).base64EncodedString())\" "
@@ -76,26 +78,13 @@ public enum ContactSheet {
             }
         }
         if let thumbnail = report.outputs[.thumbnail] {
-            let (width, height) = fitted(thumbnail.width, thumbnail.height, into: 320)
-            media += figure(
-                "thumbnail",
-                "<img class=thumbnail src=\"\(link(thumbnail.path))\" width=\(width) height=\(height) alt=\"thumbnail\">"
-            )
+            media += figure("thumbnail", element("img", thumbnail, 320, "alt=\"thumbnail\""))
         }
-        // Videos get a fixed box from the size media-worker made, whatever their stream declares.
         if let preview = report.outputs[.preview] {
-            let (width, height) = fitted(preview.width, preview.height, into: 240)
-            media += figure(
-                "preview",
-                "<video class=preview src=\"\(link(preview.path))\" muted loop autoplay playsinline "
-                    + "width=\(width) height=\(height)></video>")
+            media += figure("preview", element("video", preview, 240, "muted loop autoplay playsinline"))
         }
         if let video = report.outputs[.video] {
-            let (width, height) = fitted(video.width, video.height, into: 320)
-            media += figure(
-                "video",
-                "<video class=video src=\"\(link(video.path))\" controls preload=metadata "
-                    + "width=\(width) height=\(height)></video>")
+            media += figure("video", element("video", video, 320, "controls preload=metadata"))
         }
         return """
             <section class=card data-type="\(escape(report.type.rawValue))">
@@ -147,6 +136,17 @@ public enum ContactSheet {
         rows.append(("time", "", String(format: "%.2f s (%.1f× realtime)", entry.seconds, speed)))
         let body = rows.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td><td>\(escape($0.2))</td></tr>" }
         return "<table><tr><th></th><th>before</th><th>after</th></tr>\(body.joined())</table>"
+    }
+
+    /// An output as `<img>` or `<video>` (its class its role) at `link`, in a box of at most `side`
+    /// pixels from the size media-worker made, whatever its stream declares.
+    private static func element(_ tag: String, _ file: OutputFile, link: String, side: Int, _ attributes: String)
+        -> String
+    {
+        let (width, height) = fitted(file.width, file.height, into: side)
+        let opening =
+            "<\(tag) class=\(file.role.rawValue) src=\"\(link)\" width=\(width) height=\(height) \(attributes)>"
+        return tag == "video" ? opening + "</video>" : opening
     }
 
     private static func fitted(_ width: Int, _ height: Int, into side: Int) -> (Int, Int) {
