@@ -31,7 +31,9 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Jobs at once on this host (MEDIA_WORKER_CONCURRENCY; default: one per two cores).")
     var concurrency: Int?
 
-    @Option(name: .customLong("poll-interval"), help: "Seconds between polls (MEDIA_WORKER_POLL_INTERVAL; 5).")
+    @Option(
+        name: .customLong("poll-interval"),
+        help: "Seconds between polls (MEDIA_WORKER_POLL_INTERVAL; 5, or 1 in transaction pool mode).")
     var pollInterval: Double?
 
     @Option(

@@ -18,7 +18,14 @@ struct ServeCommand: AsyncParsableCommand {
             and put them back to PENDING without counting an attempt.
 
             Under systemd (Type=notify) it sends READY=1, STATUS=, WATCHDOG=1 while healthy and \
-            STOPPING=1. With --metrics-addr it serves /metrics (Prometheus), /healthz and /readyz.
+            STOPPING=1. With --metrics-addr it serves /metrics (Prometheus), /status (a page of the \
+            queue), /healthz and /readyz.
+
+            Behind PgBouncer (or RDS Proxy, Supavisor) in transaction mode set \
+            MEDIA_WORKER_POOL_MODE=transaction: it then polls every second, or LISTENs on \
+            MEDIA_WORKER_LISTEN_URL, a direct connection. It holds at most MEDIA_WORKER_MAX_CONNECTIONS \
+            (4) connections, and every statement runs under MEDIA_WORKER_STATEMENT_TIMEOUT (30 s) and \
+            MEDIA_WORKER_LOCK_TIMEOUT (5 s).
             """
     )
 
