@@ -17,24 +17,31 @@ struct Deployment {
     let storage: URL
     /// Where the daemon makes jobs' private folders (its own, so tests can check it is left empty).
     let scratch: URL
+    /// What the daemon connects to: the database, or PgBouncer in front of it.
+    let daemonURL: String
     let route: Route
 
+    init(databaseURL: String, storage: URL, scratch: URL, route: Route) throws {
+        self.databaseURL = databaseURL
+        self.storage = storage
+        self.scratch = scratch
+        self.route = route
+        daemonURL = route == .pooled ? try TestPooler.url(for: databaseURL) : databaseURL
+    }
+
     static func make(_ route: Route = .direct) async throws -> Deployment {
-        Deployment(
+        try Deployment(
             databaseURL: try await TestDatabase.create(), storage: try Fixtures.temporaryDirectory("store"),
             scratch: try Fixtures.temporaryDirectory("scratch"), route: route)
     }
 
     var environment: [String: String] {
         var environment = [
-            "PATH": "/usr/bin:/bin", "DATABASE_URL": databaseURL, "MEDIA_STORAGE_URL": storage.absoluteString,
+            "PATH": "/usr/bin:/bin", "DATABASE_URL": daemonURL, "MEDIA_STORAGE_URL": storage.absoluteString,
             "MEDIA_WORKER_POLL_INTERVAL": "0.2", "MEDIA_WORKER_RETRY_BASE": "0", "MEDIA_WORKER_LOG_LEVEL": "warning",
             "MEDIA_WORKER_TMPDIR": scratch.path,
         ]
-        if route == .pooled, let pooled = try? TestPooler.url(for: databaseURL) {
-            environment["DATABASE_URL"] = pooled
-            environment["MEDIA_WORKER_POOL_MODE"] = "transaction"
-        }
+        if route == .pooled { environment["MEDIA_WORKER_POOL_MODE"] = "transaction" }
         return environment
     }
 

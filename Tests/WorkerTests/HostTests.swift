@@ -107,7 +107,7 @@ struct HostTests {
     /// stale-after time; it comes back: both recover without a restart.
     @Test func watchdogOnlyWhileTheDatabaseAnswers() async throws {
         let cluster = try await TestDatabase.privateCluster()
-        let deployment = Deployment(
+        let deployment = try Deployment(
             databaseURL: cluster.url, storage: try Fixtures.temporaryDirectory("store"),
             scratch: try Fixtures.temporaryDirectory("scratch"), route: .direct)
         let notify = try DatagramListener()
