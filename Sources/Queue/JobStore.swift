@@ -15,7 +15,7 @@ public struct JobStore: Sendable {
     public static let logCap = 50
     /// Seconds a retried job's place in the queue moves back per retry.
     public static let retryQueuePenalty = 600
-    /// Namespace of the session advisory lock a running worker holds on its job id.
+    /// Namespace of media-worker's advisory locks (`migrate` takes (namespace, 0) for its transaction).
     static let lockNamespace = 0x6D77
 
     public init(tables: TableNames = .default) { self.tables = tables }
