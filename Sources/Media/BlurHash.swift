@@ -58,7 +58,8 @@ public enum BlurHash {
         guard characters.count >= 6, width > 0, height > 0, let size = decode83(characters[0..<1]) else { return nil }
         let (xComponents, yComponents) = (size % 9 + 1, size / 9 + 1)
         guard characters.count == 4 + 2 * xComponents * yComponents,
-            let quantisedMaximum = decode83(characters[1..<2]), let dcValue = decode83(characters[2..<6])
+            let quantisedMaximum = decode83(characters[1..<2]), let dcValue = decode83(characters[2..<6]),
+            dcValue < 1 << 24  // an RGB colour: four base-83 digits can say more
         else { return nil }
         let maximum = Double(quantisedMaximum + 1) / 166
         var colours = [

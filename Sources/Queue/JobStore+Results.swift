@@ -3,25 +3,25 @@ import Foundation
 /// Results written while a job runs (the stills, first) and results kept for reuse: a clip
 /// forwarded to ten chat rooms is ten uploads of the same bytes, processed once.
 extension JobStore {
-    /// What the stills write puts in the job and upload rows, before the long pass is done.
-    public struct Stills: Sendable {
-        /// Role → storage key and role → URL, merged into the job's (the final write keeps them).
+    /// What a set of stored outputs writes to the job's and the upload's columns: the stills'
+    /// early write and the final write alike.
+    public struct OutputColumns: Sendable {
+        /// Role → storage key and role → URL.
         public var outputStorageKeys: [String: String]
         public var outputUrls: [String: String]
-        /// Role → `outputMetadata` entry, merged likewise.
+        /// Role → `outputMetadata` entry.
         public var outputMetadata: any Encodable & Sendable
         public var thumbnails: any Encodable & Sendable
         public var inputMetadata: any Encodable & Sendable
+        /// Merged into `file_upload.metadata`: the probe summary and role → variant.
         public var uploadVideo: any Encodable & Sendable
         public var uploadVariants: any Encodable & Sendable
         public var posterUrl: String?
-        public var event: ProcessingLogEvent
 
         public init(
             outputStorageKeys: [String: String], outputUrls: [String: String], outputMetadata: any Encodable & Sendable,
             thumbnails: any Encodable & Sendable, inputMetadata: any Encodable & Sendable,
-            uploadVideo: any Encodable & Sendable, uploadVariants: any Encodable & Sendable, posterUrl: String?,
-            event: ProcessingLogEvent
+            uploadVideo: any Encodable & Sendable, uploadVariants: any Encodable & Sendable, posterUrl: String?
         ) {
             self.outputStorageKeys = outputStorageKeys
             self.outputUrls = outputUrls
@@ -31,15 +31,17 @@ extension JobStore {
             self.uploadVideo = uploadVideo
             self.uploadVariants = uploadVariants
             self.posterUrl = posterUrl
-            self.event = event
         }
     }
 
     /// Publishes a running job's stills in ONE fenced transaction: the job's `thumbnails`,
     /// `inputMetadata` and the stills' entries of the output columns, the upload's `thumbnailUrl`
     /// and `metadata.video`, then `{"status": "PROCESSING", "stage": "stills"}` on the events
-    /// channel. False (and nothing written) when the run was fenced off.
-    public func publishStills(_ session: PostgresSession, job: Job, _ stills: Stills) throws -> Bool {
+    /// channel. The stills' keys, URLs and metadata are merged into the job's (the final write
+    /// keeps them). False (and nothing written) when the run was fenced off.
+    public func publishStills(
+        _ session: PostgresSession, job: Job, _ stills: OutputColumns, event: ProcessingLogEvent
+    ) throws -> Bool {
         try session.transaction("publish the stills") {
             let changed = try session.execute(
                 """
@@ -55,7 +57,7 @@ extension JobStore {
                     String(job.id), job.token, try Self.json(stills.outputStorageKeys),
                     try Self.json(stills.outputUrls),
                     try Self.json(stills.outputMetadata), try Self.json(stills.thumbnails),
-                    try Self.json(stills.inputMetadata), try Self.json(stills.event),
+                    try Self.json(stills.inputMetadata), try Self.json(event),
                 ], operation: "publish the stills")
             guard changed == 1 else { return false }
             try writeUpload(

@@ -214,43 +214,25 @@ public struct JobStore: Sendable {
 
     /// What a finished run writes, all at once. The JSON columns take any `Encodable` value.
     public struct Completion: Sendable {
-        /// Role → storage key, and role → URL.
-        public var outputStorageKeys: [String: String]
-        public var outputUrls: [String: String]
+        public var columns: OutputColumns
         public var outputTotalSize: Int64
-        public var outputMetadata: any Encodable & Sendable
-        public var inputMetadata: any Encodable & Sendable
-        public var thumbnails: any Encodable & Sendable
         public var actualDurationSeconds: Int
         /// Written if the run did not get to write it earlier.
         public var estimatedDurationSeconds: Int?
-        /// Merged into `file_upload.metadata`: the probe summary and role → variant.
-        public var uploadVideo: any Encodable & Sendable
-        public var uploadVariants: any Encodable & Sendable
-        public var posterUrl: String?
         public var event: ProcessingLogEvent
         /// Kept in the outputs table for later jobs with the same bytes (nil: nothing to keep).
         public var reusable: ReusableResult?
 
         public init(
-            outputStorageKeys: [String: String], outputUrls: [String: String], outputTotalSize: Int64,
-            outputMetadata: any Encodable & Sendable, inputMetadata: any Encodable & Sendable,
-            thumbnails: any Encodable & Sendable, actualDurationSeconds: Int, uploadVideo: any Encodable & Sendable,
-            uploadVariants: any Encodable & Sendable, posterUrl: String?, estimatedDurationSeconds: Int?,
-            event: ProcessingLogEvent
+            columns: OutputColumns, outputTotalSize: Int64, actualDurationSeconds: Int, estimatedDurationSeconds: Int?,
+            event: ProcessingLogEvent, reusable: ReusableResult?
         ) {
-            self.estimatedDurationSeconds = estimatedDurationSeconds
-            self.outputStorageKeys = outputStorageKeys
-            self.outputUrls = outputUrls
+            self.columns = columns
             self.outputTotalSize = outputTotalSize
-            self.outputMetadata = outputMetadata
-            self.inputMetadata = inputMetadata
-            self.thumbnails = thumbnails
             self.actualDurationSeconds = actualDurationSeconds
-            self.uploadVideo = uploadVideo
-            self.uploadVariants = uploadVariants
-            self.posterUrl = posterUrl
+            self.estimatedDurationSeconds = estimatedDurationSeconds
             self.event = event
+            self.reusable = reusable
         }
     }
 
@@ -283,7 +265,8 @@ public struct JobStore: Sendable {
     /// Writes every output column, merges into the upload, and notifies, in ONE transaction.
     /// False (and nothing written) when the run was fenced off.
     public func complete(_ session: PostgresSession, job: Job, _ completion: Completion) throws -> Bool {
-        try session.transaction("record a finished job") {
+        let columns = completion.columns
+        return try session.transaction("record a finished job") {
             let changed = try session.execute(
                 """
                 UPDATE \(vp) SET "status" = 'COMPLETED', "outputStorageKeys" = $3, "outputUrls" = $4,
@@ -295,17 +278,17 @@ public struct JobStore: Sendable {
                 WHERE \(fence(1))
                 """,
                 [
-                    String(job.id), job.token, try Self.json(completion.outputStorageKeys),
-                    try Self.json(completion.outputUrls),
-                    String(completion.outputTotalSize), try Self.json(completion.outputMetadata),
-                    try Self.json(completion.inputMetadata), try Self.json(completion.thumbnails),
+                    String(job.id), job.token, try Self.json(columns.outputStorageKeys),
+                    try Self.json(columns.outputUrls),
+                    String(completion.outputTotalSize), try Self.json(columns.outputMetadata),
+                    try Self.json(columns.inputMetadata), try Self.json(columns.thumbnails),
                     String(completion.actualDurationSeconds), try Self.json(completion.event),
                     completion.estimatedDurationSeconds.map(String.init),
                 ], operation: "record a finished job")
             guard changed == 1 else { return false }
             try writeUpload(
-                session, job: job, status: .completed, posterUrl: completion.posterUrl, video: completion.uploadVideo,
-                variants: completion.uploadVariants)
+                session, job: job, status: .completed, posterUrl: columns.posterUrl, video: columns.uploadVideo,
+                variants: columns.uploadVariants)
             if let reusable = completion.reusable { try record(session, reusable, job: job) }
             try notify(session, job: job, status: .completed)
             return true

@@ -68,19 +68,14 @@ extension JobStore {
             (tables.fileUpload, "SELECT"), (tables.fileUpload, "UPDATE"), (tables.user, "SELECT"),
             (tables.outputs, "SELECT"), (tables.outputs, "INSERT"), (tables.outputs, "UPDATE"),
         ]
-        var missing: [String] = []
-        for (table, privilege) in needs {
-            let row = try session.query(
-                """
-                SELECT to_regclass($1) IS NOT NULL AS present,
-                    CASE WHEN to_regclass($1) IS NULL THEN false ELSE has_table_privilege(to_regclass($1), $2) END AS granted
-                """, [table, privilege], operation: "check the user's privileges"
-            ).first
-            if try row?.require("present", as: Bool.self) == true, try row?.require("granted", as: Bool.self) == false {
-                missing.append("\(privilege) on \(table)")
-            }
-        }
-        return missing
+        // One statement, the (table, privilege) pairs bound as parameters, answered in that order.
+        let pairs = needs.indices.map { "($\(2 * $0 + 1)::text, $\(2 * $0 + 2)::text, \($0))" }.joined(separator: ", ")
+        return try session.query(
+            """
+            SELECT t, p FROM (VALUES \(pairs)) AS needs(t, p, position)
+            WHERE to_regclass(t) IS NOT NULL AND NOT has_table_privilege(to_regclass(t), p) ORDER BY position
+            """, needs.flatMap { [$0.0, $0.1] }, operation: "check the user's privileges"
+        ).all.map { row in "\(try row.require("p", as: String.self)) on \(try row.require("t", as: String.self))" }
     }
 
     /// The server's version, as `server_version` says it.

@@ -65,20 +65,13 @@ extension JobRunner {
         event: ProcessingLogEvent
     ) async throws -> Ending {
         let job = run.job
-        let byRole = Dictionary(uniqueKeysWithValues: stored.map { ($0.file.role.rawValue, $0) })
-        let blurhash = stored.first { $0.file.role == .poster }?.file.blurhash
-        var completion = JobStore.Completion(
-            outputStorageKeys: byRole.mapValues(\.key), outputUrls: byRole.mapValues(\.url),
+        let completion = JobStore.Completion(
+            columns: JobStore.OutputColumns(stored, input: input, sha256: sha256),
             outputTotalSize: Int64(stored.reduce(0) { $0 + $1.file.bytes }),
-            outputMetadata: byRole.mapValues(\.metadata), inputMetadata: InputRecord(info: input, sha256: sha256),
-            thumbnails: stored.filter(\.file.role.isStill).map(\.thumbnail),
             actualDurationSeconds: Int(run.elapsed.components.seconds),
-            uploadVideo: VideoSummary(input, blurhash: blurhash), uploadVariants: byRole.mapValues(\.variant),
-            posterUrl: byRole[OutputRole.poster.rawValue]?.url,
             estimatedDurationSeconds: estimatedSeconds(
                 durationMs: input.durationMs ?? 0, type: job.processingType, profile: job.qualityProfile),
-            event: event)
-        completion.reusable = reusable
+            event: event, reusable: reusable)
         let recordStarted = ContinuousClock.now
         let recorded: Bool
         do {

@@ -27,9 +27,16 @@ final class MakingLocks: @unchecked Sendable {
         }
         guard reserved else { return false }
         let store = store
-        let taken = try? await connection.withSession("claim making the result") { try store.startMaking($0, key: key) }
-        if taken != true { _ = lock.withLock { held.removeValue(forKey: key.lockKey) } }
-        return taken == true
+        do {
+            if try await connection.withSession("claim making the result", { try store.startMaking($0, key: key) }) {
+                return true
+            }
+        } catch {
+            _ = lock.withLock { held.removeValue(forKey: key.lockKey) }
+            throw error
+        }
+        _ = lock.withLock { held.removeValue(forKey: key.lockKey) }
+        return false
     }
 
     /// Lets go of whatever `job` was making.

@@ -52,18 +52,12 @@ final class StillsPublisher: @unchecked Sendable {
                 }
                 stored[file.role] = try await runner.upload(file, from: directory, job: job, damage: nil)
             }
-            let byRole = Dictionary(uniqueKeysWithValues: stored.map { ($0.key.rawValue, $0.value) })
-            let stills = JobStore.Stills(
-                outputStorageKeys: byRole.mapValues(\.key), outputUrls: byRole.mapValues(\.url),
-                outputMetadata: byRole.mapValues(\.metadata),
-                thumbnails: stored.values.sorted { $0.file.role < $1.file.role }.map(\.thumbnail),
-                inputMetadata: InputRecord(info: info, sha256: sha256),
-                uploadVideo: VideoSummary(info, blurhash: stored[.poster]?.file.blurhash),
-                uploadVariants: byRole.mapValues(\.variant), posterUrl: stored[.poster]?.url,
-                event: run.event("stills", message: "poster and thumbnail published while the rest is made"))
+            let stills = JobStore.OutputColumns(
+                stored.values.sorted { $0.file.role < $1.file.role }, input: info, sha256: sha256)
+            let event = run.event("stills", message: "poster and thumbnail published while the rest is made")
             let store = runner.store
             let published = try await run.connection.withSession("publish the stills") {
-                try store.publishStills($0, job: job, stills)
+                try store.publishStills($0, job: job, stills, event: event)
             }
             guard published else {
                 // Rescued, cancelled or reprocessed meanwhile: stop, write nothing more.

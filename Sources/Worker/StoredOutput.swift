@@ -1,4 +1,5 @@
 import Media
+import Queue
 
 /// An output once uploaded: the file the child made, wrapped once with where it is stored. The
 /// three JSON shapes `schema.md` asks for are encodings of it, each a list of its fields.
@@ -52,6 +53,20 @@ struct StoredOutput: Sendable {
                 }
             }
         }
+    }
+}
+
+extension JobStore.OutputColumns {
+    /// The columns `stored` (in role order) fill, for an input like `input` with these bytes.
+    init(_ stored: [StoredOutput], input: MediaInfo, sha256: String) {
+        let byRole = Dictionary(uniqueKeysWithValues: stored.map { ($0.file.role.rawValue, $0) })
+        self.init(
+            outputStorageKeys: byRole.mapValues(\.key), outputUrls: byRole.mapValues(\.url),
+            outputMetadata: byRole.mapValues(\.metadata),
+            thumbnails: stored.filter(\.file.role.isStill).map(\.thumbnail),
+            inputMetadata: InputRecord(info: input, sha256: sha256),
+            uploadVideo: VideoSummary(input, blurhash: byRole[OutputRole.poster.rawValue]?.file.blurhash),
+            uploadVariants: byRole.mapValues(\.variant), posterUrl: byRole[OutputRole.poster.rawValue]?.url)
     }
 }
 

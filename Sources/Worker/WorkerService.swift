@@ -73,7 +73,6 @@ public final class WorkerService: Service, Sendable {
     public func health() -> Health { state.health(window: healthWindow) }
 
     public func run() async throws {
-        let poller = database
         // LISTEN needs a session of its own: the database's, unless a transaction-mode pooler is
         // in between (then a direct LISTEN_URL, or polling alone).
         let listenURL = configuration.poolMode == .session ? configuration.databaseURL : configuration.listenURL
@@ -83,12 +82,12 @@ public final class WorkerService: Service, Sendable {
         logger.info("worker starting", metadata: ["settings": "\(configuration.redactedSummary)"])
         defer { eventSink.finish() }
         try await withGracefulShutdownHandler {
-            try await self.waitForDependencies(poller)
+            try await self.waitForDependencies()
             guard !state.isDraining else { return }
             state.becameReady()
             notifier.ready(status: state.changedStatusLine(now: .now) ?? state.statusLine)
             logger.info("worker ready: database and storage answered")
-            await self.sayWhetherOutputsAreReused(poller)
+            await self.sayWhetherOutputsAreReused()
             eventSink.yield(.ready)
             await withDiscardingTaskGroup { group in
                 if let listener {
@@ -106,11 +105,11 @@ public final class WorkerService: Service, Sendable {
                     await self.every(.seconds(interval)) { self.wake.yield(.pollInterval) }
                 }
                 group.addTask {
-                    await self.every(.seconds(max(1, self.configuration.staleAfter / 4))) { await self.rescue(poller) }
+                    await self.every(.seconds(max(1, self.configuration.staleAfter / 4))) { await self.rescue() }
                 }
-                group.addTask { await self.every(.seconds(5)) { await self.sampleDepth(poller) } }
+                group.addTask { await self.every(.seconds(5)) { await self.sampleDepth() } }
                 group.addTask { await self.every(.seconds(1)) { self.reportToSystemd() } }
-                await self.claimUntilStopped(poller, group: &group)
+                await self.claimUntilStopped(group: &group)
                 await self.drainRunningJobs()
                 group.cancelAll()
             }
@@ -133,13 +132,13 @@ public final class WorkerService: Service, Sendable {
 
     /// Claims into free slots whenever woken, until a stop begins (or, with `--until-idle`, the
     /// queue is empty).
-    private func claimUntilStopped(_ poller: PostgresPool, group: inout DiscardingTaskGroup) async {
+    private func claimUntilStopped(group: inout DiscardingTaskGroup) async {
         wake.yield(.pollInterval)
         for await _ in wakeUps {
             if state.isDraining { return }
             do {
                 while state.running < configuration.concurrency, !state.isDraining,
-                    let job = try await claim(poller)
+                    let job = try await claim()
                 {
                     let control = state.started()
                     let threads = self.threads(running: state.running)
@@ -153,7 +152,7 @@ public final class WorkerService: Service, Sendable {
                         self.wake.yield(.slotFreed)
                     }
                 }
-                if untilIdle, state.running == 0, try await idle(poller) { return }
+                if untilIdle, state.running == 0, try await idle() { return }
             } catch {
                 state.databaseFailed("\(error)")
                 logger.error("database error in the main loop; retrying", metadata: ["error": "\(error)"])
@@ -173,9 +172,9 @@ public final class WorkerService: Service, Sendable {
         grace.cancel()
     }
 
-    private func claim(_ poller: PostgresPool) async throws -> Job? {
+    private func claim() async throws -> Job? {
         let (store, host, pid, configuration) = (runner.store, runner.host, runner.pid, configuration)
-        let job = try await poller.withSession("claim a job") {
+        let job = try await database.withSession("claim a job") {
             try store.claim(
                 $0, retryBase: configuration.retryBase, uploadWait: configuration.uploadWait, host: host, pid: pid)
         }
@@ -183,15 +182,15 @@ public final class WorkerService: Service, Sendable {
         return job
     }
 
-    private func idle(_ poller: PostgresPool) async throws -> Bool {
+    private func idle() async throws -> Bool {
         let (store, uploadWait) = (runner.store, configuration.uploadWait)
-        return try await poller.withSession("check for work") { try store.isIdle($0, uploadWait: uploadWait) }
+        return try await database.withSession("check for work") { try store.isIdle($0, uploadWait: uploadWait) }
     }
 
-    private func rescue(_ poller: PostgresPool) async {
+    private func rescue() async {
         let (store, host, pid, configuration) = (runner.store, runner.host, runner.pid, configuration)
         do {
-            let rescued = try await poller.withSession("rescue stale jobs") {
+            let rescued = try await database.withSession("rescue stale jobs") {
                 try store.rescueStale(
                     $0, staleAfter: configuration.staleAfter, maxAttempts: configuration.maxAttempts, host: host,
                     pid: pid)
@@ -208,9 +207,9 @@ public final class WorkerService: Service, Sendable {
         }
     }
 
-    private func sampleDepth(_ poller: PostgresPool) async {
+    private func sampleDepth() async {
         let store = runner.store
-        if let depth = try? await poller.withSession("count jobs", { try store.depth($0) }) {
+        if let depth = try? await database.withSession("count jobs", { try store.depth($0) }) {
             metrics.queueDepth(depth)
         }
     }
@@ -226,13 +225,13 @@ public final class WorkerService: Service, Sendable {
     /// Start-up: waits until the database answers and the storage can be written, read and
     /// deleted, saying what is wrong meanwhile (in the log and in systemd's status). `--until-idle`
     /// runs give up at the first failure instead.
-    private func waitForDependencies(_ poller: PostgresPool) async throws {
+    private func waitForDependencies() async throws {
         var delay = 1.0
         while !state.isDraining {
             var problem: String
             do {
                 let store = runner.store
-                _ = try await poller.withSession("check the database") { try store.serverVersion($0) }
+                _ = try await database.withSession("check the database") { try store.serverVersion($0) }
                 do {
                     try await storage.check()
                     return
@@ -252,10 +251,10 @@ public final class WorkerService: Service, Sendable {
 
     /// Reuse of forwarded videos needs media-worker's outputs table: without it (an app database
     /// nobody migrated) every job is made, and the operator hears so once.
-    private func sayWhetherOutputsAreReused(_ poller: PostgresPool) async {
+    private func sayWhetherOutputsAreReused() async {
         guard configuration.reuseOutputs else { return }
         let store = runner.store
-        if (try? await poller.withSession("look for the outputs table") { try store.hasOutputsTable($0) }) == false {
+        if (try? await database.withSession("look for the outputs table") { try store.hasOutputsTable($0) }) == false {
             logger.warning(
                 "reuse of forwarded videos is off: the outputs table does not exist (run `media-worker migrate`)",
                 metadata: ["table": "\(configuration.tables.outputs)"])

@@ -77,12 +77,12 @@ struct JobStoreTests {
         #expect(second.token != first.token && second.attempt == 2)
 
         let late = JobStore.Completion(
-            outputStorageKeys: ["video": "k"], outputUrls: ["video": "u"], outputTotalSize: 1,
-            outputMetadata: [String: String](),
-            inputMetadata: [String: String](), thumbnails: [String](), actualDurationSeconds: 1,
-            uploadVideo: [String: String](), uploadVariants: [String: String](),
-            posterUrl: "late", estimatedDurationSeconds: nil,
-            event: ProcessingLogEvent(event: "completed", attempt: 1, host: "a", pid: 1))
+            columns: JobStore.OutputColumns(
+                outputStorageKeys: ["video": "k"], outputUrls: ["video": "u"], outputMetadata: [String: String](),
+                thumbnails: [String](), inputMetadata: [String: String](), uploadVideo: [String: String](),
+                uploadVariants: [String: String](), posterUrl: "late"),
+            outputTotalSize: 1, actualDurationSeconds: 1, estimatedDurationSeconds: nil,
+            event: ProcessingLogEvent(event: "completed", attempt: 1, host: "a", pid: 1), reusable: nil)
         let lateWriter = PostgresConnection(url: url, label: "late", logger: .init(label: "test"))
         #expect(try await lateWriter.withSession("complete") { try store.complete($0, job: first, late) } == false)
         #expect(

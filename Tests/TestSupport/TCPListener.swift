@@ -9,22 +9,16 @@ public final class TCPListener {
         let descriptor = socket(
             AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw TestSupportError("socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, length) == 0 && listen(descriptor, 16) == 0
-                    && getsockname(descriptor, pointer, &length) == 0
-            }
+        let (bound, port) = loopback { address, length in
+            bind(descriptor, address, length) == 0 && listen(descriptor, 16) == 0
+                && getsockname(descriptor, address, &length) == 0
         }
         guard bound else {
             close(descriptor)
             throw TestSupportError("bind/listen: \(String(cString: strerror(errno)))")
         }
         self.descriptor = descriptor
-        port = Int(UInt16(bigEndian: address.sin_port))
+        self.port = port
     }
 
     deinit {
@@ -40,4 +34,18 @@ public final class TCPListener {
         }
         return count
     }
+}
+
+/// Runs `body` with the socket address 127.0.0.1:`port` (0: the kernel picks one on bind) and its
+/// length; returns what `body` returned and the address's port afterwards (as `getsockname` left it).
+func loopback<T>(port: Int = 0, _ body: (UnsafeMutablePointer<sockaddr>, inout socklen_t) -> T) -> (T, port: Int) {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let result = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, &length) }
+    }
+    return (result, Int(UInt16(bigEndian: address.sin_port)))
 }

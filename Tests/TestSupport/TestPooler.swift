@@ -4,17 +4,9 @@ import Foundation
 public func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-        }
-    }
+    let (bound, port) = loopback { bind(fd, $0, $1) == 0 && getsockname(fd, $0, &$1) == 0 }
     guard bound else { throw TestSupportError("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return port
 }
 
 /// PgBouncer in transaction mode in front of the test server, as production puts it in front of
@@ -88,15 +80,7 @@ public enum TestPooler {
         // It answers once its port is bound.
         for _ in 0..<50 {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(listenPort).bigEndian)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
+            let (connected, _) = loopback(port: listenPort) { connect(fd, $0, $1) == 0 }
             close(fd)
             if connected { return listenPort }
             usleep(100_000)

@@ -22,8 +22,7 @@ extension InProcessWorker {
 
     /// The stored output files of job `id`, by role.
     func outputFiles(ofJob id: Int) async throws -> [String: Data] {
-        let text = try await row(id).text("keys") ?? "{}"
-        let keys = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String])
+        let keys = try decodedJSON(try await row(id).text("keys"), as: [String: String].self) ?? [:]
         let storage = URL(string: configuration.storageURL)!.path
         return try keys.mapValues { try Data(contentsOf: URL(fileURLWithPath: storage).appendingPathComponent($0)) }
     }
@@ -50,33 +49,23 @@ struct ChatFirstTests {
         let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .fullProcessing)
         try await worker.serve { service, _ in
             var events = service.events.makeAsyncIterator()
-            while let event = await events.next() {
-                if case .run(id, .stillsPublished) = event { break }
-            }
+            _ = await events.next { $0 == .run(id, .stillsPublished) }
             // Now: PROCESSING, and the bubble already has its picture.
             let row = try await worker.row(id)
             #expect(try row.text("status") == JobStatus.processing.rawValue)
             let upload = try await worker.upload(ofJob: id)
             #expect((try upload.text("poster") ?? "").hasSuffix("media-worker/jobs/\(id)/poster.jpg"))
-            let metadata = try #require(
-                try JSONSerialization.jsonObject(with: Data((try upload.text("metadata") ?? "").utf8)) as? [String: Any]
-            )
+            let metadata = try #require(try decodedJSON(upload.text("metadata"), as: [String: Any].self))
             let video = try #require(metadata["video"] as? [String: Any])
             #expect((video["blurhash"] as? String)?.count == 28 && video["width"] as? Int == 1280)
             #expect((metadata["processing"] as? [String: Any])?["status"] as? String == "PROCESSING")
-            while let event = await events.next() {
-                if case .finished(id, let ending) = event {
-                    #expect(ending == .completed)
-                    break
-                }
-            }
+            #expect(await events.ending(of: id) == .completed)
         }
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.completed.rawValue)
-        let keys = try JSONSerialization.jsonObject(with: Data((try row.text("keys") ?? "").utf8)) as? [String: String]
+        let keys = try decodedJSON(row.text("keys"), as: [String: String].self)
         #expect(Set(keys?.keys.map { $0 } ?? []) == Set(OutputRole.allCases.map(\.rawValue)))
-        let logs = try #require(
-            try JSONSerialization.jsonObject(with: Data((try row.text("logs") ?? "").utf8)) as? [[String: Any]])
+        let logs = try #require(try decodedJSON(row.text("logs"), as: [[String: Any]].self))
         #expect(logs.compactMap { $0["event"] as? String } == ["claimed", "stills", "completed"])
     }
 
@@ -86,21 +75,14 @@ struct ChatFirstTests {
         let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .fullProcessing)
         try await worker.serve { service, _ in
             var events = service.events.makeAsyncIterator()
-            while let event = await events.next() {
-                if case .run(id, .stillsPublished) = event { break }
-            }
+            _ = await events.next { $0 == .run(id, .stillsPublished) }
             try await TestDatabase.query(
                 worker.databaseURL, "UPDATE video_processing SET \"status\" = 'CANCELLED' WHERE id = $1", [String(id)])
-            while let event = await events.next() {
-                if case .finished(id, let ending) = event {
-                    #expect(ending == .cancelled)
-                    break
-                }
-            }
+            #expect(await events.ending(of: id) == .cancelled)
         }
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.cancelled.rawValue)
-        let keys = try JSONSerialization.jsonObject(with: Data((try row.text("keys") ?? "").utf8)) as? [String: String]
+        let keys = try decodedJSON(row.text("keys"), as: [String: String].self)
         #expect(Set(keys?.keys.map { $0 } ?? []) == ["poster", "thumbnail"])
     }
 
@@ -213,9 +195,9 @@ struct ChatFirstConcurrencyTests {
         listening.cancel()
         _ = try? await listening.value
         await listener.close()
-        let payloads = heard.all.compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }.filter { $0["jobId"] as? Int == id }
+        let payloads = heard.all.compactMap { try? decodedJSON($0, as: [String: Any].self) }.filter {
+            $0["jobId"] as? Int == id
+        }
         #expect(payloads.contains { $0["stage"] as? String == "stills" && $0["status"] as? String == "PROCESSING" })
         let progress = payloads.compactMap { $0["progress"] as? Int }
         #expect(!progress.isEmpty, "no progress announced")

@@ -69,6 +69,29 @@ extension AsyncStream where Element == WorkerEvent {
     }
 }
 
+extension AsyncStream<WorkerEvent>.Iterator {
+    /// Reads events until `match` accepts one (nil if the stream ended first).
+    mutating func next(where match: (WorkerEvent) -> Bool) async -> WorkerEvent? {
+        while let event = await next() {
+            if match(event) { return event }
+        }
+        return nil
+    }
+
+    /// Reads events until job `id`'s run ended; how it ended.
+    mutating func ending(of id: Int) async -> JobRunner.Ending? {
+        guard
+            case .finished(_, let ending) = await next(where: { if case .finished(id, _) = $0 { true } else { false } })
+        else { return nil }
+        return ending
+    }
+}
+
+/// A JSON column read back as text, as `T` (nil when NULL or of another shape).
+func decodedJSON<T>(_ text: String?, as type: T.Type) throws -> T? {
+    try JSONSerialization.jsonObject(with: Data((text ?? "null").utf8), options: .fragmentsAllowed) as? T
+}
+
 @Suite("WorkerService and JobRunner in this process")
 struct WorkerServiceTests {
     @Test func claimsAndCompletes() async throws {
@@ -90,17 +113,10 @@ struct WorkerServiceTests {
         let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression)
         try await worker.serve { service, _ in
             var events = service.events.makeAsyncIterator()
-            while let event = await events.next() {
-                if case .run(id, .progress(let fraction)) = event, fraction > 0.05 { break }
-            }
+            _ = await events.next { if case .run(id, .progress(let fraction)) = $0 { fraction > 0.05 } else { false } }
             try await TestDatabase.query(
                 worker.databaseURL, "UPDATE video_processing SET \"status\" = 'CANCELLED' WHERE id = $1", [String(id)])
-            while let event = await events.next() {
-                if case .finished(id, let ending) = event {
-                    #expect(ending == .cancelled)
-                    break
-                }
-            }
+            #expect(await events.ending(of: id) == .cancelled)
         }
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.cancelled.rawValue)
@@ -115,16 +131,11 @@ struct WorkerServiceTests {
         let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression)
         try await worker.serve { service, shutdown in
             var events = service.events.makeAsyncIterator()
-            while let event = await events.next() {
-                if case .run(id, .progress(let fraction)) = event, fraction > 0.05, fraction < 0.5 { break }
+            _ = await events.next {
+                if case .run(id, .progress(let fraction)) = $0 { fraction > 0.05 && fraction < 0.5 } else { false }
             }
             await shutdown()
-            while let event = await events.next() {
-                if case .finished(id, let ending) = event {
-                    #expect(ending == .released)
-                    break
-                }
-            }
+            #expect(await events.ending(of: id) == .released)
         }
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.pending.rawValue)
