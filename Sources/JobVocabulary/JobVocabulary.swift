@@ -10,6 +10,16 @@ public enum ProcessingType: String, CaseIterable, Codable, Sendable {
     case metadata = "METADATA"
     case preview = "PREVIEW"
     case fullProcessing = "FULL_PROCESSING"
+
+    /// Whether the type encodes a video (a long pass, run in an encode slot). The others
+    /// (THUMBNAIL, METADATA) are quick work, about a second, and the first look of a long type
+    /// (probe, stills, reuse) is too.
+    public var hasLongPass: Bool {
+        switch self {
+        case .compression, .preview, .fullProcessing: true
+        case .thumbnail, .metadata: false
+        }
+    }
 }
 
 /// Encoding quality (`VideoProcessing.qualityProfile`; a NULL column means MEDIUM).

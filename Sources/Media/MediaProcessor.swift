@@ -5,6 +5,17 @@ public import Logging
 /// Runs the stages of one job on a local file, writing outputs into a folder. Knows nothing of
 /// queues or databases: the daemon and `media-worker process` both call this.
 public enum MediaProcessor {
+    /// How much of a job one run does: a job with a long pass may be done in two runs, a quick
+    /// first look (in a host's fast lane) and the long pass (in an encode slot).
+    public enum Part: String, Codable, Sendable {
+        /// Everything the type asks for.
+        case whole
+        /// The probe, and for FULL_PROCESSING with `stillsFirst` the stills (by seeking).
+        case firstLook
+        /// Everything but the stills, which a first look already made.
+        case longPass
+    }
+
     /// What to do.
     public struct Request: Sendable {
         public var inputPath: String
@@ -20,6 +31,8 @@ public enum MediaProcessor {
         /// FULL_PROCESSING: make the stills first, by seeking, and hand them over before the long
         /// pass (a chat shows the picture within a second); otherwise they come from the pass.
         public var stillsFirst = true
+        /// How much of the job this run does.
+        public var part = Part.whole
 
         public init(
             inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile = .medium,
@@ -41,7 +54,8 @@ public enum MediaProcessor {
     /// Blocks: call it from a thread of its own, not from Swift's cooperative pool. Outputs are
     /// made in a private folder inside the output folder and moved in only when all succeeded.
     /// `probed` gets what METADATA found before any decoding starts; `stillsReady` the stills,
-    /// already in the output folder, when FULL_PROCESSING makes them first (`stillsFirst`).
+    /// already in the output folder, when FULL_PROCESSING makes them first (`stillsFirst`) and goes
+    /// on with the long pass.
     public static func run(
         _ request: Request, logger: Logger, probed: (MediaInfo) -> Void = { _ in },
         stillsReady: ([OutputFile]) -> Void = { _ in }, progress: (Double) -> Void = { _ in }
@@ -73,8 +87,15 @@ public enum MediaProcessor {
             stills = try Thumbnailer(settings: request.thumbnails, threads: request.threads, logger: logger)
                 .run(opened, outputDirectory: staging, limits: request.limits, progress: scaled)
         case .compression, .preview, .fullProcessing:
+            if request.part == .firstLook {
+                if request.type == .fullProcessing && request.stillsFirst {
+                    stills = try Thumbnailer(settings: request.thumbnails, threads: request.threads, logger: logger)
+                        .run(opened, outputDirectory: staging, limits: request.limits, progress: scaled)
+                }
+                break
+            }
             var input = opened
-            let early = request.type == .fullProcessing && request.stillsFirst
+            let early = request.type == .fullProcessing && request.stillsFirst && request.part == .whole
             if early {
                 // The stills by seeking (a fraction of a second), published at once; then the one
                 // pass, on a freshly opened input, makes what is left.
@@ -90,7 +111,8 @@ public enum MediaProcessor {
             }
             let plan = SinglePass.Plan(
                 main: request.type == .preview ? nil : request.profile.encoding,
-                preview: request.type != .compression, thumbnails: request.type == .fullProcessing && !early,
+                preview: request.type != .compression,
+                thumbnails: request.type == .fullProcessing && request.part == .whole && !early,
                 allowRemux: request.allowRemux)
             let result: SinglePass.Result
             do {

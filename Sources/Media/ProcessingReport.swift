@@ -20,30 +20,39 @@ public struct OutputFile: Codable, Sendable, Equatable {
     public var timeMs: Int?
     public var blurhash: String?
 
-    /// A still written from the frame at `timeMs`.
-    init(still role: OutputRole, width: Int, height: Int, bytes: Int, timeMs: Int, blurhash: String) {
+    /// An output described field by field (e.g. as read back from where it was recorded).
+    public init(
+        role: OutputRole, width: Int, height: Int, bytes: Int, mimeType: String, durationMs: Int? = nil,
+        videoCodec: String? = nil, audioCodec: String? = nil, encoder: EncoderReport? = nil, timeMs: Int? = nil,
+        blurhash: String? = nil
+    ) {
         self.role = role
         path = role.fileName
         self.width = width
         self.height = height
         self.bytes = bytes
-        mimeType = role.mimeType
+        self.mimeType = mimeType
+        self.durationMs = durationMs
+        self.videoCodec = videoCodec
+        self.audioCodec = audioCodec
+        self.encoder = encoder
         self.timeMs = timeMs
         self.blurhash = blurhash
     }
 
+    /// A still written from the frame at `timeMs`.
+    init(still role: OutputRole, width: Int, height: Int, bytes: Int, timeMs: Int, blurhash: String) {
+        self.init(
+            role: role, width: width, height: height, bytes: bytes, mimeType: role.mimeType, timeMs: timeMs,
+            blurhash: blurhash)
+    }
+
     /// A written video, described from what its own headers say.
     init(video role: OutputRole, info: MediaInfo, encoder: EncoderReport?) {
-        self.role = role
-        path = role.fileName
-        width = info.video.width
-        height = info.video.height
-        bytes = Int(info.sizeBytes)
-        mimeType = role.mimeType
-        durationMs = info.durationMs
-        videoCodec = info.video.codec
-        audioCodec = info.audio?.codec
-        self.encoder = encoder
+        self.init(
+            role: role, width: info.video.width, height: info.video.height, bytes: Int(info.sizeBytes),
+            mimeType: role.mimeType, durationMs: info.durationMs, videoCodec: info.video.codec,
+            audioCodec: info.audio?.codec, encoder: encoder)
     }
 }
 

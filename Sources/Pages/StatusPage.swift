@@ -20,13 +20,17 @@ public enum StatusPage {
         .spark{display:flex;gap:4px;align-items:flex-end;height:60px;background:#fff;padding:8px;width:max-content;box-shadow:0 1px 3px #0002}
         .spark div{width:24px;background:#27ae60}.spark div.failed{background:#c0392b}
         .error{color:#c0392b}.muted{color:#888}
+        .paused{background:#fff4d6;border:1px solid #e0b84c;border-radius:8px;padding:8px 14px;margin-top:16px}
         </style></head>
         <body data-refreshes="0">
         <header><h1>media-worker status</h1><span id="at" class="muted">loading…</span></header>
         <main>
+        <div id="paused"></div>
         <div class="tiles" id="counts"></div>
         <h2>Running</h2><table id="running"><thead><tr><th>job</th><th>file</th><th>type</th><th>profile</th>
-        <th>progress</th><th>host</th><th>attempt</th><th>age</th></tr></thead><tbody></tbody></table>
+        <th>progress</th><th>host</th><th>lane</th><th>attempt</th><th>age</th></tr></thead><tbody></tbody></table>
+        <h2>Running jobs per uploader</h2><table id="uploaders"><thead><tr><th>uploader (userId)</th><th>running</th>
+        <th>share</th></tr></thead><tbody></tbody></table>
         <h2>Finished in the last hour (10-minute windows: completed, failed)</h2><div class="spark" id="throughput"></div>
         <h2>Last failures</h2><table id="failures"><thead><tr><th>job</th><th>file</th><th>type</th><th>when</th>
         <th>error</th></tr></thead><tbody></tbody></table>
@@ -41,10 +45,18 @@ public enum StatusPage {
           const body = document.querySelector('#' + id + ' tbody');
           body.replaceChildren();
           for (const item of items) draw(body.insertRow(), item);
-          if (!items.length) { const row = body.insertRow(); const td = cell(row, 'none'); td.colSpan = 8; td.className = 'muted'; }
+          if (!items.length) { const row = body.insertRow(); const td = cell(row, 'none'); td.colSpan = 9; td.className = 'muted'; }
         }
         function draw(status) {
           document.getElementById('at').textContent = 'as of ' + status.at;
+          const paused = document.getElementById('paused');
+          paused.replaceChildren();
+          for (const type of status.paused || []) {
+            const line = document.createElement('div'); line.className = 'paused';
+            line.textContent = type.processingType + ' paused since ' + type.since + (type.reason ? ': ' + type.reason : '')
+              + ' (first looks go on; the long pass waits for `media-worker resume ' + type.processingType + '`)';
+            paused.append(line);
+          }
           const counts = document.getElementById('counts');
           counts.replaceChildren();
           for (const name of ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED']) {
@@ -61,7 +73,12 @@ public enum StatusPage {
             const bar = document.createElement('div'); bar.className = 'bar';
             const done = document.createElement('div'); done.style.width = job.progress + '%'; bar.append(done);
             const td = cell(row, ''); td.append(bar, ' ' + job.progress + ' %');
-            cell(row, job.host ? job.host + ':' + job.pid : '?'); cell(row, job.attempt); cell(row, seconds(job.ageSeconds));
+            cell(row, job.host ? job.host + ':' + job.pid : '?'); cell(row, job.lane || '?'); cell(row, job.attempt);
+            cell(row, seconds(job.ageSeconds));
+          });
+          fill('uploaders', status.uploaders || [], (row, uploader) => {
+            cell(row, uploader.userId == null ? 'none' : uploader.userId); cell(row, uploader.running);
+            cell(row, Math.round(100 * uploader.share) + ' %');
           });
           const spark = document.getElementById('throughput');
           spark.replaceChildren();

@@ -16,6 +16,13 @@ public struct Job: Sendable, Equatable {
     public let retryCount: Int
     /// The `startedAt` this claim wrote: every later write of the run must match it.
     public let token: String
+    /// The SHA-256 of the bytes an earlier run's first look saw (its `inputMetadata.sha256`); nil
+    /// when no first look was done yet.
+    public let firstLookSha256: String?
+    /// Whether operators paused this job's type (its first look runs, its long pass waits).
+    public let typePaused: Bool
+    /// `outputMetadata` as the row holds it: the stills a first look published.
+    private let published: String?
 
     /// This run's attempt number (1 for the first).
     public var attempt: Int { retryCount + 1 }
@@ -33,6 +40,18 @@ public struct Job: Sendable, Equatable {
         inputFileSize = try row.require("inputFileSize")
         retryCount = try row.require("retryCount")
         token = try row.require("startedAt")
+        firstLookSha256 = try row.decode("firstLookSha256")
+        typePaused = try row.decode("paused") ?? false
+        published = try row.decode("published")
+    }
+
+    /// The outputs published so far (`outputMetadata`, role → entry), each decoded as `Entry`;
+    /// entries that do not decode are left out (they are made again).
+    public func publishedOutputs<Entry: Decodable>(as _: Entry.Type) -> [String: Entry] {
+        guard let published,
+            let entries = try? JSONDecoder().decode([String: FailableEntry<Entry>].self, from: Data(published.utf8))
+        else { return [:] }
+        return entries.compactMapValues(\.value)
     }
 }
 
@@ -61,6 +80,12 @@ public struct ProcessingLogEvent: Sendable, Encodable {
         self.stage = stage
         self.message = message
     }
+}
+
+/// A value that is nil when it does not decode, instead of failing the whole container.
+private struct FailableEntry<Value: Decodable>: Decodable {
+    let value: Value?
+    init(from decoder: any Decoder) throws { value = try? Value(from: decoder) }
 }
 
 /// A claimed row media-worker cannot run: a value its vocabulary lacks (an app that added a

@@ -53,8 +53,9 @@ extension JobStore {
         case heldByWorker
     }
 
-    /// Puts a job back to PENDING with a clean slate, whatever its state, unless a live worker
-    /// holds it: one that sent a heartbeat within `staleAfter` seconds (then only with `force`).
+    /// Puts a job back to PENDING with a clean slate (its first look too: the stills are made
+    /// again), whatever its state, unless a live worker holds it: one that sent a heartbeat within
+    /// `staleAfter` seconds (then only with `force`).
     public func resetForReprocess(
         _ session: PostgresSession, jobId: Int, force: Bool, staleAfter: Double, event: ProcessingLogEvent
     ) throws -> ResetOutcome {
@@ -76,7 +77,7 @@ extension JobStore {
             try session.execute(
                 """
                 UPDATE \(tables.videoProcessing) SET "status" = 'PENDING', "retryCount" = 0, "progress" = 0,
-                    "errorMessage" = NULL, "startedAt" = NULL, "completedAt" = NULL, "updatedAt" = now() AT TIME ZONE 'utc',
+                    "errorMessage" = NULL, "startedAt" = NULL, "completedAt" = NULL, "inputMetadata" = NULL, "updatedAt" = now() AT TIME ZONE 'utc',
                     "processingLogs" = \(Self.appendLog(2))
                 WHERE "id" = $1
                 """, [String(jobId), try Self.json(event)], operation: "reset the job")

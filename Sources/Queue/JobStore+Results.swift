@@ -42,28 +42,53 @@ extension JobStore {
     public func publishStills(
         _ session: PostgresSession, job: Job, _ stills: OutputColumns, event: ProcessingLogEvent
     ) throws -> Bool {
-        try session.transaction("publish the stills") {
+        try publishFirstLook(session, job: job, stills, event: event, status: .processing)
+    }
+
+    /// Ends a first look (a fast-lane run of a job with a long pass) in ONE fenced transaction:
+    /// publishes what it found as `publishStills` does (the stills, if it made any, and the probe),
+    /// and puts the job back to PENDING, progress 0, without counting an attempt, for an encode
+    /// slot to make the rest; the events channel hears `{"status": "PENDING", "stage": "stills"}`
+    /// (or `"probed"` when there are no stills). False (and nothing written) when fenced off.
+    public func park(
+        _ session: PostgresSession, job: Job, _ found: OutputColumns, estimatedSeconds: Int?,
+        event: ProcessingLogEvent
+    ) throws -> Bool {
+        try publishFirstLook(
+            session, job: job, found, event: event, status: .pending, estimatedSeconds: estimatedSeconds)
+    }
+
+    private func publishFirstLook(
+        _ session: PostgresSession, job: Job, _ found: OutputColumns, event: ProcessingLogEvent, status: JobStatus,
+        estimatedSeconds: Int? = nil
+    ) throws -> Bool {
+        let parking = status == .pending
+        return try session.transaction("publish the first look") {
             let changed = try session.execute(
                 """
                 UPDATE \(tables.videoProcessing) SET
                     "outputStorageKeys" = (COALESCE(NULLIF("outputStorageKeys", '')::jsonb, '{}') || $3::jsonb)::text,
                     "outputUrls" = (COALESCE(NULLIF("outputUrls", '')::jsonb, '{}') || $4::jsonb)::text,
                     "outputMetadata" = (COALESCE("outputMetadata"::jsonb, '{}') || $5::jsonb)::json,
-                    "thumbnails" = $6::json, "inputMetadata" = $7::json, "updatedAt" = \(Self.now),
-                    "processingLogs" = \(Self.appendLog(8))
+                    "thumbnails" = CASE WHEN json_array_length($6::json) > 0 THEN $6::json ELSE "thumbnails" END,
+                    "inputMetadata" = $7::json, "updatedAt" = \(Self.now),
+                    "processingLogs" = \(Self.appendLog(8)),
+                    "estimatedDurationSeconds" = COALESCE($9::int, "estimatedDurationSeconds")
+                    \(parking ? #", "status" = 'PENDING', "progress" = 0"# : "")
                 WHERE \(fence(1))
                 """,
                 [
-                    String(job.id), job.token, try Self.json(stills.outputStorageKeys),
-                    try Self.json(stills.outputUrls),
-                    try Self.json(stills.outputMetadata), try Self.json(stills.thumbnails),
-                    try Self.json(stills.inputMetadata), try Self.json(event),
-                ], operation: "publish the stills")
+                    String(job.id), job.token, try Self.json(found.outputStorageKeys),
+                    try Self.json(found.outputUrls),
+                    try Self.json(found.outputMetadata), try Self.json(found.thumbnails),
+                    try Self.json(found.inputMetadata), try Self.json(event), estimatedSeconds.map(String.init),
+                ], operation: "publish the first look")
             guard changed == 1 else { return false }
             try writeUpload(
-                session, job: job, status: .processing, posterUrl: stills.posterUrl, video: stills.uploadVideo,
-                variants: stills.uploadVariants)
-            try notify(session, job: job, status: .processing, stage: "stills")
+                session, job: job, status: status, posterUrl: found.posterUrl, video: found.uploadVideo,
+                variants: found.uploadVariants)
+            try notify(
+                session, job: job, status: status, stage: found.posterUrl == nil ? "probed" : "stills")
             return true
         }
     }
@@ -112,13 +137,6 @@ extension JobStore {
         public var jobId: Int
         /// The JSON kept with it.
         public var result: String
-    }
-
-    /// Whether the outputs table exists (an app database nobody migrated has none: no reuse).
-    public func hasOutputsTable(_ session: PostgresSession) throws -> Bool {
-        try session.query(
-            "SELECT to_regclass($1) IS NOT NULL AS present", [tables.outputs], operation: "look for the outputs table"
-        ).first?.require("present", as: Bool.self) ?? false
     }
 
     /// The result kept under `key`, if the job that made it is still COMPLETED as it was then (a

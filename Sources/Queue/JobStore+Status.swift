@@ -18,6 +18,18 @@ extension JobStore {
         public var failures: [FailedJob]
         /// Workers running a job, or that claimed one which finished in the last hour.
         public var workers: [WorkerSeen]
+        /// Each uploader's share of the running jobs, most first (ids only; the top 20).
+        public var uploaders: [UploaderShare]
+        /// Types whose long pass operators paused.
+        public var paused: [PausedType]
+    }
+
+    public struct UploaderShare: Codable, Sendable, Equatable {
+        /// The `userId`; nil for jobs without one (they count as one uploader).
+        public var userId: Int?
+        public var running: Int
+        /// Of all running jobs, 0…1.
+        public var share: Double
     }
 
     public struct RunningJob: Codable, Sendable, Equatable {
@@ -28,6 +40,8 @@ extension JobStore {
         public var attempt: Int
         public var host: String?
         public var pid: Int?
+        /// Where it runs on its host: `encode` or `fast` (from its latest claim).
+        public var lane: String?
         public var file: String
         public var ageSeconds: Double
         /// Seconds since its last heartbeat.
@@ -73,7 +87,7 @@ extension JobStore {
                 vp."progress", vp."retryCount" + 1 AS attempt, vp."originalFileName" AS file,
                 extract(epoch FROM \(Self.now) - vp."startedAt")::float8 AS age,
                 extract(epoch FROM \(Self.now) - vp."updatedAt")::float8 AS quiet,
-                claim.entry->>'host' AS host, (claim.entry->>'pid')::int AS pid
+                claim.entry->>'host' AS host, (claim.entry->>'pid')::int AS pid, claim.entry->>'lane' AS lane
             FROM \(vp) AS vp
             LEFT JOIN LATERAL (
                 SELECT entry FROM json_array_elements(
@@ -87,8 +101,18 @@ extension JobStore {
             RunningJob(
                 id: try row.require("id"), type: try row.require("type"), profile: try row.require("profile"),
                 progress: try row.require("progress"), attempt: try row.require("attempt"),
-                host: try row.decode("host"), pid: try row.decode("pid"), file: try row.require("file"),
-                ageSeconds: try row.decode("age") ?? 0, quietSeconds: try row.decode("quiet") ?? 0)
+                host: try row.decode("host"), pid: try row.decode("pid"), lane: try row.decode("lane"),
+                file: try row.require("file"), ageSeconds: try row.decode("age") ?? 0,
+                quietSeconds: try row.decode("quiet") ?? 0)
+        }
+        let uploaders = try session.query(
+            """
+            SELECT "userId" AS uploader, count(*) AS n, count(*)::float8 / sum(count(*)) OVER () AS share
+            FROM \(vp) WHERE "status" = 'PROCESSING' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20
+            """, operation: "count running jobs per uploader"
+        ).all.map { row in
+            UploaderShare(
+                userId: try row.decode("uploader"), running: try row.require("n"), share: try row.require("share"))
         }
         var completed = [Int](repeating: 0, count: 6)
         var failed = [Int](repeating: 0, count: 6)
@@ -154,6 +178,6 @@ extension JobStore {
             failedPerTenMinutes: failed, failures: failures,
             workers: workers.values.sorted {
                 ($0.lastSeenSeconds, $0.host, $0.pid) < ($1.lastSeenSeconds, $1.host, $1.pid)
-            })
+            }, uploaders: uploaders, paused: try hasTable(session, tables.paused) ? pausedTypes(session) : [])
     }
 }

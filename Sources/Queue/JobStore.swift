@@ -20,15 +20,15 @@ public struct JobStore: Sendable {
 
     public init(tables: TableNames = .default) { self.tables = tables }
 
-    private var vp: String { tables.videoProcessing }
+    var vp: String { tables.videoProcessing }
     static let now = "(now() AT TIME ZONE 'utc')"
-    private static let clock = "(clock_timestamp() AT TIME ZONE 'utc')"
+    static let clock = "(clock_timestamp() AT TIME ZONE 'utc')"
 
     /// `processingLogs` with the event in parameter `$n` appended, keeping the newest `logCap`.
     static func appendLog(_ n: Int) -> String { appendLog(expression: "$\(n)::json") }
 
     /// `processingLogs` with the JSON `expression` appended, keeping the newest `logCap`.
-    private static func appendLog(expression: String) -> String {
+    static func appendLog(expression: String) -> String {
         """
         (SELECT COALESCE(json_agg(kept.entry ORDER BY kept.position), '[]'::json) FROM (
             SELECT entry, position FROM (
@@ -43,98 +43,6 @@ public struct JobStore: Sendable {
 
     /// `value` as JSON text, for `json` and "(JSON)" text columns.
     static func json(_ value: any Encodable) throws -> String { try JSONFormat.text(value) }
-
-    private static let jobColumns = """
-        "id", "userId", "fileUploadId", "processingType"::text AS "processingType",
-        "qualityProfile"::text AS "qualityProfile", "inputStorageKey", "originalFileName", "inputMimeType",
-        "inputFileSize", "retryCount", "startedAt"::text AS "startedAt"
-        """
-
-    // MARK: Claiming
-
-    /// Claims the oldest runnable job, or returns nil. Runnable: PENDING, past its retry backoff
-    /// (`retryBase` × 2^(retries−1), ±25 % jitter derived from the id), and its upload COMPLETED
-    /// (or waited on for longer than `uploadWait`, when it is claimed to fail). A retried job
-    /// queues as if it had arrived `retryQueuePenalty` later per retry: fresh uploads go first,
-    /// and a retry still gets its turn once they are older than that.
-    /// With `jobId`, claims only that job (for `reprocess`), ignoring its backoff. A row whose
-    /// type or profile this version does not know ends FAILED with `unsupported`, and the claim
-    /// goes on to the next.
-    public func claim(
-        _ session: PostgresSession, retryBase: Double, uploadWait: Double, host: String, pid: Int32, jobId: Int? = nil
-    ) throws -> Job? {
-        try session.transaction("claim a job") {
-            while true {
-                guard
-                    let row = try claimRow(
-                        session, retryBase: retryBase, uploadWait: uploadWait, host: host, pid: pid, jobId: jobId)
-                else {
-                    return nil
-                }
-                do {
-                    return try Job(row)
-                } catch let error as JobRowError {
-                    try failUnknown(session, row: row, error: error, host: host, pid: pid)
-                    if jobId != nil { return nil }
-                }
-            }
-        }
-    }
-
-    private func claimRow(
-        _ session: PostgresSession, retryBase: Double, uploadWait: Double, host: String, pid: Int32, jobId: Int?
-    ) throws -> PostgresRow? {
-        try session.query(
-            """
-            WITH candidate AS (
-                SELECT vp."id" FROM \(vp) AS vp
-                LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
-                WHERE vp."status" = 'PENDING' AND ($6::int IS NULL OR vp."id" = $6::int)
-                  AND ($6::int IS NOT NULL OR vp."updatedAt" <= \(Self.now) - make_interval(secs => CASE WHEN vp."retryCount" = 0 THEN 0
-                      ELSE $1::float8 * power(2, vp."retryCount" - 1)
-                           * (0.75 + 0.5 * ((vp."id"::bigint * 2654435761) % 1000) / 1000.0) END))
-                  AND (fu."id" IS NULL OR fu."status"::text = 'COMPLETED'
-                       OR vp."createdAt" < \(Self.now) - make_interval(secs => $2::float8))
-                ORDER BY vp."createdAt" + make_interval(secs => \(Self.retryQueuePenalty) * vp."retryCount"), vp."id"
-                FOR UPDATE OF vp SKIP LOCKED
-                LIMIT 1
-            )
-            UPDATE \(vp) SET "status" = 'PROCESSING', "startedAt" = \(Self.clock), "errorMessage" = NULL,
-                "progress" = 0, "completedAt" = NULL, "updatedAt" = \(Self.now),
-                "processingLogs" = \(Self.appendLog(expression: """
-                        json_build_object('at', $3::text, 'event', 'claimed', 'attempt', \(vp)."retryCount" + 1,
-                                          'host', $4::text, 'pid', $5::int)
-                        """))
-            FROM candidate WHERE \(vp)."id" = candidate."id"
-            RETURNING \(Self.jobColumns.replacingOccurrences(of: "\"id\", ", with: "\(vp).\"id\", "))
-            """,
-            [
-                String(retryBase), String(uploadWait), ProcessingLogEvent.timestamp(), host, String(pid),
-                jobId.map(String.init),
-            ],
-            operation: "claim a job"
-        ).first
-    }
-
-    /// Ends a claimed row media-worker cannot run as FAILED, saying why.
-    private func failUnknown(_ session: PostgresSession, row: PostgresRow, error: JobRowError, host: String, pid: Int32)
-        throws
-    {
-        let id: Int = try row.require("id")
-        let failure = JobFailure(.unsupported, "\(error)")
-        let event = ProcessingLogEvent(
-            event: "failed", attempt: try row.require("retryCount", as: Int.self) + 1, host: host, pid: pid,
-            message: "\(failure)")
-        try session.execute(
-            """
-            UPDATE \(vp) SET "status" = 'FAILED', "errorMessage" = $2, "completedAt" = \(Self.now),
-                "updatedAt" = \(Self.now), "processingLogs" = \(Self.appendLog(3))
-            WHERE "id" = $1
-            """, [String(id), "\(failure)", try Self.json(event)], operation: "fail a job media-worker cannot run")
-        try notify(
-            session, jobId: id, fileUploadId: try row.decode("fileUploadId"), status: .failed,
-            processingType: try row.require("processingType"))
-    }
 
     /// The heartbeat between progress writes (while downloading, uploading, waiting): bumps
     /// `updatedAt` of a run's job. False: the run was fenced off.
@@ -359,7 +267,7 @@ public struct JobStore: Sendable {
             processingType: job.processingType.rawValue, stage: stage, progress: progress)
     }
 
-    private func notify(
+    func notify(
         _ session: PostgresSession, jobId: Int, fileUploadId: Int?, status: JobStatus, processingType: String,
         stage: String? = nil, progress: Int? = nil
     ) throws {
@@ -437,17 +345,5 @@ public struct JobStore: Sendable {
             depth[try row.requireVocabulary("status")] = try row.require("n", as: Int.self)
         }
         return depth
-    }
-
-    /// Whether no job is runnable or running, apart from those waiting for their upload.
-    public func isIdle(_ session: PostgresSession, uploadWait: Double) throws -> Bool {
-        try session.query(
-            """
-            SELECT count(*) AS n FROM \(vp) AS vp LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
-            WHERE vp."status" = 'PROCESSING' OR (vp."status" = 'PENDING'
-                AND (fu."id" IS NULL OR fu."status"::text = 'COMPLETED'
-                     OR vp."createdAt" < \(Self.now) - make_interval(secs => $1::float8)))
-            """, [String(uploadWait)], operation: "check for remaining jobs"
-        ).first?.require("n", as: Int.self) == 0
     }
 }

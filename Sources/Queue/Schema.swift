@@ -104,8 +104,9 @@ extension JobStore {
         }
     }
 
-    /// media-worker's own table: results kept for reuse. No key into the app's table (the app may
-    /// purge it; a lookup joins it). Idempotent; safe on a production database.
+    /// media-worker's own tables: results kept for reuse (no key into the app's table: the app may
+    /// purge it; a lookup joins it) and the processing types operators paused. Idempotent; safe on
+    /// a production database.
     public func migrateOwnTables(_ session: PostgresSession) throws {
         try session.execute(
             """
@@ -120,6 +121,14 @@ extension JobStore {
                 PRIMARY KEY ("sha256", "processingType", "qualityProfile", "pipelineVersion")
             )
             """, operation: "create the outputs table")
+        try session.execute(
+            """
+            CREATE TABLE IF NOT EXISTS \(tables.paused) (
+                "processingType" text PRIMARY KEY,
+                "pausedAt" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+                "reason" text NOT NULL DEFAULT ''
+            )
+            """, operation: "create the paused types table")
     }
 
     /// The app's enum columns: their type names as TypeORM makes them, all their values (for

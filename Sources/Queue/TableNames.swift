@@ -7,16 +7,19 @@ public struct TableNames: Sendable, Equatable {
     /// media-worker's own table (never one of the app's): results kept for reuse by later jobs with
     /// the same bytes (forwarded videos).
     public let outputs: String
+    /// media-worker's own table of processing types whose long pass operators paused fleet-wide.
+    public let paused: String
 
     /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused.
     public init(
         videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user",
-        outputs: String = "media_worker_outputs"
+        outputs: String = "media_worker_outputs", paused: String = "media_worker_paused_types"
     ) throws {
         self.videoProcessing = try Self.quote(videoProcessing)
         self.fileUpload = try Self.quote(fileUpload)
         self.user = try Self.quote(user)
         self.outputs = try Self.quote(outputs)
+        self.paused = try Self.quote(paused)
     }
 
     public static let `default` = try! TableNames()

@@ -21,6 +21,8 @@ public struct JobRequest: Codable, Sendable, Equatable {
     public var cpuSeconds: Int
     /// FULL_PROCESSING: make and report the stills before the long pass.
     public var stillsFirst = true
+    /// How much of the job this run does (a first look, the long pass after one, or all of it).
+    public var part = MediaProcessor.Part.whole
 
     /// The folder the child may write to, and nothing else.
     public var jobFolder: String { URL(fileURLWithPath: inputPath).deletingLastPathComponent().path }
@@ -31,6 +33,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
             inputPath: inputPath, outputDirectory: outputDirectory, type: type, profile: profile, limits: limits,
             threads: threads)
         request.stillsFirst = stillsFirst
+        request.part = part
         return request
     }
 }

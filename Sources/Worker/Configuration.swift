@@ -24,8 +24,15 @@ public struct Configuration: Sendable {
     public var maxConnections: Int
     /// `statement_timeout` and `lock_timeout` of every transaction.
     public var statementLimits: StatementLimits
-    /// Jobs run at once on this host.
+    /// Encode slots: jobs run at once on this host (any work, long encodes included).
     public var concurrency: Int
+    /// Fast-lane slots beside the encode slots, for quick work only (THUMBNAIL, METADATA, the
+    /// first look of a job with a long pass: reuse, probe, stills), so it never waits behind a
+    /// long encode.
+    public var fastSlots: Int
+    /// Slots one uploader may hold across the fleet while another uploader's job waits (0: no cap
+    /// beyond the fewest-running-first order).
+    public var maxSlotsPerUploader: Int
     /// Seconds between polls when no notification arrives.
     public var pollInterval: Double
     /// Seconds without a heartbeat after which a PROCESSING job counts as abandoned.
@@ -70,9 +77,11 @@ public struct Configuration: Sendable {
             guard let value = Double(text), value >= 0 else { throw .invalid(name, text, "a number of seconds ≥ 0") }
             return value
         }
-        func integer(_ name: String, _ fallback: Int) throws(ConfigurationError) -> Int {
+        func integer(_ name: String, _ fallback: Int, minimum: Int = 1) throws(ConfigurationError) -> Int {
             guard let text = environment[name], !text.isEmpty else { return fallback }
-            guard let value = Int(text), value > 0 else { throw .invalid(name, text, "a whole number ≥ 1") }
+            guard let value = Int(text), value >= minimum else {
+                throw .invalid(name, text, "a whole number ≥ \(minimum)")
+            }
             return value
         }
         databaseURL = environment["DATABASE_URL"] ?? ""
@@ -90,6 +99,8 @@ public struct Configuration: Sendable {
             statementTimeout: .milliseconds(Int64(try number("MEDIA_WORKER_STATEMENT_TIMEOUT", 30) * 1000)),
             lockTimeout: .milliseconds(Int64(try number("MEDIA_WORKER_LOCK_TIMEOUT", 5) * 1000)))
         concurrency = try integer("MEDIA_WORKER_CONCURRENCY", Self.defaultConcurrency)
+        fastSlots = try integer("MEDIA_WORKER_FAST_SLOTS", 1)
+        maxSlotsPerUploader = try integer("MEDIA_WORKER_MAX_SLOTS_PER_UPLOADER", 0, minimum: 0)
         maxConnections = try integer("MEDIA_WORKER_MAX_CONNECTIONS", 4)
         // Polling is how a transaction-mode daemon without a LISTEN connection hears of new jobs.
         pollInterval = try number(
@@ -119,7 +130,8 @@ public struct Configuration: Sendable {
                 videoProcessing: environment["MEDIA_WORKER_TABLE_VIDEO_PROCESSING"] ?? "video_processing",
                 fileUpload: environment["MEDIA_WORKER_TABLE_FILE_UPLOAD"] ?? "file_upload",
                 user: environment["MEDIA_WORKER_TABLE_USER"] ?? "user",
-                outputs: environment["MEDIA_WORKER_TABLE_OUTPUTS"] ?? "media_worker_outputs")
+                outputs: environment["MEDIA_WORKER_TABLE_OUTPUTS"] ?? "media_worker_outputs",
+                paused: environment["MEDIA_WORKER_TABLE_PAUSED"] ?? "media_worker_paused_types")
         } catch {
             throw .invalid("MEDIA_WORKER_TABLE_*", "", "table names are identifiers, optionally schema-qualified")
         }
@@ -180,10 +192,11 @@ public struct Configuration: Sendable {
             + "listen=\(listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")) "
             + "statementTimeout=\(statementLimits.statementTimeout) lockTimeout=\(statementLimits.lockTimeout) "
             + "maxConnections=\(maxConnections) storage=\(storageURL) publicURL=\(publicURL ?? "-") "
-            + "concurrency=\(concurrency) pollInterval=\(pollInterval)s staleAfter=\(staleAfter)s "
+            + "concurrency=\(concurrency) fastSlots=\(fastSlots) maxSlotsPerUploader=\(maxSlotsPerUploader) "
+            + "pollInterval=\(pollInterval)s staleAfter=\(staleAfter)s "
             + "maxAttempts=\(maxAttempts) retryBase=\(retryBase)s shutdownGrace=\(shutdownGrace)s "
             + "uploadWait=\(uploadWait)s jobTimeout=\(jobTimeout)s tmp=\(temporaryDirectory) "
-            + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user),\(tables.outputs) "
+            + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user),\(tables.outputs),\(tables.paused) "
             + "dedupe=\(reuseOutputs ? "on" : "off") stillsFirst=\(stillsFirst ? "on" : "off") "
             + "pipeline=\(pipelineVersion) metrics=\(metricsAddress ?? "off")"
     }

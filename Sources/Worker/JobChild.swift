@@ -31,8 +31,9 @@ public enum JobChild {
                 },
                 stillsReady: { send(.stills($0)) },
                 progress: { fraction in
-                    // A line per whole percent at most: the parent throttles database writes.
-                    guard fraction - lastSent >= 0.01 || fraction >= 1 else { return }
+                    // A line per whole percent at most: the parent throttles database writes. A
+                    // first look is over in a moment, and the job's progress is its long pass's.
+                    guard request.part != .firstLook, fraction - lastSent >= 0.01 || fraction >= 1 else { return }
                     lastSent = fraction
                     send(.progress(fraction))
                 })

@@ -17,10 +17,11 @@ extension JobRunner {
 
     /// Looks for a result to reuse. When another worker is making the same result right now,
     /// waits for it (heartbeating) up to `reuseWait`, then makes it here anyway: two uploads of
-    /// the same bytes at once are made once, and never wait on each other for ever.
-    func lookForReuse(_ run: Run, key: JobStore.ReuseKey) async throws -> ReuseLookup {
-        let (job, store, connection) = (run.job, store, run.connection)
-        guard try await connection.withSession("look for the outputs table", { try store.hasOutputsTable($0) })
+    /// the same bytes at once are made once, and never wait on each other for ever. Without
+    /// `wait` (a first look) it only looks.
+    func lookForReuse(_ run: Run, key: JobStore.ReuseKey, wait: Bool = true) async throws -> ReuseLookup {
+        let (job, store, connection, outputs) = (run.job, store, run.connection, configuration.tables.outputs)
+        guard try await connection.withSession("look for the outputs table", { try store.hasTable($0, outputs) })
         else { return .unavailable }
         let deadline = ContinuousClock.now + .seconds(configuration.reuseWait)
         while true {
@@ -34,7 +35,7 @@ extension JobRunner {
             }
             // Without session locks (a transaction-mode pooler) two uploads of the same bytes at
             // once are both made.
-            guard let makingLocks, try await !makingLocks.take(key, for: job.id) else { return .make }
+            guard wait, let makingLocks, try await !makingLocks.take(key, for: job.id) else { return .make }
             if ContinuousClock.now >= deadline {
                 logger.warning("another worker has been making the same result for too long; making it here too")
                 return .make

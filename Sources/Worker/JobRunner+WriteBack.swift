@@ -3,21 +3,77 @@ import Media
 import Queue
 
 extension JobRunner {
-    /// Checks the child's outputs, uploads those not uploaded yet (the stills went up early)
-    /// under deterministic keys, and records everything in one transaction, keeping the result
-    /// for reuse under `reuseKey`.
+    /// Checks the child's outputs, uploads those not uploaded yet (the stills went up early, in
+    /// this run or in a first look) under deterministic keys, and records everything in one
+    /// transaction, keeping the result for reuse under `reuseKey`.
     func finish(
         _ run: Run, report: ProcessingReport, directory: URL, stored alreadyStored: [OutputRole: StoredOutput],
         sha256: String, reuseKey: JobStore.ReuseKey?
     ) async throws -> Ending {
-        let job = run.job
-        // The child parsed untrusted input: its report is checked like input too.
+        let made: [StoredOutput]
+        switch await store(report, from: directory, run: run, alreadyStored: alreadyStored) {
+        case .success(let stored): made = stored
+        case .failure(let failure): return try await run.fail(failure)
+        }
+        let stored = (made + alreadyStored.values.filter { report.outputs[$0.file.role] == nil })
+            .sorted { $0.file.role < $1.file.role }
+        let kept = reuseKey.map { key in
+            JobStore.ReusableResult(
+                key: key,
+                result: KeptResult(
+                    input: report.input,
+                    outputs: stored.reduce(into: [:]) { $0[$1.file.role] = $1.file },
+                    keys: stored.reduce(into: [:]) { $0[$1.file.role] = $1.key },
+                    damage: report.damage))
+        }
+        return try await record(
+            run, input: report.input, stored: stored, sha256: sha256, reusable: kept,
+            event: run.event("completed", message: completionMessage(report)))
+    }
+
+    /// Ends a first look: stores the stills it made (if any) and, in one fenced transaction,
+    /// publishes them with the probe and puts the job back to PENDING for an encode slot.
+    func park(
+        _ run: Run, report: ProcessingReport, directory: URL, sha256: String,
+        observe: @Sendable (Event) -> Void
+    ) async throws -> Ending {
+        let stored: [StoredOutput]
+        switch await store(report, from: directory, run: run, alreadyStored: [:]) {
+        case .success(let made): stored = made
+        case .failure(let failure): return try await run.fail(failure)
+        }
+        let (job, store) = (run.job, store)
+        let columns = JobStore.OutputColumns(stored, input: report.input, sha256: sha256)
+        let estimate = estimatedSeconds(
+            durationMs: report.input.durationMs ?? 0, type: job.processingType, profile: job.qualityProfile)
+        let event = run.event(
+            "queued",
+            message: (stored.isEmpty ? "probed" : "stills published") + "; the rest waits for an encode slot")
+        guard
+            try await run.connection.withSession(
+                "park the job", { try store.park($0, job: job, columns, estimatedSeconds: estimate, event: event) })
+        else {
+            logger.info("the job was taken away before its first look was recorded; nothing written")
+            return .fencedOff
+        }
+        if !stored.isEmpty {
+            metrics.timeToStills(run.elapsed)
+            observe(.stillsPublished)
+        }
+        return .parked
+    }
+
+    /// Checks every output the child reported (it parsed untrusted input: its report is checked
+    /// like input too) and uploads those not in `alreadyStored` (the same file).
+    private func store(
+        _ report: ProcessingReport, from directory: URL, run: Run, alreadyStored: [OutputRole: StoredOutput]
+    ) async -> Result<[StoredOutput], JobFailure> {
         for output in report.outputs.values {
             if let problem = OutputCheck.problem(with: output, in: directory) {
                 logger.error(
                     "the media process reported a bad output",
                     metadata: ["role": "\(output.role.rawValue)", "problem": "\(problem)"])
-                return try await run.fail(
+                return .failure(
                     JobFailure(.internal, "the media process reported a bad \(output.role.rawValue) output"))
             }
         }
@@ -29,24 +85,13 @@ extension JobRunner {
                 continue
             }
             do {
-                stored.append(try await upload(output, from: directory, job: job, damage: report.damage))
+                stored.append(try await upload(output, from: directory, job: run.job, damage: report.damage))
             } catch {
-                return try await run.fail(
-                    JobFailure(.storage, "could not store the \(output.role.rawValue) output: \(error)"))
+                return .failure(JobFailure(.storage, "could not store the \(output.role.rawValue) output: \(error)"))
             }
         }
         metrics.stage("upload", duration: ContinuousClock.now - uploadStarted)
-        let kept = reuseKey.map { key in
-            JobStore.ReusableResult(
-                key: key,
-                result: KeptResult(
-                    input: report.input, outputs: report.outputs,
-                    keys: stored.reduce(into: [:]) { $0[$1.file.role] = $1.key },
-                    damage: report.damage))
-        }
-        return try await record(
-            run, input: report.input, stored: stored, sha256: sha256, reusable: kept,
-            event: run.event("completed", message: completionMessage(report)))
+        return .success(stored)
     }
 
     /// Uploads one output of the child under its job's key.

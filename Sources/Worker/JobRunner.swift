@@ -54,6 +54,8 @@ public struct JobRunner: Sendable {
     /// How a run ended, for logs, metrics and `reprocess`'s exit code.
     public enum Ending: String, Sendable {
         case completed, retrying, failed, cancelled, released
+        /// A first look published what it found; the job waits (PENDING) for an encode slot.
+        case parked
         /// Someone else owns the job now (rescued, cancelled, reprocessed): nothing was written.
         case fencedOff
         /// The database could not be reached to record the end: rescue will deal with it.
@@ -70,23 +72,26 @@ public struct JobRunner: Sendable {
         case reused(from: Int)
     }
 
-    /// Runs `job` with `threads` decoder/encoder threads. `control` lets the daemon stop it
-    /// (shutdown); `reuse` false makes it even when an earlier result exists (`reprocess
-    /// --force`); `observe` sees what happens (progress for `reprocess`'s bar).
+    /// Runs `job` with `threads` decoder/encoder threads in `lane`: in the fast lane a job with a
+    /// long pass gets only its first look. `control` lets the daemon stop it (shutdown); `reuse`
+    /// false makes it even when an earlier result exists (`reprocess --force`); `observe` sees
+    /// what happens (progress for `reprocess`'s bar).
     public func run(
-        _ job: Job, threads: Int, control: RunControl = RunControl(), reuse: Bool = true,
+        _ job: Job, threads: Int, lane: Lane = .encode, control: RunControl = RunControl(), reuse: Bool = true,
         observe: @escaping @Sendable (Event) -> Void = { _ in }
     ) async -> Ending {
         var logger = logger
         logger[metadataKey: "job"] = "\(job.id)"
         logger[metadataKey: "type"] = "\(job.processingType.rawValue)"
         logger[metadataKey: "attempt"] = "\(job.attempt)"
+        logger[metadataKey: "lane"] = "\(lane.rawValue)"
         let run = Run(
             job: job, connection: database, store: store, host: host, pid: pid,
             maxAttempts: configuration.maxAttempts, logger: logger, metrics: metrics, onFailure: onFailure)
         logger.info(
             "job started", metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile.rawValue)"])
-        let ending = await execute(run, threads: threads, control: control, reuse: reuse, observe: observe)
+        let ending = await execute(
+            run, threads: threads, lane: lane, control: control, reuse: reuse, observe: observe)
         logger.info(
             "job ended",
             metadata: [
@@ -100,7 +105,8 @@ public struct JobRunner: Sendable {
 
     /// Everything a claimed run does; never throws: an end it cannot record is `.unrecorded`.
     private func execute(
-        _ run: Run, threads: Int, control: RunControl, reuse: Bool, observe: @escaping @Sendable (Event) -> Void
+        _ run: Run, threads: Int, lane: Lane, control: RunControl, reuse: Bool,
+        observe: @escaping @Sendable (Event) -> Void
     ) async -> Ending {
         let (job, connection, logger) = (run.job, run.connection, run.logger)
         // The heartbeat for the whole run (downloads and uploads included); while the child runs,
@@ -122,7 +128,8 @@ public struct JobRunner: Sendable {
                         "the upload never reached COMPLETED within \(Int(configuration.uploadWait)) s; upload it again")
                 )
             }
-            return try await process(run, threads: threads, control: control, reuse: reuse, observe: observe)
+            return try await process(
+                run, threads: threads, lane: lane, control: control, reuse: reuse, observe: observe)
         } catch {
             logger.error("could not record the job's end; it will be rescued", metadata: ["error": "\(error)"])
             return .unrecorded
@@ -130,7 +137,8 @@ public struct JobRunner: Sendable {
     }
 
     private func process(
-        _ run: Run, threads: Int, control: RunControl, reuse: Bool, observe: @escaping @Sendable (Event) -> Void
+        _ run: Run, threads: Int, lane: Lane, control: RunControl, reuse: Bool,
+        observe: @escaping @Sendable (Event) -> Void
     ) async throws -> Ending {
         let job = run.job
         let directory = URL(fileURLWithPath: configuration.temporaryDirectory)
@@ -156,12 +164,14 @@ public struct JobRunner: Sendable {
             }
         }
 
+        let (part, published) = Self.part(of: job, lane: lane, sha256: downloaded.sha256)
         let key = JobStore.ReuseKey(
             sha256: downloaded.sha256, processingType: job.processingType, qualityProfile: job.qualityProfile,
             pipelineVersion: configuration.pipelineVersion)
         var reuseKey: JobStore.ReuseKey?
         if reuse && configuration.reuseOutputs {
-            switch try await lookForReuse(run, key: key) {
+            // A first look never waits for another worker making the same result: it is quick work.
+            switch try await lookForReuse(run, key: key, wait: part != .firstLook) {
             case .found(let found):
                 if let ending = try await reuseResult(run, found: found, sha256: downloaded.sha256) {
                     observe(.reused(from: found.jobId))
@@ -174,12 +184,29 @@ public struct JobRunner: Sendable {
         }
         let stills = StillsPublisher(runner: self, run: run, control: control, observe: observe)
         return try await runChild(
-            run, threads: threads, control: control, input: input, stills: stills, sha256: downloaded.sha256,
-            reuseKey: reuseKey, observe: observe)
+            run, part: part, threads: threads, control: control, input: input, stills: stills,
+            published: published, sha256: downloaded.sha256, reuseKey: reuseKey, observe: observe)
+    }
+
+    /// How much of `job` this run does, and the stills an earlier first look stored. In the fast
+    /// lane (or while its type is paused) a job with a long pass gets its first look; after one,
+    /// the long pass makes the rest, unless the bytes changed since or the stills it needs are
+    /// not in the row (then all of it).
+    static func part(of job: Job, lane: Lane, sha256: String) -> (MediaProcessor.Part, [OutputRole: StoredOutput]) {
+        guard job.processingType.hasLongPass else { return (.whole, [:]) }
+        guard let looked = job.firstLookSha256 else {
+            return (lane == .fast || job.typePaused ? .firstLook : .whole, [:])
+        }
+        let stills = job.publishedStills
+        guard looked == sha256, job.processingType != .fullProcessing || stills.count == 2 else {
+            return (.whole, [:])
+        }
+        return (.longPass, stills)
     }
 
     private func runChild(
-        _ run: Run, threads: Int, control: RunControl, input: URL, stills: StillsPublisher, sha256: String,
+        _ run: Run, part: MediaProcessor.Part, threads: Int, control: RunControl, input: URL,
+        stills: StillsPublisher, published: [OutputRole: StoredOutput], sha256: String,
         reuseKey: JobStore.ReuseKey?, observe: @escaping @Sendable (Event) -> Void
     ) async throws -> Ending {
         let job = run.job
@@ -193,6 +220,7 @@ public struct JobRunner: Sendable {
             profile: job.qualityProfile, threads: threads, limits: .default, parentPID: getpid(),
             memoryBytes: configuration.childMemoryBytes, cpuSeconds: cpuCeiling)
         request.stillsFirst = configuration.stillsFirst
+        request.part = part
         let child = ChildProcess(
             executable: configuration.childExecutable,
             arguments: ["run-job", try JSONFormat.text(request)], directory: input.deletingLastPathComponent())
@@ -220,7 +248,7 @@ public struct JobRunner: Sendable {
         }
         heartbeat.cancel()
         _ = await heartbeat.value
-        let published = await stills.finished()
+        let publishedNow = await stills.finished()
         let childTime = ContinuousClock.now - childStarted
         metrics.stage("process", duration: childTime)
         if let durationMs = state.report?.input.durationMs, childTime > .zero {
@@ -251,8 +279,12 @@ public struct JobRunner: Sendable {
             return try await run.release()
         case .exited(let status):
             if let report = state.report, status == 0 {
+                if part == .firstLook {
+                    return try await park(run, report: report, directory: outputs, sha256: sha256, observe: observe)
+                }
                 return try await finish(
-                    run, report: report, directory: outputs, stored: published, sha256: sha256, reuseKey: reuseKey)
+                    run, report: report, directory: outputs, stored: published.merging(publishedNow) { $1 },
+                    sha256: sha256, reuseKey: reuseKey)
             }
             if let failure = state.failure { return try await run.fail(failure) }
             return try await run.fail(

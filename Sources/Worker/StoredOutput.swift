@@ -95,3 +95,43 @@ struct VideoSummary: Encodable, Sendable {
         self.blurhash = blurhash
     }
 }
+
+extension StoredOutput {
+    /// An `outputMetadata` entry as the job row holds it (`metadata`'s encoding), read back: the
+    /// stills a first look published, for the long pass's final write.
+    struct Published: Decodable, Sendable {
+        let key: String
+        let url: String
+        let width: Int
+        let height: Int
+        let bytes: Int
+        let mimeType: String
+        let durationMs: Int?
+        let videoCodec: String?
+        let audioCodec: String?
+        let timeMs: Int?
+        let blurhash: String?
+        let encoder: EncoderReport?
+    }
+
+    init(role: OutputRole, published entry: Published) {
+        self.init(
+            file: OutputFile(
+                role: role, width: entry.width, height: entry.height, bytes: entry.bytes, mimeType: entry.mimeType,
+                durationMs: entry.durationMs, videoCodec: entry.videoCodec, audioCodec: entry.audioCodec,
+                encoder: entry.encoder, timeMs: entry.timeMs, blurhash: entry.blurhash),
+            key: entry.key, url: entry.url, damage: nil)
+    }
+}
+
+extension Job {
+    /// The stills an earlier first look of this job published, by role.
+    var publishedStills: [OutputRole: StoredOutput] {
+        var stills: [OutputRole: StoredOutput] = [:]
+        for (name, entry) in publishedOutputs(as: StoredOutput.Published.self) {
+            guard let role = OutputRole(rawValue: name), role.isStill else { continue }
+            stills[role] = StoredOutput(role: role, published: entry)
+        }
+        return stills
+    }
+}

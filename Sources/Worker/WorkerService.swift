@@ -87,7 +87,7 @@ public final class WorkerService: Service, Sendable {
             state.becameReady()
             notifier.ready(status: state.changedStatusLine(now: .now) ?? state.statusLine)
             logger.info("worker ready: database and storage answered")
-            await self.sayWhetherOutputsAreReused()
+            await self.lookForOwnTables()
             eventSink.yield(.ready)
             await withDiscardingTaskGroup { group in
                 if let listener {
@@ -131,32 +131,51 @@ public final class WorkerService: Service, Sendable {
     }
 
     /// Claims into free slots whenever woken, until a stop begins (or, with `--until-idle`, the
-    /// queue is empty).
+    /// queue is empty): encode slots first (any work: a job claimed there runs whole), then the
+    /// fast lane (quick work: what an encode slot would otherwise keep waiting).
     private func claimUntilStopped(group: inout DiscardingTaskGroup) async {
         wake.yield(.pollInterval)
         for await _ in wakeUps {
             if state.isDraining { return }
             do {
-                while state.running < configuration.concurrency, !state.isDraining,
-                    let job = try await claim()
+                var dry: Set<Lane> = []
+                while !state.isDraining,
+                    let lane = Lane.allCases.first(where: { !dry.contains($0) && state.running(in: $0) < slots($0) })
                 {
-                    let control = state.started()
-                    let threads = self.threads(running: state.running)
-                    eventSink.yield(.claimed(job.id))
-                    group.addTask {
-                        let ending = await self.runner.run(job, threads: threads, control: control) { event in
-                            self.eventSink.yield(.run(job.id, event))
-                        }
-                        self.state.finished(control, ending: ending)
-                        self.eventSink.yield(.finished(job.id, ending))
-                        self.wake.yield(.slotFreed)
+                    guard let job = try await claim(into: lane) else {
+                        // Quick work is a part of any work: when an encode slot finds none, neither does the lane.
+                        dry.formUnion(lane == .encode ? Set(Lane.allCases) : [lane])
+                        continue
                     }
+                    start(job, in: lane, group: &group)
                 }
                 if untilIdle, state.running == 0, try await idle() { return }
             } catch {
                 state.databaseFailed("\(error)")
                 logger.error("database error in the main loop; retrying", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Slots of `lane` on this host.
+    private func slots(_ lane: Lane) -> Int {
+        switch lane {
+        case .encode: configuration.concurrency
+        case .fast: configuration.fastSlots
+        }
+    }
+
+    private func start(_ job: Job, in lane: Lane, group: inout DiscardingTaskGroup) {
+        let control = state.started(in: lane)
+        let threads = self.threads(running: state.running)
+        eventSink.yield(.claimed(job.id, lane))
+        group.addTask {
+            let ending = await self.runner.run(job, threads: threads, lane: lane, control: control) { event in
+                self.eventSink.yield(.run(job.id, event))
+            }
+            self.state.finished(control, ending: ending)
+            self.eventSink.yield(.finished(job.id, ending))
+            self.wake.yield(.slotFreed)
         }
     }
 
@@ -172,19 +191,25 @@ public final class WorkerService: Service, Sendable {
         grace.cancel()
     }
 
-    private func claim() async throws -> Job? {
+    private func claim(into lane: Lane) async throws -> Job? {
         let (store, host, pid, configuration) = (runner.store, runner.host, runner.pid, configuration)
+        let rules = JobStore.ClaimRules(
+            quickOnly: lane == .fast, maxSlotsPerUploader: configuration.maxSlotsPerUploader,
+            pausesKnown: state.pausesKnown)
         let job = try await database.withSession("claim a job") {
             try store.claim(
-                $0, retryBase: configuration.retryBase, uploadWait: configuration.uploadWait, host: host, pid: pid)
+                $0, rules: rules, retryBase: configuration.retryBase, uploadWait: configuration.uploadWait, host: host,
+                pid: pid, lane: lane.rawValue)
         }
         state.polled()
         return job
     }
 
     private func idle() async throws -> Bool {
-        let (store, uploadWait) = (runner.store, configuration.uploadWait)
-        return try await database.withSession("check for work") { try store.isIdle($0, uploadWait: uploadWait) }
+        let (store, uploadWait, pausesKnown) = (runner.store, configuration.uploadWait, state.pausesKnown)
+        return try await database.withSession("check for work") {
+            try store.isIdle($0, uploadWait: uploadWait, pausesKnown: pausesKnown)
+        }
     }
 
     private func rescue() async {
@@ -249,15 +274,26 @@ public final class WorkerService: Service, Sendable {
         }
     }
 
-    /// Reuse of forwarded videos needs media-worker's outputs table: without it (an app database
-    /// nobody migrated) every job is made, and the operator hears so once.
-    private func sayWhetherOutputsAreReused() async {
-        guard configuration.reuseOutputs else { return }
-        let store = runner.store
-        if (try? await database.withSession("look for the outputs table") { try store.hasOutputsTable($0) }) == false {
+    /// Reuse of forwarded videos and pausing types need media-worker's own tables: without them
+    /// (an app database nobody ran `migrate --own-tables-only` on) every job is made and nothing
+    /// is paused, and the operator hears so once.
+    private func lookForOwnTables() async {
+        let (store, tables) = (runner.store, configuration.tables)
+        let present = { (table: String) async -> Bool in
+            (try? await self.database.withSession("look for media-worker's own tables") {
+                try store.hasTable($0, table)
+            }) != false
+        }
+        if configuration.reuseOutputs, await !present(tables.outputs) {
             logger.warning(
-                "reuse of forwarded videos is off: the outputs table does not exist (run `media-worker migrate`)",
-                metadata: ["table": "\(configuration.tables.outputs)"])
+                "reuse of forwarded videos is off: the outputs table does not exist (run `media-worker migrate --own-tables-only`)",
+                metadata: ["table": "\(tables.outputs)"])
+        }
+        if await !present(tables.paused) {
+            state.pausesUnknown()
+            logger.warning(
+                "pausing processing types is off: the paused-types table does not exist (run `media-worker migrate --own-tables-only`)",
+                metadata: ["table": "\(tables.paused)"])
         }
     }
 
@@ -303,7 +339,7 @@ public final class WorkerService: Service, Sendable {
 public enum WorkerEvent: Sendable, Equatable {
     /// The database and storage answered: jobs are claimed from now on.
     case ready
-    case claimed(Int)
+    case claimed(Int, Lane)
     /// What a running job did (progress, stills published, outputs reused).
     case run(Int, JobRunner.Event)
     case finished(Int, JobRunner.Ending)
@@ -317,7 +353,8 @@ final class ServiceState: @unchecked Sendable {
     private let lock = NSLock()
     /// The running runs, by their control (a job id can be claimed again, once retried, before
     /// its previous run has quite finished).
-    private var controls: [ObjectIdentifier: RunControl] = [:]
+    private var controls: [ObjectIdentifier: (control: RunControl, lane: Lane)] = [:]
+    private var pauses = true
     private var draining = false
     private var counts: [JobRunner.Ending: Int] = [:]
     private var ready = false
@@ -332,9 +369,14 @@ final class ServiceState: @unchecked Sendable {
     var isDraining: Bool { lock.withLock { draining } }
     var endings: [JobRunner.Ending: Int] { lock.withLock { counts } }
 
-    func started() -> RunControl {
+    func running(in lane: Lane) -> Int { lock.withLock { controls.values.filter { $0.lane == lane }.count } }
+    /// Whether media-worker's paused-types table exists (assumed until start-up found otherwise).
+    var pausesKnown: Bool { lock.withLock { pauses } }
+    func pausesUnknown() { lock.withLock { pauses = false } }
+
+    func started(in lane: Lane) -> RunControl {
         let control = RunControl()
-        lock.withLock { controls[ObjectIdentifier(control)] = control }
+        lock.withLock { controls[ObjectIdentifier(control)] = (control, lane) }
         return control
     }
 
@@ -394,7 +436,8 @@ final class ServiceState: @unchecked Sendable {
             let done = counts.values.reduce(0, +)
             var line =
                 "\(controls.count) running, \(done) done (\(counts[.completed] ?? 0) completed, "
-                + "\(counts[.failed] ?? 0) failed, \(counts[.retrying] ?? 0) to retry)"
+                + "\(counts[.failed] ?? 0) failed, \(counts[.retrying] ?? 0) to retry, "
+                + "\(counts[.parked] ?? 0) first looks)"
             if draining { line = "stopping: " + line }
             if let databaseError { line += "; database: \(databaseError)" }
             if let lastError { line += "; last error: \(lastError)" }
@@ -412,7 +455,7 @@ final class ServiceState: @unchecked Sendable {
             return line
         }
     }
-    func stopAll() { lock.withLock { Array(controls.values) }.forEach { $0.stop() } }
+    func stopAll() { lock.withLock { controls.values.map(\.control) }.forEach { $0.stop() } }
 }
 
 /// The daemon could not start (`--until-idle` runs do not wait for the database or storage).

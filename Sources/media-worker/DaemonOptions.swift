@@ -28,8 +28,13 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .customLong("public-url"), help: "Base URL of stored outputs (MEDIA_PUBLIC_URL).")
     var publicURL: String?
 
-    @Option(help: "Jobs at once on this host (MEDIA_WORKER_CONCURRENCY; default: one per two cores).")
+    @Option(help: "Encode slots: jobs at once on this host (MEDIA_WORKER_CONCURRENCY; default: one per two cores).")
     var concurrency: Int?
+
+    @Option(
+        name: .customLong("fast-slots"),
+        help: "Fast-lane slots for quick work beside the encode slots (MEDIA_WORKER_FAST_SLOTS; 1).")
+    var fastSlots: Int?
 
     @Option(
         name: .customLong("poll-interval"),
@@ -67,7 +72,9 @@ struct DaemonOptions: ParsableArguments {
     var logFormat: LogFormat?
 
     func validate() throws {
-        for (name, value) in [("--concurrency", concurrency), ("--max-attempts", maxAttempts)] {
+        for (name, value) in [
+            ("--concurrency", concurrency), ("--fast-slots", fastSlots), ("--max-attempts", maxAttempts),
+        ] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1") }
         }
         for (name, value) in [
@@ -85,6 +92,7 @@ struct DaemonOptions: ParsableArguments {
         if let storageURL { configuration.storageURL = storageURL }
         if let publicURL { configuration.publicURL = publicURL }
         if let concurrency { configuration.concurrency = concurrency }
+        if let fastSlots { configuration.fastSlots = fastSlots }
         if let pollInterval { configuration.pollInterval = pollInterval }
         if let staleAfter { configuration.staleAfter = staleAfter }
         if let maxAttempts { configuration.maxAttempts = maxAttempts }

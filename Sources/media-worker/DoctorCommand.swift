@@ -121,14 +121,32 @@ struct DoctorCommand: AsyncParsableCommand {
         } catch {
             report.fail("schema", Self.oneLine(error), fix: "check the database user may read the catalog")
         }
-        guard configuration.reuseOutputs else { return report.pass("reuse", "off (MEDIA_WORKER_DEDUPE=off)") }
-        if (try? await connection.withSession("look for the outputs table") { try store.hasOutputsTable($0) }) == true {
-            report.pass("reuse", "\(configuration.tables.outputs): forwarded videos reuse earlier outputs")
+        let tables = configuration.tables
+        let present = { (table: String) async -> Bool in
+            (try? await connection.withSession("look for media-worker's own tables") { try store.hasTable($0, table) })
+                == true
+        }
+        let fix =
+            "run `media-worker migrate --own-tables-only` (it creates media-worker's tables, nothing of the app's)"
+        if !configuration.reuseOutputs {
+            report.pass("reuse", "off (MEDIA_WORKER_DEDUPE=off)")
+        } else if await present(tables.outputs) {
+            report.pass("reuse", "\(tables.outputs): forwarded videos reuse earlier outputs")
         } else {
             report.fail(
-                "reuse", "\(configuration.tables.outputs) does not exist: every forwarded video is processed again",
-                fix: "run `media-worker migrate --own-tables-only` (it creates media-worker's table, nothing of the "
-                    + "app's), or set MEDIA_WORKER_DEDUPE=off")
+                "reuse", "\(tables.outputs) does not exist: every forwarded video is processed again",
+                fix: fix + ", or set MEDIA_WORKER_DEDUPE=off")
+        }
+        if await present(tables.paused) {
+            let paused = (try? await connection.withSession("list paused types") { try store.pausedTypes($0) }) ?? []
+            report.pass(
+                "pauses",
+                paused.isEmpty
+                    ? "\(tables.paused): nothing paused"
+                    : "paused: " + paused.map(\.processingType.rawValue).joined(separator: ", ")
+                        + " (`media-worker resume TYPE` to resume)")
+        } else {
+            report.fail("pauses", "\(tables.paused) does not exist: `media-worker pause` cannot stop a type", fix: fix)
         }
     }
 

@@ -186,7 +186,7 @@ struct JobStoreTests {
             try await connection.withSession("claim") {
                 try store.claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 1)
             } == nil)
-        #expect(try await connection.withSession("idle") { try store.isIdle($0, uploadWait: 3600) })
+        #expect(try await connection.withSession("idle") { try store.isIdle($0, uploadWait: 3600, pausesKnown: true) })
         // Past the wait, it is claimed (to fail as input_missing).
         #expect(
             try await connection.withSession("claim") {

@@ -9,6 +9,17 @@ public func freePort() throws -> Int {
     return port
 }
 
+/// How a test reaches the database: directly, or through PgBouncer in transaction mode.
+public enum Route: String, CaseIterable, Sendable, CustomStringConvertible {
+    case direct, pooled
+    public var description: String { rawValue }
+
+    /// Where to connect for the database `directURL` names.
+    public func url(for directURL: String) throws -> String {
+        self == .pooled ? try TestPooler.url(for: directURL) : directURL
+    }
+}
+
 /// PgBouncer in transaction mode in front of the test server, as production puts it in front of
 /// the app's database: session state (LISTEN, session advisory locks, SET) does not last between
 /// transactions. One for the whole test run, started on first use, stopped at exit.

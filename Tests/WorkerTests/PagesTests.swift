@@ -89,6 +89,9 @@ struct PagesTests {
     /// progress bar moves between two redraws.
     @Test func statusPageShowsTheQueueMoving() async throws {
         let deployment = try await Deployment.make()
+        // An operator's pause, its reason shown as text (markup included).
+        let pause = try await deployment.run("pause", "PREVIEW", "--reason", "<b>drill</b>")
+        #expect(pause.status == 0 && String(decoding: pause.stdout, as: UTF8.self).hasPrefix("PREVIEW\tpaused since"))
         // The failure comes first so the long job is still running when the page is opened.
         let failing = try await deployment.enqueue("truncated.mp4", type: "METADATA")
         let port = try freePort()
@@ -119,6 +122,9 @@ struct PagesTests {
         #expect(Set(values).count >= 2 && values == values.sorted(), "the bar did not move: \(values)")
         #expect(text.contains("long_hevc_720p_20s.mp4"))
         #expect(text.contains("truncated.mp4") && text.contains("corrupt_input"), "\(text)")
+        #expect(text.contains("PREVIEW paused since") && text.contains("<b>drill</b>"), "\(text)")
+        // The running job's lane, and its uploader holding every running slot.
+        #expect(text.contains("\tencode\t") && text.contains("1\t1\t100 %"), "\(text)")
         let status = try await fetch("http://127.0.0.1:\(port)/status.json")
         #expect(status.0 == 200 && status.1.contains(#""running""#))
         try Browser.screenshot(

@@ -16,12 +16,14 @@ struct InProcessWorker {
     var configuration: Configuration
     let logger = Logger(label: "test")
 
-    static func make(_ settings: [String: String] = [:]) async throws -> InProcessWorker {
+    /// `route`: how the worker reaches the database (the tests read it directly).
+    static func make(_ settings: [String: String] = [:], route: Route = .direct) async throws -> InProcessWorker {
         let databaseURL = try await TestDatabase.create()
         let storage = try Fixtures.temporaryDirectory("store")
         var configuration = try Configuration(
             environment: [
-                "DATABASE_URL": databaseURL, "MEDIA_STORAGE_URL": storage.absoluteString,
+                "DATABASE_URL": try route.url(for: databaseURL), "MEDIA_STORAGE_URL": storage.absoluteString,
+                "MEDIA_WORKER_POOL_MODE": route == .pooled ? "transaction" : "session",
                 "MEDIA_WORKER_POLL_INTERVAL": "0.2", "MEDIA_WORKER_RETRY_BASE": "0", "MEDIA_WORKER_CONCURRENCY": "1",
                 "MEDIA_WORKER_TMPDIR": try Fixtures.temporaryDirectory("jobs").path,
             ].merging(settings) { $1 })
@@ -29,9 +31,9 @@ struct InProcessWorker {
         return InProcessWorker(databaseURL: databaseURL, configuration: configuration)
     }
 
-    func enqueue(_ fixture: String, type: ProcessingType) async throws -> Int {
+    func enqueue(_ fixture: String, type: ProcessingType, user: Int = 1) async throws -> Int {
         try await OneShotJobs(configuration: configuration, logger: logger)
-            .enqueue(URL(fileURLWithPath: Fixtures.path(fixture)), type: type, profile: nil, userId: 1)
+            .enqueue(URL(fileURLWithPath: Fixtures.path(fixture)), type: type, profile: nil, userId: user)
     }
 
     func row(_ id: Int) async throws -> PostgresRow {
