@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """media-worker's burst benchmark: what one person sees while somebody else shares a whole trip.
 
-Usage: python3 .ci/burstbench.py [--baseline GIT_REV] [--clips N] [--work DIR]
+Usage: python3 .ci/burstbench.py [--baseline GIT_REV] [--clips N] [--work DIR] [--tree DIR]
 
 Starts a throwaway PostgreSQL (.ci/postgres), builds the release binary, makes N distinct 30 s
 1080p clips (testsrc2 + sine, bytes told apart by a title tag so nothing is reused) and, with one
@@ -144,6 +144,7 @@ def main():
     parser.add_argument("--baseline", help="a git revision to measure first, for before/after figures")
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--work", default=None)
+    parser.add_argument("--tree", default=ROOT, help="the source tree to measure (default: this one)")
     options = parser.parse_args()
     work = options.work or tempfile.mkdtemp(prefix="media-worker-burst-")
     os.makedirs(work, exist_ok=True)
@@ -154,7 +155,7 @@ def main():
         if not os.path.exists(tree):
             sh(["git", "-C", ROOT, "worktree", "add", "--detach", tree, options.baseline])
         binaries.append((options.baseline[:10], build(tree)))
-    binaries.append(("this tree", build(ROOT)))
+    binaries.append(("this tree" if options.tree == ROOT else options.tree, build(options.tree)))
     inputs = make_inputs(work, options.clips)
 
     pg = os.path.join(work, "pg")

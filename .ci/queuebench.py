@@ -10,10 +10,13 @@ the release binary, and measures, with 8 idle `serve` daemons (one slot each) on
   minus its `createdAt` (the inserting transaction's start), both taken by the database's clock;
 - claims per second: N trivial jobs (METADATA of a 1 s clip) queued at once, from the first
   `startedAt` to the last `completedAt`, then the same with 1 million finished rows in the table;
-- the connections one daemon holds (pg_stat_activity, by its application_name) with 8 slots busy.
+- the connections one daemon holds (pg_stat_activity, by its application_name) with 8 slots busy;
+- the claim statement's own cost with 1 million finished rows and 1,000 runnable jobs of 100
+  uploaders: the plans of a daemon's real claims, as PostgreSQL's auto_explain logs them (ANALYZE,
+  BUFFERS), and the pickup latency at that table size (`--claim-cost` measures only this).
 Prints a table; nothing here is asserted (figures vary with the machine).
 """
-import argparse, os, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "Fixtures", "no_audio.mp4")
@@ -139,11 +142,68 @@ def connections(direct_url, binary, environment):
     return most
 
 
+def add_finished_rows(direct):
+    psql(direct, """INSERT INTO video_processing ("processingType", "status", "inputStorageKey",
+        "originalFileName", "inputMimeType", "inputFileSize", "createdAt", "updatedAt", "startedAt",
+        "completedAt", "progress")
+        SELECT 'METADATA', 'COMPLETED', 'k/' || g, 'v.mp4', 'video/mp4', 1, t, t, t, t, 100
+        FROM (SELECT g, (now() AT TIME ZONE 'utc') - g * interval '5 seconds' AS t
+              FROM generate_series(1, 1000000) g) s""")
+    psql(direct, "VACUUM ANALYZE video_processing")
+
+
+def claim_cost(direct, binary, environment, log_path, claims=100):
+    """Execution time and buffers of a daemon's real claims with 1,000 runnable jobs of 100 uploaders
+    queued (and whatever the table holds besides), from auto_explain's JSON plans in the server log."""
+    psql(direct, """INSERT INTO "user" ("id") SELECT g FROM generate_series(1000, 1099) g ON CONFLICT DO NOTHING""")
+    template = int(psql(direct, "SELECT min(id) FROM video_processing WHERE \"fileUploadId\" IS NOT NULL"))
+    first = int(psql(direct, f"""INSERT INTO video_processing ("userId", "fileUploadId", "processingType",
+        "inputStorageKey", "originalFileName", "inputMimeType", "inputFileSize", "createdAt")
+        SELECT 1000 + g % 100, "fileUploadId", "processingType", "inputStorageKey", "originalFileName",
+            "inputMimeType", "inputFileSize", (now() AT TIME ZONE 'utc') - g * interval '1 second'
+        FROM video_processing, generate_series(1, 1000) g WHERE id = {template} RETURNING id""").split()[0])
+    psql(direct, "ANALYZE video_processing")
+    for setting in ["session_preload_libraries = 'auto_explain'", "auto_explain.log_min_duration = 0",
+                    "auto_explain.log_analyze = on", "auto_explain.log_buffers = on",
+                    "auto_explain.log_format = json"]:
+        psql(direct, f"ALTER DATABASE queue SET {setting}")
+    start = os.path.getsize(log_path)
+    daemon = subprocess.Popen([binary, "serve", "--concurrency", "1"], env=environment,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and int(psql(direct, f"""SELECT count(*) FROM video_processing
+                WHERE id >= {first} AND "status" <> 'PENDING'""")) < claims:
+            time.sleep(0.2)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+        psql(direct, "ALTER DATABASE queue RESET ALL")
+    with open(log_path, errors="replace") as log:
+        log.seek(start)
+        text = log.read()
+    durations, buffers = [], []
+    decoder = json.JSONDecoder()
+    for piece in text.split("duration: ")[1:]:
+        milliseconds, _, rest = piece.partition(" ms")
+        if "plan:" not in rest[:20]:
+            continue
+        try:
+            plan, _ = decoder.raw_decode(rest.split("plan:", 1)[1].lstrip())
+        except ValueError:
+            continue
+        if plan.get("Query Text", "").lstrip().startswith("WITH running AS"):
+            durations.append(float(milliseconds))
+            buffers.append(plan["Plan"].get("Shared Hit Blocks", 0) + plan["Plan"].get("Shared Read Blocks", 0))
+    return len(durations), durations, buffers
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=400, help="trivial jobs per throughput run")
     parser.add_argument("--pickups", type=int, default=100, help="jobs inserted one at a time per latency run")
     parser.add_argument("--work", default=None)
+    parser.add_argument("--claim-cost", action="store_true", help="only the claim's cost at a million rows")
     options = parser.parse_args()
     work = options.work or tempfile.mkdtemp(prefix="media-worker-queuebench-")
     os.makedirs(work, exist_ok=True)
@@ -173,6 +233,16 @@ def main():
         subprocess.run([binary, "migrate"], env=routes["direct (LISTEN)"], check=True, capture_output=True)
         subprocess.run([binary, "enqueue", FIXTURE, "--type", "METADATA"], env=routes["direct (LISTEN)"], check=True,
                        capture_output=True)
+        if options.claim_cost:
+            add_finished_rows(direct)
+            p50, p99 = pickup(direct, binary, routes["direct (LISTEN)"], options.pickups)
+            print(f"\npickup latency with 1 million finished rows, direct: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+            count, durations, buffers = claim_cost(direct, binary, routes["direct (LISTEN)"], os.path.join(pg, "log"))
+            durations.sort()
+            print(f"claim statement with 1,000 runnable jobs of 100 uploaders and 1 million finished rows "
+                  f"({count} claims, auto_explain): p50 {statistics.median(durations):.2f} ms, "
+                  f"p99 {durations[int(len(durations) * 0.99)]:.2f} ms, buffers p50 {statistics.median(buffers):.0f}")
+            return
         print("\n| pickup latency, 8 idle workers (insert → claimed, database clock) | p50 ms | p99 ms |\n|---|---|---|")
         for name, environment in routes.items():
             p50, p99 = pickup(direct, binary, environment, options.pickups)
@@ -182,18 +252,16 @@ def main():
         for name, environment in list(routes.items())[:2]:
             rate, done, claims = throughput(direct, binary, environment, options.jobs)
             print(f"| {name} | {rate:.1f} | {done} | {claims} |", flush=True)
-        psql(direct, """INSERT INTO video_processing ("processingType", "status", "inputStorageKey",
-            "originalFileName", "inputMimeType", "inputFileSize", "createdAt", "updatedAt", "startedAt",
-            "completedAt", "progress")
-            SELECT 'METADATA', 'COMPLETED', 'k/' || g, 'v.mp4', 'video/mp4', 1, t, t, t, t, 100
-            FROM (SELECT g, (now() AT TIME ZONE 'utc') - g * interval '5 seconds' AS t
-                  FROM generate_series(1, 1000000) g) s""")
-        psql(direct, "VACUUM ANALYZE video_processing")
+        add_finished_rows(direct)
         for name, environment in list(routes.items())[:2]:
             rate, done, claims = throughput(direct, binary, environment, options.jobs)
             print(f"| {name}, 1 million finished rows in the table | {rate:.1f} | {done} | {claims} |", flush=True)
         most = connections(direct, binary, routes["direct (LISTEN)"])
         print(f"\nconnections held by one daemon with 8 slots busy: {most} (MEDIA_WORKER_MAX_CONNECTIONS=4)")
+        count, durations, buffers = claim_cost(direct, binary, routes["direct (LISTEN)"], os.path.join(pg, "log"))
+        durations.sort()
+        print(f"claim statement with 1,000 runnable jobs of 100 uploaders, 1 million finished rows ({count} claims, "
+              f"auto_explain): p50 {statistics.median(durations):.2f} ms, buffers p50 {statistics.median(buffers):.0f}")
     finally:
         if pid_file and os.path.exists(pid_file):
             os.kill(int(open(pid_file).read().strip()), signal.SIGTERM)

@@ -77,6 +77,8 @@ int clinux_seccomp_deny_escapes(void) {
         CLINUX_DENY(__NR_open_by_handle_at), CLINUX_DENY(__NR_name_to_handle_at),
         CLINUX_DENY(__NR_init_module), CLINUX_DENY(__NR_finit_module), CLINUX_DENY(__NR_delete_module),
         CLINUX_DENY(__NR_kexec_load), CLINUX_DENY(__NR_mknodat),
+        // truncate by path: Landlock governs it only from ABI 3 (Linux 6.2); ftruncate stays.
+        CLINUX_DENY(__NR_truncate),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog program = {.len = (unsigned short)(sizeof(filter) / sizeof(filter[0])), .filter = filter};

@@ -1,14 +1,28 @@
+/// What a stream's display matrix asks of a player.
+struct DisplayOrientation: Equatable, Sendable {
+    /// Clockwise quarter turns (0…3).
+    var quarterTurns: Int
+    /// Shown mirrored left to right, after the turn.
+    var mirrored: Bool
+    /// Exactly one of the eight upright orientations (a copy may carry it, rewritten). False for
+    /// other angles, skew, scaling or a singular matrix: only a transcode shows those right.
+    var exact: Bool
+}
+
 /// What turns a decoded frame into what a viewer should see: the display matrix's rotation and,
 /// for HDR, tone mapping to SDR BT.709. Both need libavfilter (swscale can do neither).
 struct DisplayTransform: Equatable {
     /// Clockwise quarter turns (0…3).
     var quarterTurns: Int
+    /// Mirrored left to right after the turn.
+    var mirrored: Bool
     /// The HDR transfer to tone-map from (zscale's name), or nil for SDR.
     var hdrTransfer: String?
     var fullRange: Bool
 
     init(video: VideoInfo) {
         quarterTurns = video.rotation / 90
+        mirrored = video.mirrored
         hdrTransfer = video.hdr ? video.colorTransfer : nil
         fullRange = video.colorRange == "pc"
     }
@@ -68,6 +82,7 @@ struct DisplayTransform: Equatable {
         case 3: filters.append("transpose=cclock")
         default: break
         }
+        if mirrored { filters.append("hflip") }
         return filters
     }
 

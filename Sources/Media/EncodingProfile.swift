@@ -40,6 +40,30 @@ extension QualityProfile {
     }
 }
 
+extension QualityProfile {
+    /// CPU seconds per second of 1080p30 input a job's budget allows: four times what the benchmark
+    /// measured at MEDIUM (0.37), more for slower presets (see `ResourceBudget`).
+    public var cost: Double {
+        switch self {
+        case .low: 1
+        case .medium: 1.5
+        case .high: 3
+        case .ultra: 8
+        }
+    }
+
+    /// Seconds a 2-core host takes per second of input (the benchmark's realtime factors), for
+    /// `estimatedDurationSeconds`.
+    public var secondsPerSecond: Double {
+        switch self {
+        case .low: 0.12
+        case .medium: 0.22
+        case .high: 0.5
+        case .ultra: 1.0
+        }
+    }
+}
+
 extension VideoEncoding {
     /// The chat bubble's muted loop: short side at most 360, at most 24 fps, aiming under 300 KB
     /// for its 3 seconds (800 kbit/s at most, 600 on average).

@@ -54,8 +54,14 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An encode of `what` (`the video`, `the audio`) failed: out of memory is the input's
     /// appetite, anything else a fault of media-worker's (it chose every encoder setting).
     static func encoding(_ what: String, _ error: FFmpegError) -> MediaError {
-        error.isOutOfMemory ? .outOfMemory(error) : .internalFailure("encoding \(what) failed (\(error))")
+        if error.isFileTooLarge { return .outputTooLarge }
+        return error.isOutOfMemory ? .outOfMemory(error) : .internalFailure("encoding \(what) failed (\(error))")
     }
+
+    /// An output grew past the size a video of the input's length may take (`RLIMIT_FSIZE`).
+    static let outputTooLarge = MediaError.limitsExceeded(
+        "an output grew past the size a video of this length may take at this profile (its header understates "
+            + "its length, or it is crafted); re-export it")
 
     /// FFmpeg ran out of memory: under the process's memory limit, that is the input asking for
     /// more than it is allowed.

@@ -55,6 +55,14 @@ public struct VideoInfo: Codable, Sendable, Equatable {
     /// PQ (SMPTE 2084) or HLG (ARIB STD-B67) transfer.
     public var hdr: Bool
     public var bitRate: Int64?
+    /// Shown mirrored left to right (after the rotation), as the display matrix asks.
+    public var mirrored = false
+    /// The display matrix is exactly a quarter-turn rotation (or none), possibly mirrored. False
+    /// for other angles, skew, scaling or a singular matrix: the outputs show the nearest upright
+    /// orientation, and the stream is never copied with such a matrix.
+    public var orientationExact = true
+    /// The container's edit list cuts, repeats or retimes the video: it is re-encoded, never copied.
+    public var edited = false
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -76,6 +84,9 @@ public struct VideoInfo: Codable, Sendable, Equatable {
         try container.encode(colorRange, forKey: .colorRange)
         try container.encode(hdr, forKey: .hdr)
         try container.encode(bitRate, forKey: .bitRate)
+        try container.encode(mirrored, forKey: .mirrored)
+        try container.encode(orientationExact, forKey: .orientationExact)
+        try container.encode(edited, forKey: .edited)
     }
 }
 

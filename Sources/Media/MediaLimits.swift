@@ -52,6 +52,16 @@ extension MediaLimits {
 /// header admits: frames stamped far past the declared duration (a 2-second file whose last frame
 /// says 10 hours), or more pixels decoded than its duration justifies (a flood of frames).
 /// Every decoded video frame is charged before anything else is done with it.
+extension MediaLimits {
+    /// The latest a frame of an input declaring `durationMs` may be stamped: its duration and a
+    /// margin, or the duration limit when it declares none (a header saying 0 s, as an MPEG
+    /// program stream without a duration does, says nothing).
+    public func latestSeconds(durationMs: Int?) -> Double {
+        DecodeBudget.latestSeconds(
+            declared: durationMs.flatMap { $0 > 0 ? Double($0) / 1000 : nil } ?? maxDurationSeconds)
+    }
+}
+
 struct DecodeBudget {
     /// Frames may run this far past the declared duration: damaged but honest files overrun a
     /// little, crafted ones by hours.
@@ -65,26 +75,32 @@ struct DecodeBudget {
     private(set) var pixelsDecoded: Int64 = 0
 
     init(limits: MediaLimits, durationMs: Int?) {
-        declaredSeconds = durationMs.map { Double($0) / 1000 }
-        latestSeconds = Self.latestSeconds(declared: declaredSeconds ?? limits.maxDurationSeconds)
+        declaredSeconds = durationMs.flatMap { $0 > 0 ? Double($0) / 1000 : nil }
+        latestSeconds = limits.latestSeconds(durationMs: durationMs)
         let share = 4 * latestSeconds / limits.maxDurationSeconds
         pixelBudget = share >= 1 ? limits.maxDecodedPixels : Int64(Double(limits.maxDecodedPixels) * share)
     }
 
     /// Charges one decoded frame of `width`×`height` stamped `seconds` from the video's start.
     mutating func charge(width: Int, height: Int, seconds: Double) throws(MediaError) {
-        if seconds > latestSeconds {
-            let declared = declaredSeconds.map { "the \(Int($0)) s its header declares" } ?? "the duration limit"
-            throw .limitsExceeded(
-                "the video has frames stamped \(Int(seconds)) s from its start, far past \(declared); the file is "
-                    + "damaged or crafted: re-export it")
-        }
+        try check(seconds: seconds)
         pixelsDecoded += max(Self.minimumFramePixels, Int64(width) * Int64(height))
         if pixelsDecoded > pixelBudget {
             throw .limitsExceeded(
                 "decoding the video takes more than the \(pixelBudget / 1_000_000) megapixels of work allowed for "
                     + "its duration (far more frames than its length explains); re-export it, or raise "
                     + "--max-decoded-pixels")
+        }
+    }
+
+    /// Checks a frame or a copied packet stamped `seconds` from the video's start: a copy obeys the
+    /// same duration as a decode.
+    func check(seconds: Double) throws(MediaError) {
+        if seconds > latestSeconds {
+            let declared = declaredSeconds.map { "the \(Int($0)) s its header declares" } ?? "the duration limit"
+            throw .limitsExceeded(
+                "the video has frames stamped \(Int(seconds)) s from its start, far past \(declared); the file is "
+                    + "damaged or crafted: re-export it")
         }
     }
 }

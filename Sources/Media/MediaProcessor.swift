@@ -53,12 +53,14 @@ public enum MediaProcessor {
     /// Runs `request`, calling `progress` with 0…1 as work advances (on the calling thread).
     /// Blocks: call it from a thread of its own, not from Swift's cooperative pool. Outputs are
     /// made in a private folder inside the output folder and moved in only when all succeeded.
-    /// `probed` gets what METADATA found before any decoding starts; `stillsReady` the stills,
+    /// `probed` gets what METADATA found before any decoding starts, and `cpuBudget` says how many
+    /// CPU seconds the work on it may take from then (nil: no limit); `stillsReady` the stills,
     /// already in the output folder, when FULL_PROCESSING makes them first (`stillsFirst`) and goes
     /// on with the long pass.
     public static func run(
         _ request: Request, logger: Logger, probed: (MediaInfo) -> Void = { _ in },
-        stillsReady: ([OutputFile]) -> Void = { _ in }, progress: (Double) -> Void = { _ in }
+        cpuBudget: (MediaInfo) -> Int? = { _ in nil }, stillsReady: ([OutputFile]) -> Void = { _ in },
+        progress: (Double) -> Void = { _ in }
     ) throws(MediaError) -> ProcessingReport {
         let started = ContinuousClock.now
         let outputDirectory = URL(fileURLWithPath: request.outputDirectory, isDirectory: true)
@@ -75,7 +77,18 @@ public enum MediaProcessor {
             "probed input", metadata: ["container": "\(opened.info.container)", "codec": "\(opened.info.video.codec)"])
         probed(opened.info)
         progress(0.02)
-        let scaled = { (fraction: Double) in progress(0.02 + 0.97 * fraction) }
+        func scaled(_ fraction: Double) { progress(0.02 + 0.97 * fraction) }
+        // The CPU budget is kept here, where the work is, so going over it ends as a clean
+        // failure (outputs removed); the kernel's RLIMIT_CPU is only the backstop.
+        let budget = cpuBudget(opened.info).map { (seconds: $0, from: ProcessCPU.seconds()) }
+        func budgeted(_ fraction: Double) throws(MediaError) {
+            scaled(fraction)
+            if let budget, ProcessCPU.seconds() - budget.from > Double(budget.seconds) {
+                throw .limitsExceeded(
+                    "processing the video needs more than the \(budget.seconds) CPU seconds its duration and size "
+                        + "allow; re-export it, or reprocess it on a host with a larger MEDIA_WORKER_JOB_TIMEOUT")
+            }
+        }
 
         var outputs: [OutputRole: OutputFile] = [:]
         var stills: [OutputFile] = []
@@ -116,14 +129,25 @@ public enum MediaProcessor {
                 allowRemux: request.allowRemux)
             let result: SinglePass.Result
             do {
-                result = try SinglePass(
-                    input, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
-                    settings: request.thumbnails, logger: logger
-                ).run(progress: scaled)
+                do {
+                    result = try SinglePass(
+                        input, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
+                        settings: request.thumbnails, logger: logger
+                    ).run(progress: budgeted)
+                } catch is SinglePass.CopyRefused {
+                    // The copy failed part-way: the same plan, encoded, from a fresh read.
+                    var encoded = plan
+                    encoded.allowRemux = false
+                    result = try SinglePass(
+                        try Probe.open(path: request.inputPath, limits: request.limits), plan: encoded,
+                        directory: staging, threads: request.threads, limits: request.limits,
+                        settings: request.thumbnails, logger: logger
+                    ).run(progress: budgeted)
+                }
             } catch {
                 // A failure leaves nothing behind, the stills handed over early included.
                 for still in stills { unlink(outputDirectory.appendingPathComponent(still.path).path) }
-                throw error
+                throw error as? MediaError ?? .internalFailure("the single pass failed (\(error))")
             }
             if !early { stills = result.stills }
             damage = result.damage
@@ -160,5 +184,15 @@ public enum MediaProcessor {
         guard rename(source.path, target.path) == 0 else {
             throw .outputUnwritable(reason: "\(target.lastPathComponent): \(String(cString: strerror(errno)))")
         }
+    }
+}
+
+/// CPU time this process has used, user and system.
+enum ProcessCPU {
+    static func seconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1_000_000
     }
 }

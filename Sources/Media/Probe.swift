@@ -36,6 +36,8 @@ public enum Probe {
                 "the file is \(size) bytes, over the \(limits.maxInputBytes)-byte limit; "
                     + "upload a shorter or smaller video, or raise --max-input-size")
         }
+        // An MP4's sample tables are checked against its size before FFmpeg allocates for them.
+        let tables = try MP4Tables.read(path: path, size: size)
         let file: InputFile
         do {
             file = try InputFile(path: path, acceptedFormats: formats, maxPixels: limits.maxPixels)
@@ -67,7 +69,8 @@ public enum Probe {
                     + "the upload was cut short, upload it again")
         }
         let audio = container.streams.first { $0.kind == .audio && $0.hasDecoder && $0.channels > 0 }
-        let info = MediaInfo(container: container, video: video, audio: audio, size: size)
+        var info = MediaInfo(container: container, video: video, audio: audio, size: size)
+        info.video.edited = tables?.edited ?? false
         try limits.check(info)
         return Opened(file: file, info: info, videoStream: video, audioStream: audio)
     }
@@ -153,7 +156,7 @@ extension MediaInfo {
 
 extension VideoInfo {
     init(_ stream: StreamDescription) {
-        let rotation = Self.clockwiseQuarterTurns(stream.displayRotationCounterclockwise) * 90
+        let rotation = (stream.displayOrientation?.quarterTurns ?? 0) * 90
         var displayWidth = stream.width
         if let sar = stream.sampleAspectRatio, sar.numerator != sar.denominator {
             displayWidth = max(1, Int((Double(stream.width) * sar.doubleValue).rounded()))
@@ -179,16 +182,10 @@ extension VideoInfo {
             colorSpace: stream.colorSpace,
             colorRange: stream.colorRange,
             hdr: stream.colorTransfer == "smpte2084" || stream.colorTransfer == "arib-std-b67",
-            bitRate: stream.bitRate
+            bitRate: stream.bitRate,
+            mirrored: stream.displayOrientation?.mirrored ?? false,
+            orientationExact: stream.displayOrientation?.exact ?? true
         )
-    }
-
-    /// The display matrix's rotation as clockwise quarter turns (0…3). FFmpeg reports
-    /// counterclockwise degrees; phones only ever write multiples of 90.
-    static func clockwiseQuarterTurns(_ counterclockwise: Double?) -> Int {
-        guard let counterclockwise else { return 0 }
-        let turns = Int((-counterclockwise / 90).rounded())
-        return ((turns % 4) + 4) % 4
     }
 
     /// Whether frames come at uneven intervals. MP4/MOV index every sample, so their timestamps

@@ -84,11 +84,15 @@ final class SinglePass {
         }
     }
 
-    func run(progress: (Double) -> Void) throws(MediaError) -> Result {
+    /// Makes the plan's outputs. Throws `CopyRefused` when a copy the plan chose cannot be made
+    /// (the caller runs the plan again without copies).
+    func run(progress: (Double) throws(MediaError) -> Void) throws -> Result {
         do {
             try prepare()
             try readAll(progress: progress)
             return try finish()
+        } catch let refused as CopyRefused {
+            throw refused
         } catch {
             throw MediaError.decoding(error)
         }
@@ -102,7 +106,7 @@ final class SinglePass {
         if let encoding = plan.main {
             // The main output: a transcode, a remux, or both (then the smaller wins).
             let check = RemuxCheck(opened.info, encoding: encoding)
-            let remuxable = plan.allowRemux && check.codecsCompatible
+            let remuxable = plan.allowRemux && check.fitsPicture
             logger.debug(
                 "main output", metadata: ["remux": "\(remuxable && check.withinProfile)", "why": "\(check.reason)"])
             if !(remuxable && check.withinProfile) {
@@ -135,24 +139,28 @@ final class SinglePass {
         transcode != nil || (plan.thumbnails && !scorer.done) || (preview.map { !$0.finished } ?? false)
     }
 
-    private func readAll(progress: (Double) -> Void) throws {
+    private func readAll(progress: (Double) throws(MediaError) -> Void) throws {
         let video = opened.videoStream
         let input = opened.file
+        var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
         while try input.read(into: packet) {
+            try replay.count(packet.size, stream: packet.streamIndex)
             if packet.streamIndex == video.index {
                 if decodingVideo, let videoDecoder {
                     try videoDecoder.decode(packet, into: frame, damage: &videoDamage) {
                         try takeVideoFrame(progress: progress)
                     }
                 } else if let timestamp = packet.timestamp {
-                    progress(min(0.99, Double(timestamp - videoStart) * video.timeBase.doubleValue / durationSeconds))
+                    let seconds = Double(timestamp - videoStart) * video.timeBase.doubleValue
+                    try budget.check(seconds: seconds)
+                    try progress(min(0.99, seconds / durationSeconds))
                 }
-                try remux?.write(packet, stream: video.index)
+                try copy(packet, stream: video.index)
             } else if let audio = opened.audioStream, packet.streamIndex == audio.index {
                 if let audioDecoder {
                     try audioDecoder.decode(packet, into: frame, damage: &audioDamage) { try takeAudioFrame() }
                 }
-                try remux?.write(packet, stream: audio.index)
+                try copy(packet, stream: audio.index)
             }
             if remux == nil && transcode == nil && !decodingVideo { break }
         }
@@ -164,7 +172,25 @@ final class SinglePass {
         }
     }
 
-    private func takeVideoFrame(progress: (Double) -> Void) throws {
+    /// Copies a packet into the remux, if there is one. A packet the muxer refuses (a stream whose
+    /// picture size or audio format changes mid-way) ends the copy: the encode made alongside
+    /// wins, and without one the caller encodes instead (`CopyRefused`).
+    private func copy(_ packet: Packet, stream: Int) throws {
+        guard let remux else { return }
+        do {
+            try remux.write(packet, stream: stream)
+        } catch .corruptInput(let reason) {
+            logger.info("the stream cannot be copied; it is encoded instead", metadata: ["why": "\(reason)"])
+            self.remux = nil
+            try? FileManager.default.removeItem(at: remux.path)
+            if transcode == nil { throw CopyRefused() }
+        }
+    }
+
+    /// The copy the plan chose failed part-way: encode instead.
+    struct CopyRefused: Error {}
+
+    private func takeVideoFrame(progress: (Double) throws(MediaError) -> Void) throws {
         guard let timestamp = frame.timestamp else { return }
         let shifted = timestamp - videoStart
         let seconds = Double(shifted) * opened.videoStream.timeBase.doubleValue
@@ -185,7 +211,7 @@ final class SinglePass {
             frame.presentationTimestamp = shifted
             try transcode.video.consume(frame)
         }
-        progress(min(0.99, seconds / durationSeconds))
+        try progress(min(0.99, seconds / durationSeconds))
     }
 
     private func takeAudioFrame() throws {
@@ -244,5 +270,28 @@ final class SinglePass {
         }
         try? FileManager.default.removeItem(at: remux.path)
         return transcode.path
+    }
+}
+
+/// Each byte of a file belongs to one packet at most: a stream whose packets add up to more than
+/// the file (an MP4 edit list replaying a clip thousands of times, chunk offsets all pointing at
+/// one frame) plays its data again and again. Refused before it costs a decode or a copy of it.
+struct ReplayCheck {
+    let fileBytes: Int64
+    private var read: [Int: Int64] = [:]
+
+    init(fileBytes: Int64) { self.fileBytes = fileBytes }
+
+    /// Some containers share a little between streams (DV's audio lives in its video frames).
+    var allowance: Int64 { fileBytes + fileBytes / 20 + (256 << 10) }
+
+    mutating func count(_ bytes: Int, stream: Int) throws(MediaError) {
+        let total = read[stream, default: 0] + Int64(bytes)
+        read[stream] = total
+        if total > allowance {
+            throw .limitsExceeded(
+                "the file's index plays the same data more than once (over \(total) bytes of packets from a "
+                    + "\(fileBytes)-byte file); it is crafted or damaged: re-export it")
+        }
     }
 }

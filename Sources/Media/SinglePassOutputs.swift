@@ -42,20 +42,31 @@ final class MainTranscode {
 }
 
 /// The main `video` output as a remux: the source's H.264 and AAC packets copied into an MP4
-/// with faststart, the display matrix kept, and none of the source's tags.
+/// with faststart and none of the source's tags. Nothing of the uploader rides along: SEI units
+/// (free text a camera or a person wrote into the stream, GPS from drones and dashcams, the
+/// source encoder's settings) are filtered out of every video packet, and the display matrix is
+/// one made here for the exact rotation, not the source's bytes.
 final class Remux {
     let path: URL
     private let container: OutputContainer
     /// Input stream index → (output stream index, input time base, offset to start at zero).
     private var streams: [Int: (index: Int, timeBase: Rational, offset: Int64)] = [:]
+    private var filters: [Int: BitstreamFilter] = [:]
     private var lastDecodingTimestamps: [Int: Int64] = [:]
 
     init(_ opened: Probe.Opened, path: URL) throws(FFmpegError) {
         self.path = path
         container = try OutputContainer(path: path.path, format: "mp4")
         let start = opened.file.startMicroseconds
-        for stream in [opened.videoStream] + (opened.audioStream.map { [$0] } ?? []) {
-            let index = try container.addStream(copying: opened.file, stream: stream.index, keepRotation: true)
+        let video = opened.videoStream
+        if let units = Self.seiUnits[opened.info.video.codec] {
+            filters[video.index] = try BitstreamFilter(
+                "filter_units", options: ["remove_types": units], input: opened.file, stream: video.index)
+        }
+        for stream in [video] + (opened.audioStream.map { [$0] } ?? []) {
+            let index = try container.addStream(
+                copying: opened.file, stream: stream.index, filter: filters[stream.index],
+                clockwiseQuarterTurns: stream.index == video.index ? opened.info.video.rotation / 90 : 0)
             streams[stream.index] = (
                 index, stream.timeBase, rescale(start, from: microsecondTimeBase, to: stream.timeBase)
             )
@@ -63,16 +74,25 @@ final class Remux {
         try container.writeHeader(options: ["movflags": "+faststart"])
     }
 
+    /// NAL unit types that carry SEI, by codec (H.264: 6; HEVC: prefix and suffix SEI).
+    static let seiUnits = ["h264": "6", "hevc": "39|40"]
+
     /// Copies one packet of input stream `stream` (and consumes it). Timestamps a muxer would
     /// refuse (missing, going backwards, absurd durations) are mended as `ffmpeg -c copy` mends
     /// them; a packet that still cannot be written means the input is damaged.
     func write(_ packet: Packet, stream: Int) throws(MediaError) {
         guard let target = streams[stream] else { return }
+        do {
+            if let filter = filters[stream], try !filter.filter(packet) { return }
+        } catch {
+            throw .corruptInput("the video's packets cannot be read for copying (\(error)); upload it again")
+        }
         packet.mendTimestamps(after: lastDecodingTimestamps[stream])
         lastDecodingTimestamps[stream] = packet.decodingTimestamp
         do {
             try container.write(packet, stream: target.index, timeBase: target.timeBase, offset: target.offset)
         } catch {
+            if error.isFileTooLarge { throw .outputTooLarge }
             throw .corruptInput("the video's packets cannot be copied (\(error)); the file is damaged, upload it again")
         }
     }

@@ -177,6 +177,7 @@ extension MediaError {
         if let error = error as? MediaError { return error }
         guard let error = error as? FFmpegError else { return .internalFailure("decoding failed (\(error))") }
         if error.isOutOfMemory { return .outOfMemory(error) }
+        if error.isFileTooLarge { return .outputTooLarge }
         if error.isNotImplemented {
             return .unsupported(
                 "the video uses a feature FFmpeg's decoder does not implement (\(error.text)); re-export it as H.264")

@@ -1,7 +1,8 @@
 /// One encoded video output stream: a filter graph (upright, tone-mapped, scaled) feeding
 /// libx264, whose packets go to a stream of an `OutputContainer`. Frames keep their own
 /// timestamps (variable frame rates stay as they were); a source faster than the encoding's cap
-/// loses frames, and none is ever duplicated, so a gap of hours between two frames costs nothing.
+/// loses frames, and none is ever duplicated, so a gap of hours between two frames costs nothing;
+/// a frame that repeats the last one is shown longer instead of encoded again (one a second is).
 final class VideoEncodeBranch {
     let encoding: VideoEncoding
     let size: (width: Int, height: Int)
@@ -35,6 +36,12 @@ final class VideoEncodeBranch {
     /// The packet last received, written when the next arrives (or, lengthened, at the end).
     private let held: Packet
     private var holding = false
+    /// The last frame sent to the encoder (a reference, no copy) and its time: a repeat of it is
+    /// not encoded again, but for one a second, so a flood of "show the previous frame" packets
+    /// costs a comparison each, not an encode.
+    private let lastSent: Frame
+    private var lastSentTimestamp: Int64?
+    private let repeatInterval: Int64
 
     /// Sets up the branch for frames of `stream` (stamped in its time base) and adds its stream
     /// to `container`. `declaredEnd` (seconds from the video's start) is where the source says its
@@ -79,6 +86,8 @@ final class VideoEncodeBranch {
         }
         self.declaredEnd = declaredEnd.map(streamTime)
         longestLastFrame = streamTime(10)
+        repeatInterval = streamTime(1)
+        lastSent = try Frame()
         packet = try Packet()
         held = try Packet()
         filtered = try Frame()
@@ -99,7 +108,12 @@ final class VideoEncodeBranch {
         lastTimestamp = max(lastTimestamp, timestamp)
         sourceEnd = max(sourceEnd, timestamp + min(frame.duration ?? 0, longestLastFrame))
         guard frameCap.keeps(timestamp) else { return }
+        if let lastSentTimestamp, timestamp - lastSentTimestamp < repeatInterval, frame.hasSamePicture(as: lastSent) {
+            return
+        }
         do {
+            try lastSent.reference(frame)
+            lastSentTimestamp = timestamp
             if frame.shape != input {
                 // Drain what the old graph holds, then go on with one for the new shape.
                 try graph.push(nil)

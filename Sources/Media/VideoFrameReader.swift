@@ -59,8 +59,15 @@ final class VideoFrameReader {
 
     /// Moves to the last keyframe at or before `timestamp` (in the stream's time base); the next
     /// frame decoded is that keyframe.
+    /// A stream with no index and no timestamps to seek by (a raw H.264 or HEVC stream, an MPEG
+    /// program stream without a duration) is read from its start instead: the frames come by
+    /// decoding forward.
     func seek(toKeyframeBefore timestamp: Int64) throws(FFmpegError) {
-        try input.seek(stream: stream.index, toKeyframeBefore: timestamp)
+        do {
+            try input.seek(stream: stream.index, toKeyframeBefore: timestamp)
+        } catch {
+            try input.seekToStart()
+        }
         decoder.flush()
         draining = false
     }

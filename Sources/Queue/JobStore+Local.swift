@@ -7,9 +7,13 @@ extension JobStore {
         mimeType: String, fileSize: Int64, processingType: ProcessingType, qualityProfile: QualityProfile?
     ) throws -> (uploadId: Int, jobId: Int) {
         try session.transaction("enqueue a job") {
+            // Only when missing: the app's own user table has NOT NULL columns an id alone cannot
+            // fill, which PostgreSQL checks before it looks for a conflict.
             try session.execute(
-                "INSERT INTO \(tables.user) (\"id\") VALUES ($1) ON CONFLICT (\"id\") DO NOTHING", [String(userId)],
-                operation: "create the local user")
+                """
+                INSERT INTO \(tables.user) ("id") SELECT $1::int
+                WHERE NOT EXISTS (SELECT 1 FROM \(tables.user) WHERE "id" = $1::int) ON CONFLICT ("id") DO NOTHING
+                """, [String(userId)], operation: "create the local user (user \(userId) does not exist)")
             let uploadId: Int = try session.query(
                 """
                 INSERT INTO \(tables.fileUpload) ("uploaderId", "fileName", "originalName", "mimeType", "fileSize",

@@ -50,6 +50,9 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// How long `withSession` keeps trying to reconnect before it gives up with `.connection`.
     private let reconnectPatience: Duration
+    /// Set by `stopRetrying` (from any thread): one attempt from then on, no more backoff.
+    private let impatience = NSLock()
+    private var impatient = false
 
     /// `url` is a libpq connection string or URI; it is never logged. `reconnectPatience` is how
     /// long a call keeps trying to (re)connect: zero for one attempt (`doctor`).
@@ -88,6 +91,13 @@ public final class PostgresConnection: @unchecked Sendable {
             }
         }
     }
+
+    /// From now on a call that finds the server gone tries once more and gives up, instead of
+    /// retrying for `reconnectPatience` (a daemon stopping must not wait minutes for a database
+    /// that is away). Takes effect at once, also inside a wait between attempts.
+    public func stopRetrying() { impatience.withLock { impatient = true } }
+
+    private var givingUp: Bool { impatience.withLock { impatient } }
 
     /// Closes the connection (also releasing its session advisory locks).
     public func close() async {
@@ -144,14 +154,14 @@ public final class PostgresConnection: @unchecked Sendable {
             if Self.tlsRefusals.contains(where: detail.contains) {
                 throw PostgresError(kind: .tls, operation: operation, sqlState: nil, detail: detail)
             }
-            if ContinuousClock.now + delay > deadline {
+            if ContinuousClock.now + delay > deadline || givingUp {
                 throw PostgresError(kind: .connection, operation: operation, sqlState: nil, detail: detail)
             }
             logger.warning(
                 "database unreachable, retrying",
                 metadata: ["in": "\(delay)", "error": "\(detail.trimmingCharacters(in: .whitespacesAndNewlines))"])
-            Thread.sleep(
-                forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            let wakeAt = ContinuousClock.now + delay
+            while ContinuousClock.now < wakeAt, !givingUp { Thread.sleep(forTimeInterval: 0.05) }
             delay = min(delay * 2, .seconds(5))
         }
     }

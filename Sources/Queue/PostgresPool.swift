@@ -37,6 +37,9 @@ public final class PostgresPool: PostgresClient, @unchecked Sendable {
         return try await connections[index].withSession(operation, body)
     }
 
+    /// Each connection gives up at once when the server is gone (`PostgresConnection.stopRetrying`).
+    public func stopRetrying() { connections.forEach { $0.stopRetrying() } }
+
     /// Closes every connection (callers must be done with the pool).
     public func close() async {
         for connection in connections { await connection.close() }

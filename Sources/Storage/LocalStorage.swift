@@ -33,6 +33,11 @@ public struct LocalStorage: Storage {
             let input = open(source.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
             guard input >= 0 else { throw Self.openError(key: key, errno) }
             defer { close(input) }
+            // A folder (or a device, a pipe) is no upload: the key is wrong, and no retry fixes it.
+            var status = stat()
+            guard fstat(input, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+                throw StorageError.invalidKey(key, reason: "it names a folder or a special file, not an uploaded file")
+            }
             unlink(destination.path)
             let output = open(destination.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard output >= 0 else { throw StorageError.io(key: key, reason: String(cString: strerror(errno))) }

@@ -23,6 +23,11 @@ public struct JobRequest: Codable, Sendable, Equatable {
     public var stillsFirst = true
     /// How much of the job this run does (a first look, the long pass after one, or all of it).
     public var part = MediaProcessor.Part.whole
+    /// `full`: the child stops before reading the input when it cannot confine itself completely.
+    public var sandboxPolicy = SandboxPolicy.full
+    /// Added to the child's nice value: an encode slot's long pass yields the CPU to the fast
+    /// lane's quick work (and to the daemon), so a chat's stills do not wait for an encode.
+    public var niceness = 0
 
     /// The folder the child may write to, and nothing else.
     public var jobFolder: String { URL(fileURLWithPath: inputPath).deletingLastPathComponent().path }

@@ -60,6 +60,9 @@ public struct Configuration: Sendable {
     public var reuseOutputs: Bool
     /// FULL_PROCESSING publishes its stills before the long pass (`MEDIA_WORKER_STILLS_FIRST`, on).
     public var stillsFirst: Bool
+    /// How much of the job sandbox serve insists on (`MEDIA_WORKER_SANDBOX`: `full`, or the
+    /// dangerous `partial`).
+    public var sandboxPolicy: SandboxPolicy
     /// Seconds a job waits while another worker makes the same result (then makes it itself).
     public var reuseWait: Double
     /// Which pipeline made a result: reuse only serves results of this one (see `Pipeline`).
@@ -122,6 +125,11 @@ public struct Configuration: Sendable {
         reuseOutputs = try flag("MEDIA_WORKER_DEDUPE", true)
         stillsFirst = try flag("MEDIA_WORKER_STILLS_FIRST", true)
         reuseWait = try number("MEDIA_WORKER_DEDUPE_WAIT", 300)
+        switch environment["MEDIA_WORKER_SANDBOX"]?.lowercased() {
+        case nil, "", "full": sandboxPolicy = .full
+        case "partial": sandboxPolicy = .partial
+        case let text?: throw .invalid("MEDIA_WORKER_SANDBOX", text, "full or partial (partial is dangerous)")
+        }
         childMemoryBytes = Int64(try integer("MEDIA_WORKER_CHILD_MEMORY_MB", 8192)) << 20
         temporaryDirectory =
             environment["MEDIA_WORKER_TMPDIR"] ?? environment["CACHE_DIRECTORY"] ?? environment["TMPDIR"] ?? "/tmp"
@@ -198,7 +206,7 @@ public struct Configuration: Sendable {
             + "uploadWait=\(uploadWait)s jobTimeout=\(jobTimeout)s tmp=\(temporaryDirectory) "
             + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user),\(tables.outputs),\(tables.paused) "
             + "dedupe=\(reuseOutputs ? "on" : "off") stillsFirst=\(stillsFirst ? "on" : "off") "
-            + "pipeline=\(pipelineVersion) metrics=\(metricsAddress ?? "off")"
+            + "pipeline=\(pipelineVersion) metrics=\(metricsAddress ?? "off") sandbox=\(sandboxPolicy.rawValue)"
     }
 }
 

@@ -5,7 +5,8 @@ import Media
 
 /// The child side of a job (`media-worker run-job`): the only place untrusted media is parsed
 /// while the daemon runs. Before it touches the input it dies with its parent, confines itself
-/// (`Sandbox`: the job's folder only, no sockets, no programs), and limits its memory and CPU; once
+/// (`Sandbox`: the job's folder only, no sockets, no programs; it stops there if it cannot), and
+/// limits its memory and CPU; once
 /// the input is probed, its CPU budget shrinks to what that input deserves. It talks to the parent
 /// only through JSON lines on stdout.
 public enum JobChild {
@@ -15,19 +16,36 @@ public enum JobChild {
         // before this line ran, stop now.
         _ = clinux_set_parent_death_signal(SIGKILL)
         if getppid() != request.parentPID { return 70 }
-        send(.sandbox(Sandbox.confine(writable: [request.jobFolder])))
+        let sandbox = Sandbox.confine(writable: [request.jobFolder])
+        send(.sandbox(sandbox))
+        // Fail closed: a stranger's file never meets a decoder that is not fully confined, unless
+        // the operator said otherwise.
+        if request.sandboxPolicy == .full, !sandbox.isComplete {
+            send(
+                .failure(
+                    JobFailure(
+                        .internal,
+                        "the job's process could not be fully confined (it lacks "
+                            + sandbox.missing.joined(separator: ", ") + "); nothing was read")))
+            return 1
+        }
         ResourceBudget.limitMemory(bytes: request.memoryBytes)
         ResourceBudget.limitCPU(seconds: request.cpuSeconds)
+        if request.niceness > 0 { _ = nice(Int32(request.niceness)) }
 
         var lastSent = -1.0
         do {
             let report = try MediaProcessor.run(
                 request.media, logger: logger,
                 probed: { info in
-                    ResourceBudget.limitCPU(
-                        seconds: ResourceBudget.cpuSeconds(
-                            for: info, type: request.type, profile: request.profile, ceiling: request.cpuSeconds))
+                    ResourceBudget.limit(
+                        for: info, type: request.type, profile: request.profile, cpuCeiling: request.cpuSeconds,
+                        limits: request.limits)
                     send(.probe(info))
+                },
+                cpuBudget: {
+                    ResourceBudget.cpuSeconds(
+                        for: $0, type: request.type, profile: request.profile, ceiling: request.cpuSeconds)
                 },
                 stillsReady: { send(.stills($0)) },
                 progress: { fraction in

@@ -221,6 +221,8 @@ public struct JobRunner: Sendable {
             memoryBytes: configuration.childMemoryBytes, cpuSeconds: cpuCeiling)
         request.stillsFirst = configuration.stillsFirst
         request.part = part
+        request.sandboxPolicy = configuration.sandboxPolicy
+        request.niceness = part == .firstLook || !job.processingType.hasLongPass ? 0 : 10
         let child = ChildProcess(
             executable: configuration.childExecutable,
             arguments: ["run-job", try JSONFormat.text(request)], directory: input.deletingLastPathComponent())
@@ -235,7 +237,12 @@ public struct JobRunner: Sendable {
             switch message {
             case .progress(let fraction): observe(.progress(fraction))
             case .sandbox(let sandbox) where !sandbox.isComplete:
-                logger.notice("the job's child runs only partly confined", metadata: ["sandbox": "\(sandbox)"])
+                logger.error(
+                    "the job's child is not fully confined",
+                    metadata: [
+                        "lacks": "\(sandbox.missing.joined(separator: ", "))",
+                        "policy": "\(configuration.sandboxPolicy.rawValue)",
+                    ])
             case .probe(let info):
                 stills.probed(info)
                 let cpu = ResourceBudget.cpuSeconds(

@@ -18,6 +18,9 @@ final class MakingLocks: @unchecked Sendable {
         self.store = store
     }
 
+    /// Gives up at once when the database is gone (the daemon is stopping).
+    func stopRetrying() { connection.stopRetrying() }
+
     /// Whether `job` may make the result under `key` (no one else is).
     func take(_ key: JobStore.ReuseKey, for job: Int) async throws -> Bool {
         let reserved = lock.withLock {

@@ -4,5 +4,7 @@
 public enum Pipeline {
     /// 1: FULL_PROCESSING with stills first, frame-rate cap by dropping, square pixels, the last
     /// frame's own duration, audio kept with video across timestamp jumps.
-    public static let version = 1
+    /// 2: copies without SEI units and with a display matrix made anew; mirror matrices honoured;
+    /// a repeated frame shown longer instead of encoded again.
+    public static let version = 2
 }

@@ -2,28 +2,43 @@ import CLinux
 import Foundation
 public import Media
 
-/// What a job may cost, from what its input is: a 10-second clip never gets an hour. The CPU
-/// budget is enforced by the kernel in the job's child (`RLIMIT_CPU`, set once the input is
-/// probed); the wall-clock deadline by the daemon.
+/// What a job may cost, from what its input is: a 10-second clip never gets an hour, and a header
+/// alone cannot raise the budget. The CPU and output-size budgets are enforced by the kernel in the
+/// job's child (`RLIMIT_CPU`, `RLIMIT_FSIZE`, set once the input is probed); the wall-clock
+/// deadline by the daemon.
 public enum ResourceBudget {
-    /// CPU seconds for `type` at `profile` on an input like `info`: a minute for the fixed work
-    /// (probe, seeks, stills), plus per second of input a multiple of what the benchmark measured
-    /// for 1080p30 (MEDIUM: 0.37 CPU s per second; the multiples leave 4× headroom), scaled up
-    /// for inputs with more pixels per second. Never more than `ceiling`.
+    /// CPU seconds for `type` at `profile` on an input like `info`, never more than `ceiling`:
+    /// - fixed work (probe, seeks, stills): 10 s, plus up to 50 s more at 50 s per MB of upload;
+    /// - for an encode, per second of declared duration a multiple of what the benchmark measured
+    ///   for 1080p30 (LOW 1, MEDIUM 1.5, HIGH 3, ULTRA 8 CPU s: 4× headroom over MEDIUM's 0.37),
+    ///   scaled up for more pixels per second, but never more than what the upload's bytes can
+    ///   hold: 8 CPU s per MB times the same multiple (ULTRA 64 CPU s per MB, far above what real
+    ///   video costs even at low bit rates; a crafted file declaring hours in a few KB gets seconds).
     public static func cpuSeconds(
         for info: MediaInfo, type: ProcessingType, profile: QualityProfile, ceiling: Int
     ) -> Int {
-        let seconds = Double(info.durationMs ?? 0) / 1000
-        let perSecond: Double
-        switch type {
-        case .metadata, .thumbnail, .preview: perSecond = 0
-        case .compression, .fullProcessing:
-            let factor: [QualityProfile: Double] = [.low: 1, .medium: 1.5, .high: 3, .ultra: 8]
-            let rate = min(info.video.frameRate ?? 30, 240)
-            let pixelRate = Double(info.video.codedWidth * info.video.codedHeight) * rate
-            perSecond = factor[profile, default: 1.5] * max(1, pixelRate / (1920 * 1080 * 30))
-        }
-        return min(ceiling, 60 + Int((seconds * perSecond).rounded(.up)))
+        let megabytes = Double(info.sizeBytes) / 1_048_576
+        let fixed = 10 + min(50, 50 * megabytes)
+        guard type == .compression || type == .fullProcessing else { return min(ceiling, Int(fixed.rounded(.up))) }
+        let multiple = profile.cost
+        let rate = min(info.video.frameRate ?? 30, 240)
+        let pixelRate = Double(info.video.codedWidth * info.video.codedHeight) * rate
+        let byDuration = Double(info.durationMs ?? 0) / 1000 * multiple * max(1, pixelRate / (1920 * 1080 * 30))
+        let byBytes = megabytes * 8 * multiple
+        return min(ceiling, Int((fixed + min(byDuration, byBytes)).rounded(.up)))
+    }
+
+    /// How much later than the budget the kernel's CPU limit strikes.
+    static let backstopSeconds = 10
+
+    /// The largest file a job's child may write for an input like `info` at `profile`: a copy is no
+    /// bigger than its input, an encode no bigger than the profile's peak bit rate for the longest
+    /// the video may last; with a margin, and 16 MiB for stills and headers.
+    public static func outputBytes(for info: MediaInfo, profile: QualityProfile, limits: MediaLimits) -> Int64 {
+        let encoding = profile.encoding
+        let bitsPerSecond = Double((encoding.maxrateKbps + (encoding.audioKbps ?? 0)) * 1000)
+        let encoded = Int64(bitsPerSecond / 8 * limits.latestSeconds(durationMs: info.durationMs) * 1.5)
+        return max(info.sizeBytes + info.sizeBytes / 10, encoded) + (16 << 20)
     }
 
     /// The wall-clock deadline for a job of `cpuSeconds` (its CPU budget plus five minutes, for a
@@ -33,11 +48,48 @@ public enum ResourceBudget {
     }
 
     /// Limits this process's address space (a decoder that asks for more gets ENOMEM, which is
-    /// `limits_exceeded`) and forbids core dumps (they would hold the input).
+    /// `limits_exceeded`), any single FFmpeg allocation to 256 MiB (no real input needs more at
+    /// once; a 9 KB MP4 whose sample table claims 88 million samples asks for 2 GB in one piece),
+    /// and forbids core dumps (they would hold the input).
     public static func limitMemory(bytes: Int64) {
         _ = clinux_limit_malloc_arenas(4)
         lower(RLIMIT_AS, soft: bytes, hard: bytes)
         lower(RLIMIT_CORE, soft: 0, hard: 0)
+        FFmpegAllocations.limit(bytes: min(bytes, 256 << 20))
+    }
+
+    /// Once the input is probed: lowers the CPU limit to what it deserves and limits the size of
+    /// any file written (`RLIMIT_FSIZE`; a write past it fails with EFBIG, reported as
+    /// `limits_exceeded`, instead of killing the process with its output half written). A job's
+    /// child lowers the hard limits too, for good; `forNextInputOnly` (`process` with several
+    /// files) sets soft limits over what this process already used, so the next input starts anew.
+    public static func limit(
+        for info: MediaInfo, type: ProcessingType, profile: QualityProfile, cpuCeiling: Int, limits: MediaLimits,
+        forNextInputOnly: Bool = false
+    ) {
+        signal(SIGXFSZ, SIG_IGN)
+        // The media engine stops itself at the budget (`MediaProcessor.run`'s `cpuBudget`); the
+        // kernel's limit, a little later, is for a decoder stuck where that check is not reached.
+        let cpu = cpuSeconds(for: info, type: type, profile: profile, ceiling: cpuCeiling) + backstopSeconds
+        let bytes = outputBytes(for: info, profile: profile, limits: limits)
+        guard forNextInputOnly else {
+            limitCPU(seconds: cpu)
+            lower(RLIMIT_FSIZE, soft: bytes, hard: bytes)
+            return
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let used = Int64(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + 1
+        setSoft(RLIMIT_CPU, used + Int64(cpu))
+        setSoft(RLIMIT_FSIZE, bytes)
+    }
+
+    /// Sets a soft limit anywhere below the hard one.
+    private static func setSoft(_ resource: __rlimit_resource, _ value: Int64) {
+        var current = rlimit()
+        getrlimit(__rlimit_resource_t(resource.rawValue), &current)
+        var limits = rlimit(rlim_cur: min(current.rlim_max, rlim_t(max(0, value))), rlim_max: current.rlim_max)
+        _ = setrlimit(__rlimit_resource_t(resource.rawValue), &limits)
     }
 
     /// Limits this process's CPU time: SIGXCPU at `seconds` (the daemon reads it as

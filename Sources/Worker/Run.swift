@@ -133,7 +133,6 @@ func estimatedSeconds(durationMs: Int, type: ProcessingType, profile: QualityPro
     case .thumbnail: return 2
     case .preview: return 3
     case .compression, .fullProcessing:
-        let factor: [QualityProfile: Double] = [.low: 0.12, .medium: 0.22, .high: 0.5, .ultra: 1.0]
-        return Int((seconds * factor[profile, default: 0.22]).rounded(.up)) + 2
+        return Int((seconds * profile.secondsPerSecond).rounded(.up)) + 2
     }
 }

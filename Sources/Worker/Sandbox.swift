@@ -12,11 +12,32 @@ public struct SandboxReport: Codable, Sendable, Equatable {
     /// The Landlock ABI enforced (file system access limited to the job's folder and the system's
     /// read-only libraries), or nil when the kernel offers none.
     public var landlockABI: Int?
+    /// Why Landlock could not be enforced (the system's words), when it was not.
+    public var landlockRefusal: String?
 
     public init() {}
 
     /// Every confinement is in place.
     public var isComplete: Bool { noNewPrivileges && notDumpable && seccomp && landlockABI != nil }
+
+    /// What is missing, in plain words (empty: complete).
+    public var missing: [String] {
+        var missing: [String] = []
+        if landlockABI == nil { missing.append("Landlock (\(landlockRefusal ?? "unavailable"))") }
+        if !seccomp { missing.append("the seccomp filter") }
+        if !noNewPrivileges { missing.append("no-new-privileges") }
+        if !notDumpable { missing.append("not-dumpable") }
+        return missing
+    }
+}
+
+/// How much of the job sandbox the daemon insists on (`MEDIA_WORKER_SANDBOX`).
+public enum SandboxPolicy: String, Codable, Sendable {
+    /// Every confinement, or no job runs: the daemon stays not ready and says why (the default).
+    case full
+    /// DANGEROUS: run jobs with whatever confinement the kernel grants. A stranger's file then
+    /// meets a decoder that may read the host's files, other jobs' folders, or open sockets.
+    case partial
 }
 
 /// Confines processes that parse untrusted media, and protects the daemon from them. Everything
@@ -45,6 +66,7 @@ public enum Sandbox {
             }
         }
         report.landlockABI = abi > 0 ? Int(abi) : nil
+        if abi <= 0 { report.landlockRefusal = String(cString: strerror(errno)) }
         report.seccomp = report.noNewPrivileges && clinux_seccomp_deny_escapes() == 0
         return report
     }

@@ -50,6 +50,24 @@ public struct SandboxCheck: Codable, Sendable {
         return try JSONDecoder().decode(SandboxCheck.self, from: data)
     }
 
+    /// Why a job's child would not be fully confined on this host, in plain words, or nil when it is.
+    public var problem: String? {
+        let missing = sandbox.missing
+        guard !missing.isEmpty || !escapes.isEmpty else { return nil }
+        var parts: [String] = []
+        if !missing.isEmpty { parts.append("the job sandbox lacks " + missing.joined(separator: ", ")) }
+        if !escapes.isEmpty { parts.append("a job's child could " + escapes.joined(separator: ", ")) }
+        return parts.joined(separator: "; ")
+    }
+
+    /// What an operator does about `problem`.
+    public static let fix =
+        "run on Linux 5.13 or later with Landlock enabled (CONFIG_SECURITY_LANDLOCK, `lsm=…,landlock` on the kernel "
+        + "command line); let the service manager or container allow the landlock_create_ruleset, "
+        + "landlock_add_rule and landlock_restrict_self system calls (systemd-nspawn: --system-call-filter='landlock_*'; "
+        + "a container runtime's seccomp profile; systemd/media-worker.service already allows them); "
+        + "MEDIA_WORKER_SANDBOX=partial runs jobs anyway and is DANGEROUS"
+
     /// What is still possible that should not be, in plain words (empty: fully confined).
     public var escapes: [String] {
         var escapes: [String] = []

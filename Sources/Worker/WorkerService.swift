@@ -117,6 +117,11 @@ public final class WorkerService: Service, Sendable {
             self.logger.info("stopping: no new jobs; running ones get the grace period")
             self.state.drain()
             self.wake.yield(.stopping)
+            // A database that is away now is not waited for: what a stop cannot record, the
+            // rescue of stale jobs and the fencing token take care of.
+            self.database.stopRetrying()
+            self.makingLocks?.stopRetrying()
+            listener?.stopRetrying()
             // Grace for the jobs, then time to stop their children and release them.
             self.notifier.stopping(
                 status: "stopping: \(self.state.running) running jobs get \(Int(self.configuration.shutdownGrace)) s",
@@ -247,9 +252,9 @@ public final class WorkerService: Service, Sendable {
         }
     }
 
-    /// Start-up: waits until the database answers and the storage can be written, read and
-    /// deleted, saying what is wrong meanwhile (in the log and in systemd's status). `--until-idle`
-    /// runs give up at the first failure instead.
+    /// Start-up: waits until the database answers, the storage can be written, read and deleted,
+    /// and a job's child can be fully confined, saying what is wrong meanwhile (in the log and in
+    /// systemd's status). `--until-idle` runs give up at the first failure instead.
     private func waitForDependencies() async throws {
         var delay = 1.0
         while !state.isDraining {
@@ -259,7 +264,8 @@ public final class WorkerService: Service, Sendable {
                 _ = try await database.withSession("check the database") { try store.serverVersion($0) }
                 do {
                     try await storage.check()
-                    return
+                    guard let sandboxProblem = await checkSandbox() else { return }
+                    problem = sandboxProblem
                 } catch {
                     problem = "\(error)"
                 }
@@ -269,9 +275,33 @@ public final class WorkerService: Service, Sendable {
             if untilIdle { throw WorkerStartError(problem) }
             logger.error("not ready; retrying in \(Int(delay)) s", metadata: ["problem": "\(problem)"])
             notifier.status("not ready: \(problem)")
-            try? await Task.sleep(for: .seconds(delay))
+            // Short naps, so a stop is not kept waiting for the end of a long one.
+            let wakeAt = ContinuousClock.now + .seconds(delay)
+            while ContinuousClock.now < wakeAt, !state.isDraining { try? await Task.sleep(for: .milliseconds(100)) }
             delay = min(delay * 2, 30)
         }
+    }
+
+    /// Fail closed: starts a confined child as a job's is started and returns why it is not fully
+    /// confined (then no job is claimed), or nil. With `MEDIA_WORKER_SANDBOX=partial` the
+    /// operator accepted less: said loudly, and jobs run.
+    private func checkSandbox() async -> String? {
+        let problem: String?
+        do {
+            problem = try await SandboxCheck.spawn(
+                executable: configuration.childExecutable, temporaryDirectory: configuration.temporaryDirectory
+            ).problem
+        } catch {
+            problem = "could not start a confined child: \(error)"
+        }
+        guard let problem else { return nil }
+        if configuration.sandboxPolicy == .partial {
+            logger.critical(
+                "DANGEROUS: running jobs without a complete sandbox (MEDIA_WORKER_SANDBOX=partial)",
+                metadata: ["problem": "\(problem)"])
+            return nil
+        }
+        return "\(problem); fix: \(SandboxCheck.fix)"
     }
 
     /// Reuse of forwarded videos and pausing types need media-worker's own tables: without them

@@ -65,10 +65,16 @@ struct ProcessLimitOptions: ParsableArguments {
         ResourceBudget.limitCPU(seconds: maxCPU)
     }
 
-    /// Lowers the CPU limit to what `info` deserves for `type` at `profile`.
-    func lowerCPU(for info: MediaInfo, type: ProcessingType, profile: QualityProfile) {
-        ResourceBudget.limitCPU(
-            seconds: ResourceBudget.cpuSeconds(for: info, type: type, profile: profile, ceiling: maxCPU))
+    /// The CPU seconds `info` deserves for `type` at `profile`.
+    func cpuSeconds(for info: MediaInfo, type: ProcessingType, profile: QualityProfile) -> Int {
+        ResourceBudget.cpuSeconds(for: info, type: type, profile: profile, ceiling: maxCPU)
+    }
+
+    /// Sets the CPU and output-size limits to what `info` deserves for `type` at `profile`, for
+    /// this input only (the next file of the same command gets its own).
+    func lower(for info: MediaInfo, type: ProcessingType, profile: QualityProfile, limits: MediaLimits) {
+        ResourceBudget.limit(
+            for: info, type: type, profile: profile, cpuCeiling: maxCPU, limits: limits, forNextInputOnly: true)
     }
 }
 
@@ -154,7 +160,7 @@ struct ReportOptions: ParsableArguments {
     /// Reports a failure as `<code>: <message>` on stderr (and as JSON on stdout with `--json`)
     /// and returns the exit code to leave with.
     func fail(_ error: MediaError, file: String? = nil) -> ExitCode {
-        FileHandle.standardError.write(Data("\(file.map { "\($0): " } ?? "")\(error.failure)\n".utf8))
+        FileHandle.standardError.write(Data("\(file.map { "\($0.terminalSafe): " } ?? "")\(error.failure)\n".utf8))
         if json { try? printJSON(["error": error.failure]) }
         return ExitCode(1)
     }

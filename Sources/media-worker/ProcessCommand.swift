@@ -71,7 +71,8 @@ struct ProcessCommand: ParsableCommand {
                 outcome = .success(
                     try MediaProcessor.run(
                         request, logger: logger,
-                        probed: { resources.lowerCPU(for: $0, type: type, profile: profile) },
+                        probed: { resources.lower(for: $0, type: type, profile: profile, limits: limits.limits) },
+                        cpuBudget: { resources.cpuSeconds(for: $0, type: type, profile: profile) },
                         progress: { bar.update($0) }))
             } catch {
                 outcome = .failure(error)

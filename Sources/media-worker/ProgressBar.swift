@@ -10,7 +10,7 @@ final class ProgressBar: @unchecked Sendable {
     private var shownPercent = -1
 
     init(title: String) {
-        self.title = title
+        self.title = title.terminalSafe
         enabled = isatty(STDERR_FILENO) == 1
     }
 

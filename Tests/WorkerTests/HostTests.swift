@@ -138,6 +138,35 @@ struct HostTests {
         #expect(await server.wait(timeout: 30) == 0)
     }
 
+    /// SIGTERM while the database is away and jobs run: the daemon stops within its grace and a
+    /// few seconds, not after minutes of reconnecting (its jobs are rescued later by heartbeat).
+    @Test func stopsPromptlyWhileTheDatabaseIsAway() async throws {
+        let cluster = try await TestDatabase.privateCluster()
+        let deployment = try Deployment(
+            databaseURL: cluster.url, storage: try Fixtures.temporaryDirectory("store"),
+            scratch: try Fixtures.temporaryDirectory("scratch"), route: .direct)
+        let jobs = [
+            try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION", profile: "ULTRA"),
+            try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "PREVIEW", profile: "ULTRA"),
+        ]
+        let server = try BackgroundProgram(
+            Fixtures.executable, ["serve", "--concurrency", "2"],
+            environment: deployment.environment.merging(["MEDIA_WORKER_SHUTDOWN_GRACE": "2"]) { $1 },
+            log: deployment.scratch.appendingPathComponent("serve.log"))
+        defer { server.signal(SIGKILL) }
+        #expect(
+            try await eventually(timeout: 30) {
+                try await jobs.asyncMap { try await deployment.job($0).text("status") } == ["PROCESSING", "PROCESSING"]
+            })
+        try await Task.detached { try cluster.stop() }.value
+        let stopping = ContinuousClock.now
+        server.signal(SIGTERM)
+        #expect(await server.wait(timeout: 60) == 0)
+        let took = ContinuousClock.now - stopping
+        #expect(took < .seconds(15), "stopped after \(took)")
+        try await Task.detached { try cluster.start() }.value
+    }
+
     @Test func jsonLogsCarryJournaldPriorities() async throws {
         let deployment = try await Deployment.make()
         let id = try await deployment.enqueue("no_audio.mp4", type: "METADATA")

@@ -32,7 +32,8 @@ int clinux_dumpable(void);
 /// Installs a seccomp filter (after `clinux_set_no_new_privileges`) under which the calls an
 /// untrusted decoder has no use for fail with EPERM: sockets, running programs, new processes
 /// (threads are allowed), tracing or reading other processes, mounts and namespaces, kernel
-/// keyrings, BPF, perf, userfaultfd and io_uring (whose operations seccomp cannot see). A call
+/// keyrings, BPF, perf, userfaultfd, io_uring (whose operations seccomp cannot see) and truncate
+/// by path (which Landlock governs only from its ABI 3). A call
 /// from another architecture's table kills the process. Returns 0, or -1 with errno.
 int clinux_seccomp_deny_escapes(void);
 

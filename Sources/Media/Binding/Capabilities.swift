@@ -25,3 +25,10 @@ public enum FFmpegCapabilities {
         "buffer", "buffersink", "scale", "format", "setsar", "transpose", "zscale", "tonemap",
     ]
 }
+
+/// FFmpeg's own allocator, process-wide.
+public enum FFmpegAllocations {
+    /// No single FFmpeg allocation may exceed `bytes` (`av_max_alloc`): one that would fails as
+    /// out of memory, before anything is touched.
+    public static func limit(bytes: Int64) { av_max_alloc(Int(max(1 << 20, bytes))) }
+}

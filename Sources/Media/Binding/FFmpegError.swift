@@ -28,6 +28,8 @@ struct FFmpegError: Error, CustomStringConvertible {
     var isNotImplemented: Bool { code == cffmpeg_averror_patchwelcome() || code == cffmpeg_averror(ENOSYS) }
     /// An allocation failed (a NULL allocation, or `AVERROR(ENOMEM)`).
     var isOutOfMemory: Bool { code == 0 || code == cffmpeg_averror(ENOMEM) }
+    /// A write went past the process's file size limit (`RLIMIT_FSIZE`).
+    var isFileTooLarge: Bool { code == cffmpeg_averror(EFBIG) }
 
     var description: String { "\(call): \(text)" }
 

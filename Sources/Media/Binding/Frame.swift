@@ -84,6 +84,46 @@ final class Frame {
         try check("av_frame_ref") { av_frame_ref(pointer, other.pointer) }
     }
 
+    /// Whether `other` holds the same picture: size, format and every byte of every row (a frame a
+    /// decoder repeats: VP9's "show the previous frame", an all-skip H.264 picture). Stops at the
+    /// first difference, which real video reaches within a few rows.
+    func hasSamePicture(as other: Frame) -> Bool {
+        let (a, b) = (pointer.pointee, other.pointer.pointee)
+        guard a.width == b.width, a.height == b.height, a.format == b.format, a.format >= 0,
+            let descriptor = av_pix_fmt_desc_get(AVPixelFormat(rawValue: a.format)),
+            descriptor.pointee.flags & UInt64(AV_PIX_FMT_FLAG_HWACCEL) == 0
+        else { return false }
+        let format = AVPixelFormat(rawValue: a.format)
+        let planes = Int(av_pix_fmt_count_planes(format))
+        let chromaShift = Int32(descriptor.pointee.log2_chroma_h)
+        for plane in 0..<max(0, planes) {
+            let rows = plane == 1 || plane == 2 ? Int(-((-a.height) >> chromaShift)) : Int(a.height)
+            let rowBytes = Int(av_image_get_linesize(format, a.width, Int32(plane)))
+            guard rowBytes > 0, let first = Self.plane(a, plane), let second = Self.plane(b, plane) else {
+                return false
+            }
+            let (firstStride, secondStride) = (Self.stride(a, plane), Self.stride(b, plane))
+            for row in 0..<rows where memcmp(first + row * firstStride, second + row * secondStride, rowBytes) != 0 {
+                return false
+            }
+        }
+        return true
+    }
+
+    private static func plane(_ frame: AVFrame, _ index: Int) -> UnsafeMutablePointer<UInt8>? {
+        withUnsafeBytes(of: frame.data) {
+            $0.load(
+                fromByteOffset: index * MemoryLayout<UnsafeMutablePointer<UInt8>?>.stride,
+                as: UnsafeMutablePointer<UInt8>?.self)
+        }
+    }
+
+    private static func stride(_ frame: AVFrame, _ index: Int) -> Int {
+        withUnsafeBytes(of: frame.linesize) {
+            Int($0.load(fromByteOffset: index * MemoryLayout<Int32>.stride, as: Int32.self))
+        }
+    }
+
     /// Copies a packed frame (RGB24 or GRAY8) out as a `Bitmap`.
     func packedBitmap() -> Bitmap {
         precondition(pixelFormat == AV_PIX_FMT_RGB24 || pixelFormat == AV_PIX_FMT_GRAY8, "not a packed format")

@@ -162,6 +162,11 @@ final class InputFile {
         try check("av_seek_frame") { av_seek_frame(formatContext, Int32(stream), timestamp, AVSEEK_FLAG_BACKWARD) }
     }
 
+    /// Goes back to the file's first byte (a byte seek, which every demuxer of a local file can do).
+    func seekToStart() throws(FFmpegError) {
+        try check("av_seek_frame(byte 0)") { av_seek_frame(formatContext, -1, 0, AVSEEK_FLAG_BYTE) }
+    }
+
     /// The demuxer FFmpeg's probing picks for the file's first bytes, with no file name to hint at
     /// it (so `clip.m3u8` and `clip.mp4` are judged alike). Reads growing prefixes as
     /// `av_probe_input_buffer2` does, accepting a confident match early and any match at the end.

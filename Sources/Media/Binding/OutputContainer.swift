@@ -43,21 +43,34 @@ final class OutputContainer {
         return Int(stream.pointee.index)
     }
 
-    /// Adds a stream that takes `input`'s stream packets as they are (a remux), keeping the
-    /// display matrix when `keepRotation` is set. Returns its index.
-    func addStream(copying input: InputFile, stream index: Int, keepRotation: Bool) throws(FFmpegError) -> Int {
+    /// Adds a stream that takes `input`'s stream packets as they are (a remux), or as `filter`
+    /// rewrites them, shown turned `clockwiseQuarterTurns` by a display matrix made here (never the
+    /// source's bytes). Returns its index.
+    func addStream(
+        copying input: InputFile, stream index: Int, filter: BitstreamFilter?, clockwiseQuarterTurns: Int
+    ) throws(FFmpegError) -> Int {
         let stream = try allocated("avformat_new_stream", avformat_new_stream(context, nil))
         try input.withStream(index) { source throws(FFmpegError) in
-            try check("avcodec_parameters_copy") {
-                avcodec_parameters_copy(stream.pointee.codecpar, source.pointee.codecpar)
+            if let filter {
+                try filter.withOutputParameters { parameters throws(FFmpegError) in
+                    try check("avcodec_parameters_copy") {
+                        avcodec_parameters_copy(stream.pointee.codecpar, parameters)
+                    }
+                }
+            } else {
+                try check("avcodec_parameters_copy") {
+                    avcodec_parameters_copy(stream.pointee.codecpar, source.pointee.codecpar)
+                }
             }
             stream.pointee.codecpar.pointee.codec_tag = 0
             stream.pointee.time_base = source.pointee.time_base
-            var size = 0
-            if keepRotation, let matrix = av_stream_get_side_data(source, AV_PKT_DATA_DISPLAYMATRIX, &size) {
-                let copy = try allocated(
-                    "av_stream_new_side_data", av_stream_new_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, size))
-                copy.update(from: matrix, count: size)
+        }
+        if clockwiseQuarterTurns % 4 != 0 {
+            let size = 9 * MemoryLayout<Int32>.size
+            let matrix = try allocated(
+                "av_stream_new_side_data", av_stream_new_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, size))
+            matrix.withMemoryRebound(to: Int32.self, capacity: 9) {
+                av_display_rotation_set($0, Double(clockwiseQuarterTurns % 4 * 90))
             }
         }
         streamTimeBases.append(Rational(stream.pointee.time_base) ?? microsecondTimeBase)

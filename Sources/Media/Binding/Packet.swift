@@ -15,6 +15,9 @@ final class Packet {
 
     var streamIndex: Int { Int(pointer.pointee.stream_index) }
 
+    /// Payload bytes.
+    var size: Int { Int(pointer.pointee.size) }
+
     /// The decoding timestamp, or the presentation one when there is none, in the stream's time base.
     var timestamp: Int64? {
         let raw = pointer.pointee

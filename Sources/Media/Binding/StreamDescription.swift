@@ -44,8 +44,8 @@ struct StreamDescription {
     var duration: Int64?
     var frameCount: Int64?
     var bitRate: Int64?
-    /// Counterclockwise degrees from the display matrix, as `av_display_rotation_get` gives them.
-    var displayRotationCounterclockwise: Double?
+    /// What the display matrix asks of a player; nil without one.
+    var displayOrientation: DisplayOrientation?
     var channels: Int
     var sampleRate: Int
     /// Cover art and other still images stored as a "video" stream.
@@ -149,8 +149,9 @@ extension StreamDescription {
         if let matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &sideDataSize),
             sideDataSize >= 9 * MemoryLayout<Int32>.size
         {
-            let degrees = matrix.withMemoryRebound(to: Int32.self, capacity: 9) { av_display_rotation_get($0) }
-            displayRotationCounterclockwise = degrees.isNaN ? nil : degrees
+            displayOrientation = matrix.withMemoryRebound(to: Int32.self, capacity: 9) {
+                Self.orientation(Array(UnsafeBufferPointer(start: $0, count: 9)))
+            }
         }
 
         let entryCount = Int(avformat_index_get_entries_count(stream))
@@ -165,6 +166,30 @@ extension StreamDescription {
         }
         indexTimestamps = timestamps
         indexEndOffset = endOffset
+    }
+
+    /// Reads a display matrix exactly: a mirror (a negative determinant), then the rotation left
+    /// once it is undone, and whether the matrix is precisely that orientation. A singular matrix
+    /// means nothing a player can show: frames are shown as decoded.
+    static func orientation(_ matrix: [Int32]) -> DisplayOrientation {
+        var matrix = matrix
+        let (a, b, c, d) = (Double(matrix[0]), Double(matrix[1]), Double(matrix[3]), Double(matrix[4]))
+        let scale = max(hypot(a, c), hypot(b, d))
+        let determinant = a * d - b * c
+        guard scale > 0, abs(determinant) > 0.01 * scale * scale else {
+            return DisplayOrientation(quarterTurns: 0, mirrored: false, exact: false)
+        }
+        let mirrored = determinant < 0
+        if mirrored { av_display_matrix_flip(&matrix, 1, 0) }
+        let degrees = av_display_rotation_get(matrix)
+        let turns = degrees.isNaN ? 0 : ((Int((-degrees / 90).rounded()) % 4) + 4) % 4
+        var upright = [Int32](repeating: 0, count: 9)
+        av_display_rotation_set(&upright, Double(turns * 90))
+        // Translations (x, y) are where a player puts the turned frame, so they may be anything.
+        let exact =
+            [0, 1, 3, 4].allSatisfy { abs(Int64(matrix[$0]) - Int64(upright[$0])) <= 64 }
+            && matrix[2] == 0 && matrix[5] == 0 && matrix[8] == upright[8]
+        return DisplayOrientation(quarterTurns: turns, mirrored: mirrored, exact: exact)
     }
 
     private static func name(_ pointer: UnsafePointer<CChar>?, unless unspecified: Bool) -> String? {
