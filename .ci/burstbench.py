@@ -129,7 +129,10 @@ def measure(label, binary, work, pg_url, inputs):
     a_jumped = sum(1 for job in a_ids if any(b_created < at < b_claimed for at in events(job, "claimed")))
     a_durations = [stamp(rows[job]["completed"]) - max(events(job, "claimed")) for job in a_ids]
     a_total = max(stamp(rows[job]["completed"]) for job in a_ids) - min(stamp(rows[job]["created"]) for job in a_ids)
+    looks = [queued - max(at for at in events(job, "claimed") if at < queued)
+             for job in a_ids + [b_id] for queued in events(job, "queued")]
     return {
+        "first_look": statistics.median(looks) if looks else float("nan"),
         "b_stills": b_stills - b_created,
         "a_jumped": a_jumped,
         "b_completed": stamp(rows[b_id]["completed"]) - b_created,
@@ -179,6 +182,7 @@ def main():
         ("one A job, claim → COMPLETED (median, s)", "", "a_job", "{:.2f}"),
         ("C (THUMBNAIL): row insert → COMPLETED (s)", "≤ 1.5", "c_completed", "{:.2f}"),
         ("A: first insert → last COMPLETED (s)", "within 5 % of before", "a_total", "{:.1f}"),
+        ("a first look in the fast lane, claim → queued (median, s)", "", "first_look", "{:.2f}"),
     ]
     for name, goal, key, fmt in rows:
         print(f"| {name} | {goal} | " + " | ".join(fmt.format(result[key]) for _, result in results) + " |")

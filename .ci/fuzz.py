@@ -2,12 +2,15 @@
 """Fuzzes media-worker with mutated and crafted uploads, as an attacker or a broken phone would.
 
 Each case mutates a fixture (byte flips, cut and duplicated chunks, MP4 box sizes and table counts
-set to zero or huge, EBML sizes corrupted, absurd dimensions and timestamps in headers, truncation)
+set to zero or huge, EBML sizes corrupted, absurd dimensions and timestamps in headers, truncation,
+edit lists that replay or retime, sample tables claiming millions of samples, floods of repeated VP9
+frames, SEI payloads, display matrices that mirror, turn, skew or vanish)
 or crafts a file that tries to make FFmpeg open another one (HLS, DASH, FFconcat, SDP, URLs), and
 runs `media-worker process --type FULL_PROCESSING --json` on it with a memory and CPU limit and a
 wall-clock timeout. A case passes when the process exits 0 with a report, or 1 with an error whose
 code is one of the schema's and whose message is readable; it fails on a signal death, a hang, an
-unknown code, or any open of the canary file that lies beside every input.
+unknown code, any open of the canary file that lies beside every input, or an output carrying the
+uploader's SEI user data. It prints the most CPU seconds per KB of upload any case cost.
 
     python3 .ci/fuzz.py                      # CI's slice: 300 cases, seed 1
     python3 .ci/fuzz.py --cases 5000 --seed 7 --keep /tmp/fuzz-finds   # a long run
@@ -35,7 +38,11 @@ SEEDS = [
     "landscape_1080p_h264_aac.mp4", "portrait_rot90.mp4", "portrait_hevc_rot90.mov", "hdr_hevc_pq_10bit.mp4",
     "vp9_opus.webm", "no_audio.mp4", "odd_size_854x481.mp4", "vfr.mp4", "black_first_second.mp4",
     "timestamp_gap.mkv", "timestamp_lie.mkv", "external_reference.mov", "audio_only.m4a",
+    "edit_list_replay.mp4", "sei_user_data.mp4", "sample_table_bomb.mp4", "repeat_frames.ivf", "mirror_matrix.mp4",
+    "matrix_45.mp4", "raw_stream.h264", "copy_breaks.ts",
 ]
+# Strings of the uploader's that no output may carry (the SEI fixture's user data).
+PRIVATE = [b"DASHCAM-GPS"]
 CODES = {"input_missing", "input_unreadable", "unsupported", "corrupt_input", "limits_exceeded", "storage",
          "database", "crashed", "timeout", "cancelled", "internal"}
 MP4_BOXES = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"stsz", b"stco", b"co64", b"stts", b"stss",
@@ -147,7 +154,75 @@ def timestamps(data, rng):
             data[field:field + 4] = struct.pack(">I", rng.choice([0, 0xFFFFFFFF, 0x7FFFFFFF, rng.randrange(1 << 32)]))
 
 
-MUTATORS = [flip, flip, cut, duplicate, truncate, mp4_box_size, mp4_table_count, dimensions, ebml_size, timestamps]
+def edit_list(data, rng):
+    """An edit list with more entries, replays of the media, odd rates or empty edits."""
+    for at in find_all(data, b"elst", 2):
+        count_at = at + 8
+        if count_at + 16 > len(data):
+            continue
+        count = struct.unpack(">I", data[count_at:count_at + 4])[0]
+        entry = data[count_at + 4:count_at + 16]
+        choice = rng.randrange(4)
+        if choice == 0:  # the first entry repeated N times (only the count grows, the box does not)
+            data[count_at:count_at + 4] = struct.pack(">I", rng.choice([2, 50, 100000, 0xFFFFFFFF]))
+        elif choice == 1:  # entries inserted: replays of the same media
+            times = rng.choice([2, 10, 500])
+            data[count_at + 4:count_at + 4] = bytes(entry) * times
+            data[count_at:count_at + 4] = struct.pack(">I", count + times)
+        elif choice == 2:  # a rate other than 1
+            data[count_at + 12:count_at + 16] = struct.pack(">I", rng.choice([0, 0x8000, 0x20000, 0xFFFFFFFF]))
+        else:  # an empty edit (media time -1) or a media time past the end
+            data[count_at + 8:count_at + 12] = struct.pack(">I", rng.choice([0xFFFFFFFF, 0x7FFFFFFF]))
+
+
+def sample_table(data, rng):
+    """stsz: a constant sample size and a huge count, or a count larger than the table."""
+    for at in find_all(data, b"stsz", 2):
+        if at + 16 <= len(data):
+            data[at + 8:at + 16] = struct.pack(">II", rng.choice([0, 1, 100, 65536]),
+                                               rng.choice([1000, 88_000_000, 0xFFFFFFFF, rng.randrange(1 << 32)]))
+
+
+def repeat_frames(data, rng):
+    """IVF: more one-byte "show the previous frame" packets, or the frame count and rate changed."""
+    if data[:4] != b"DKIF":
+        return
+    choice = rng.randrange(3)
+    if choice == 0:
+        last = struct.unpack("<Q", data[-9:-1])[0] if len(data) > 44 else 0
+        data += b"".join(struct.pack("<IQ", 1, last + n) + bytes([0x88]) for n in range(1, rng.choice([10, 5000])))
+    elif choice == 1:
+        struct.pack_into("<II", data, 16, rng.choice([1, 240, 1000, 0xFFFFFFFF]), rng.choice([1, 1000, 0]))
+    else:
+        struct.pack_into("<I", data, 24, rng.choice([0, 1, 0xFFFFFFFF]))
+
+
+def sei_payload(data, rng):
+    """Bytes of an H.264 SEI NAL unit (type 6) changed: sizes, payload types, the payload itself."""
+    spots = [at for at in find_all(data, b"\x06\x05") if at > 4]
+    if spots:
+        at = rng.choice(spots)
+        for _ in range(rng.randint(1, 6)):
+            offset = at + rng.randrange(2, 40)
+            if offset < len(data):
+                data[offset] = rng.randrange(256)
+
+
+def display_matrix(data, rng):
+    """A track header's matrix: a mirror, a turn, a skew, zeros, or noise."""
+    spots = find_all(data, b"tkhd", 4)
+    if spots:
+        at = rng.choice(spots) + 4 + 44  # version 0: matrix after 40 bytes of fields
+        one = 0x10000
+        matrix = rng.choice([(-one, 0, 0, one), (0, one, -one, 0), (one, one // 2, 0, one), (0, 0, 0, 0),
+                             (one, 0, 0, -one), (46341, 46341, -46341, 46341),
+                             tuple(rng.randrange(-(1 << 31), 1 << 31) for _ in range(4))])
+        if at + 16 <= len(data):
+            struct.pack_into(">iiii", data, at, matrix[0], matrix[1], matrix[2], matrix[3])
+
+
+MUTATORS = [flip, flip, cut, duplicate, truncate, mp4_box_size, mp4_table_count, dimensions, ebml_size, timestamps,
+            edit_list, sample_table, repeat_frames, sei_payload, display_matrix]
 
 
 def crafted(rng, canary, port):
@@ -214,6 +289,7 @@ def main():
 
     outcomes, problems = {}, []
     peak_rss, peak_cpu, peak_wall = 0, 0.0, 0.0
+    worst = (0.0, 0.0, 0, "")  # the most CPU seconds per KB of upload: (ratio, CPU s, bytes, seed)
     previous = resource.getrusage(resource.RUSAGE_CHILDREN)
     for case in range(arguments.cases):
         if rng.random() < 0.1:
@@ -235,6 +311,8 @@ def main():
         previous = usage
         peak_rss = max(peak_rss, usage.ru_maxrss)
         peak_cpu, peak_wall = max(peak_cpu, cpu), max(peak_wall, wall)
+        if cpu / max(1, len(data) / 1024) > worst[0]:
+            worst = (cpu / max(1, len(data) / 1024), cpu, len(data), origin)
         problem = None
         opened = watch.events()
         connected = 0
@@ -256,6 +334,11 @@ def main():
                 outcome = "completed" if report.get("outputs") else "empty report"
             except ValueError:
                 problem = "exit 0 without a JSON report"
+            for name in os.listdir(out) if os.path.isdir(out) else []:
+                with open(os.path.join(out, name), "rb") as output:
+                    written = output.read()
+                if any(secret in written for secret in PRIVATE):
+                    problem = f"{name} carries the uploader's SEI user data"
         elif status == 1:
             try:
                 error = json.loads(stdout)["error"]
@@ -281,6 +364,8 @@ def main():
     for outcome, count in sorted(outcomes.items(), key=lambda item: -item[1]):
         print(f"  {outcome:18} {count}")
     print(f"  peak RSS {peak_rss / 1024:.0f} MiB, peak CPU {peak_cpu:.1f} s, peak wall {peak_wall:.1f} s per case")
+    print(f"  most CPU per KB of upload: {worst[0]:.3f} CPU s/KB ({worst[1]:.2f} CPU s for {worst[2]} bytes, from "
+          f"{worst[3]}; files under 1 KB count as 1 KB)")
     for line in problems:
         print("  " + line)
     shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)

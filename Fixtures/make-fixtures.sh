@@ -249,4 +249,115 @@ open(sys.argv[2], "wb").write(data)
 PY
 rm -f external.tmp.mov
 
+# Hostile uploads, round two (see Tests/MediaTests/HostileCopyTests.swift). Each is small and made
+# from a clean clip whose boxes or bitstream are then edited; `mp4edit` walks an MP4's boxes.
+mp4edit() { python3 - "$@"; }
+cat >mp4boxes.tmp.py <<'PY'
+import struct
+def children(data, start, end):
+    while start + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[start:start + 8])
+        yield start, size, kind
+        start += size
+def path(data, *kinds):
+    """The chain of boxes moov > trak > … (the first of each kind), as (offset, size, kind)."""
+    chain, start, end = [], 0, len(data)
+    for kind in kinds:
+        box = next(b for b in children(data, start, end) if b[2] == kind)
+        chain.append(box)
+        start, end = box[0] + 8, box[0] + box[1]
+    return chain
+def replace(data, chain, new):
+    """Puts `new` (a whole box) where the last box of `chain` is, growing its parents. Only for
+    files whose moov comes after mdat, so no chunk offset moves."""
+    offset, size, _ = chain[-1]
+    for parent, parent_size, _ in chain[:-1]:
+        data[parent:parent + 4] = struct.pack(">I", parent_size + len(new) - size)
+    data[offset:offset + size] = new
+PY
+# An edit list that plays its 1 s clip 1000 times (12 KB of entries): copied packet by packet it
+# writes a thousand times the file; every packet counts against the file's own size now.
+ff -f lavfi -i "$(video 160x90 30 1)" -f lavfi -i "$(tone 1)" -vf "$markers" "${h264[@]}" "${aac[@]}" replay.tmp.mp4
+mp4edit replay.tmp.mp4 edit_list_replay.mp4 <<'PY'
+import struct, sys
+exec(open("mp4boxes.tmp.py").read())
+data = bytearray(open(sys.argv[1], "rb").read())
+scale = struct.unpack(">I", data[path(data, b"moov", b"mvhd")[-1][0] + 20:][:4])[0]
+moov = path(data, b"moov")[0]
+traks = [b for b in children(data, moov[0] + 8, moov[0] + moov[1]) if b[2] == b"trak"]
+for index in reversed(range(len(traks))):  # from the last: editing one moves those after it
+    moov = path(data, b"moov")[0]
+    trak = [b for b in children(data, moov[0] + 8, moov[0] + moov[1]) if b[2] == b"trak"][index]
+    elst = [b for b in children(data, trak[0] + 8, trak[0] + trak[1]) if b[2] == b"edts"][0]
+    chain = [moov, trak, elst, next(b for b in children(data, elst[0] + 8, elst[0] + elst[1]) if b[2] == b"elst")]
+    entries = b"".join(struct.pack(">IiI", scale, 0, 0x10000) for _ in range(1000))
+    replace(data, chain, struct.pack(">I4sII", 16 + len(entries), b"elst", 0, 1000) + entries)
+mvhd = path(data, b"moov", b"mvhd")[-1]
+data[mvhd[0] + 24:mvhd[0] + 28] = struct.pack(">I", 1000 * scale)
+open(sys.argv[2], "wb").write(data)
+PY
+# What a dashcam or a drone writes into the H.264 stream itself: SEI user data with a position
+# (and x264's own settings string, as every x264 file carries). A copy must carry neither.
+ff -f lavfi -i "$(small 30 1)" -f lavfi -i "$(tone 1)" -vf "$markers" "${h264[@]}" "${aac[@]}" sei.tmp.mp4
+ff -i sei.tmp.mp4 -c copy \
+  -bsf:v "h264_metadata=sei_user_data=a8d3c5e0-1b7f-4c2d-9e6a-0f5b3d2c1a90+DASHCAM-GPS+35.6586+139.7454-SERIAL-X7Q" \
+  -movflags +faststart sei_user_data.mp4
+# A sample table claiming 88 million samples of 100 bytes in a 9 KB file.
+ff -f lavfi -i "$(video 160x90 30 1)" "${h264[@]}" table.tmp.mp4
+mp4edit table.tmp.mp4 sample_table_bomb.mp4 <<'PY'
+import struct, sys
+exec(open("mp4boxes.tmp.py").read())
+data = bytearray(open(sys.argv[1], "rb").read())
+stsz = path(data, b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsz")
+replace(data, stsz, struct.pack(">I4sIII", 20, b"stsz", 0, 100, 88_000_000))
+open(sys.argv[2], "wb").write(data)
+PY
+# A grey 1280x720 VP9 keyframe, then 600 one-byte packets that each say "show the previous frame
+# again" (VP9's show_existing_frame): 10 s at 60 fps in 8 KB, each frame a full picture to encode.
+ff -f lavfi -i "color=gray:size=1280x720:rate=60" -frames:v 1 -c:v libvpx-vp9 -b:v 200k key.tmp.ivf
+python3 - key.tmp.ivf repeat_frames.ivf <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+header, size = bytearray(data[:32]), struct.unpack("<I", data[32:36])[0]
+key = data[44:44 + size]
+struct.pack_into("<II", header, 16, 60, 1)  # 60 frames per second
+struct.pack_into("<I", header, 24, 601)
+frames = [struct.pack("<IQ", len(key), 0) + key]
+frames += [struct.pack("<IQ", 1, n) + bytes([0x88]) for n in range(1, 601)]  # show_existing_frame, slot 0
+open(sys.argv[2], "wb").write(bytes(header) + b"".join(frames))
+PY
+# Display matrices a copy must not pass on: a mirror (stored mirrored, so the matrix's mirror shows
+# the markers upright), 45 degrees, a skew, and all zeros.
+matrix() { # NAME a b c d  (16.16 fixed point)
+  mp4edit matrix.tmp.mp4 "$@" <<'PY'
+import struct, sys
+exec(open("mp4boxes.tmp.py").read())
+data = bytearray(open(sys.argv[1], "rb").read())
+tkhd = path(data, b"moov", b"trak", b"tkhd")[-1]
+a, b, c, d = (int(v) for v in sys.argv[3:7])
+struct.pack_into(">9i", data, tkhd[0] + 48, a, b, 0, c, d, 0, 0, 0, 0x40000000)
+open(sys.argv[2], "wb").write(data)
+PY
+}
+ff -f lavfi -i "$(video 320x180 30 1)" -f lavfi -i "$(tone 1)" -vf "$markers,hflip" "${h264[@]}" "${aac[@]}" matrix.tmp.mp4
+matrix mirror_matrix.mp4 -65536 0 0 65536
+ff -f lavfi -i "$(video 320x180 30 1)" -f lavfi -i "$(tone 1)" -vf "$markers" "${h264[@]}" "${aac[@]}" matrix.tmp.mp4
+matrix matrix_45.mp4 46341 46341 -46341 46341
+matrix matrix_skew.mp4 65536 32768 0 65536
+matrix matrix_zero.mp4 0 0 0 0
+# A raw H.264 elementary stream (no container, no timestamps), as some cameras write.
+ff -f lavfi -i "$(small 30 2)" -vf "$markers" "${h264[@]}" -f h264 raw_stream.h264
+# A 0.3 s 720p H.264/AAC clip: under LOW (480 lines) it must be encoded down, whatever its size.
+ff -f lavfi -i "$(video 1280x720 30 0.3)" -f lavfi -i "$(tone 0.3)" -vf "$markers" "${h264[@]}" "${aac[@]}" \
+  -movflags +faststart short_720p.mp4
+# An H.264/AAC MPEG-TS that would be copied, whose picture size and audio rate change at 1 s: the
+# copy fails part-way (MP4 holds one set of parameters) and must become an encode.
+ff -f lavfi -i "$(small 30 1)" -f lavfi -i "$(tone 1 44100)" -vf "$markers" "${h264[@]}" "${aac[@]}" part1.tmp.ts
+ff -f lavfi -i "$(video 480x270 30 1)" -f lavfi -i "$(tone 1 48000)" -vf "$markers" "${h264[@]}" "${aac[@]}" \
+  -output_ts_offset 1 part2.tmp.ts
+cat part1.tmp.ts part2.tmp.ts >copy_breaks.ts
+# A tiny VP8 WebM, 84x33 (odd sizes, one macroblock row and a bit).
+ff -f lavfi -i "$(video 84x33 30 2)" -c:v libvpx -b:v 100k tiny_84x33.webm
+rm -f mp4boxes.tmp.py replay.tmp.mp4 sei.tmp.mp4 table.tmp.mp4 key.tmp.ivf matrix.tmp.mp4 part1.tmp.ts part2.tmp.ts
+
 du -ch -- *.mp4 *.mov *.webm *.m4a *.mkv | tail -n 1

@@ -125,7 +125,7 @@ final class SinglePass {
         if decodingVideo {
             videoDecoder = try StreamDecoder(
                 input: input, stream: video.index, timeBase: video.timeBase, threads: threads,
-                maxPixels: limits.maxPixels)
+                maxPixels: limits.maxPixels, frameDuration: video.nominalFrameDuration)
         }
         if transcode?.audio != nil, let audio = opened.audioStream {
             audioDecoder = try StreamDecoder(

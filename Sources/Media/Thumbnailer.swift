@@ -72,6 +72,9 @@ struct Thumbnailer {
     }
 
     /// Scores the candidates; the best wins, or the first decodable frame when none is usable.
+    /// The keyframes before the candidate times come first (one decode each: a chat's picture in
+    /// a fraction of a second); only when none of them is usable (a black or flat opening in one
+    /// long group of pictures) are the candidate times themselves decoded to.
     func choose(
         _ opened: Probe.Opened, limits: MediaLimits, progress: (Double) -> Void
     ) throws(MediaError) -> Candidate {
@@ -79,14 +82,17 @@ struct Thumbnailer {
             let reader = try VideoFrameReader(opened, threads: threads, limits: limits)
             let times = settings.candidateTimes(durationMs: opened.info.durationMs ?? 0)
             var scorer = CandidateScorer(times: times, logger: logger)
-            var seen: Set<Int64> = []
-            for (position, time) in times.enumerated() {
-                progress(Double(position) / Double(times.count + 1))
-                let target = reader.timestamp(atSeconds: time)
-                guard let frame = try decodeFrame(reader, at: target), let timestamp = frame.timestamp,
-                    seen.insert(timestamp).inserted
-                else { continue }
-                _ = try scorer.score(frame, timeMs: reader.milliseconds(of: timestamp))
+            for framesPerCandidate in [1, settings.maxFramesPerCandidate] {
+                var seen: Set<Int64> = []
+                for (position, time) in times.enumerated() {
+                    progress(Double(position) / Double(times.count + 1))
+                    let target = reader.timestamp(atSeconds: time)
+                    guard let frame = try decodeFrame(reader, at: target, frames: framesPerCandidate),
+                        let timestamp = frame.timestamp, seen.insert(timestamp).inserted
+                    else { continue }
+                    _ = try scorer.score(frame, timeMs: reader.milliseconds(of: timestamp))
+                }
+                if let best = scorer.best, !best.score.isUnusable { break }
             }
             guard let best = scorer.best else {
                 throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")
@@ -99,13 +105,13 @@ struct Thumbnailer {
         }
     }
 
-    /// The first frame at or after `target`, decoding at most `maxFramesPerCandidate` frames past
-    /// the keyframe before it (then the last one decoded); nil when nothing decodes there.
-    private func decodeFrame(_ reader: VideoFrameReader, at target: Int64) throws -> Frame? {
+    /// The first frame at or after `target`, decoding at most `frames` frames from the keyframe
+    /// before it (then the last one decoded); nil when nothing decodes there.
+    private func decodeFrame(_ reader: VideoFrameReader, at target: Int64, frames: Int) throws -> Frame? {
         try reader.seek(toKeyframeBefore: target)
         let frame = try Frame()
         var decodedAny = false
-        for _ in 0..<settings.maxFramesPerCandidate {
+        for _ in 0..<frames {
             guard try reader.next(into: frame) else { break }
             decodedAny = true
             if let timestamp = frame.timestamp, timestamp >= target { break }

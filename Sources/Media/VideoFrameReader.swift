@@ -19,7 +19,8 @@ final class VideoFrameReader {
         damage = DamagedPackets(video: opened)
         input.discardAllStreams(except: [stream.index])
         decoder = try StreamDecoder(
-            input: input, stream: stream.index, timeBase: stream.timeBase, threads: threads, maxPixels: maxPixels)
+            input: input, stream: stream.index, timeBase: stream.timeBase, threads: threads, maxPixels: maxPixels,
+            frameDuration: stream.nominalFrameDuration)
         packet = try Packet()
     }
 

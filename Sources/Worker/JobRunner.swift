@@ -222,7 +222,7 @@ public struct JobRunner: Sendable {
         request.stillsFirst = configuration.stillsFirst
         request.part = part
         request.sandboxPolicy = configuration.sandboxPolicy
-        request.niceness = part == .firstLook || !job.processingType.hasLongPass ? 0 : 10
+        request.niceness = part == .firstLook || !job.processingType.hasLongPass ? 0 : 19
         let child = ChildProcess(
             executable: configuration.childExecutable,
             arguments: ["run-job", try JSONFormat.text(request)], directory: input.deletingLastPathComponent())

@@ -65,20 +65,23 @@ struct ProcessCommandTests {
         #expect(text.contains("360x640 (stored 640x360, rotated 90°)"))
         #expect(text.contains("location    +35.6586+139.7454/"))
     }
-}
 
-@Suite("Secrets in command output")
-struct SecretOutputTests {
-    /// libpq's parse errors quote the connection string; no command may print them as they come.
-    @Test(arguments: ["migrate", "doctor"])
-    func malformedDatabaseURLNeverShowsItsPassword(_ command: String) throws {
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = "postgresql://app:Sup3rSecretPw@[::1/app"
-        environment["MEDIA_STORAGE_URL"] = "file://\(try Fixtures.temporaryDirectory("storage").path)"
-        let result = try runProgram(Fixtures.executable, [command], environment: environment)
-        let output = result.stderr + String(decoding: result.stdout, as: UTF8.self)
-        #expect(result.status != 0)
-        #expect(!output.contains("Sup3rSecretPw"), "\(output)")
-        #expect(output.contains("DATABASE_URL"), "\(output)")
+    /// A file name is the uploader's: escape sequences in it (retitle the terminal, clear it, turn
+    /// the text around) are printed as text, never sent to the terminal, in a summary and in an error.
+    @Test func fileNamesCannotDriveTheTerminal() throws {
+        let folder = try Fixtures.temporaryDirectory("names")
+        let name = "clip\u{1B}]0;pwned\u{07}\u{1B}[2J\u{202E}4pm.mp4"
+        let good = folder.appendingPathComponent(name)
+        try FileManager.default.copyItem(atPath: Fixtures.path("no_audio.mp4"), toPath: good.path)
+        let bad = folder.appendingPathComponent("bad" + name)
+        try FileManager.default.copyItem(atPath: Fixtures.path("not_a_video.mp4"), toPath: bad.path)
+        let out = folder.appendingPathComponent("out").path
+        for arguments in [["probe", good.path], ["process", bad.path, good.path, "--type", "METADATA", "--out", out]] {
+            let result = try runProgram(Fixtures.executable, arguments)
+            let output = String(decoding: result.stdout, as: UTF8.self) + result.stderr
+            #expect(
+                !output.contains("\u{1B}") && !output.contains("\u{07}") && !output.contains("\u{202E}"), "\(output)")
+            #expect(output.contains(#"clip\u{1B}]0;pwned\u{7}\u{1B}[2J\u{202E}4pm.mp4"#), "\(output)")
+        }
     }
 }

@@ -34,6 +34,24 @@ struct LocalStorageTests {
             try await storage.download(key: "missing.mp4", to: copy, expectedSize: nil)
         }
     }
+
+    /// A key naming a folder is a wrong key (the job's input is unreadable, at once), not a storage
+    /// failure worth three attempts.
+    @Test func folderKeyIsAnInvalidKey() async throws {
+        let root = try Fixtures.temporaryDirectory("storage")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("uploads/folder.mp4"), withIntermediateDirectories: true)
+        let storage = LocalStorage(root: root, publicBase: nil)
+        let copy = root.appendingPathComponent("copy.mp4")
+        let error = await #expect(throws: StorageError.self) {
+            try await storage.download(key: "uploads/folder.mp4", to: copy, expectedSize: nil)
+        }
+        guard case .invalidKey = error else {
+            Issue.record("\(String(describing: error)) is not invalidKey")
+            return
+        }
+    }
 }
 
 @Suite("LocalStorage and symbolic links")

@@ -7,6 +7,8 @@ public struct ProgramResult: Sendable {
     public let stderr: String
     /// The program's peak resident memory, in bytes (`wait4`'s `ru_maxrss`).
     public let peakMemoryBytes: Int
+    /// CPU time the program used, user and system, its children's excluded (`wait4`'s rusage).
+    public var cpuSeconds: Double = 0
 }
 
 /// Runs `executable` with `arguments`, waiting for it to exit (at most `timeout` seconds, then it
@@ -45,8 +47,12 @@ public func runProgram(
     let output = detached ? Data() : (try? Data(contentsOf: outputFile)) ?? Data()
     let errors = detached ? "" : (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
     let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return ProgramResult(
+    var result = ProgramResult(
         status: exitStatus, stdout: output, stderr: errors, peakMemoryBytes: Int(usage.ru_maxrss) * 1024)
+    result.cpuSeconds =
+        Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1_000_000
+    return result
 }
 
 /// `ffprobe`, the independent judge, when it is installed.

@@ -48,6 +48,12 @@ final class Frame {
         return value == noTimestamp ? nil : value
     }
 
+    /// Gives a frame that came without one a timestamp (presentation and best effort).
+    func stamp(_ timestamp: Int64) {
+        pointer.pointee.pts = timestamp
+        pointer.pointee.best_effort_timestamp = timestamp
+    }
+
     /// The presentation timestamp the next filter or encoder sees (nil: none).
     var presentationTimestamp: Int64? {
         get { pointer.pointee.pts == noTimestamp ? nil : pointer.pointee.pts }

@@ -7,11 +7,19 @@ final class StreamDecoder {
     private var context: UnsafeMutablePointer<AVCodecContext>?
     /// The decoded stream's time base: frame timestamps are in it.
     let timeBase: Rational
+    /// What a frame lasts, in `timeBase`, for frames that come without a timestamp (a raw
+    /// elementary stream has none): each is stamped one frame after the one before, as the
+    /// `ffmpeg` program does. Nil: frames are left as decoded.
+    private let frameDuration: Int64?
+    private var nextTimestamp: Int64 = 0
 
     /// Opens the stream's decoder. `threads` 0 lets FFmpeg size the pool to the machine;
     /// `maxPixels` makes the decoder refuse frames larger than the limit before allocating them.
-    init(input: InputFile, stream: Int, timeBase: Rational, threads: Int, maxPixels: Int) throws(FFmpegError) {
+    init(
+        input: InputFile, stream: Int, timeBase: Rational, threads: Int, maxPixels: Int, frameDuration: Int64? = nil
+    ) throws(FFmpegError) {
         self.timeBase = timeBase
+        self.frameDuration = frameDuration
         let codecContext = try input.withCodecParameters(stream: stream) { parameters throws(FFmpegError) in
             guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
                 throw FFmpegError(call: "avcodec_find_decoder", code: cffmpeg_averror(ENOSYS))
@@ -55,9 +63,21 @@ final class StreamDecoder {
         if result == cffmpeg_averror_eagain() { return .needsInput }
         if result == cffmpeg_averror_eof() { return .finished }
         if result < 0 { throw FFmpegError(call: "avcodec_receive_frame", code: result) }
+        if let frameDuration {
+            if let timestamp = frame.timestamp {
+                nextTimestamp = timestamp + frameDuration
+            } else {
+                frame.stamp(nextTimestamp)
+                nextTimestamp += frameDuration
+            }
+        }
         return .frame
     }
 
-    /// Forgets buffered frames, after a seek.
-    func flush() { avcodec_flush_buffers(context) }
+    /// Forgets buffered frames, after a seek (a stream without timestamps is only ever read again
+    /// from its start).
+    func flush() {
+        avcodec_flush_buffers(context)
+        nextTimestamp = 0
+    }
 }

@@ -52,6 +52,14 @@ struct StreamDescription {
     var isAttachedPicture: Bool
     /// This FFmpeg build has a decoder for the stream's codec.
     var hasDecoder: Bool
+    /// One frame at the stream's rate (its average, its base rate, or 25 fps), in its time base.
+    var nominalFrameDuration: Int64 {
+        let rate =
+            [averageFrameRate, realFrameRate].compactMap { $0 }.first { (1...1000).contains($0.doubleValue) }
+            ?? Rational(25, 1)
+        return max(1, rescale(1, from: Rational(rate.denominator, rate.numerator), to: timeBase))
+    }
+
     /// Timestamps of the demuxer's index entries (every sample for MP4/MOV, keyframes elsewhere).
     var indexTimestamps: [Int64]
     /// The byte just past the last sample the index points at; nil without an index.

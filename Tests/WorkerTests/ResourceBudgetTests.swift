@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+@testable import Media
+@testable import Worker
+
+/// The budgets a job's child gets, from what its input is: pure rules, no process, no database.
+@Suite("Resource budgets")
+struct ResourceBudgetTests {
+    /// What a probe says of a 1080p30 video of `seconds` in `bytes`.
+    func info(seconds: Int, bytes: Int64, width: Int = 1920, height: Int = 1080, rate: Double = 30) -> MediaInfo {
+        MediaInfo(
+            container: "mp4", durationMs: seconds * 1000, sizeBytes: bytes, bitRate: nil,
+            video: VideoInfo(
+                codec: "h264", profile: nil, codedWidth: width, codedHeight: height, rotation: 0, width: width,
+                height: height, pixelAspectRatio: nil, frameRate: rate, variableFrameRate: false,
+                pixelFormat: "yuv420p",
+                bitDepth: 8, colorPrimaries: nil, colorTransfer: nil, colorSpace: nil, colorRange: nil, hdr: false,
+                bitRate: nil),
+            audio: nil, creationTime: nil, location: nil)
+    }
+
+    /// A real phone clip: a minute of 1080p30 in 30 MB gets the duration's allowance (with its
+    /// 4× headroom over the benchmark), its bytes allowing more.
+    @Test func realClipGetsItsDurationsAllowance() {
+        let budget = ResourceBudget.cpuSeconds(
+            for: info(seconds: 60, bytes: 30 << 20), type: .fullProcessing, profile: .medium, ceiling: 7200)
+        #expect(budget == 60 + 90)
+    }
+
+    /// A header alone cannot raise the budget: 8 KB declaring 30 minutes of 4K60 at ULTRA gets
+    /// seconds, not the 7200 CPU s its header asked for.
+    @Test func headerAloneCannotRaiseTheBudget() {
+        let budget = ResourceBudget.cpuSeconds(
+            for: info(seconds: 1800, bytes: 8 << 10, width: 4096, height: 2160, rate: 60), type: .compression,
+            profile: .ultra, ceiling: 7200)
+        #expect(budget <= 11, "\(budget) CPU s")
+    }
+
+    /// Stills and metadata need no per-second allowance; the fixed part grows with the upload.
+    @Test func quickTypesGetTheFixedPart() {
+        #expect(
+            ResourceBudget.cpuSeconds(
+                for: info(seconds: 600, bytes: 1 << 30), type: .thumbnail, profile: .ultra, ceiling: 7200)
+                == 60)
+        #expect(
+            ResourceBudget.cpuSeconds(
+                for: info(seconds: 600, bytes: 0), type: .metadata, profile: .ultra, ceiling: 7200)
+                == 10)
+    }
+
+    /// The largest file a child may write: a copy's input size, or the profile's peak rate for the
+    /// longest the video may last, with 16 MiB for stills and headers.
+    @Test func outputBytesFollowTheProfile() {
+        let limits = MediaLimits.default
+        let medium = ResourceBudget.outputBytes(
+            for: info(seconds: 60, bytes: 10 << 20), profile: .medium, limits: limits)
+        // (2500 + 128) kbit/s for 60 + 12 s, × 1.5.
+        let encoded: Int64 = 2628 * 1000 / 8 * 72 * 3 / 2
+        #expect(medium == encoded + 16 << 20)
+        let copy = ResourceBudget.outputBytes(for: info(seconds: 1, bytes: 500 << 20), profile: .low, limits: limits)
+        let copied: Int64 = 500 << 20 + 50 << 20 + 16 << 20
+        #expect(copy == copied)
+    }
+}
