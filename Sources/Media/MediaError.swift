@@ -76,7 +76,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// The system's reason for a failed Foundation file operation (`No space left on device`), without
 /// the paths Foundation's own descriptions carry.
-func systemReason(_ error: any Error) -> String {
+public func systemReason(_ error: any Error) -> String {
     let described = error as NSError
     for candidate in [described.userInfo[NSUnderlyingErrorKey] as? NSError, described].compactMap({ $0 })
     where candidate.domain == NSPOSIXErrorDomain {

@@ -143,8 +143,17 @@ public struct JobRunner: Sendable {
         let job = run.job
         let directory = URL(fileURLWithPath: configuration.temporaryDirectory)
             .appendingPathComponent("media-worker-job-\(job.id)-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(
-            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            // The host's fault, not the input's: retried (on this host or another).
+            return try await run.fail(
+                JobFailure(
+                    .internal,
+                    "the job's private folder cannot be made in MEDIA_WORKER_TMPDIR (\(systemReason(error))); check "
+                        + "that folder's owner and free space"))
+        }
         defer { try? FileManager.default.removeItem(at: directory) }
 
         // Named by nothing the uploader chose: what the file is comes from its bytes.
