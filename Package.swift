@@ -75,10 +75,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What runs inside a job's confined child. It must never reach the database or the store:
+        // it depends on the media engine, the vocabulary and the Linux shims only (a test checks).
+        .target(
+            name: "JobChild",
+            dependencies: [
+                "Media", "JobVocabulary", "CLinux",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Worker",
             dependencies: [
-                "Media", "Queue", "Storage", "CLinux", "Observability",
+                "Media", "JobChild", "Queue", "Storage", "CLinux", "Observability",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -100,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "media-worker",
             dependencies: [
-                "Media", "Worker", "Queue", "Storage", "Observability", "Pages",
+                "Media", "JobChild", "Worker", "Queue", "Storage", "Observability", "Pages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -134,9 +144,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "JobChildTests",
+            dependencies: ["JobChild", "Media"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WorkerTests",
             dependencies: [
-                "Worker", "Queue", "Storage", "Observability", "Media", "TestSupport", "media-worker",
+                "Worker", "JobChild", "Queue", "Storage", "Observability", "Media", "TestSupport", "media-worker",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

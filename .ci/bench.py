@@ -189,7 +189,7 @@ def measure_chat(binary, source, path, rounds):
             at = {e["event"]: datetime.datetime.fromisoformat(e["at"].replace("Z", "+00:00"))
                   for e in json.loads(events_json)}
             seconds = lambda name: (at[name] - start).total_seconds() if name in at else None
-            return seconds("stills"), seconds("completed"), seconds("deduplicated")
+            return seconds("stills"), seconds("completed"), seconds("reused")
 
         staged, plain = [], []
         for round_number in range(rounds):
@@ -197,7 +197,7 @@ def measure_chat(binary, source, path, rounds):
             if round_number % 2:
                 order.reverse()
             for kind, settings in order:
-                (staged if kind == "staged" else plain).append(job(MEDIA_WORKER_DEDUPE="off", **settings))
+                (staged if kind == "staged" else plain).append(job(MEDIA_WORKER_REUSE="off", **settings))
         # The first job with reuse on makes the result; the second, another upload of the same bytes, reuses it.
         job()
         forwarded = [job()[2] for _ in range(rounds)]

@@ -192,7 +192,7 @@ def claim_cost(direct, binary, environment, log_path, claims=100):
             plan, _ = decoder.raw_decode(rest.split("plan:", 1)[1].lstrip())
         except ValueError:
             continue
-        if plan.get("Query Text", "").lstrip().startswith("WITH running AS"):
+        if "'event', 'claimed'" in plan.get("Query Text", ""):  # the claim, whatever its shape
             durations.append(float(milliseconds))
             buffers.append(plan["Plan"].get("Shared Hit Blocks", 0) + plan["Plan"].get("Shared Read Blocks", 0))
     return len(durations), durations, buffers
@@ -204,12 +204,15 @@ def main():
     parser.add_argument("--pickups", type=int, default=100, help="jobs inserted one at a time per latency run")
     parser.add_argument("--work", default=None)
     parser.add_argument("--claim-cost", action="store_true", help="only the claim's cost at a million rows")
+    parser.add_argument("--binary", help="a media-worker binary to measure (default: this tree's release build)")
     options = parser.parse_args()
     work = options.work or tempfile.mkdtemp(prefix="media-worker-queuebench-")
     os.makedirs(work, exist_ok=True)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "media-worker"], cwd=ROOT, check=True)
-    binary = os.path.join(subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
-                                         capture_output=True, text=True, check=True).stdout.strip(), "media-worker")
+    binary = options.binary
+    if not binary:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "media-worker"], cwd=ROOT, check=True)
+        binary = os.path.join(subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
+                                             capture_output=True, text=True, check=True).stdout.strip(), "media-worker")
     pg = os.path.join(work, "pg")
     shutil.rmtree(pg, ignore_errors=True)
     url = subprocess.run(["bash", os.path.join(ROOT, ".ci/postgres"), "start", pg], capture_output=True, text=True,
@@ -223,7 +226,7 @@ def main():
         storage = os.path.join(work, "storage")
         os.makedirs(storage, exist_ok=True)
         base = dict(os.environ, MEDIA_STORAGE_URL="file://" + storage, MEDIA_WORKER_LOG_LEVEL="error",
-                    MEDIA_WORKER_TMPDIR=work, MEDIA_WORKER_DEDUPE="off", MEDIA_WORKER_RETRY_BASE="0")
+                    MEDIA_WORKER_TMPDIR=work, MEDIA_WORKER_REUSE="off", MEDIA_WORKER_RETRY_BASE="0")
         routes = {
             "direct (LISTEN)": dict(base, DATABASE_URL=direct),
             "PgBouncer, polling every 1 s": dict(base, DATABASE_URL=pooled, MEDIA_WORKER_POOL_MODE="transaction"),

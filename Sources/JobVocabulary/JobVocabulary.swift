@@ -72,6 +72,12 @@ public enum FailureCode: String, CaseIterable, Codable, Sendable {
     /// A crafted input can cause it at will (a decoder crash, a stall): retried once, in case the
     /// host was to blame, never more.
     public var isRetriedOnce: Bool { self == .crashed || self == .timeout }
+
+    /// Whether a job failing with this code on attempt `attempt` (1 for the first) goes back to
+    /// PENDING for another, when `maxAttempts` attempts are allowed in all.
+    public func isRetried(afterAttempt attempt: Int, of maxAttempts: Int) -> Bool {
+        isRetryable && attempt < (isRetriedOnce ? min(2, maxAttempts) : maxAttempts)
+    }
 }
 
 /// What a job makes (the keys of `outputStorageKeys`, `outputUrls`, `outputMetadata`).

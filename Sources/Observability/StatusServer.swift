@@ -5,7 +5,7 @@ public import Prometheus
 public import ServiceLifecycle
 
 /// Whether the daemon is well, as `/healthz` and `/readyz` report it.
-public struct Health: Sendable {
+public struct Health: Sendable, Equatable {
     /// The main loop runs and the database answered recently.
     public var live: Bool
     /// Start-up checks passed and the worker is taking jobs (not stopping).
@@ -25,7 +25,7 @@ public struct Health: Sendable {
 /// and, read-only, `GET /status` (a page for people) and `GET /status.json` (what it draws).
 public struct StatusServer: Service {
     /// The queue page and its data.
-    public struct StatusPage: Sendable {
+    public struct QueuePage: Sendable {
         public var html: String
         /// The JSON the page draws, or nil when it cannot be had (the database is away).
         public var json: @Sendable () async -> Data?
@@ -40,11 +40,11 @@ public struct StatusServer: Service {
     private let port: Int
     private let registry: PrometheusCollectorRegistry
     private let health: @Sendable () -> Health
-    private let status: StatusPage?
+    private let status: QueuePage?
     private let logger: Logger
 
     public init(
-        address: String, registry: PrometheusCollectorRegistry, logger: Logger, status: StatusPage? = nil,
+        address: String, registry: PrometheusCollectorRegistry, logger: Logger, status: QueuePage? = nil,
         health: @escaping @Sendable () -> Health
     ) throws(StatusServerError) {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),

@@ -1,4 +1,5 @@
 public import Foundation
+import JobVocabulary
 
 /// sd_notify over the documented datagram protocol (`man sd_notify`): one datagram of
 /// `KEY=value` lines to the socket in `$NOTIFY_SOCKET` (a path, or `@name` for the abstract
@@ -39,8 +40,7 @@ public struct SystemdNotifier: Sendable {
     public func watchdog() { send("WATCHDOG=1") }
     /// A graceful stop began; it may take `extend` (more than TimeoutStopSec if need be).
     public func stopping(status: String, extend: Duration) {
-        let microseconds = extend.components.seconds * 1_000_000 + extend.components.attoseconds / 1_000_000_000_000
-        send("STOPPING=1\nSTATUS=\(status)\nEXTEND_TIMEOUT_USEC=\(microseconds)")
+        send("STOPPING=1\nSTATUS=\(status)\nEXTEND_TIMEOUT_USEC=\(extend.inMicroseconds)")
     }
 
     private func send(_ message: String) {

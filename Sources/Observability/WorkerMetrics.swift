@@ -47,13 +47,13 @@ public struct WorkerMetrics: Sendable {
         )
         .increment()
         Timer(label: "media_worker_job_duration_seconds", dimensions: [("type", type.rawValue)], factory: factory)
-            .recordNanoseconds(Self.nanoseconds(duration))
+            .recordNanoseconds(duration.inNanoseconds)
     }
 
     /// One step of a job: download, process (the child), upload, record.
     public func stage(_ stage: String, duration: Duration) {
         Timer(label: "media_worker_stage_duration_seconds", dimensions: [("stage", stage)], factory: factory)
-            .recordNanoseconds(Self.nanoseconds(duration))
+            .recordNanoseconds(duration.inNanoseconds)
     }
 
     /// Seconds of media processed per second of processing.
@@ -74,13 +74,13 @@ public struct WorkerMetrics: Sendable {
 
     /// A job that copied an earlier job's outputs (the same bytes) instead of making them.
     public func reused() {
-        Counter(label: "media_worker_dedupe_hits_total", factory: factory).increment()
+        Counter(label: "media_worker_reuse_hits_total", factory: factory).increment()
     }
 
     /// From a job's start to its stills being published.
     public func timeToStills(_ duration: Duration) {
         Timer(label: "media_worker_time_to_stills_seconds", factory: factory).recordNanoseconds(
-            Self.nanoseconds(duration))
+            duration.inNanoseconds)
     }
 
     /// Abandoned jobs this worker put back in the queue.
@@ -93,9 +93,5 @@ public struct WorkerMetrics: Sendable {
     /// Jobs waiting and running (all workers' view of the queue).
     public func queueDepth(_ depth: [JobStatus: Int]) {
         for (status, gauge) in depthByStatus { gauge.record(depth[status] ?? 0) }
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 }

@@ -120,28 +120,30 @@ extension JobStore {
         }
     }
 
-    /// A completed job's result, kept under its key.
-    public struct ReusableResult: Sendable {
+    /// A completed job's result, kept under its key: whatever the worker needs to repeat the
+    /// write-back (outputs and their keys, the probe), of the worker's own type.
+    public struct ReusableResult<Kept: Codable & Sendable>: Sendable {
         public var key: ReuseKey
-        /// Whatever the worker needs to repeat the write-back (outputs and their keys, the probe).
-        public var result: any Encodable & Sendable
+        public var result: Kept
 
-        public init(key: ReuseKey, result: any Encodable & Sendable) {
+        public init(key: ReuseKey, result: Kept) {
             self.key = key
             self.result = result
         }
     }
 
     /// A result found for reuse: the job that made it and what it kept.
-    public struct FoundResult: Sendable {
+    public struct FoundResult<Kept: Codable & Sendable>: Sendable {
         public var jobId: Int
-        /// The JSON kept with it.
-        public var result: String
+        public var result: Kept
     }
 
-    /// The result kept under `key`, if the job that made it is still COMPLETED as it was then (a
-    /// job reprocessed since, or failed, or deleted, is not served).
-    public func reusableResult(_ session: PostgresSession, key: ReuseKey) throws -> FoundResult? {
+    /// The result kept under `key`, as `Kept`, if the job that made it is still COMPLETED as it was
+    /// then (a job reprocessed since, or failed, or deleted, is not served). One kept in another
+    /// shape (by another version) is none.
+    public func reusableResult<Kept: Codable & Sendable>(
+        _ session: PostgresSession, key: ReuseKey, as _: Kept.Type
+    ) throws -> FoundResult<Kept>? {
         guard
             let row = try session.query(
                 """
@@ -151,14 +153,15 @@ extension JobStore {
                   AND o."pipelineVersion" = $4 AND vp."status" = 'COMPLETED'
                   AND vp."completedAt" = o."completedAt"
                 """, key.parameters, operation: "look for a reusable result"
-            ).first
+            ).first,
+            let kept = try? JSONDecoder().decode(Kept.self, from: Data(try row.require("result", as: String.self).utf8))
         else { return nil }
-        return FoundResult(jobId: try row.require("jobId"), result: try row.require("result"))
+        return FoundResult(jobId: try row.require("jobId"), result: kept)
     }
 
     /// Keeps `reusable` as made by `job` (inside the completing transaction, so it points at the
     /// row as completed). A newer result replaces an older one.
-    func record(_ session: PostgresSession, _ reusable: ReusableResult, job: Job) throws {
+    func keepForReuse<Kept>(_ session: PostgresSession, _ reusable: ReusableResult<Kept>, job: Job) throws {
         try session.execute(
             """
             INSERT INTO \(tables.outputs) ("sha256", "processingType", "qualityProfile", "pipelineVersion", "jobId",
@@ -171,16 +174,16 @@ extension JobStore {
     }
 
     /// Tries to become the one worker making the result under `key` (a session lock, held until
-    /// `releaseMaking` or the session ends): false while another worker is making it.
-    public func startMaking(_ session: PostgresSession, key: ReuseKey) throws -> Bool {
+    /// `releaseReuseLock` or the session ends): false while another worker is making it.
+    public func takeReuseLock(_ session: PostgresSession, key: ReuseKey) throws -> Bool {
         try session.query(
-            "SELECT pg_try_advisory_lock($1::int8) AS locked", [key.lockKey], operation: "claim making a result"
+            "SELECT pg_try_advisory_lock($1::int8) AS locked", [key.lockKey], operation: "take the reuse lock"
         ).first?.require("locked", as: Bool.self) ?? false
     }
 
-    /// Lets go of the lock `startMaking` took (`ReuseKey.lockKey`).
-    public func releaseMaking(_ session: PostgresSession, lockKey: String) throws {
+    /// Lets go of the lock `takeReuseLock` took (`ReuseKey.lockKey`).
+    public func releaseReuseLock(_ session: PostgresSession, lockKey: String) throws {
         try session.query(
-            "SELECT pg_advisory_unlock($1::int8) AS released", [lockKey], operation: "release making a result")
+            "SELECT pg_advisory_unlock($1::int8) AS released", [lockKey], operation: "release the reuse lock")
     }
 }

@@ -120,8 +120,8 @@ public struct JobStore: Sendable {
         ).first?.requireVocabulary("status")
     }
 
-    /// What a finished run writes, all at once. The JSON columns take any `Encodable` value.
-    public struct Completion: Sendable {
+    /// What a finished run writes, all at once, and what it keeps for reuse, of the worker's type.
+    public struct Completion<Kept: Codable & Sendable>: Sendable {
         public var columns: OutputColumns
         public var outputTotalSize: Int64
         public var actualDurationSeconds: Int
@@ -129,11 +129,11 @@ public struct JobStore: Sendable {
         public var estimatedDurationSeconds: Int?
         public var event: ProcessingLogEvent
         /// Kept in the outputs table for later jobs with the same bytes (nil: nothing to keep).
-        public var reusable: ReusableResult?
+        public var reusable: ReusableResult<Kept>?
 
         public init(
             columns: OutputColumns, outputTotalSize: Int64, actualDurationSeconds: Int, estimatedDurationSeconds: Int?,
-            event: ProcessingLogEvent, reusable: ReusableResult?
+            event: ProcessingLogEvent, reusable: ReusableResult<Kept>?
         ) {
             self.columns = columns
             self.outputTotalSize = outputTotalSize
@@ -172,7 +172,7 @@ public struct JobStore: Sendable {
 
     /// Writes every output column, merges into the upload, and notifies, in ONE transaction.
     /// False (and nothing written) when the run was fenced off.
-    public func complete(_ session: PostgresSession, job: Job, _ completion: Completion) throws -> Bool {
+    public func complete<Kept>(_ session: PostgresSession, job: Job, _ completion: Completion<Kept>) throws -> Bool {
         let columns = completion.columns
         return try session.transaction("record a finished job") {
             let changed = try session.execute(
@@ -197,7 +197,7 @@ public struct JobStore: Sendable {
             try writeUpload(
                 session, job: job, status: .completed, posterUrl: columns.posterUrl, video: columns.uploadVideo,
                 variants: columns.uploadVariants)
-            if let reusable = completion.reusable { try record(session, reusable, job: job) }
+            if let reusable = completion.reusable { try keepForReuse(session, reusable, job: job) }
             try notify(session, job: job, status: .completed)
             return true
         }
@@ -211,14 +211,12 @@ public struct JobStore: Sendable {
         case fencedOff
     }
 
-    /// Records a failure: a `retryable` one goes back to PENDING with `retryCount` + 1 while
-    /// attempts remain (`maxAttempts` in all), anything else ends FAILED.
+    /// Records a failure: with `retry` (see `FailureCode.isRetried`) the job goes back to PENDING
+    /// with `retryCount` + 1, otherwise it ends FAILED.
     public func fail(
-        _ session: PostgresSession, job: Job, errorMessage: String, retryable: Bool, maxAttempts: Int,
-        event: ProcessingLogEvent
+        _ session: PostgresSession, job: Job, errorMessage: String, retry: Bool, event: ProcessingLogEvent
     ) throws -> FailureOutcome {
-        let retry = retryable && job.attempt < maxAttempts
-        return try session.transaction("record a failed job") {
+        try session.transaction("record a failed job") {
             let changed = try session.execute(
                 """
                 UPDATE \(vp) SET "status" = \(retry ? "'PENDING'" : "'FAILED'"), "errorMessage" = $3,

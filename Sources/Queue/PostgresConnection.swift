@@ -1,6 +1,7 @@
 import CLibPQ
 import Dispatch
 import Foundation
+import JobVocabulary
 public import Logging
 
 /// How long any statement may run and wait for a lock. Set per transaction with `SET LOCAL`, so
@@ -24,12 +25,8 @@ public struct StatementLimits: Sendable, Equatable {
 
     /// `BEGIN` and both limits, one round trip (a constant string: milliseconds only).
     var begin: String {
-        "BEGIN; SET LOCAL statement_timeout = \(Self.milliseconds(statementTimeout)); "
-            + "SET LOCAL lock_timeout = \(Self.milliseconds(lockTimeout))"
-    }
-
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        max(0, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        "BEGIN; SET LOCAL statement_timeout = \(max(0, statementTimeout.inMilliseconds)); "
+            + "SET LOCAL lock_timeout = \(max(0, lockTimeout.inMilliseconds))"
     }
 }
 
@@ -66,15 +63,8 @@ public final class PostgresConnection: @unchecked Sendable {
         self.reconnectPatience = reconnectPatience
         self.limits = limits
         self.applicationName =
-            String("media-worker \(Self.hostName) \(getpid()) \(label)".utf8.prefix(63)) ?? "media-worker"
+            String("media-worker \(WorkerIdentity.current.host) \(getpid()) \(label)".utf8.prefix(63)) ?? "media-worker"
     }
-
-    /// This host's name as the kernel knows it (no DNS lookup).
-    private static let hostName: String = {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }()
 
     deinit {
         if let connection { PQfinish(connection) }
@@ -291,9 +281,7 @@ public struct PostgresSession {
                 kind: .connection, operation: "wait for notifications", sqlState: nil, detail: "no socket")
         }
         var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-        let milliseconds = Int32(
-            timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        let ready = poll(&descriptor, 1, milliseconds)
+        let ready = poll(&descriptor, 1, Int32(clamping: timeout.inMilliseconds))
         if ready > 0 {
             guard PQconsumeInput(connection) == 1 else {
                 throw PostgresError(

@@ -1,4 +1,5 @@
 public import Foundation
+public import JobChild
 public import Logging
 public import Queue
 public import Storage
@@ -56,7 +57,7 @@ public struct Configuration: Sendable {
     public var metricsAddress: String?
     /// The variables S3 credentials and the default region are read from (`AWS_*`).
     public var awsEnvironment: [String: String]
-    /// Reuse the outputs of an earlier job for the same bytes (`MEDIA_WORKER_DEDUPE`, on).
+    /// Reuse the outputs of an earlier job for the same bytes (`MEDIA_WORKER_REUSE`, on).
     public var reuseOutputs: Bool
     /// FULL_PROCESSING publishes its stills before the long pass (`MEDIA_WORKER_STILLS_FIRST`, on).
     public var stillsFirst: Bool
@@ -122,9 +123,9 @@ public struct Configuration: Sendable {
             case let text?: throw .invalid(name, text, "on or off")
             }
         }
-        reuseOutputs = try flag("MEDIA_WORKER_DEDUPE", true)
+        reuseOutputs = try flag("MEDIA_WORKER_REUSE", true)
         stillsFirst = try flag("MEDIA_WORKER_STILLS_FIRST", true)
-        reuseWait = try number("MEDIA_WORKER_DEDUPE_WAIT", 300)
+        reuseWait = try number("MEDIA_WORKER_REUSE_WAIT", 300)
         switch environment["MEDIA_WORKER_SANDBOX"]?.lowercased() {
         case nil, "", "full": sandboxPolicy = .full
         case "partial": sandboxPolicy = .partial
@@ -205,7 +206,7 @@ public struct Configuration: Sendable {
             + "maxAttempts=\(maxAttempts) retryBase=\(retryBase)s shutdownGrace=\(shutdownGrace)s "
             + "uploadWait=\(uploadWait)s jobTimeout=\(jobTimeout)s tmp=\(temporaryDirectory) "
             + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user),\(tables.outputs),\(tables.paused) "
-            + "dedupe=\(reuseOutputs ? "on" : "off") stillsFirst=\(stillsFirst ? "on" : "off") "
+            + "reuse=\(reuseOutputs ? "on" : "off") stillsFirst=\(stillsFirst ? "on" : "off") "
             + "pipeline=\(pipelineVersion) metrics=\(metricsAddress ?? "off") sandbox=\(sandboxPolicy.rawValue)"
     }
 }
@@ -219,7 +220,7 @@ public enum PoolMode: String, Sendable {
 }
 
 /// A setting that is missing or malformed, saying which and what is expected.
-public enum ConfigurationError: Error, CustomStringConvertible, Sendable {
+public enum ConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
     case missing(String, String)
     case invalid(String, String, String)
 

@@ -70,9 +70,9 @@ public struct OneShotJobs: Sendable {
     ) async throws -> (job: Job, ending: JobRunner.Ending) {
         let store = JobStore(tables: configuration.tables)
         let connection = configuration.connection(label: "reprocess", logger: logger)
-        let (host, pid) = (ProcessInfo.processInfo.hostName, ProcessInfo.processInfo.processIdentifier)
+        let me = WorkerIdentity.current
         let event = ProcessingLogEvent(
-            event: "reprocess", attempt: 0, host: host, pid: pid, message: force ? "forced" : nil)
+            event: "reprocess", attempt: 0, host: me.host, pid: me.pid, message: force ? "forced" : nil)
         let reset = try await connection.withSession("reset the job") {
             try store.resetForReprocess(
                 $0, jobId: jobId, force: force, staleAfter: configuration.staleAfter, event: event)
@@ -84,7 +84,7 @@ public struct OneShotJobs: Sendable {
         }
         let claimed = try await connection.withSession("claim the job") { [configuration] in
             try store.claim(
-                $0, retryBase: 0, uploadWait: configuration.uploadWait, host: host, pid: pid, jobId: jobId)
+                $0, retryBase: 0, uploadWait: configuration.uploadWait, host: me.host, pid: me.pid, jobId: jobId)
         }
         await connection.close()
         guard let job = claimed else { throw Problem.claimedElsewhere(jobId) }

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import JobChild
 import Logging
 public import Media
 public import Observability

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobChild
 import Logging
 import Media
 import Queue
@@ -129,13 +130,13 @@ struct DoctorCommand: AsyncParsableCommand {
         let fix =
             "run `media-worker migrate --own-tables-only` (it creates media-worker's tables, nothing of the app's)"
         if !configuration.reuseOutputs {
-            report.pass("reuse", "off (MEDIA_WORKER_DEDUPE=off)")
+            report.pass("reuse", "off (MEDIA_WORKER_REUSE=off)")
         } else if await present(tables.outputs) {
             report.pass("reuse", "\(tables.outputs): forwarded videos reuse earlier outputs")
         } else {
             report.fail(
                 "reuse", "\(tables.outputs) does not exist: every forwarded video is processed again",
-                fix: fix + ", or set MEDIA_WORKER_DEDUPE=off")
+                fix: fix + ", or set MEDIA_WORKER_REUSE=off")
         }
         if await present(tables.paused) {
             let paused = (try? await connection.withSession("list paused types") { try store.pausedTypes($0) }) ?? []

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobVocabulary
 import Media
 import Pages
 
@@ -92,12 +93,12 @@ struct ProcessCommand: ParsableCommand {
             entries.append(
                 ContactSheet.Entry(
                     name: URL(fileURLWithPath: file).lastPathComponent, folder: folder, outcome: outcome,
-                    seconds: (ContinuousClock.now - fileStarted).seconds))
+                    seconds: (ContinuousClock.now - fileStarted).inSeconds))
         }
         if report {
             let page = (outputDirectory as NSString).appendingPathComponent("report.html")
             try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
-            try Data(ContactSheet.html(entries, wallSeconds: (ContinuousClock.now - started).seconds).utf8)
+            try Data(ContactSheet.html(entries, wallSeconds: (ContinuousClock.now - started).inSeconds).utf8)
                 .write(to: URL(fileURLWithPath: page))
             FileHandle.standardError.write(Data("contact sheet: \(page)\n".utf8))
         }
@@ -111,8 +112,4 @@ struct ProcessCommand: ParsableCommand {
         let safe = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" }.prefix(40))
         return String(format: "%02d-", position + 1) + safe
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

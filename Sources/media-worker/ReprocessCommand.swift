@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobChild
 import Worker
 
 /// `media-worker reprocess JOB_ID`: one job, now, in the foreground.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobChild
 import Media
 import Worker
 

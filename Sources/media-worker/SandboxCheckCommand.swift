@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobChild
 import Worker
 
 /// `media-worker sandbox-check FOLDER`: confines itself as a job's child does and reports what it

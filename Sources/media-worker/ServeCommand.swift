@@ -1,4 +1,5 @@
 import ArgumentParser
+import JobChild
 import Logging
 import Observability
 import Pages
@@ -54,7 +55,7 @@ struct ServeCommand: AsyncParsableCommand {
                 let queue = QueueStatusSource(configuration: configuration, database: worker.database)
                 let server = try StatusServer(
                     address: address, registry: registry, logger: logger,
-                    status: .init(html: StatusPage.html, json: { await queue.json() })
+                    status: StatusServer.QueuePage(html: StatusPage.html, json: { await queue.json() })
                 ) { worker.health() }
                 // First in the list, so it stops last: metrics stay readable while jobs drain.
                 services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup))

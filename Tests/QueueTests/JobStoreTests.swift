@@ -76,7 +76,7 @@ struct JobStoreTests {
             })
         #expect(second.token != first.token && second.attempt == 2)
 
-        let late = JobStore.Completion(
+        let late = JobStore.Completion<[String: String]>(
             columns: JobStore.OutputColumns(
                 outputStorageKeys: ["video": "k"], outputUrls: ["video": "u"], outputMetadata: [String: String](),
                 thumbnails: [String](), inputMetadata: [String: String](), uploadVideo: [String: String](),
@@ -149,7 +149,8 @@ struct JobStoreTests {
                 }, "attempt \(attempt)")
             let outcome = try await connection.withSession("fail") {
                 try store.fail(
-                    $0, job: job, errorMessage: "crashed: boom", retryable: true, maxAttempts: 3, event: event)
+                    $0, job: job, errorMessage: "storage: boom",
+                    retry: FailureCode.storage.isRetried(afterAttempt: job.attempt, of: 3), event: event)
             }
             #expect(outcome == (attempt < 3 ? .retrying : .failed))
         }
@@ -159,7 +160,7 @@ struct JobStoreTests {
                 "SELECT \"status\"::text AS s, \"retryCount\" AS r, \"errorMessage\" AS e FROM video_processing WHERE id = $1",
                 [String(id)]
             ).first)
-        #expect(try row.text("s") == "FAILED" && row.decode("r", as: Int.self) == 2 && row.text("e") == "crashed: boom")
+        #expect(try row.text("s") == "FAILED" && row.decode("r", as: Int.self) == 2 && row.text("e") == "storage: boom")
         // With a real backoff, a retried job is not runnable at once.
         let fresh = try await insertJob(url)
         let job = try #require(
@@ -168,7 +169,7 @@ struct JobStoreTests {
             })
         #expect(job.id == fresh)
         _ = try await connection.withSession("fail") {
-            try store.fail($0, job: job, errorMessage: "timeout: slow", retryable: true, maxAttempts: 3, event: event)
+            try store.fail($0, job: job, errorMessage: "timeout: slow", retry: true, event: event)
         }
         #expect(
             try await connection.withSession("claim") {

@@ -103,7 +103,7 @@ struct ChatFirstTests {
         #expect(Set(copies.keys) == Set(OutputRole.allCases.map(\.rawValue)) && copies == original)
         let row = try await worker.row(forwarded)
         #expect((try row.text("keys") ?? "").contains("media-worker/jobs/\(forwarded)/video.mp4"))
-        #expect((try row.text("logs") ?? "").contains(#""event":"deduplicated""#))
+        #expect((try row.text("logs") ?? "").contains(#""event":"reused""#))
         let metadata = try #require(
             try await TestDatabase.query(
                 worker.databaseURL,
@@ -141,9 +141,9 @@ struct ChatFirstTests {
         #expect(!events.contains { if case .run(forwarded, .reused) = $0 { true } else { false } })
     }
 
-    /// `MEDIA_WORKER_DEDUPE=off` makes every job.
+    /// `MEDIA_WORKER_REUSE=off` makes every job.
     @Test func reuseCanBeTurnedOff() async throws {
-        let worker = try await InProcessWorker.make(["MEDIA_WORKER_DEDUPE": "off"])
+        let worker = try await InProcessWorker.make(["MEDIA_WORKER_REUSE": "off"])
         let first = try await worker.enqueue("no_audio.mp4", type: .thumbnail)
         _ = try await worker.serveUntilFinished(first)
         let forwarded = try await worker.enqueue("no_audio.mp4", type: .thumbnail)

@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
+@testable import JobChild
 @testable import Media
 @testable import Worker
 

@@ -32,7 +32,7 @@ struct RetryPolicyTests {
                 return try store.claim(session, retryBase: 0, uploadWait: 3600, host: "h", pid: 1, jobId: ids.jobId)
             })
         let run = Run(
-            job: job, connection: connection, store: store, host: "h", pid: 1, maxAttempts: 3,
+            job: job, connection: connection, store: store, identity: WorkerIdentity(host: "h", pid: 1), maxAttempts: 3,
             logger: .init(label: "test"), metrics: WorkerMetrics(), onFailure: { _, _ in })
         _ = try await run.fail(JobFailure(code, "test"))
         let row = try #require(

@@ -8,7 +8,7 @@ import Queue
 extension JobRunner {
     enum ReuseLookup {
         /// A result to reuse.
-        case found(JobStore.FoundResult)
+        case found(JobStore.FoundResult<KeptResult>)
         /// None: this run makes it (and keeps it for the next).
         case make
         /// Reuse is off for this database (no outputs table).
@@ -28,14 +28,14 @@ extension JobRunner {
             if let found = try await connection.withSession(
                 "look for a reusable result",
                 {
-                    try store.reusableResult($0, key: key)
+                    try store.reusableResult($0, key: key, as: KeptResult.self)
                 })
             {
                 return .found(found)
             }
             // Without session locks (a transaction-mode pooler) two uploads of the same bytes at
             // once are both made.
-            guard wait, let makingLocks, try await !makingLocks.take(key, for: job.id) else { return .make }
+            guard wait, let reuseLocks, try await !reuseLocks.take(key, for: job.id) else { return .make }
             if ContinuousClock.now >= deadline {
                 logger.warning("another worker has been making the same result for too long; making it here too")
                 return .make
@@ -53,11 +53,8 @@ extension JobRunner {
 
     /// Copies the outputs of `found` to this job's keys and records them. Nil when they cannot be
     /// reused after all (an output was deleted from the store): the caller makes them.
-    func reuseResult(_ run: Run, found: JobStore.FoundResult, sha256: String) async throws -> Ending? {
-        let job = run.job
-        guard let kept = try? JSONDecoder().decode(KeptResult.self, from: Data(found.result.utf8)) else {
-            return nil
-        }
+    func reuseResult(_ run: Run, found: JobStore.FoundResult<KeptResult>, sha256: String) async throws -> Ending? {
+        let (job, kept) = (run.job, found.result)
         var stored: [StoredOutput] = []
         for (role, file) in kept.outputs.sorted(by: { $0.key < $1.key }) {
             guard let source = kept.keys[role] else { return nil }
@@ -79,9 +76,9 @@ extension JobRunner {
             stored.append(output)
         }
         metrics.reused()
-        return try await record(
+        return try await complete(
             run, input: kept.input, stored: stored, sha256: sha256, reusable: nil,
             event: run.event(
-                "deduplicated", message: "the same bytes as job \(found.jobId): its \(stored.count) outputs copied"))
+                "reused", message: "the same bytes as job \(found.jobId): its \(stored.count) outputs copied"))
     }
 }

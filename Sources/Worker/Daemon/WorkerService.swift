@@ -1,4 +1,5 @@
 import Foundation
+import JobChild
 public import Logging
 public import Observability
 public import Queue
@@ -23,10 +24,13 @@ public final class WorkerService: Service, Sendable {
     let metrics: WorkerMetrics
     let notifier: SystemdNotifier
     let state = ServiceState()
+    /// Every statement of the daemon and its runs, and who this worker is: owned here, handed down.
+    let store: JobStore
+    let identity = WorkerIdentity.current
     /// The connections every statement but `LISTEN` and the reuse locks shares (see
     /// `Configuration.connectionBudget`); `/status` reads through it too.
     public let database: PostgresPool
-    private let makingLocks: MakingLocks?
+    private let reuseLocks: ReuseLocks?
     /// What happened, as it happens.
     public let events: AsyncStream<WorkerEvent>
     private let eventSink: AsyncStream<WorkerEvent>.Continuation
@@ -47,14 +51,14 @@ public final class WorkerService: Service, Sendable {
             configuration.connection(label: "pool-\($0 + 1)", logger: logger)
         }
         self.database = database
-        makingLocks =
+        let store = JobStore(tables: configuration.tables)
+        self.store = store
+        reuseLocks =
             budget.locks
-            ? MakingLocks(
-                connection: configuration.connection(label: "locks", logger: logger),
-                store: JobStore(tables: configuration.tables)) : nil
+            ? ReuseLocks(connection: configuration.connection(label: "locks", logger: logger), store: store) : nil
         self.runner = JobRunner(
-            configuration: configuration, storage: storage, logger: logger, metrics: metrics, database: database,
-            makingLocks: makingLocks, onFailure: { state.failed(job: $0, error: $1) })
+            configuration: configuration, store: store, database: database, storage: storage, identity: identity,
+            logger: logger, metrics: metrics, reuseLocks: reuseLocks, onFailure: { state.failed(job: $0, error: $1) })
         self.storage = storage
         self.logger = logger
         self.untilIdle = untilIdle
@@ -120,7 +124,7 @@ public final class WorkerService: Service, Sendable {
             // A database that is away now is not waited for: what a stop cannot record, the
             // rescue of stale jobs and the fencing token take care of.
             self.database.stopRetrying()
-            self.makingLocks?.stopRetrying()
+            self.reuseLocks?.stopRetrying()
             listener?.stopRetrying()
             // Grace for the jobs, then time to stop their children and release them.
             self.notifier.stopping(
@@ -128,7 +132,7 @@ public final class WorkerService: Service, Sendable {
                 extend: .seconds(self.configuration.shutdownGrace + 30))
         }
         await database.close()
-        await makingLocks?.close()
+        await reuseLocks?.close()
         await listener?.close()
         logger.info(
             "worker stopped", metadata: ["ended": "\(state.endings.map { "\($0.key.rawValue)=\($0.value)" }.sorted())"])
@@ -145,7 +149,9 @@ public final class WorkerService: Service, Sendable {
             do {
                 var dry: Set<Lane> = []
                 while !state.isDraining,
-                    let lane = Lane.allCases.first(where: { !dry.contains($0) && state.running(in: $0) < slots($0) })
+                    let lane = Lane.allCases.first(where: {
+                        !dry.contains($0) && state.running(in: $0) < $0.slots(configuration)
+                    })
                 {
                     guard let job = try await claim(into: lane) else {
                         // Quick work is a part of any work: when an encode slot finds none, neither does the lane.
@@ -162,17 +168,9 @@ public final class WorkerService: Service, Sendable {
         }
     }
 
-    /// Slots of `lane` on this host.
-    private func slots(_ lane: Lane) -> Int {
-        switch lane {
-        case .encode: configuration.concurrency
-        case .fast: configuration.fastSlots
-        }
-    }
-
     private func start(_ job: Job, in lane: Lane, group: inout DiscardingTaskGroup) {
         let control = state.started(in: lane)
-        let threads = self.threads(running: state.running)
+        let threads = Lane.threads(running: state.running, cores: ProcessInfo.processInfo.activeProcessorCount)
         eventSink.yield(.claimed(job.id, lane))
         group.addTask {
             let ending = await self.runner.run(job, threads: threads, lane: lane, control: control) { event in
@@ -197,10 +195,8 @@ public final class WorkerService: Service, Sendable {
     }
 
     private func claim(into lane: Lane) async throws -> Job? {
-        let (store, host, pid, configuration) = (runner.store, runner.host, runner.pid, configuration)
-        let rules = JobStore.ClaimRules(
-            quickOnly: lane == .fast, maxSlotsPerUploader: configuration.maxSlotsPerUploader,
-            pausesKnown: state.pausesKnown)
+        let (store, host, pid, configuration) = (self.store, identity.host, identity.pid, configuration)
+        let rules = lane.claimRules(configuration, pausesKnown: state.pausesKnown)
         let job = try await database.withSession("claim a job") {
             try store.claim(
                 $0, rules: rules, retryBase: configuration.retryBase, uploadWait: configuration.uploadWait, host: host,
@@ -211,14 +207,14 @@ public final class WorkerService: Service, Sendable {
     }
 
     private func idle() async throws -> Bool {
-        let (store, uploadWait, pausesKnown) = (runner.store, configuration.uploadWait, state.pausesKnown)
+        let (store, uploadWait, pausesKnown) = (self.store, configuration.uploadWait, state.pausesKnown)
         return try await database.withSession("check for work") {
             try store.isIdle($0, uploadWait: uploadWait, pausesKnown: pausesKnown)
         }
     }
 
     private func rescue() async {
-        let (store, host, pid, configuration) = (runner.store, runner.host, runner.pid, configuration)
+        let (store, host, pid, configuration) = (self.store, identity.host, identity.pid, configuration)
         do {
             let rescued = try await database.withSession("rescue stale jobs") {
                 try store.rescueStale(
@@ -238,7 +234,7 @@ public final class WorkerService: Service, Sendable {
     }
 
     private func sampleDepth() async {
-        let store = runner.store
+        let store = self.store
         if let depth = try? await database.withSession("count jobs", { try store.depth($0) }) {
             metrics.queueDepth(depth)
         }
@@ -260,7 +256,7 @@ public final class WorkerService: Service, Sendable {
         while !state.isDraining {
             var problem: String
             do {
-                let store = runner.store
+                let store = self.store
                 _ = try await database.withSession("check the database") { try store.serverVersion($0) }
                 do {
                     try await storage.check()
@@ -308,7 +304,7 @@ public final class WorkerService: Service, Sendable {
     /// (an app database nobody ran `migrate --own-tables-only` on) every job is made and nothing
     /// is paused, and the operator hears so once.
     private func lookForOwnTables() async {
-        let (store, tables) = (runner.store, configuration.tables)
+        let (store, tables) = (self.store, configuration.tables)
         let present = { (table: String) async -> Bool in
             (try? await self.database.withSession("look for media-worker's own tables") {
                 try store.hasTable($0, table)
@@ -337,13 +333,6 @@ public final class WorkerService: Service, Sendable {
             notifier.watchdog()
         }
         if notifier.isEnabled, let line = state.changedStatusLine(now: now) { notifier.status(line) }
-    }
-
-    /// Decoder/encoder threads for a job starting while `running` jobs run (itself included):
-    /// the cores shared among the running jobs, at least two each, so a lone upload gets them all.
-    private func threads(running: Int) -> Int {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        return max(2, cores / max(1, running))
     }
 
     /// Waits for NOTIFY on the jobs channel and wakes the claimer.
@@ -375,117 +364,6 @@ public enum WorkerEvent: Sendable, Equatable {
     case finished(Int, JobRunner.Ending)
     /// The service is done; how its jobs ended.
     case stopped([JobRunner.Ending: Int])
-}
-
-/// The daemon's shared state: slots, wake-ups, shutdown.
-final class ServiceState: @unchecked Sendable {
-    // @unchecked: every field is read and written under `lock`.
-    private let lock = NSLock()
-    /// The running runs, by their control (a job id can be claimed again, once retried, before
-    /// its previous run has quite finished).
-    private var controls: [ObjectIdentifier: (control: RunControl, lane: Lane)] = [:]
-    private var pauses = true
-    private var draining = false
-    private var counts: [JobRunner.Ending: Int] = [:]
-    private var ready = false
-    private var lastPoll: ContinuousClock.Instant?
-    private var databaseError: String?
-    private var lastError: String?
-    private var lastWatchdog: ContinuousClock.Instant?
-    private var lastStatus = ""
-    private var lastStatusAt: ContinuousClock.Instant?
-
-    var running: Int { lock.withLock { controls.count } }
-    var isDraining: Bool { lock.withLock { draining } }
-    var endings: [JobRunner.Ending: Int] { lock.withLock { counts } }
-
-    func running(in lane: Lane) -> Int { lock.withLock { controls.values.filter { $0.lane == lane }.count } }
-    /// Whether media-worker's paused-types table exists (assumed until start-up found otherwise).
-    var pausesKnown: Bool { lock.withLock { pauses } }
-    func pausesUnknown() { lock.withLock { pauses = false } }
-
-    func started(in lane: Lane) -> RunControl {
-        let control = RunControl()
-        lock.withLock { controls[ObjectIdentifier(control)] = (control, lane) }
-        return control
-    }
-
-    func finished(_ control: RunControl, ending: JobRunner.Ending) {
-        lock.withLock {
-            controls[ObjectIdentifier(control)] = nil
-            counts[ending, default: 0] += 1
-        }
-    }
-
-    func drain() { lock.withLock { draining = true } }
-
-    func becameReady() { lock.withLock { ready = true } }
-
-    func polled() {
-        lock.withLock {
-            lastPoll = .now
-            databaseError = nil
-        }
-    }
-
-    func databaseFailed(_ error: String) { lock.withLock { databaseError = error } }
-    func failed(job: Int, error: String) { lock.withLock { lastError = "job \(job): \(error)" } }
-
-    /// Live while the loop polls the database successfully (or is draining); ready once start-up
-    /// checks passed and until a stop begins.
-    func health(window: Duration) -> Health {
-        lock.withLock {
-            let recent = lastPoll.map { ContinuousClock.now - $0 <= window } ?? false
-            let live = draining || !ready || recent
-            let detail: String
-            if draining {
-                detail = "stopping: \(controls.count) jobs running"
-            } else if !ready {
-                detail = "starting: waiting for the database and storage"
-            } else if !recent {
-                detail =
-                    "database unanswered for more than \(window.components.seconds) s: \(databaseError ?? "no poll")"
-            } else {
-                detail = "ok: \(controls.count) jobs running"
-            }
-            return Health(live: live, ready: ready && !draining, detail: detail)
-        }
-    }
-
-    func watchdogDue(now: ContinuousClock.Instant, interval: Duration) -> Bool {
-        lock.withLock {
-            guard lastWatchdog.map({ now - $0 >= interval }) ?? true else { return false }
-            lastWatchdog = now
-            return true
-        }
-    }
-
-    /// What `systemctl status` shows: jobs running and done, and the last error.
-    var statusLine: String {
-        lock.withLock {
-            let done = counts.values.reduce(0, +)
-            var line =
-                "\(controls.count) running, \(done) done (\(counts[.completed] ?? 0) completed, "
-                + "\(counts[.failed] ?? 0) failed, \(counts[.retrying] ?? 0) to retry, "
-                + "\(counts[.parked] ?? 0) first looks)"
-            if draining { line = "stopping: " + line }
-            if let databaseError { line += "; database: \(databaseError)" }
-            if let lastError { line += "; last error: \(lastError)" }
-            return String(line.prefix(400))
-        }
-    }
-
-    /// The status line when it changed since last sent, at most once a second.
-    func changedStatusLine(now: ContinuousClock.Instant) -> String? {
-        let line = statusLine
-        return lock.withLock {
-            guard line != lastStatus, lastStatusAt.map({ now - $0 >= .seconds(1) }) ?? true else { return nil }
-            lastStatus = line
-            lastStatusAt = now
-            return line
-        }
-    }
-    func stopAll() { lock.withLock { controls.values.map(\.control) }.forEach { $0.stop() } }
 }
 
 /// The daemon could not start (`--until-idle` runs do not wait for the database or storage).

@@ -26,7 +26,7 @@ extension JobRunner {
                     keys: stored.reduce(into: [:]) { $0[$1.file.role] = $1.key },
                     damage: report.damage))
         }
-        return try await record(
+        return try await complete(
             run, input: report.input, stored: stored, sha256: sha256, reusable: kept,
             event: run.event("completed", message: completionMessage(report)))
     }
@@ -105,12 +105,13 @@ extension JobRunner {
     }
 
     /// The completing transaction, for a run that made its outputs and for one that reused them.
-    func record(
-        _ run: Run, input: MediaInfo, stored: [StoredOutput], sha256: String, reusable: JobStore.ReusableResult?,
+    func complete(
+        _ run: Run, input: MediaInfo, stored: [StoredOutput], sha256: String,
+        reusable: JobStore.ReusableResult<KeptResult>?,
         event: ProcessingLogEvent
     ) async throws -> Ending {
         let job = run.job
-        let completion = JobStore.Completion(
+        let completion = JobStore.Completion<KeptResult>(
             columns: JobStore.OutputColumns(stored, input: input, sha256: sha256),
             outputTotalSize: Int64(stored.reduce(0) { $0 + $1.file.bytes }),
             actualDurationSeconds: Int(run.elapsed.components.seconds),

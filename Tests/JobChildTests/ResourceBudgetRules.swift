@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
+@testable import JobChild
 @testable import Media
-@testable import Worker
 
 /// The budgets a job's child gets, from what its input is: pure rules, no process, no database.
-@Suite("Resource budgets")
-struct ResourceBudgetTests {
+@Suite("Resource budget rules")
+struct ResourceBudgetRules {
     /// What a probe says of a 1080p30 video of `seconds` in `bytes`.
     func info(seconds: Int, bytes: Int64, width: Int = 1920, height: Int = 1080, rate: Double = 30) -> MediaInfo {
         MediaInfo(

@@ -1,4 +1,5 @@
 public import Foundation
+public import JobVocabulary
 public import Media
 
 /// What the daemon asks a job's child to do: built by `JobRunner`, passed as the one argument of
@@ -29,6 +30,21 @@ public struct JobRequest: Codable, Sendable, Equatable {
     /// lane's quick work (and to the daemon), so a chat's stills do not wait for an encode.
     public var niceness = 0
 
+    public init(
+        inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile, threads: Int,
+        limits: MediaLimits, parentPID: Int32, memoryBytes: Int64, cpuSeconds: Int
+    ) {
+        self.inputPath = inputPath
+        self.outputDirectory = outputDirectory
+        self.type = type
+        self.profile = profile
+        self.threads = threads
+        self.limits = limits
+        self.parentPID = parentPID
+        self.memoryBytes = memoryBytes
+        self.cpuSeconds = cpuSeconds
+    }
+
     /// The folder the child may write to, and nothing else.
     public var jobFolder: String { URL(fileURLWithPath: inputPath).deletingLastPathComponent().path }
 
@@ -45,7 +61,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
 
 /// One line of JSON a job's child writes on its stdout for the daemon. A new kind of message is a
 /// new case (and a new key below), not a new optional field.
-enum ChildMessage: Sendable, Equatable {
+public enum ChildMessage: Sendable, Equatable {
     /// How the child confined itself, sent before it reads the input.
     case sandbox(SandboxReport)
     /// What METADATA found, sent before the real work starts.
@@ -66,7 +82,7 @@ extension ChildMessage: Codable {
         case kind, sandbox, probe, stills, progress, report, failure
     }
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let kind = try container.decode(String.self, forKey: .kind)
         switch CodingKeys(stringValue: kind) {
@@ -82,7 +98,7 @@ extension ChildMessage: Codable {
         }
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case .sandbox(let report):

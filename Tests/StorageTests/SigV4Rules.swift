@@ -8,7 +8,7 @@ import Testing
 /// and requests of the SigV4 test suite (aws-sig-v4-test-suite: get-vanilla, get-vanilla-empty-query-key,
 /// post-vanilla). Expected canonical requests, hashes and signatures are copied from those pages.
 @Suite("SigV4 signer on AWS's published examples")
-struct SigV4Tests {
+struct SigV4Rules {
     static let s3Example = SigV4Signer(
         credentials: S3Credentials(
             accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),

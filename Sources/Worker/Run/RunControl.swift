@@ -1,4 +1,5 @@
 import Foundation
+import JobChild
 import Media
 
 /// Lets the daemon stop a running job (graceful shutdown past its grace period), and the run's
@@ -66,9 +67,4 @@ final class ChildState: @unchecked Sendable {
     var durationMs: Int? { lock.withLock { _probe?.durationMs } }
     var report: ProcessingReport? { lock.withLock { _report } }
     var failure: JobFailure? { lock.withLock { _failure } }
-}
-
-extension Duration {
-    /// The duration in seconds, as a floating-point number.
-    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

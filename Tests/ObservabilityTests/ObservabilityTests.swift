@@ -14,7 +14,7 @@ final class Lines: @unchecked Sendable {
 }
 
 @Suite("Log lines")
-struct LineLogHandlerTests {
+struct LogLineRules {
     func logger(_ format: LogFormat, journald: Bool = false, secrets: [String] = []) -> (Logger, Lines) {
         let lines = Lines()
         var logger = Logger(label: "test") { _ in

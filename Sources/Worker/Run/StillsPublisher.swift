@@ -7,7 +7,9 @@ import Queue
 /// child goes on with the video. A chat bubble gets its picture within a second.
 final class StillsPublisher: @unchecked Sendable {
     // @unchecked: `info` and `task` are only touched under `lock`.
-    private let runner: JobRunner
+    /// Stores one still of the run's job (from the folder given) and says where it is.
+    typealias Upload = @Sendable (OutputFile, URL) async throws -> StoredOutput
+    private let upload: Upload
     private let run: Run
     private let control: RunControl
     private let observe: @Sendable (JobRunner.Event) -> Void
@@ -15,8 +17,11 @@ final class StillsPublisher: @unchecked Sendable {
     private var info: MediaInfo?
     private var task: Task<[OutputRole: StoredOutput], Never>?
 
-    init(runner: JobRunner, run: Run, control: RunControl, observe: @escaping @Sendable (JobRunner.Event) -> Void) {
-        self.runner = runner
+    init(
+        run: Run, upload: @escaping Upload, control: RunControl,
+        observe: @escaping @Sendable (JobRunner.Event) -> Void
+    ) {
+        self.upload = upload
         self.run = run
         self.control = control
         self.observe = observe
@@ -50,12 +55,12 @@ final class StillsPublisher: @unchecked Sendable {
                     logger.error("the media process reported a bad still", metadata: ["problem": "\(problem)"])
                     return [:]
                 }
-                stored[file.role] = try await runner.upload(file, from: directory, job: job, damage: nil)
+                stored[file.role] = try await upload(file, directory)
             }
             let stills = JobStore.OutputColumns(
                 stored.values.sorted { $0.file.role < $1.file.role }, input: info, sha256: sha256)
             let event = run.event("stills", message: "poster and thumbnail published while the rest is made")
-            let store = runner.store
+            let store = run.store
             let published = try await run.connection.withSession("publish the stills") {
                 try store.publishStills($0, job: job, stills, event: event)
             }
@@ -64,7 +69,7 @@ final class StillsPublisher: @unchecked Sendable {
                 control.fence()
                 return [:]
             }
-            runner.metrics.timeToStills(run.elapsed)
+            run.metrics.timeToStills(run.elapsed)
             observe(.stillsPublished)
             return stored
         } catch {

@@ -1,4 +1,4 @@
-/// Statements for local runs and one-shot commands: `enqueue` and `reprocess`.
+/// Statements for local runs and one-shot commands (`OneShotJobs`): `enqueue` and `resetForReprocess`.
 extension JobStore {
     /// A new upload (COMPLETED) and its job, as the app would insert them. Creates the user row
     /// if it is missing (local runs only). Returns (upload id, job id).

@@ -9,7 +9,7 @@ func decodeBase83(_ digits: Substring) -> Int {
 }
 
 @Suite("BlurHash")
-struct BlurHashTests {
+struct BlurHashRules {
     @Test func flatImageEncodesItsColourAndNoDetail() {
         let image = Bitmap(
             width: 32, height: 32, channels: 3, bytes: Array(repeating: [200, 40, 10], count: 32 * 32).flatMap { $0 })

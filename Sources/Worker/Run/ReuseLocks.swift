@@ -5,7 +5,7 @@ import Queue
 /// advisory lock per result, all held on one connection of the daemon's (session pool mode only;
 /// a transaction-mode pooler keeps no session), and within the daemon a set of the keys its own
 /// runs are making (the server lets one session take its own lock twice).
-final class MakingLocks: @unchecked Sendable {
+final class ReuseLocks: @unchecked Sendable {
     // @unchecked: `held` is only touched under `lock`; the connection serialises its own calls.
     private let connection: PostgresConnection
     private let store: JobStore
@@ -31,7 +31,7 @@ final class MakingLocks: @unchecked Sendable {
         guard reserved else { return false }
         let store = store
         do {
-            if try await connection.withSession("claim making the result", { try store.startMaking($0, key: key) }) {
+            if try await connection.withSession("take the reuse lock", { try store.takeReuseLock($0, key: key) }) {
                 return true
             }
         } catch {
@@ -51,8 +51,8 @@ final class MakingLocks: @unchecked Sendable {
         }
         let store = store
         for key in keys {
-            _ = try? await connection.withSession("release making the result") {
-                try store.releaseMaking($0, lockKey: key)
+            _ = try? await connection.withSession("release the reuse lock") {
+                try store.releaseReuseLock($0, lockKey: key)
             }
         }
     }

@@ -9,8 +9,7 @@ struct Run: Sendable {
     let job: Job
     let connection: any PostgresClient
     let store: JobStore
-    let host: String
-    let pid: Int32
+    let identity: WorkerIdentity
     let maxAttempts: Int
     let logger: Logger
     let metrics: WorkerMetrics
@@ -20,20 +19,19 @@ struct Run: Sendable {
     var elapsed: Duration { ContinuousClock.now - started }
 
     func event(_ name: String, message: String? = nil) -> ProcessingLogEvent {
-        ProcessingLogEvent(event: name, attempt: job.attempt, host: host, pid: pid, message: message)
+        ProcessingLogEvent(event: name, attempt: job.attempt, host: identity.host, pid: identity.pid, message: message)
     }
 
     /// Records `failure`: retried while attempts remain if its code is retryable (`crashed` and
     /// `timeout` once at most), FAILED otherwise.
     func fail(_ failure: JobFailure) async throws -> JobRunner.Ending {
         let code = failure.code
-        let maxAttempts = code.isRetriedOnce ? min(2, self.maxAttempts) : self.maxAttempts
-        let willRetry = code.isRetryable && job.attempt < maxAttempts
+        let retry = code.isRetried(afterAttempt: job.attempt, of: maxAttempts)
         let text = "\(failure)"
         let outcome = try await connection.withSession("record a failure") { [store, job] session in
             try store.fail(
-                session, job: job, errorMessage: text, retryable: code.isRetryable, maxAttempts: maxAttempts,
-                event: event(willRetry ? "retry" : "failed", message: text))
+                session, job: job, errorMessage: text, retry: retry,
+                event: event(retry ? "retry" : "failed", message: text))
         }
         logger.warning("job failed", metadata: ["error": "\(text)", "outcome": "\(outcome)"])
         if outcome == .retrying { metrics.retry(code: code) }

@@ -1,4 +1,6 @@
 import Foundation
+import JobChild
+import JobVocabulary
 public import Logging
 import Media
 public import Observability
@@ -11,43 +13,42 @@ public import Storage
 /// child has them), uploads the outputs and records the result in one transaction. Every database
 /// write is fenced by the claim's token.
 public struct JobRunner: Sendable {
-    public let configuration: Configuration
-    public let store: JobStore
-    public let storage: any Storage
-    public let logger: Logger
-    let metrics: WorkerMetrics
-    /// Where the runs' statements go: the daemon's pool.
+    let configuration: Configuration
+    /// The statements, and where they go: the daemon's pool (or, one-shot, a connection).
+    let store: JobStore
     let database: any PostgresClient
+    let storage: any Storage
+    let identity: WorkerIdentity
+    let logger: Logger
+    let metrics: WorkerMetrics
     /// Who makes which result (nil: no coordination, e.g. through a transaction-mode pooler).
-    let makingLocks: MakingLocks?
+    let reuseLocks: ReuseLocks?
     /// Told of every failure (`job id`, `code: message`), for the daemon's status line.
     let onFailure: @Sendable (Int, String) -> Void
-    let host = ProcessInfo.processInfo.hostName
-    let pid = ProcessInfo.processInfo.processIdentifier
 
-    /// `database` is where its statements go (by default a connection of its own, for a one-shot
-    /// run); `makingLocks` coordinates making results with other workers (none by default).
-    public init(
-        configuration: Configuration, storage: any Storage, logger: Logger, metrics: WorkerMetrics = WorkerMetrics(),
-        database: (any PostgresClient)? = nil, onFailure: @escaping @Sendable (Int, String) -> Void = { _, _ in }
-    ) {
+    /// A runner for one-shot use (`reprocess`): statements on a connection of its own, no
+    /// coordination of reuse with other workers.
+    public init(configuration: Configuration, storage: any Storage, logger: Logger) {
         self.init(
-            configuration: configuration, storage: storage, logger: logger, metrics: metrics,
-            database: database ?? configuration.connection(label: "run", logger: logger), makingLocks: nil,
-            onFailure: onFailure)
+            configuration: configuration, store: JobStore(tables: configuration.tables),
+            database: configuration.connection(label: "run", logger: logger), storage: storage,
+            identity: .current, logger: logger, metrics: WorkerMetrics(), reuseLocks: nil, onFailure: { _, _ in })
     }
 
+    /// The daemon's runner: everything it needs is handed down by the service that owns it.
     init(
-        configuration: Configuration, storage: any Storage, logger: Logger, metrics: WorkerMetrics,
-        database: any PostgresClient, makingLocks: MakingLocks?, onFailure: @escaping @Sendable (Int, String) -> Void
+        configuration: Configuration, store: JobStore, database: any PostgresClient, storage: any Storage,
+        identity: WorkerIdentity, logger: Logger, metrics: WorkerMetrics, reuseLocks: ReuseLocks?,
+        onFailure: @escaping @Sendable (Int, String) -> Void
     ) {
         self.configuration = configuration
+        self.store = store
         self.database = database
-        self.makingLocks = makingLocks
-        self.store = JobStore(tables: configuration.tables)
         self.storage = storage
+        self.identity = identity
         self.logger = logger
         self.metrics = metrics
+        self.reuseLocks = reuseLocks
         self.onFailure = onFailure
     }
 
@@ -86,7 +87,7 @@ public struct JobRunner: Sendable {
         logger[metadataKey: "attempt"] = "\(job.attempt)"
         logger[metadataKey: "lane"] = "\(lane.rawValue)"
         let run = Run(
-            job: job, connection: database, store: store, host: host, pid: pid,
+            job: job, connection: database, store: store, identity: identity,
             maxAttempts: configuration.maxAttempts, logger: logger, metrics: metrics, onFailure: onFailure)
         logger.info(
             "job started", metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile.rawValue)"])
@@ -99,7 +100,7 @@ public struct JobRunner: Sendable {
                 "seconds": "\(String(format: "%.2f", run.elapsed.inSeconds))",
             ])
         metrics.jobFinished(type: job.processingType, outcome: ending.rawValue, duration: run.elapsed)
-        await makingLocks?.release(for: job.id)
+        await reuseLocks?.release(for: job.id)
         return ending
     }
 
@@ -191,7 +192,9 @@ public struct JobRunner: Sendable {
             case .unavailable: reuseKey = nil
             }
         }
-        let stills = StillsPublisher(runner: self, run: run, control: control, observe: observe)
+        let stills = StillsPublisher(
+            run: run, upload: { [self] in try await upload($0, from: $1, job: job, damage: nil) }, control: control,
+            observe: observe)
         return try await runChild(
             run, part: part, threads: threads, control: control, input: input, stills: stills,
             published: published, sha256: downloaded.sha256, reuseKey: reuseKey, observe: observe)

@@ -1,0 +1,23 @@
+import Foundation
+
+/// Who is at work: this host, by the name its kernel knows it by (no DNS lookup, which may hang or
+/// differ), and this process. Claims and `processingLogs` events say it; so does every
+/// connection's `application_name`.
+public struct WorkerIdentity: Sendable, Equatable {
+    public let host: String
+    public let pid: Int32
+
+    public init(host: String, pid: Int32) {
+        self.host = host
+        self.pid = pid
+    }
+
+    /// This process on this host.
+    public static let current = WorkerIdentity(host: kernelHostName(), pid: getpid())
+
+    private static func kernelHostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
