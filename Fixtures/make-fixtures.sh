@@ -358,6 +358,13 @@ ff -f lavfi -i "$(video 480x270 30 1)" -f lavfi -i "$(tone 1 48000)" -vf "$marke
 cat part1.tmp.ts part2.tmp.ts >copy_breaks.ts
 # A tiny VP8 WebM, 84x33 (odd sizes, one macroblock row and a bit).
 ff -f lavfi -i "$(video 84x33 30 2)" -c:v libvpx -b:v 100k tiny_84x33.webm
+# What a screen recorder or a camera writes: small, blurry H.264 (no SEI, so a copy is bit-exact)
+# beside 16-bit PCM stereo in Matroska. The video fits every profile; the audio fits none. Its
+# bit rate (the file's, PCM included) is over LOW's, so LOW makes the encode and the copy, and the
+# encode of an already blurry picture comes out larger.
+ff -f lavfi -i "$(video 640x360 30 2)" -f lavfi -i "$(tone 2 48000)" -vf "$markers" \
+  -c:v libx264 -preset veryslow -crf 40 -pix_fmt yuv420p -bsf:v filter_units=remove_types=6 \
+  -c:a pcm_s16le -ac 2 h264_pcm.mkv
 rm -f mp4boxes.tmp.py replay.tmp.mp4 sei.tmp.mp4 table.tmp.mp4 key.tmp.ivf matrix.tmp.mp4 part1.tmp.ts part2.tmp.ts
 
 du -ch -- *.mp4 *.mov *.webm *.m4a *.mkv | tail -n 1

@@ -1,5 +1,6 @@
 import CLinux
 import Foundation
+import JobVocabulary
 
 /// What confines a process, as the kernel granted it.
 public struct SandboxReport: Codable, Sendable, Equatable {
@@ -59,10 +60,9 @@ public enum Sandbox {
         var report = SandboxReport()
         report.noNewPrivileges = clinux_set_no_new_privileges() == 0
         report.notDumpable = clinux_set_not_dumpable() == 0
-        let abi = withCStrings(readablePaths) { readable in
-            withCStrings(writable) { writable in
-                clinux_landlock_confine(
-                    readable.baseAddress, Int32(readable.count), writable.baseAddress, Int32(writable.count))
+        let abi = withConstCStringArray(readablePaths) { readable in
+            withConstCStringArray(writable) { writablePaths in
+                clinux_landlock_confine(readable, Int32(readablePaths.count), writablePaths, Int32(writable.count))
             }
         }
         report.landlockABI = abi > 0 ? Int(abi) : nil
@@ -74,12 +74,4 @@ public enum Sandbox {
     /// Makes the daemon undumpable: its `/proc/<pid>/environ` (database password, S3 secret) and
     /// memory become unreadable to other processes of its user, a job's child among them.
     public static func protectDaemon() -> Bool { clinux_set_not_dumpable() == 0 }
-
-    private static func withCStrings<R>(
-        _ strings: [String], _ body: (UnsafeBufferPointer<UnsafePointer<CChar>?>) -> R
-    ) -> R {
-        let copies = strings.map { strdup($0) }
-        defer { copies.forEach { free($0) } }
-        return copies.map { UnsafePointer($0) }.withUnsafeBufferPointer(body)
-    }
 }

@@ -1,4 +1,5 @@
 public import Foundation
+import JobVocabulary
 
 /// What a confined process can still do, tried from inside the sandbox: the proof, for tests and
 /// `doctor`, that a job's child holds nothing and reaches nothing. Run by the hidden
@@ -71,9 +72,9 @@ public struct SandboxCheck: Codable, Sendable {
 
     private static func startProgram() -> String {
         var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
-        defer { free(argv[0]) }
-        let result = posix_spawn(&pid, "/bin/true", nil, nil, argv, [nil])
+        let result = withCStringArray(["/bin/true"]) { argv in
+            withCStringArray([]) { envp in posix_spawn(&pid, "/bin/true", nil, nil, argv, envp) }
+        }
         guard result == 0 else { return String(cString: strerror(result)) }
         var status: Int32 = 0
         waitpid(pid, &status, 0)

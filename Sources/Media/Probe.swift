@@ -21,6 +21,12 @@ public enum Probe {
             let seconds = Double(duration) * videoStream.timeBase.doubleValue
             return info.durationMs.map { min(seconds, Double($0) / 1000) } ?? nil
         }
+
+        /// Where the video starts on the file's clock, in microseconds: a transcode's zero.
+        var videoStartMicroseconds: Int64 {
+            videoStream.startTime.map { rescale($0, from: videoStream.timeBase, to: microsecondTimeBase) }
+                ?? file.startMicroseconds
+        }
     }
 
     /// Opens `path` if its bytes are one of `formats` (demuxer names) and it is within `limits`.

@@ -41,13 +41,14 @@ final class SinglePass {
     private var videoDecoder: StreamDecoder?
     private var audioDecoder: StreamDecoder?
     private let videoStart: Int64
-    private let audioStart: Int64
     private let durationSeconds: Double
     private var budget: DecodeBudget
     private var videoDamage: DamagedPackets
     private var audioDamage: DamagedPackets
     private let frame: Frame
     private let packet: Packet
+    /// A second reference to `packet`, when two outputs copy the same audio packet.
+    private let spare: Packet
 
     init(
         _ opened: Probe.Opened, plan: Plan, directory: URL, threads: Int, limits: MediaLimits,
@@ -60,13 +61,9 @@ final class SinglePass {
         self.limits = limits
         self.settings = settings
         self.logger = logger
-        // The output's zero is the video's first timestamp; audio keeps its offset from it.
+        // The transcode's zero is the video's first timestamp.
         let video = opened.videoStream
-        let start =
-            video.startTime.map { rescale($0, from: video.timeBase, to: microsecondTimeBase) }
-            ?? opened.file.startMicroseconds
-        videoStart = rescale(start, from: microsecondTimeBase, to: video.timeBase)
-        audioStart = opened.audioStream.map { rescale(start, from: microsecondTimeBase, to: $0.timeBase) } ?? 0
+        videoStart = rescale(opened.videoStartMicroseconds, from: microsecondTimeBase, to: video.timeBase)
         durationSeconds = max(0.001, Double(opened.info.durationMs ?? 0) / 1000)
         budget = DecodeBudget(limits: limits, durationMs: opened.info.durationMs)
         videoDamage = DamagedPackets(video: opened)
@@ -79,6 +76,7 @@ final class SinglePass {
         do {
             frame = try Frame()
             packet = try Packet()
+            spare = try Packet()
         } catch {
             throw .internalFailure("could not allocate frames (\(error))")
         }
@@ -104,18 +102,29 @@ final class SinglePass {
         let video = opened.videoStream
         input.discardAllStreams(except: Set([video.index] + (opened.audioStream.map { [$0.index] } ?? [])))
         if let encoding = plan.main {
-            // The main output: a transcode, a remux, or both (then the smaller wins).
-            let check = RemuxCheck(opened.info, encoding: encoding)
-            let remuxable = plan.allowRemux && check.fitsPicture
+            // The main output: the video copied, encoded, or both (then the smaller wins); its
+            // audio copied or encoded on its own account.
+            let check = CopyCheck(opened.info, encoding: encoding)
+            let copyVideo = plan.allowRemux && check.videoFitsPicture
             logger.debug(
-                "main output", metadata: ["remux": "\(remuxable && check.withinProfile)", "why": "\(check.reason)"])
-            if !(remuxable && check.withinProfile) {
+                "main output",
+                metadata: [
+                    "video": "\(check.videoReason)", "audio": "\(check.audioReason ?? "none")",
+                    "copy": "\(copyVideo)",
+                ])
+            if !(copyVideo && check.videoWithinProfile) {
                 transcode = try MainTranscode(
-                    opened, encoding: encoding, path: directory.appendingPathComponent(".video.transcode.partial"),
-                    threads: threads)
+                    opened, encoding: encoding, why: plan.allowRemux ? check.videoReason : "copies are off",
+                    audio: audioDecision(check, encoding: encoding, zeroMicroseconds: opened.videoStartMicroseconds),
+                    path: directory.appendingPathComponent(".video.transcode.partial"), threads: threads)
             }
-            if remuxable {
-                remux = try Remux(opened, path: directory.appendingPathComponent(".video.remux.partial"))
+            if copyVideo {
+                remux = try Remux(
+                    opened,
+                    why: check.videoWithinProfile
+                        ? "fits" : "fits the picture (\(check.videoReason)): made beside the encode",
+                    audio: audioDecision(check, encoding: encoding, zeroMicroseconds: input.startMicroseconds),
+                    path: directory.appendingPathComponent(".video.remux.partial"))
             }
         }
         if plan.preview {
@@ -127,11 +136,39 @@ final class SinglePass {
                 input: input, stream: video.index, timeBase: video.timeBase, threads: threads,
                 maxPixels: limits.maxPixels, frameDuration: video.nominalFrameDuration)
         }
-        if transcode?.audio != nil, let audio = opened.audioStream {
+        if decodingAudio, let audio = opened.audioStream {
             audioDecoder = try StreamDecoder(
                 input: input, stream: audio.index, timeBase: audio.timeBase, threads: 1, maxPixels: 0)
         }
     }
+
+    /// What becomes of the source's audio in an output whose timeline starts at `zeroMicroseconds`:
+    /// copied when it fits the profile and does not start before the output does, else encoded
+    /// as AAC at the profile's rate, or at the source's own when that is lower (an encode never
+    /// spends more bits than the audio had).
+    private func audioDecision(_ check: CopyCheck, encoding: VideoEncoding, zeroMicroseconds: Int64)
+        -> AudioTrack.Decision?
+    {
+        guard let audio = opened.audioStream, let source = opened.info.audio else { return nil }
+        let startMicroseconds =
+            audio.startTime.map { rescale($0, from: audio.timeBase, to: microsecondTimeBase) } ?? zeroMicroseconds
+        let why: String
+        if !plan.allowRemux {
+            why = "copies are off"
+        } else if !check.audioFits {
+            why = check.audioReason ?? "no audio"
+        } else if startMicroseconds < zeroMicroseconds {
+            why = "the audio starts before the video"
+        } else {
+            return AudioTrack.Decision(route: .copy, why: "fits")
+        }
+        let profileRate = encoding.audioKbps ?? 128
+        let rate = source.bitRate.map { min(profileRate, max(48, Int($0 / 1000))) } ?? profileRate
+        return AudioTrack.Decision(route: .encode(kilobitsPerSecond: rate), why: why)
+    }
+
+    /// Whether an output encodes the audio (so it is decoded).
+    private var decodingAudio: Bool { (transcode?.audio?.decodes ?? false) || (remux?.audio?.decodes ?? false) }
 
     /// Whether decoded video is still needed: for a transcode always; for stills and the preview
     /// only until their windows have passed (a remux copies the rest without decoding).
@@ -155,12 +192,12 @@ final class SinglePass {
                     try budget.check(seconds: seconds)
                     try progress(min(0.99, seconds / durationSeconds))
                 }
-                try copy(packet, stream: video.index)
+                try copyVideo(packet)
             } else if let audio = opened.audioStream, packet.streamIndex == audio.index {
                 if let audioDecoder {
                     try audioDecoder.decode(packet, into: frame, damage: &audioDamage) { try takeAudioFrame() }
                 }
-                try copy(packet, stream: audio.index)
+                try copyAudio(packet)
             }
             if remux == nil && transcode == nil && !decodingVideo { break }
         }
@@ -172,19 +209,54 @@ final class SinglePass {
         }
     }
 
-    /// Copies a packet into the remux, if there is one. A packet the muxer refuses (a stream whose
-    /// picture size or audio format changes mid-way) ends the copy: the encode made alongside
-    /// wins, and without one the caller encodes instead (`CopyRefused`).
-    private func copy(_ packet: Packet, stream: Int) throws {
+    /// Copies a video packet into the remux, if there is one.
+    private func copyVideo(_ packet: Packet) throws {
         guard let remux else { return }
         do {
-            try remux.write(packet, stream: stream)
+            try remux.writeVideo(packet)
         } catch .corruptInput(let reason) {
-            logger.info("the stream cannot be copied; it is encoded instead", metadata: ["why": "\(reason)"])
-            self.remux = nil
-            try? FileManager.default.removeItem(at: remux.path)
-            if transcode == nil { throw CopyRefused() }
+            try dropRemux(reason)
         }
+    }
+
+    /// Copies an audio packet into the outputs that copy the audio.
+    private func copyAudio(_ packet: Packet) throws {
+        let remuxCopies = remux?.audio.map { !$0.decodes } ?? false
+        if let track = transcode?.audio, !track.decodes {
+            // Writing consumes a packet: the remux gets its own reference.
+            if remuxCopies { try spare.reference(packet) }
+            let copy = remuxCopies ? spare : packet
+            do {
+                try track.write(copy)
+            } catch {
+                guard case .corruptInput(let reason) = error else { throw error }
+                try refuseCopies(reason)
+            }
+        }
+        guard remuxCopies, let track = remux?.audio else { return }
+        do {
+            try track.write(packet)
+        } catch {
+            guard case .corruptInput(let reason) = error else { throw error }
+            try dropRemux(reason)
+        }
+    }
+
+    /// The transcode's copied audio was refused part-way: the caller encodes everything instead.
+    private func refuseCopies(_ reason: String) throws {
+        logger.info("the audio cannot be copied; it is encoded instead", metadata: ["why": "\(reason)"])
+        throw CopyRefused()
+    }
+
+    /// A packet the muxer refuses (a stream whose picture size or audio format changes mid-way)
+    /// ends the copy: the encode made alongside wins, and without one the caller encodes instead
+    /// (`CopyRefused`).
+    private func dropRemux(_ reason: String) throws {
+        guard let remux else { return }
+        logger.info("the stream cannot be copied; it is encoded instead", metadata: ["why": "\(reason)"])
+        self.remux = nil
+        try? FileManager.default.removeItem(at: remux.path)
+        if transcode == nil { throw CopyRefused() }
     }
 
     /// The copy the plan chose failed part-way: encode instead.
@@ -215,9 +287,8 @@ final class SinglePass {
     }
 
     private func takeAudioFrame() throws {
-        guard let branch = transcode?.audio, let audio = opened.audioStream else { return }
-        let seconds = Double((frame.timestamp ?? audioStart) - audioStart) * audio.timeBase.doubleValue
-        try branch.consume(frame, startSeconds: seconds)
+        try transcode?.audio?.consume(frame)
+        try remux?.audio?.consume(frame)
     }
 
     private func finish() throws -> Result {
@@ -236,8 +307,7 @@ final class SinglePass {
         }
         try transcode?.finish()
         try remux?.finish()
-        result.mainPath = try chooseMain()
-        result.mainEncoder = result.mainPath == remux?.path ? remux?.report(opened.info) : transcode?.report
+        (result.mainPath, result.mainEncoder) = chooseMain()
         if plan.thumbnails {
             guard let best = scorer.best else {
                 throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")
@@ -258,18 +328,25 @@ final class SinglePass {
         }
     }
 
-    /// The remux when there is no transcode, or when the transcode came out larger.
-    private func chooseMain() throws -> URL? {
-        guard let remux else { return transcode?.path }
-        guard let transcode else { return remux.path }
+    /// The remux when there is no transcode, or when the transcode came out larger: an output
+    /// is never bigger than a copy that plays as well.
+    private func chooseMain() -> (URL?, EncoderReport?) {
+        guard let remux else { return (transcode?.path, transcode?.report) }
+        guard let transcode else { return (remux.path, remux.report(opened.info)) }
         let size = { (url: URL) in (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
-        if size(transcode.path) > size(remux.path) {
-            logger.debug("the transcode came out larger than the source: keeping the remux")
+        let (encoded, copied) = (size(transcode.path), size(remux.path))
+        let comparison = "the encode is \(encoded) bytes, the copy \(copied)"
+        if encoded > copied {
+            logger.debug("the encode came out larger than the copy: keeping the copy")
             try? FileManager.default.removeItem(at: transcode.path)
-            return remux.path
+            var report = remux.report(opened.info)
+            report.why.append("kept the copy: \(comparison)")
+            return (remux.path, report)
         }
         try? FileManager.default.removeItem(at: remux.path)
-        return transcode.path
+        var report = transcode.report
+        report.why.append("kept the encode: \(comparison)")
+        return (transcode.path, report)
     }
 }
 

@@ -1,27 +1,34 @@
 import Foundation
 import Logging
 
-/// The main `video` output as a transcode: libx264 video and, when the source has audio, AAC,
-/// into an MP4 with its index first (faststart).
+/// The main `video` output as a transcode: the video encoded with libx264 and the source's audio
+/// copied or encoded as `AudioTrack` decides, into an MP4 with its index first (faststart).
 final class MainTranscode {
     let path: URL
     let encoding: VideoEncoding
     let video: VideoEncodeBranch
-    let audio: AudioEncodeBranch?
+    let audio: AudioTrack?
     private let container: OutputContainer
+    private let videoWhy: String
 
-    init(_ opened: Probe.Opened, encoding: VideoEncoding, path: URL, threads: Int) throws(FFmpegError) {
+    init(
+        _ opened: Probe.Opened, encoding: VideoEncoding, why: String, audio: AudioTrack.Decision?, path: URL,
+        threads: Int
+    )
+        throws(FFmpegError)
+    {
         self.path = path
         self.encoding = encoding
-        container = try OutputContainer(path: path.path, format: "mp4")
+        videoWhy = why
+        let container = try OutputContainer(path: path.path, format: "mp4")
+        self.container = container
         video = try VideoEncodeBranch(
             encoding: encoding, video: opened.info.video, stream: opened.videoStream, container: container,
             threads: threads, declaredEnd: opened.videoEnd)
-        if let source = opened.info.audio {
-            audio = try AudioEncodeBranch(
-                audio: source, kilobitsPerSecond: encoding.audioKbps ?? 128, container: container)
-        } else {
-            audio = nil
+        // The output's zero is the video's first timestamp; audio keeps its offset from it.
+        self.audio = try audio.map { decision throws(FFmpegError) in
+            try AudioTrack(
+                decision, opened: opened, container: container, zeroMicroseconds: opened.videoStartMicroseconds)
         }
         try container.writeHeader(options: ["movflags": "+faststart"])
     }
@@ -34,42 +41,55 @@ final class MainTranscode {
 
     var report: EncoderReport {
         EncoderReport(
-            path: "transcode", codec: "h264", preset: encoding.preset, crf: encoding.crf,
-            maxrateKbps: encoding.maxrateKbps, bufsizeKbps: encoding.bufsizeKbps,
-            audioKbps: audio.map { $0.bitsPerSecond / 1000 }, width: video.size.width, height: video.size.height,
-            fps: video.frameRate)
+            path: "transcode", audioPath: audio?.path,
+            why: ["video encoded: \(videoWhy)"] + (audio.map { [$0.why] } ?? []),
+            codec: "h264", preset: encoding.preset, crf: encoding.crf, maxrateKbps: encoding.maxrateKbps,
+            bufsizeKbps: encoding.bufsizeKbps, audioKbps: audio?.kilobitsPerSecond, width: video.size.width,
+            height: video.size.height, fps: video.frameRate)
     }
 }
 
-/// The main `video` output as a remux: the source's H.264 and AAC packets copied into an MP4
-/// with faststart and none of the source's tags. Nothing of the uploader rides along: SEI units
-/// (free text a camera or a person wrote into the stream, GPS from drones and dashcams, the
-/// source encoder's settings) are filtered out of every video packet, and the display matrix is
-/// one made here for the exact rotation, not the source's bytes.
+/// The main `video` output as a remux: the source's H.264 packets copied into an MP4 with
+/// faststart and none of the source's tags, beside its audio copied or encoded (`AudioTrack`).
+/// Nothing of the uploader rides along: SEI units (free text a camera or a person wrote into the
+/// stream, GPS from drones and dashcams, the source encoder's settings) are filtered out of every
+/// video packet, and the display matrix is one made here for the exact rotation, not the source's
+/// bytes.
 final class Remux {
     let path: URL
+    let audio: AudioTrack?
     private let container: OutputContainer
-    /// Input stream index → (output stream index, input time base, offset to start at zero).
-    private var streams: [Int: (index: Int, timeBase: Rational, offset: Int64)] = [:]
-    private var filters: [Int: BitstreamFilter] = [:]
-    private var lastDecodingTimestamps: [Int: Int64] = [:]
+    private let videoStream: Int
+    private let videoIndex: Int
+    private let videoTimeBase: Rational
+    private let videoOffset: Int64
+    private let filter: BitstreamFilter?
+    private var lastDecodingTimestamp: Int64?
+    private let frameDuration: Int64
+    private let reorderDelay: Int
+    private let videoWhy: String
 
-    init(_ opened: Probe.Opened, path: URL) throws(FFmpegError) {
+    init(_ opened: Probe.Opened, why: String, audio: AudioTrack.Decision?, path: URL) throws(FFmpegError) {
         self.path = path
-        container = try OutputContainer(path: path.path, format: "mp4")
+        videoWhy = why
+        let container = try OutputContainer(path: path.path, format: "mp4")
+        self.container = container
         let start = opened.file.startMicroseconds
         let video = opened.videoStream
-        if let units = Self.seiUnits[opened.info.video.codec] {
-            filters[video.index] = try BitstreamFilter(
+        filter = try Self.seiUnits[opened.info.video.codec].map { units throws(FFmpegError) in
+            try BitstreamFilter(
                 "filter_units", options: ["remove_types": units], input: opened.file, stream: video.index)
         }
-        for stream in [video] + (opened.audioStream.map { [$0] } ?? []) {
-            let index = try container.addStream(
-                copying: opened.file, stream: stream.index, filter: filters[stream.index],
-                clockwiseQuarterTurns: stream.index == video.index ? opened.info.video.rotation / 90 : 0)
-            streams[stream.index] = (
-                index, stream.timeBase, rescale(start, from: microsecondTimeBase, to: stream.timeBase)
-            )
+        videoStream = video.index
+        videoTimeBase = video.timeBase
+        frameDuration = video.nominalFrameDuration
+        reorderDelay = video.reorderDelay
+        videoOffset = rescale(start, from: microsecondTimeBase, to: video.timeBase)
+        videoIndex = try container.addStream(
+            copying: opened.file, stream: video.index, filter: filter,
+            clockwiseQuarterTurns: opened.info.video.rotation / 90)
+        self.audio = try audio.map { decision throws(FFmpegError) in
+            try AudioTrack(decision, opened: opened, container: container, zeroMicroseconds: start)
         }
         try container.writeHeader(options: ["movflags": "+faststart"])
     }
@@ -77,33 +97,113 @@ final class Remux {
     /// NAL unit types that carry SEI, by codec (H.264: 6; HEVC: prefix and suffix SEI).
     static let seiUnits = ["h264": "6", "hevc": "39|40"]
 
-    /// Copies one packet of input stream `stream` (and consumes it). Timestamps a muxer would
-    /// refuse (missing, going backwards, absurd durations) are mended as `ffmpeg -c copy` mends
-    /// them; a packet that still cannot be written means the input is damaged.
-    func write(_ packet: Packet, stream: Int) throws(MediaError) {
-        guard let target = streams[stream] else { return }
+    /// Copies one video packet (and consumes it). Timestamps a muxer would refuse (missing, going
+    /// backwards, absurd durations) are mended as `ffmpeg -c copy` mends them; a packet that still
+    /// cannot be written means the input is damaged.
+    func writeVideo(_ packet: Packet) throws(MediaError) {
         do {
-            if let filter = filters[stream], try !filter.filter(packet) { return }
+            if let filter, try !filter.filter(packet) { return }
         } catch {
             throw .corruptInput("the video's packets cannot be read for copying (\(error)); upload it again")
         }
-        packet.mendTimestamps(after: lastDecodingTimestamps[stream])
-        lastDecodingTimestamps[stream] = packet.decodingTimestamp
+        packet.mendTimestamps(after: lastDecodingTimestamp, frameDuration: frameDuration, reorderDelay: reorderDelay)
+        lastDecodingTimestamp = packet.decodingTimestamp
+        try container.writeCopied(packet, stream: videoIndex, timeBase: videoTimeBase, offset: videoOffset)
+    }
+
+    func finish() throws {
+        try audio?.finish()
+        try container.finish()
+    }
+
+    func report(_ info: MediaInfo) -> EncoderReport {
+        EncoderReport(
+            path: "remux", audioPath: audio?.path, why: ["video copied: \(videoWhy)"] + (audio.map { [$0.why] } ?? []),
+            codec: "h264", preset: nil, crf: nil, maxrateKbps: nil, bufsizeKbps: nil,
+            audioKbps: audio?.kilobitsPerSecond ?? info.audio?.bitRate.map { Int($0 / 1000) },
+            width: info.video.width, height: info.video.height, fps: info.video.frameRate)
+    }
+}
+
+/// The audio of a video output, on the output's timeline (`zeroMicroseconds` is its start): the
+/// source's AAC packets copied as they are, or its decoded frames encoded as AAC. Either way it
+/// keeps its offset from the video, so a copied video and an encoded audio stay in sync.
+final class AudioTrack {
+    enum Route: Equatable {
+        case copy
+        case encode(kilobitsPerSecond: Int)
+    }
+
+    /// A route and why it was taken.
+    struct Decision {
+        var route: Route
+        var why: String
+    }
+
+    let why: String
+    private let encoder: AudioEncodeBranch?
+    private let copiedIndex: Int?
+    private let container: OutputContainer
+    private let timeBase: Rational
+    /// The output's zero, in the source audio's time base.
+    private let zero: Int64
+    private var lastDecodingTimestamp: Int64?
+    private let sourceKilobitsPerSecond: Int?
+
+    init(_ decision: Decision, opened: Probe.Opened, container: OutputContainer, zeroMicroseconds: Int64)
+        throws(FFmpegError)
+    {
+        let stream = opened.audioStream!
+        let source = opened.info.audio!
+        self.container = container
+        timeBase = stream.timeBase
+        zero = rescale(zeroMicroseconds, from: microsecondTimeBase, to: stream.timeBase)
+        sourceKilobitsPerSecond = source.bitRate.map { Int($0 / 1000) }
+        switch decision.route {
+        case .copy:
+            encoder = nil
+            copiedIndex = try container.addStream(
+                copying: opened.file, stream: stream.index, filter: nil, clockwiseQuarterTurns: 0)
+            why = "audio copied: \(decision.why)"
+        case .encode(let kilobitsPerSecond):
+            encoder = try AudioEncodeBranch(audio: source, kilobitsPerSecond: kilobitsPerSecond, container: container)
+            copiedIndex = nil
+            why = "audio encoded: \(decision.why)"
+        }
+    }
+
+    /// Whether the track wants decoded frames (`consume`) rather than packets (`write`).
+    var decodes: Bool { encoder != nil }
+    var path: String { decodes ? "encode" : "copy" }
+    var kilobitsPerSecond: Int? { encoder.map { $0.bitsPerSecond / 1000 } ?? sourceKilobitsPerSecond }
+
+    /// Copies one audio packet (and consumes it); nothing when the track encodes.
+    func write(_ packet: Packet) throws(MediaError) {
+        guard let copiedIndex else { return }
+        packet.mendTimestamps(after: lastDecodingTimestamp)
+        lastDecodingTimestamp = packet.decodingTimestamp
+        try container.writeCopied(packet, stream: copiedIndex, timeBase: timeBase, offset: zero)
+    }
+
+    /// Encodes one decoded frame at its place on the output's timeline.
+    func consume(_ frame: Frame) throws(MediaError) {
+        guard let encoder else { return }
+        try encoder.consume(frame, startSeconds: Double((frame.timestamp ?? zero) - zero) * timeBase.doubleValue)
+    }
+
+    func finish() throws(MediaError) { try encoder?.finish() }
+}
+
+extension OutputContainer {
+    /// Writes a copied packet; a muxer's refusal means the input is damaged (or, with EFBIG, that
+    /// the output reached the file size limit).
+    func writeCopied(_ packet: Packet, stream: Int, timeBase: Rational, offset: Int64) throws(MediaError) {
         do {
-            try container.write(packet, stream: target.index, timeBase: target.timeBase, offset: target.offset)
+            try write(packet, stream: stream, timeBase: timeBase, offset: offset)
         } catch {
             if error.isFileTooLarge { throw .outputTooLarge }
             throw .corruptInput("the video's packets cannot be copied (\(error)); the file is damaged, upload it again")
         }
-    }
-
-    func finish() throws(FFmpegError) { try container.finish() }
-
-    func report(_ info: MediaInfo) -> EncoderReport {
-        EncoderReport(
-            path: "remux", codec: "h264", preset: nil, crf: nil, maxrateKbps: nil, bufsizeKbps: nil,
-            audioKbps: info.audio?.bitRate.map { Int($0 / 1000) }, width: info.video.width,
-            height: info.video.height, fps: info.video.frameRate)
     }
 }
 
@@ -154,8 +254,9 @@ final class PreviewEncode {
     var report: EncoderReport {
         let encoding = VideoEncoding.preview
         return EncoderReport(
-            path: "transcode", codec: "h264", preset: encoding.preset, crf: encoding.crf,
-            maxrateKbps: encoding.maxrateKbps, bufsizeKbps: encoding.bufsizeKbps, audioKbps: nil,
+            path: "transcode", audioPath: nil, why: ["video encoded: the loop is its own short, muted clip"],
+            codec: "h264", preset: encoding.preset, crf: encoding.crf, maxrateKbps: encoding.maxrateKbps,
+            bufsizeKbps: encoding.bufsizeKbps, audioKbps: nil,
             width: branch.size.width, height: branch.size.height, fps: branch.frameRate)
     }
 }

@@ -3,8 +3,14 @@ import Foundation
 /// How a video output was made, so anyone can reproduce it with the `ffmpeg` program
 /// (`outputs.video.encoder` in the report).
 public struct EncoderReport: Codable, Sendable, Equatable {
-    /// `transcode` (decoded and encoded with libx264/AAC) or `remux` (streams copied as they were).
+    /// `transcode` (the video decoded and encoded with libx264) or `remux` (the video's packets
+    /// copied as they were).
     public var path: String
+    /// The audio's path: `copy` (AAC packets as they were) or `encode` (decoded, AAC at
+    /// `audioKbps`); nil without audio.
+    public var audioPath: String?
+    /// Why each stream took its path, and why this output won over the other one made beside it.
+    public var why: [String]
     public var codec: String
     public var preset: String?
     public var crf: Int?
@@ -16,18 +22,25 @@ public struct EncoderReport: Codable, Sendable, Equatable {
     public var fps: Double?
 }
 
-/// Whether a source can be copied into the output MP4 as it is, under a profile.
-struct RemuxCheck {
-    /// H.264 8-bit 4:2:0 video with square pixels and AAC or no audio: playable everywhere once
-    /// in an MP4.
-    let codecsCompatible: Bool
+/// Which of a source's streams can be copied into the output MP4 as they are, under a profile,
+/// decided stream by stream: a video that fits is copied even when its audio must be converted,
+/// and an audio that fits is copied even when the video must be encoded.
+struct CopyCheck {
+    /// H.264 8-bit 4:2:0 video with square pixels, an exact quarter-turn display matrix and no
+    /// edit list: playable everywhere once in an MP4.
+    let videoCompatible: Bool
     /// …and within the profile's size, bit rate and frame rate cap: copy instead of encoding.
-    let withinProfile: Bool
+    let videoWithinProfile: Bool
     /// …or within its size and frame rate but over its bit rate: the copy may still win if the
     /// encode comes out bigger. A copy larger than the profile's picture never does.
-    let fitsPicture: Bool
-    /// Why not, for the log.
-    let reason: String
+    let videoFitsPicture: Bool
+    /// Why the video is not copied as it is ("fits" when it is).
+    let videoReason: String
+    /// AAC, mono or stereo, 44.1 or 48 kHz, at most 1.5× the profile's audio rate: copied
+    /// beside whichever video the output has.
+    let audioFits: Bool
+    /// Why the audio is not copied ("fits" when it is; nil without audio).
+    let audioReason: String?
 
     init(_ info: MediaInfo, encoding: VideoEncoding) {
         let video = info.video
@@ -43,22 +56,36 @@ struct RemuxCheck {
         if video.mirrored { problems.append("the display matrix mirrors the picture (not every player does)") }
         if !video.orientationExact { problems.append("the display matrix is not a quarter-turn rotation") }
         if video.edited { problems.append("the edit list cuts, repeats or retimes the video") }
-        if let audio = info.audio, audio.codec != "aac" { problems.append("audio is \(audio.codec), not aac") }
-        codecsCompatible = problems.isEmpty
-        if min(video.width, video.height) > encoding.shortSideMax {
+        videoCompatible = problems.isEmpty
+        let pictureFits = min(video.width, video.height) <= encoding.shortSideMax
+        if !pictureFits {
             problems.append("\(video.width)x\(video.height) is over the profile's \(encoding.shortSideMax) lines")
         }
         let bitRate = video.bitRate ?? info.bitRate ?? Int64.max
         if bitRate > Int64(encoding.maxrateKbps) * 1000 {
-            problems.append("\(bitRate / 1000) kbit/s is over the profile's \(encoding.maxrateKbps)")
+            problems.append(
+                bitRate == Int64.max
+                    ? "the bit rate is unknown"
+                    : "\(bitRate / 1000) kbit/s is over the profile's \(encoding.maxrateKbps)")
         }
-        if (video.frameRate ?? 0) > encoding.fpsMax + 0.01 {
-            problems.append("frame rate over \(Int(encoding.fpsMax))")
+        let rateFits = (video.frameRate ?? 0) <= encoding.fpsMax + 0.01
+        if !rateFits { problems.append("frame rate over \(Int(encoding.fpsMax))") }
+        videoFitsPicture = videoCompatible && pictureFits && rateFits
+        videoWithinProfile = problems.isEmpty
+        videoReason = problems.isEmpty ? "fits" : problems.joined(separator: "; ")
+        (audioFits, audioReason) = Self.audio(info.audio, kilobitsPerSecond: encoding.audioKbps)
+    }
+
+    private static func audio(_ audio: AudioInfo?, kilobitsPerSecond: Int?) -> (Bool, String?) {
+        guard let audio else { return (false, nil) }
+        var problems: [String] = []
+        if audio.codec != "aac" { problems.append("audio is \(audio.codec), not aac") }
+        if !(1...2).contains(audio.channels) { problems.append("\(audio.channels) audio channels, not mono or stereo") }
+        if ![44_100, 48_000].contains(audio.sampleRate) { problems.append("audio at \(audio.sampleRate) Hz") }
+        if let kilobitsPerSecond, let bitRate = audio.bitRate, bitRate > Int64(kilobitsPerSecond) * 1500 {
+            problems.append("audio at \(bitRate / 1000) kbit/s, over 1.5× the profile's \(kilobitsPerSecond)")
         }
-        fitsPicture =
-            codecsCompatible && min(video.width, video.height) <= encoding.shortSideMax
-            && (video.frameRate ?? 0) <= encoding.fpsMax + 0.01
-        withinProfile = problems.isEmpty
-        reason = problems.isEmpty ? "compatible" : problems.joined(separator: "; ")
+        if kilobitsPerSecond == nil { problems.append("the output is muted") }
+        return (problems.isEmpty, problems.isEmpty ? "fits" : problems.joined(separator: "; "))
     }
 }

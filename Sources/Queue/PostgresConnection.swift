@@ -168,15 +168,10 @@ public final class PostgresConnection: @unchecked Sendable {
     /// to wait for the kernel's TCP timeout, minutes, when the host does not answer at all), and
     /// our `application_name` unless the URL names one.
     private static func connect(_ url: String, applicationName: String) -> OpaquePointer? {
-        let keywords: [UnsafeMutablePointer<CChar>?] = [
-            strdup("connect_timeout"), strdup("application_name"), strdup("dbname"),
-        ]
-        let values: [UnsafeMutablePointer<CChar>?] = [strdup("10"), strdup(applicationName), strdup(url)]
-        defer { (keywords + values).forEach { free($0) } }
         // The expanded `dbname` comes later, so the URL's own settings win over ours.
-        let keywordList = keywords.map { UnsafePointer($0) } + [nil]
-        let valueList = values.map { UnsafePointer($0) } + [nil]
-        return PQconnectdbParams(keywordList, valueList, 1)
+        withConstCStringArray(["connect_timeout", "application_name", "dbname"]) { keywords in
+            withConstCStringArray(["10", applicationName, url]) { values in PQconnectdbParams(keywords, values, 1) }
+        }
     }
 }
 
@@ -304,11 +299,8 @@ public struct PostgresSession {
     }
 
     private func run(_ sql: String, _ parameters: [PostgresValue], operation: String) throws -> OpaquePointer {
-        let cStrings = parameters.map { $0.map { strdup($0) } ?? nil }
-        defer { cStrings.forEach { free($0) } }
-        let values = cStrings.map { UnsafePointer($0) }
-        let result = values.withUnsafeBufferPointer { buffer in
-            PQexecParams(connection, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
+        let result = withConstCStringArray(parameters) { values in
+            PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
         }
         guard let result else {
             throw PostgresError(

@@ -6,5 +6,7 @@ public enum Pipeline {
     /// frame's own duration, audio kept with video across timestamp jumps.
     /// 2: copies without SEI units and with a display matrix made anew; mirror matrices honoured;
     /// a repeated frame shown longer instead of encoded again.
-    public static let version = 2
+    /// 3: copies decided stream by stream (a video copied beside a converted audio and the other
+    /// way round); audio never encoded at more than the source's rate.
+    public static let version = 3
 }

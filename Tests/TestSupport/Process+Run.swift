@@ -69,6 +69,18 @@ public enum FFprobe {
         return try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
     }
 
+    /// The MD5 of every packet's payload in stream `stream` (`v:0`, `a:0`) of `path`, in order.
+    public static func packetHashes(_ path: String, stream: String) throws -> [String]? {
+        guard let executable else { return nil }
+        let result = try runProgram(
+            executable,
+            [
+                "-v", "error", "-select_streams", stream, "-show_data_hash", "MD5", "-show_entries", "packet=data_hash",
+                "-of", "csv=p=0", path,
+            ])
+        return String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
     /// How many packets the first video stream of `path` has, counted by reading them all.
     public static func videoPacketCount(_ path: String) throws -> Int? {
         guard let executable else { return nil }

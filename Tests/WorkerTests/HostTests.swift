@@ -147,7 +147,7 @@ struct HostTests {
             scratch: try Fixtures.temporaryDirectory("scratch"), route: .direct)
         let jobs = [
             try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION", profile: "ULTRA"),
-            try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "PREVIEW", profile: "ULTRA"),
+            try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION", profile: "HIGH"),
         ]
         let server = try BackgroundProgram(
             Fixtures.executable, ["serve", "--concurrency", "2"],

@@ -27,6 +27,13 @@ final class Packet {
     /// The presentation timestamp, in the stream's time base.
     var presentationTimestamp: Int64? { pointer.pointee.pts == noTimestamp ? nil : pointer.pointee.pts }
 
+    /// Makes this packet another reference to `other`'s payload and fields (both stay valid), so
+    /// one packet read can be written to two outputs.
+    func reference(_ other: Packet) throws(FFmpegError) {
+        av_packet_unref(pointer)
+        _ = try check("av_packet_ref") { av_packet_ref(pointer, other.pointer) }
+    }
+
     /// Moves `other`'s payload and fields into this packet (leaving `other` empty).
     func take(_ other: Packet) {
         av_packet_unref(pointer)
@@ -37,11 +44,22 @@ final class Packet {
     var decodingTimestamp: Int64? { pointer.pointee.dts == noTimestamp ? nil : pointer.pointee.dts }
 
     /// Makes the timestamps of a copied packet acceptable to a muxer, as `ffmpeg -c copy` does:
-    /// a missing one is taken from the other, a decoding time not after `previous` becomes the
-    /// next tick (and the presentation time no earlier), a negative duration none.
-    func mendTimestamps(after previous: Int64?) {
+    /// a missing decoding time is predicted (the previous one plus `frameDuration` or, for the
+    /// first packet, the presentation time less the stream's `reorderDelay` frames) when frames
+    /// are reordered, and is the presentation time when they are not; a missing presentation time
+    /// is the decoding one; a decoding time not after `previous` becomes the next tick (and the
+    /// presentation time no earlier); a negative duration none.
+    func mendTimestamps(after previous: Int64?, frameDuration: Int64 = 1, reorderDelay: Int = 0) {
         let raw = pointer
-        if raw.pointee.dts == noTimestamp { raw.pointee.dts = raw.pointee.pts }
+        if raw.pointee.dts == noTimestamp {
+            if reorderDelay == 0 {
+                raw.pointee.dts = raw.pointee.pts
+            } else if let previous {
+                raw.pointee.dts = previous + frameDuration
+            } else if raw.pointee.pts != noTimestamp {
+                raw.pointee.dts = raw.pointee.pts - Int64(reorderDelay) * frameDuration
+            }
+        }
         if raw.pointee.pts == noTimestamp { raw.pointee.pts = raw.pointee.dts }
         guard raw.pointee.dts != noTimestamp else { return }
         if let previous, raw.pointee.dts <= previous {

@@ -44,6 +44,9 @@ struct StreamDescription {
     var duration: Int64?
     var frameCount: Int64?
     var bitRate: Int64?
+    /// How many frames the decoder holds back to reorder them (B-frames): 0 when packets are
+    /// stored in the order they are shown.
+    var reorderDelay: Int
     /// What the display matrix asks of a player; nil without one.
     var displayOrientation: DisplayOrientation?
     var channels: Int
@@ -148,6 +151,7 @@ extension StreamDescription {
             stream.pointee.duration == noTimestamp || stream.pointee.duration <= 0 ? nil : stream.pointee.duration
         frameCount = stream.pointee.nb_frames > 0 ? stream.pointee.nb_frames : nil
         bitRate = parameters.bit_rate > 0 ? parameters.bit_rate : nil
+        reorderDelay = Int(max(0, min(16, parameters.video_delay)))
         channels = Int(parameters.ch_layout.nb_channels)
         sampleRate = Int(parameters.sample_rate)
         isAttachedPicture = stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0

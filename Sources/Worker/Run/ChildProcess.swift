@@ -1,6 +1,7 @@
 import CLinux
 import Dispatch
 import Foundation
+import JobVocabulary
 import Logging
 
 /// Runs a job's child (this same binary, `run-job`) with an environment of our choosing (no
@@ -52,14 +53,10 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         // Nothing else of the daemon's: not its database sockets, not the metrics listener.
         clinux_spawn_close_from(&actions, 3)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
         var spawnedPid: pid_t = 0
-        let spawned = posix_spawn(&spawnedPid, executable, &actions, nil, argv, envp)
+        let spawned = withCStringArray([executable] + arguments) { argv in
+            withCStringArray(environment) { envp in posix_spawn(&spawnedPid, executable, &actions, nil, argv, envp) }
+        }
         let child = spawnedPid
         close(writeEnd)
         guard spawned == 0 else {
