@@ -119,7 +119,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Media", "Queue"],
+            dependencies: ["Media", "Queue", "CLinux"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

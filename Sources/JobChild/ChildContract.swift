@@ -29,6 +29,8 @@ public struct JobRequest: Codable, Sendable, Equatable {
     /// Added to the child's nice value: an encode slot's long pass yields the CPU to the fast
     /// lane's quick work (and to the daemon), so a chat's stills do not wait for an encode.
     public var niceness = 0
+    /// Whether the job also makes `video_hevc` or `video_av1`.
+    public var efficientVariant = MediaProcessor.EfficientVariant.whenFree
 
     public init(
         inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile, threads: Int,
@@ -55,6 +57,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
             threads: threads)
         request.stillsFirst = stillsFirst
         request.part = part
+        request.efficientVariant = efficientVariant
         return request
     }
 }

@@ -83,8 +83,14 @@ public enum FailureCode: String, CaseIterable, Codable, Sendable {
 
 /// What a job makes (the keys of `outputStorageKeys`, `outputUrls`, `outputMetadata`).
 public enum OutputRole: String, CaseIterable, Codable, CodingKeyRepresentable, Sendable, Comparable {
-    /// The compressed MP4.
+    /// The compressed MP4: H.264/AAC, playable everywhere.
     case video
+    /// The same video in HEVC (tagged `hvc1`), when the upload already is one that fits: a copy,
+    /// for clients that play HEVC (every iPhone since 2017, most Android phones).
+    case videoHevc = "video_hevc"
+    /// The same video in AV1: about 0.7× the bytes of `video` for the same picture, for clients
+    /// that decode AV1; a copy when the upload is one, else an SVT-AV1 encode when asked for.
+    case videoAv1 = "video_av1"
     /// The short muted loop for the chat bubble.
     case preview
     /// The full-size JPEG still.
@@ -95,17 +101,20 @@ public enum OutputRole: String, CaseIterable, Codable, CodingKeyRepresentable, S
     /// The file it is written to, in a job's output folder and under its storage key.
     public var fileName: String {
         switch self {
-        case .video, .preview: "\(rawValue).mp4"
+        case .video, .videoHevc, .videoAv1, .preview: "\(rawValue).mp4"
         case .poster, .thumbnail: "\(rawValue).jpg"
         }
     }
 
     public var mimeType: String {
         switch self {
-        case .video, .preview: "video/mp4"
+        case .video, .videoHevc, .videoAv1, .preview: "video/mp4"
         case .poster, .thumbnail: "image/jpeg"
         }
     }
+
+    /// A version of the main video in a more efficient codec, for clients that can play it.
+    public var isEfficientVariant: Bool { self == .videoHevc || self == .videoAv1 }
 
     /// A still image (with a time in the video and a BlurHash) rather than a video.
     public var isStill: Bool { self == .poster || self == .thumbnail }

@@ -16,6 +16,17 @@ public enum MediaProcessor {
         case longPass
     }
 
+    /// When a job also makes its main video in a more efficient codec (`video_hevc`, `video_av1`).
+    public enum EfficientVariant: String, Codable, Sendable, CaseIterable {
+        /// Never.
+        case off
+        /// When it costs no encode: the upload already is HEVC or AV1 that fits the profile, and
+        /// is copied.
+        case whenFree = "free"
+        /// Always: the copy when there is one, else an AV1 encode in the same decode.
+        case always
+    }
+
     /// What to do.
     public struct Request: Sendable {
         public var inputPath: String
@@ -33,6 +44,8 @@ public enum MediaProcessor {
         public var stillsFirst = true
         /// How much of the job this run does.
         public var part = Part.whole
+        /// Whether COMPRESSION and FULL_PROCESSING also make `video_hevc` or `video_av1`.
+        public var efficientVariant = MediaProcessor.EfficientVariant.whenFree
 
         public init(
             inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile = .medium,
@@ -126,7 +139,8 @@ public enum MediaProcessor {
                 main: request.type == .preview ? nil : request.profile.encoding,
                 preview: request.type != .compression,
                 thumbnails: request.type == .fullProcessing && request.part == .whole && !early,
-                allowRemux: request.allowRemux)
+                allowRemux: request.allowRemux, efficientVariant: request.efficientVariant,
+                variantEncoding: request.profile.av1Encoding)
             let result: SinglePass.Result
             do {
                 do {
@@ -154,6 +168,7 @@ public enum MediaProcessor {
             for (role, path, encoder) in [
                 (OutputRole.video, result.mainPath, result.mainEncoder),
                 (.preview, result.previewPath, result.previewEncoder),
+                (result.variant?.role ?? .videoAv1, result.variant?.path, result.variant?.encoder),
             ] {
                 guard let path else { continue }
                 let file = staging.appendingPathComponent(role.fileName)

@@ -13,6 +13,11 @@ final class SinglePass {
         var preview: Bool
         var thumbnails: Bool
         var allowRemux: Bool
+        /// Beside the main video: a copy of an upload that already is HEVC or AV1 and fits
+        /// (`video_hevc`, `video_av1`), unless `.off`; with `.always`, an encode with
+        /// `variantEncoding` when there is no such copy.
+        var efficientVariant = MediaProcessor.EfficientVariant.whenFree
+        var variantEncoding: VideoEncoding?
     }
 
     /// What the pass wrote, before the caller names the files.
@@ -21,6 +26,7 @@ final class SinglePass {
         var mainEncoder: EncoderReport?
         var previewPath: URL?
         var previewEncoder: EncoderReport?
+        var variant: (role: OutputRole, path: URL, encoder: EncoderReport)?
         var stills: [OutputFile] = []
         var damage: DamageReport?
     }
@@ -36,6 +42,13 @@ final class SinglePass {
     // Set up by `prepare()`.
     private var transcode: MainTranscode?
     private var remux: Remux?
+    /// The efficient variant: a copy or an encode, never both.
+    private var variantRemux: Remux?
+    private var variantEncode: MainTranscode?
+    private var variantRole = OutputRole.videoAv1
+    /// Where copied packets go, rebuilt when an output is set up or dropped.
+    private var videoSinks: [CopySink] = []
+    private var audioSinks: [CopySink] = []
     private var preview: PreviewEncode?
     private var scorer: CandidateScorer
     private var videoDecoder: StreamDecoder?
@@ -47,8 +60,8 @@ final class SinglePass {
     private var audioDamage: DamagedPackets
     private let frame: Frame
     private let packet: Packet
-    /// A second reference to `packet`, when two outputs copy the same audio packet.
-    private let spare: Packet
+    /// More references to `packet`, when several outputs copy the same packet.
+    private var spares: [Packet] = []
 
     init(
         _ opened: Probe.Opened, plan: Plan, directory: URL, threads: Int, limits: MediaLimits,
@@ -76,7 +89,6 @@ final class SinglePass {
         do {
             frame = try Frame()
             packet = try Packet()
-            spare = try Packet()
         } catch {
             throw .internalFailure("could not allocate frames (\(error))")
         }
@@ -127,6 +139,10 @@ final class SinglePass {
                     path: directory.appendingPathComponent(".video.remux.partial"))
             }
         }
+        if let encoding = plan.main, plan.efficientVariant != .off {
+            try prepareVariant(encoding)
+        }
+        rebuildSinks()
         if plan.preview {
             preview = try PreviewEncode(
                 opened, path: directory.appendingPathComponent(".preview.partial"), threads: threads)
@@ -167,13 +183,43 @@ final class SinglePass {
         return AudioTrack.Decision(route: .encode(kilobitsPerSecond: rate), why: why)
     }
 
+    /// The efficient variant: a copy of an HEVC or AV1 upload that fits the profile as the main
+    /// copy would (tagged `hvc1` for Apple's players), else, when asked for always, an AV1 encode
+    /// in this same decode.
+    private func prepareVariant(_ encoding: VideoEncoding) throws {
+        let info = opened.info
+        let copyRole: OutputRole? = ["hevc": .videoHevc, "av1": .videoAv1][info.video.codec]
+        if plan.allowRemux, let copyRole {
+            let check = CopyCheck(info, encoding: encoding, videoCodec: info.video.codec)
+            if check.videoWithinProfile {
+                variantRole = copyRole
+                variantRemux = try Remux(
+                    opened, why: "the upload's \(info.video.codec) fits",
+                    audio: audioDecision(check, encoding: encoding, zeroMicroseconds: opened.file.startMicroseconds),
+                    path: directory.appendingPathComponent(".\(copyRole.rawValue).partial"))
+                return
+            }
+            logger.debug("the upload's own codec is not copied", metadata: ["why": "\(check.videoReason)"])
+        }
+        guard plan.efficientVariant == .always, let variantEncoding = plan.variantEncoding else { return }
+        let check = CopyCheck(info, encoding: variantEncoding)
+        variantRole = .videoAv1
+        variantEncode = try MainTranscode(
+            opened, encoding: variantEncoding, why: "asked for",
+            audio: audioDecision(check, encoding: variantEncoding, zeroMicroseconds: opened.videoStartMicroseconds),
+            path: directory.appendingPathComponent(".\(variantRole.rawValue).partial"), threads: threads)
+    }
+
     /// Whether an output encodes the audio (so it is decoded).
-    private var decodingAudio: Bool { (transcode?.audio?.decodes ?? false) || (remux?.audio?.decodes ?? false) }
+    private var decodingAudio: Bool {
+        [transcode?.audio, remux?.audio, variantRemux?.audio, variantEncode?.audio].contains { $0?.decodes ?? false }
+    }
 
     /// Whether decoded video is still needed: for a transcode always; for stills and the preview
     /// only until their windows have passed (a remux copies the rest without decoding).
     private var decodingVideo: Bool {
-        transcode != nil || (plan.thumbnails && !scorer.done) || (preview.map { !$0.finished } ?? false)
+        transcode != nil || variantEncode != nil || (plan.thumbnails && !scorer.done)
+            || (preview.map { !$0.finished } ?? false)
     }
 
     private func readAll(progress: (Double) throws(MediaError) -> Void) throws {
@@ -199,7 +245,7 @@ final class SinglePass {
                 }
                 try copyAudio(packet)
             }
-            if remux == nil && transcode == nil && !decodingVideo { break }
+            if videoSinks.isEmpty && audioSinks.isEmpty && !decodingVideo && !decodingAudio { break }
         }
         if decodingVideo, let videoDecoder {
             try videoDecoder.decode(nil, into: frame, damage: &videoDamage) { try takeVideoFrame(progress: progress) }
@@ -209,36 +255,49 @@ final class SinglePass {
         }
     }
 
-    /// Copies a video packet into the remux, if there is one.
-    private func copyVideo(_ packet: Packet) throws {
-        guard let remux else { return }
-        do {
-            try remux.writeVideo(packet)
-        } catch .corruptInput(let reason) {
-            try dropRemux(reason)
+    /// A place copied packets go, and what becomes of it when it refuses one.
+    private struct CopySink {
+        let write: (Packet) throws(MediaError) -> Void
+        let refused: (String) throws -> Void
+    }
+
+    /// Lists where copied packets go: the outputs that copy the video, and those that copy the
+    /// audio. A refusal by the main copy drops it (or, without an encode beside it, refuses the
+    /// plan); by the transcode's audio, refuses the plan; by the variant, drops the variant.
+    private func rebuildSinks() {
+        let dropRemux: (String) throws -> Void = { [unowned self] in try self.dropRemux($0) }
+        let dropVariant: (String) throws -> Void = { [unowned self] in self.dropVariant($0) }
+        let refuse: (String) throws -> Void = { [unowned self] in try self.refuseCopies($0) }
+        videoSinks = [(remux, dropRemux), (variantRemux, dropVariant)].compactMap { output, refused in
+            output.map { CopySink(write: $0.writeVideo, refused: refused) }
+        }
+        audioSinks = [
+            (transcode?.audio, refuse), (remux?.audio, dropRemux), (variantRemux?.audio, dropVariant),
+            (variantEncode?.audio, dropVariant),
+        ].compactMap { track, refused in
+            track.flatMap { $0.decodes ? nil : CopySink(write: $0.write, refused: refused) }
         }
     }
 
-    /// Copies an audio packet into the outputs that copy the audio.
-    private func copyAudio(_ packet: Packet) throws {
-        let remuxCopies = remux?.audio.map { !$0.decodes } ?? false
-        if let track = transcode?.audio, !track.decodes {
-            // Writing consumes a packet: the remux gets its own reference.
-            if remuxCopies { try spare.reference(packet) }
-            let copy = remuxCopies ? spare : packet
+    private func copyVideo(_ packet: Packet) throws { try fanOut(packet, to: videoSinks) }
+    private func copyAudio(_ packet: Packet) throws { try fanOut(packet, to: audioSinks) }
+
+    /// Writes `packet` to every sink; writing consumes a packet, so all but the last get a
+    /// reference of their own.
+    private func fanOut(_ packet: Packet, to sinks: [CopySink]) throws {
+        for (index, sink) in sinks.enumerated() {
+            var copy = packet
+            if index < sinks.count - 1 {
+                if spares.count <= index { spares.append(try Packet()) }
+                copy = spares[index]
+                try copy.reference(packet)
+            }
             do {
-                try track.write(copy)
+                try sink.write(copy)
             } catch {
                 guard case .corruptInput(let reason) = error else { throw error }
-                try refuseCopies(reason)
+                try sink.refused(reason)
             }
-        }
-        guard remuxCopies, let track = remux?.audio else { return }
-        do {
-            try track.write(packet)
-        } catch {
-            guard case .corruptInput(let reason) = error else { throw error }
-            try dropRemux(reason)
         }
     }
 
@@ -256,7 +315,18 @@ final class SinglePass {
         logger.info("the stream cannot be copied; it is encoded instead", metadata: ["why": "\(reason)"])
         self.remux = nil
         try? FileManager.default.removeItem(at: remux.path)
+        rebuildSinks()
         if transcode == nil { throw CopyRefused() }
+    }
+
+    /// The variant is optional: one that cannot be made is left out, and the job goes on.
+    private func dropVariant(_ reason: String) {
+        logger.info("the efficient variant is left out", metadata: ["why": "\(reason)"])
+        for path in [variantRemux?.path, variantEncode?.path].compactMap({ $0 }) {
+            try? FileManager.default.removeItem(at: path)
+        }
+        (variantRemux, variantEncode) = (nil, nil)
+        rebuildSinks()
     }
 
     /// The copy the plan chose failed part-way: encode instead.
@@ -279,16 +349,17 @@ final class SinglePass {
         if let preview, preview.started, !preview.finished {
             try preview.consume(frame, timestamp: shifted)
         }
-        if let transcode {
+        for encode in [transcode, variantEncode].compactMap({ $0 }) {
             frame.presentationTimestamp = shifted
-            try transcode.video.consume(frame)
+            try encode.video.consume(frame)
         }
         try progress(min(0.99, seconds / durationSeconds))
     }
 
     private func takeAudioFrame() throws {
-        try transcode?.audio?.consume(frame)
-        try remux?.audio?.consume(frame)
+        for track in [transcode?.audio, remux?.audio, variantRemux?.audio, variantEncode?.audio] {
+            try track?.consume(frame)
+        }
     }
 
     private func finish() throws -> Result {
@@ -308,6 +379,7 @@ final class SinglePass {
         try transcode?.finish()
         try remux?.finish()
         (result.mainPath, result.mainEncoder) = chooseMain()
+        result.variant = try finishVariant(mainPath: result.mainPath)
         if plan.thumbnails {
             guard let best = scorer.best else {
                 throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")
@@ -328,13 +400,32 @@ final class SinglePass {
         }
     }
 
+    /// The variant, when there is one and it came out smaller than the main video (a larger one
+    /// would cost its clients more than `video` does).
+    private func finishVariant(mainPath: URL?) throws -> (role: OutputRole, path: URL, encoder: EncoderReport)? {
+        try variantRemux?.finish()
+        try variantEncode?.finish()
+        guard let path = variantRemux?.path ?? variantEncode?.path,
+            let encoder = variantRemux?.report(opened.info) ?? variantEncode?.report
+        else { return nil }
+        let (size, main) = (fileSize(path), mainPath.map(fileSize) ?? Int.max)
+        guard size < main else {
+            dropVariant("it came out at \(size) bytes, not smaller than the main video's \(main)")
+            return nil
+        }
+        return (variantRole, path, encoder)
+    }
+
+    private func fileSize(_ url: URL) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+    }
+
     /// The remux when there is no transcode, or when the transcode came out larger: an output
     /// is never bigger than a copy that plays as well.
     private func chooseMain() -> (URL?, EncoderReport?) {
         guard let remux else { return (transcode?.path, transcode?.report) }
         guard let transcode else { return (remux.path, remux.report(opened.info)) }
-        let size = { (url: URL) in (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
-        let (encoded, copied) = (size(transcode.path), size(remux.path))
+        let (encoded, copied) = (fileSize(transcode.path), fileSize(remux.path))
         let comparison = "the encode is \(encoded) bytes, the copy \(copied)"
         if encoded > copied {
             logger.debug("the encode came out larger than the copy: keeping the copy")

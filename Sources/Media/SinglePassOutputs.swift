@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 
-/// The main `video` output as a transcode: the video encoded with libx264 and the source's audio
-/// copied or encoded as `AudioTrack` decides, into an MP4 with its index first (faststart).
+/// A video output as a transcode (`video` with libx264, `video_av1` with SVT-AV1): the video
+/// encoded and the source's audio copied or encoded as `AudioTrack` decides, into an MP4 with its
+/// index first (faststart).
 final class MainTranscode {
     let path: URL
     let encoding: VideoEncoding
@@ -43,14 +44,16 @@ final class MainTranscode {
         EncoderReport(
             path: "transcode", audioPath: audio?.path,
             why: ["video encoded: \(videoWhy)"] + (audio.map { [$0.why] } ?? []),
-            codec: "h264", preset: encoding.preset, crf: encoding.crf, maxrateKbps: encoding.maxrateKbps,
-            bufsizeKbps: encoding.bufsizeKbps, audioKbps: audio?.kilobitsPerSecond, width: video.size.width,
+            codec: encoding.codec.rawValue, preset: encoding.preset, crf: encoding.crf,
+            maxrateKbps: encoding.maxrateKbps, bufsizeKbps: encoding.bufsizeKbps,
+            audioKbps: audio?.kilobitsPerSecond, width: video.size.width,
             height: video.size.height, fps: video.frameRate)
     }
 }
 
-/// The main `video` output as a remux: the source's H.264 packets copied into an MP4 with
-/// faststart and none of the source's tags, beside its audio copied or encoded (`AudioTrack`).
+/// A video output as a remux (`video` from H.264, `video_hevc` from HEVC, tagged `hvc1`,
+/// `video_av1` from AV1): the source's video packets copied into an MP4 with faststart and none of
+/// the source's tags, beside its audio copied or encoded (`AudioTrack`).
 /// Nothing of the uploader rides along: SEI units (free text a camera or a person wrote into the
 /// stream, GPS from drones and dashcams, the source encoder's settings) are filtered out of every
 /// video packet, and the display matrix is one made here for the exact rotation, not the source's
@@ -87,7 +90,8 @@ final class Remux {
         videoOffset = rescale(start, from: microsecondTimeBase, to: video.timeBase)
         videoIndex = try container.addStream(
             copying: opened.file, stream: video.index, filter: filter,
-            clockwiseQuarterTurns: opened.info.video.rotation / 90)
+            clockwiseQuarterTurns: opened.info.video.rotation / 90,
+            tag: opened.info.video.codec == "hevc" ? "hvc1" : nil)
         self.audio = try audio.map { decision throws(FFmpegError) in
             try AudioTrack(decision, opened: opened, container: container, zeroMicroseconds: start)
         }
@@ -119,7 +123,7 @@ final class Remux {
     func report(_ info: MediaInfo) -> EncoderReport {
         EncoderReport(
             path: "remux", audioPath: audio?.path, why: ["video copied: \(videoWhy)"] + (audio.map { [$0.why] } ?? []),
-            codec: "h264", preset: nil, crf: nil, maxrateKbps: nil, bufsizeKbps: nil,
+            codec: info.video.codec, preset: nil, crf: nil, maxrateKbps: nil, bufsizeKbps: nil,
             audioKbps: audio?.kilobitsPerSecond ?? info.audio?.bitRate.map { Int($0 / 1000) },
             width: info.video.width, height: info.video.height, fps: info.video.frameRate)
     }

@@ -73,7 +73,7 @@ final class VideoEncodeBranch {
         encoderTimeBase = graphTimeBase.denominator >= 1000 ? graphTimeBase : Rational(1, 90_000)
         encoder = try StreamEncoder(
             video: StreamEncoder.Video(
-                codec: "libx264", width: size.width, height: size.height, timeBase: encoderTimeBase,
+                codec: encoding.codec.encoderName, width: size.width, height: size.height, timeBase: encoderTimeBase,
                 frameRate: rate, maxRateBitsPerSecond: encoding.maxrateKbps * 1000,
                 bufferBits: encoding.bufsizeKbps * 1000,
                 options: ["preset": encoding.preset, "crf": "\(encoding.crf)"], threads: threads),

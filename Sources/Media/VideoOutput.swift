@@ -22,12 +22,12 @@ public struct EncoderReport: Codable, Sendable, Equatable {
     public var fps: Double?
 }
 
-/// Which of a source's streams can be copied into the output MP4 as they are, under a profile,
-/// decided stream by stream: a video that fits is copied even when its audio must be converted,
-/// and an audio that fits is copied even when the video must be encoded.
+/// Which of a source's streams can be copied into an output MP4 of codec `videoCodec` as they
+/// are, under a profile, decided stream by stream: a video that fits is copied even when its audio
+/// must be converted, and an audio that fits is copied even when the video must be encoded.
 struct CopyCheck {
-    /// H.264 8-bit 4:2:0 video with square pixels, an exact quarter-turn display matrix and no
-    /// edit list: playable everywhere once in an MP4.
+    /// `videoCodec` video (H.264: 8-bit 4:2:0; HEVC and AV1: 8 or 10-bit 4:2:0) with square
+    /// pixels, an exact quarter-turn display matrix and no edit list: playable once in an MP4.
     let videoCompatible: Bool
     /// …and within the profile's size, bit rate and frame rate cap: copy instead of encoding.
     let videoWithinProfile: Bool
@@ -42,15 +42,17 @@ struct CopyCheck {
     /// Why the audio is not copied ("fits" when it is; nil without audio).
     let audioReason: String?
 
-    init(_ info: MediaInfo, encoding: VideoEncoding) {
+    init(_ info: MediaInfo, encoding: VideoEncoding, videoCodec: String = "h264") {
         let video = info.video
         var problems: [String] = []
-        if video.codec != "h264" { problems.append("video is \(video.codec), not h264") }
+        if video.codec != videoCodec { problems.append("video is \(video.codec), not \(videoCodec)") }
         if ["h264", "hevc", "mpegvideo", "m4v"].contains(info.container) {
             problems.append("a raw \(info.container) stream has no timestamps of its own to copy")
         }
-        if !["yuv420p", "yuvj420p"].contains(video.pixelFormat ?? "") {
-            problems.append("pixels are \(video.pixelFormat ?? "unknown"), not 8-bit 4:2:0")
+        let formats = videoCodec == "h264" ? ["yuv420p", "yuvj420p"] : ["yuv420p", "yuvj420p", "yuv420p10le"]
+        if !formats.contains(video.pixelFormat ?? "") {
+            problems.append(
+                "pixels are \(video.pixelFormat ?? "unknown"), not \(videoCodec == "h264" ? "8-bit " : "")4:2:0")
         }
         if let ratio = video.pixelAspectRatio { problems.append("pixels are \(ratio), not square") }
         if video.mirrored { problems.append("the display matrix mirrors the picture (not every player does)") }

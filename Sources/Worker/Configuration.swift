@@ -1,6 +1,7 @@
 public import Foundation
 public import JobChild
 public import Logging
+public import Media
 public import Queue
 public import Storage
 
@@ -61,6 +62,10 @@ public struct Configuration: Sendable {
     public var reuseOutputs: Bool
     /// FULL_PROCESSING publishes its stills before the long pass (`MEDIA_WORKER_STILLS_FIRST`, on).
     public var stillsFirst: Bool
+    /// Whether COMPRESSION and FULL_PROCESSING also make `video_hevc`/`video_av1`
+    /// (`MEDIA_WORKER_EFFICIENT_VARIANT`: `free`, the default, copies an HEVC or AV1 upload that
+    /// fits; `always` encodes AV1 when there is no such copy; `off`).
+    public var efficientVariant: MediaProcessor.EfficientVariant
     /// How much of the job sandbox serve insists on (`MEDIA_WORKER_SANDBOX`: `full`, or the
     /// dangerous `partial`).
     public var sandboxPolicy: SandboxPolicy
@@ -126,6 +131,11 @@ public struct Configuration: Sendable {
         reuseOutputs = try flag("MEDIA_WORKER_REUSE", true)
         stillsFirst = try flag("MEDIA_WORKER_STILLS_FIRST", true)
         reuseWait = try number("MEDIA_WORKER_REUSE_WAIT", 300)
+        let variant = environment["MEDIA_WORKER_EFFICIENT_VARIANT"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
+        guard let efficientVariant = MediaProcessor.EfficientVariant(rawValue: variant ?? "free") else {
+            throw .invalid("MEDIA_WORKER_EFFICIENT_VARIANT", variant ?? "", "free, always or off")
+        }
+        self.efficientVariant = efficientVariant
         switch environment["MEDIA_WORKER_SANDBOX"]?.lowercased() {
         case nil, "", "full": sandboxPolicy = .full
         case "partial": sandboxPolicy = .partial
@@ -197,17 +207,21 @@ public struct Configuration: Sendable {
 
     /// The settings as a person would check them, with secrets removed.
     public var redactedSummary: String {
-        "database=\(redactedDatabaseURL) poolMode=\(poolMode.rawValue) "
-            + "listen=\(listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")) "
-            + "statementTimeout=\(statementLimits.statementTimeout) lockTimeout=\(statementLimits.lockTimeout) "
-            + "maxConnections=\(maxConnections) storage=\(storageURL) publicURL=\(publicURL ?? "-") "
-            + "concurrency=\(concurrency) fastSlots=\(fastSlots) maxSlotsPerUploader=\(maxSlotsPerUploader) "
-            + "pollInterval=\(pollInterval)s staleAfter=\(staleAfter)s "
-            + "maxAttempts=\(maxAttempts) retryBase=\(retryBase)s shutdownGrace=\(shutdownGrace)s "
-            + "uploadWait=\(uploadWait)s jobTimeout=\(jobTimeout)s tmp=\(temporaryDirectory) "
-            + "tables=\(tables.videoProcessing),\(tables.fileUpload),\(tables.user),\(tables.outputs),\(tables.paused) "
-            + "reuse=\(reuseOutputs ? "on" : "off") stillsFirst=\(stillsFirst ? "on" : "off") "
-            + "pipeline=\(pipelineVersion) metrics=\(metricsAddress ?? "off") sandbox=\(sandboxPolicy.rawValue)"
+        let listen = listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")
+        let tableNames = [tables.videoProcessing, tables.fileUpload, tables.user, tables.outputs, tables.paused]
+        let settings: [String] = [
+            "database=\(redactedDatabaseURL)", "poolMode=\(poolMode.rawValue)", "listen=\(listen)",
+            "statementTimeout=\(statementLimits.statementTimeout)", "lockTimeout=\(statementLimits.lockTimeout)",
+            "maxConnections=\(maxConnections)", "storage=\(storageURL)", "publicURL=\(publicURL ?? "-")",
+            "concurrency=\(concurrency)", "fastSlots=\(fastSlots)", "maxSlotsPerUploader=\(maxSlotsPerUploader)",
+            "pollInterval=\(pollInterval)s", "staleAfter=\(staleAfter)s", "maxAttempts=\(maxAttempts)",
+            "retryBase=\(retryBase)s", "shutdownGrace=\(shutdownGrace)s", "uploadWait=\(uploadWait)s",
+            "jobTimeout=\(jobTimeout)s", "tmp=\(temporaryDirectory)", "tables=\(tableNames.joined(separator: ","))",
+            "reuse=\(reuseOutputs ? "on" : "off")", "stillsFirst=\(stillsFirst ? "on" : "off")",
+            "efficientVariant=\(efficientVariant.rawValue)", "pipeline=\(pipelineVersion)",
+            "metrics=\(metricsAddress ?? "off")", "sandbox=\(sandboxPolicy.rawValue)",
+        ]
+        return settings.joined(separator: " ")
     }
 }
 

@@ -67,15 +67,23 @@ struct ProcessLimitOptions: ParsableArguments {
     }
 
     /// The CPU seconds `info` deserves for `type` at `profile`.
-    func cpuSeconds(for info: MediaInfo, type: ProcessingType, profile: QualityProfile) -> Int {
-        ResourceBudget.cpuSeconds(for: info, type: type, profile: profile, ceiling: maxCPU)
+    func cpuSeconds(
+        for info: MediaInfo, type: ProcessingType, profile: QualityProfile,
+        efficientVariant: MediaProcessor.EfficientVariant
+    ) -> Int {
+        ResourceBudget.cpuSeconds(
+            for: info, type: type, profile: profile, ceiling: maxCPU, efficientVariant: efficientVariant)
     }
 
     /// Sets the CPU and output-size limits to what `info` deserves for `type` at `profile`, for
     /// this input only (the next file of the same command gets its own).
-    func lower(for info: MediaInfo, type: ProcessingType, profile: QualityProfile, limits: MediaLimits) {
+    func lower(
+        for info: MediaInfo, type: ProcessingType, profile: QualityProfile, limits: MediaLimits,
+        efficientVariant: MediaProcessor.EfficientVariant
+    ) {
         ResourceBudget.limit(
-            for: info, type: type, profile: profile, cpuCeiling: maxCPU, limits: limits, forNextInputOnly: true)
+            for: info, type: type, profile: profile, cpuCeiling: maxCPU, limits: limits,
+            efficientVariant: efficientVariant, forNextInputOnly: true)
     }
 }
 
@@ -172,6 +180,8 @@ extension ProcessingType: ExpressibleByArgument {
         self.init(rawValue: argument.uppercased().replacingOccurrences(of: "-", with: "_"))
     }
 }
+
+extension MediaProcessor.EfficientVariant: ExpressibleByArgument {}
 
 extension QualityProfile: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.uppercased()) }

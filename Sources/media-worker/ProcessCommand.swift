@@ -42,6 +42,13 @@ struct ProcessCommand: ParsableCommand {
     @Flag(name: .customLong("no-remux"), help: "Re-encode even a source that already fits the profile.")
     var noRemux = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Also make the video in a more efficient codec: free (copy an HEVC or AV1 upload that fits: "
+                + "video_hevc, video_av1), always (else encode video_av1 with SVT-AV1, about 1.8x the CPU), off.",
+            valueName: "free|always|off"))
+    var variant: MediaProcessor.EfficientVariant = .whenFree
+
     @Flag(help: "Write report.html, a contact sheet of the run, into the output folder.")
     var report = false
 
@@ -57,14 +64,17 @@ struct ProcessCommand: ParsableCommand {
     func run() throws {
         let logger = output.makeLogger(label: "media-worker.process")
         resources.apply()
+        // SVT-AV1 prints its configuration to stderr unless told otherwise (1: errors only).
+        setenv("SVT_LOG", "1", 0)
         let started = ContinuousClock.now
         var entries: [ContactSheet.Entry] = []
         var failed = false
         for (position, file) in files.enumerated() {
             let folder = files.count == 1 ? "" : Self.folderName(position: position, file: file)
-            let request = MediaProcessor.Request(
+            var request = MediaProcessor.Request(
                 inputPath: file, outputDirectory: (outputDirectory as NSString).appendingPathComponent(folder),
                 type: type, profile: profile, limits: limits.limits, threads: threads, allowRemux: !noRemux)
+            request.efficientVariant = variant
             let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
             let fileStarted = ContinuousClock.now
             let outcome: Result<ProcessingReport, MediaError>
@@ -72,8 +82,13 @@ struct ProcessCommand: ParsableCommand {
                 outcome = .success(
                     try MediaProcessor.run(
                         request, logger: logger,
-                        probed: { resources.lower(for: $0, type: type, profile: profile, limits: limits.limits) },
-                        cpuBudget: { resources.cpuSeconds(for: $0, type: type, profile: profile) },
+                        probed: {
+                            resources.lower(
+                                for: $0, type: type, profile: profile, limits: limits.limits, efficientVariant: variant)
+                        },
+                        cpuBudget: {
+                            resources.cpuSeconds(for: $0, type: type, profile: profile, efficientVariant: variant)
+                        },
                         progress: { bar.update($0) }))
             } catch {
                 outcome = .failure(error)

@@ -4,7 +4,7 @@ import Testing
 
 /// The package's shape, read from `swift package dump-package`: the compiler, not review, keeps a
 /// job's child away from the database and the store.
-@Suite("The package's dependency graph")
+@Suite("The package's dependency graph", .oneAtATime)
 struct PackageGraphTests {
     /// Target name → the targets and products it depends on directly.
     static func dependencies() throws -> [String: [String]] {

@@ -7,7 +7,7 @@ func mediaWorker(_ arguments: String...) throws -> ProgramResult {
     try runProgram(Fixtures.executable, arguments)
 }
 
-@Suite("media-worker probe and process")
+@Suite("media-worker probe and process", .oneAtATime)
 struct ProcessCommandTests {
     @Test func processPrintsOneJSONObject() throws {
         let directory = try Fixtures.temporaryDirectory("cli")

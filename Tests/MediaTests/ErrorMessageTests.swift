@@ -4,7 +4,7 @@ import Testing
 
 @testable import Media
 
-@Suite("Error codes and messages")
+@Suite("Error codes and messages", .oneAtATime)
 struct ErrorMessageTests {
     /// A decoder out of memory (under the child's address-space limit) is the input asking for too
     /// much: `limits_exceeded`, saying so, not `input_unreadable … check the disk`.

@@ -13,7 +13,7 @@ private func outputs(in directory: URL) throws -> [String: Data] {
 /// Round two of hostile uploads: the copy path obeys the same rules as the encode path, budgets
 /// come from what the upload holds rather than what its header says, and every limit has a real
 /// file beside its bomb.
-@Suite("Hostile uploads, round two: copies, indexes, budgets from facts")
+@Suite("Hostile uploads, round two: copies, indexes, budgets from facts", .oneAtATime)
 struct HostileCopyTests {
     /// An edit list replaying a 1 s clip 1000 times: every packet counts against the file's own
     /// size, so neither a copy nor an encode gets past the first few replays, and nothing is left.

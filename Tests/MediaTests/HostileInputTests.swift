@@ -63,7 +63,7 @@ struct CraftedUpload: Sendable, CustomTestStringConvertible {
     ]
 }
 
-@Suite("Hostile uploads: nothing but the upload is opened, and work is bounded")
+@Suite("Hostile uploads: nothing but the upload is opened, and work is bounded", .oneAtATime)
 struct HostileInputTests {
     @Test(arguments: CraftedUpload.all)
     func craftedUploadOpensNothingElse(_ crafted: CraftedUpload) throws {

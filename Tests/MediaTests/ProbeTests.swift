@@ -62,7 +62,7 @@ let badFixtures: [(file: String, code: String)] = [
     ("does_not_exist.mp4", "input_missing"),
 ]
 
-@Suite("METADATA: probe")
+@Suite("METADATA: probe", .oneAtATime)
 struct ProbeTests {
     @Test(arguments: goodFixtures)
     func reportsStreams(_ expected: ProbeExpectation) throws {

@@ -6,7 +6,7 @@ import Testing
 
 /// What the fuzzer once found (see `Tests/Regressions/README.md`): each input now either converts
 /// or fails with a code that blames the input, never `internal`.
-@Suite("Fuzzer finds")
+@Suite("Fuzzer finds", .oneAtATime)
 struct RegressionTests {
     @Test(arguments: [
         "aac_35_channels.mov", "remux_bad_timestamps.mp4", "hevc_timescale_one.mov", "h264_patchwelcome.mp4",

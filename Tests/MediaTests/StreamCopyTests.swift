@@ -17,7 +17,7 @@ private func streamTimes(_ path: String) throws -> [String: (start: Double, dura
 /// The main video's copies are decided stream by stream: a video that fits is copied while its
 /// audio is converted, an audio that fits is copied while the video is encoded, and an encode that
 /// comes out larger than the copy made beside it loses.
-@Suite("Copies stream by stream")
+@Suite("Copies stream by stream", .oneAtATime)
 struct StreamCopyTests {
     /// H.264 that fits MEDIUM beside PCM audio: the video packets are the source's, bit for bit,
     /// the audio AAC, both starting together and lasting as long as the source's.

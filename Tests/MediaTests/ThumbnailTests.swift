@@ -30,7 +30,7 @@ func expectUpright(_ image: Bitmap, _ comment: Comment? = nil) {
     }
 }
 
-@Suite("THUMBNAIL")
+@Suite("THUMBNAIL", .oneAtATime)
 struct ThumbnailTests {
     @Test(arguments: goodFixtures)
     func writesUprightPosterAndThumbnail(_ fixture: ProbeExpectation) throws {

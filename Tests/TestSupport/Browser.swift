@@ -1,4 +1,6 @@
+public import CLinux
 public import Foundation
+import JobVocabulary
 
 /// Headless Chromium (Debian's `chromium`), the judge of the pages: it loads a page, runs its
 /// scripts for a while of virtual time, and hands back the DOM, or a screenshot.
@@ -73,10 +75,14 @@ public final class DevTools {
             [executable.path]
             + Browser.arguments(["--remote-debugging-pipe", "about:blank"], budget: 0)
             .filter { !$0.hasPrefix("--virtual-time-budget") }
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        clinux_spawn_reset_signals(&attributes)
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+        let spawned = withCStringArray(arguments) { argv in
+            posix_spawn(&pid, executable.path, &actions, &attributes, argv, environ)
+        }
         close(toChrome[0])
         close(fromChrome[1])
         guard spawned == 0 else { throw TestSupportError("could not start chromium: \(spawned)") }

@@ -1,4 +1,6 @@
+public import CLinux
 public import Foundation
+import JobVocabulary
 
 /// The result of running a program to completion.
 public struct ProgramResult: Sendable {
@@ -158,14 +160,18 @@ private func spawn(
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, stdout, flags, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, stderr, flags, 0o600)
-    let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
-    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
-    }
+    // The test runner blocks or ignores signals of its own; what it starts gets the defaults, so
+    // SIGTERM stops a PgBouncer or a daemon under test.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    clinux_spawn_reset_signals(&attributes)
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, envp)
+    let spawned = withCStringArray([executable.path] + arguments) { argv in
+        withCStringArray(environment.map { "\($0.key)=\($0.value)" }) { envp in
+            posix_spawn(&pid, executable.path, &actions, &attributes, argv, envp)
+        }
+    }
     guard spawned == 0 else { throw TestSupportError("could not start \(executable.path): \(spawned)") }
     return pid
 }

@@ -79,15 +79,16 @@ public enum TestPooler {
             ? try runProgram(URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", "postgres", "--"] + command)
             : try runProgram(URL(fileURLWithPath: command[0]), Array(command.dropFirst()))
         guard result.status == 0 else { throw TestSupportError("pgbouncer did not start: \(result.stderr)") }
-        pidFile = directory.appendingPathComponent("pgbouncer.pid").path
-        atexit {
-            if let pidFile = TestPooler.pidFile,
-                let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            {
-                kill(pid, SIGTERM)
-            }
-        }
+        // The test process may end without running exit handlers, and the test runner kills what
+        // is left in its process group, so a watcher in a session of its own stops PgBouncer once
+        // the test process is gone.
+        let pidFile = directory.appendingPathComponent("pgbouncer.pid").path
+        _ = try runProgram(
+            URL(fileURLWithPath: "/usr/bin/setsid"),
+            [
+                "-f", "/bin/sh", "-c",
+                "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; kill $(cat '\(pidFile)')",
+            ], detached: true)
         // It answers once its port is bound.
         for _ in 0..<50 {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -99,5 +100,4 @@ public enum TestPooler {
         throw TestSupportError("pgbouncer did not open port \(listenPort)")
     }
 
-    nonisolated(unsafe) private static var pidFile: String?
 }

@@ -77,9 +77,11 @@ struct Deployment {
 @Suite("serve: the daemon end to end")
 struct DaemonTests {
     /// Which roles each processing type writes.
+    /// The fixture is an iPhone-like HEVC clip that fits MEDIUM: COMPRESSION and FULL_PROCESSING
+    /// also copy it as `video_hevc`.
     static let roles: [String: Set<String>] = [
-        "METADATA": [], "THUMBNAIL": ["poster", "thumbnail"], "COMPRESSION": ["video"], "PREVIEW": ["preview"],
-        "FULL_PROCESSING": ["video", "preview", "poster", "thumbnail"],
+        "METADATA": [], "THUMBNAIL": ["poster", "thumbnail"], "COMPRESSION": ["video", "video_hevc"],
+        "PREVIEW": ["preview"], "FULL_PROCESSING": ["video", "video_hevc", "preview", "poster", "thumbnail"],
     ]
 
     @Test func everyProcessingTypeIsClaimedRunAndWrittenBack() async throws {
@@ -127,6 +129,11 @@ struct DaemonTests {
                 #expect(video["width"] as? Int == 360 && video["height"] as? Int == 640)
                 #expect(video["mimeType"] as? String == "video/mp4" && video["videoCodec"] as? String == "h264")
             }
+            if let variant = metadata["video_hevc"] {
+                #expect(variant["width"] as? Int == 360 && variant["height"] as? Int == 640)
+                #expect(variant["videoCodec"] as? String == "hevc")
+                #expect((variant["encoder"] as? [String: Any])?["path"] as? String == "remux")
+            }
             let thumbnails = try deployment.json(row.text("thumbnails")) as? [[String: Any]] ?? []
             #expect(thumbnails.count == (Self.roles[type]!.contains("poster") ? 2 : 0))
             let logs = try #require(try deployment.json(row.text("logs")) as? [[String: Any]])
@@ -145,6 +152,9 @@ struct DaemonTests {
             #expect((metadata["app"] as? [String: Bool])?["keep"] == true)
             #expect(metadata["video"] != nil && metadata["processing"] != nil)
         }
+        let variants = uploads.all.compactMap { try? deployment.json($0.text("m")) as? [String: Any] }
+            .compactMap { $0["variants"] as? [String: [String: Any]] }
+        #expect(variants.filter { $0["video_hevc"]?["mimeType"] as? String == "video/mp4" }.count == 2)
         let withPoster = uploads.all.filter { (try? $0.text("t")) != nil }
         #expect(withPoster.count == 2)  // THUMBNAIL and FULL_PROCESSING
     }
@@ -178,7 +188,7 @@ struct DaemonTests {
         for (role, key) in keys {
             #expect(urls[role] == "\(server.endpoint)/\(server.bucket)/\(prefix)/\(key)")
             let info = try await storage.info(key: key)
-            #expect(info.contentType == (role == "video" || role == "preview" ? "video/mp4" : "image/jpeg"))
+            #expect(info.contentType == (role.hasPrefix("video") || role == "preview" ? "video/mp4" : "image/jpeg"))
         }
         // The transcode is in the bucket, upright and whole.
         let video = folder.appendingPathComponent("video.mp4")

@@ -87,7 +87,7 @@ struct LaneTests {
         let row = try await worker.row(clip)
         #expect(try row.text("status") == JobStatus.completed.rawValue)
         let keys = try decodedJSON(row.text("keys"), as: [String: String].self) ?? [:]
-        #expect(Set(keys.keys) == Set(OutputRole.allCases.map(\.rawValue)))
+        #expect(Set(keys.keys) == Set(fullProcessingRoles(hevcUpload: false).map(\.rawValue)))
         #expect(try await worker.logEvents(clip) == ["claimed", "queued", "claimed", "completed"])
     }
 
@@ -143,7 +143,7 @@ struct LaneTests {
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.completed.rawValue && row.decode("retries", as: Int.self) == 1)
         let keys = try decodedJSON(row.text("keys"), as: [String: String].self) ?? [:]
-        #expect(Set(keys.keys) == Set(OutputRole.allCases.map(\.rawValue)))
+        #expect(Set(keys.keys) == Set(fullProcessingRoles(hevcUpload: true).map(\.rawValue)))
         #expect(try await worker.logEvents(id) == ["claimed", "stills", "rescued", "claimed", "completed"])
     }
 

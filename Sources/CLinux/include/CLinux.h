@@ -14,6 +14,11 @@ int clinux_pipe_cloexec(int fds[2]);
 /// Makes a spawned process close every descriptor from `lowest` up before it runs (glibc 2.34+).
 int clinux_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);
 
+/// Makes a spawned process start with no signal blocked and every signal at its default action,
+/// whatever the spawner blocked or ignored (ignored signals and the mask survive exec: a daemon
+/// that ignores SIGTERM to handle it itself would hand that on, and its child would never stop).
+int clinux_spawn_reset_signals(posix_spawnattr_t *attributes);
+
 /// mallopt(M_ARENA_MAX, arenas): glibc reserves 64 MiB of address space per thread arena; under an
 /// address-space limit a few arenas are what real allocations need, not one per thread.
 int clinux_limit_malloc_arenas(int arenas);

@@ -45,9 +45,11 @@ final class OutputContainer {
 
     /// Adds a stream that takes `input`'s stream packets as they are (a remux), or as `filter`
     /// rewrites them, shown turned `clockwiseQuarterTurns` by a display matrix made here (never the
-    /// source's bytes). Returns its index.
+    /// source's bytes), with the sample entry `tag` (e.g. `hvc1`, which Apple's players need for
+    /// HEVC) or the muxer's default. Returns its index.
     func addStream(
-        copying input: InputFile, stream index: Int, filter: BitstreamFilter?, clockwiseQuarterTurns: Int
+        copying input: InputFile, stream index: Int, filter: BitstreamFilter?, clockwiseQuarterTurns: Int,
+        tag: String? = nil
     ) throws(FFmpegError) -> Int {
         let stream = try allocated("avformat_new_stream", avformat_new_stream(context, nil))
         try input.withStream(index) { source throws(FFmpegError) in
@@ -62,7 +64,7 @@ final class OutputContainer {
                     avcodec_parameters_copy(stream.pointee.codecpar, source.pointee.codecpar)
                 }
             }
-            stream.pointee.codecpar.pointee.codec_tag = 0
+            stream.pointee.codecpar.pointee.codec_tag = tag.map(Self.fourCC) ?? 0
             stream.pointee.time_base = source.pointee.time_base
         }
         if clockwiseQuarterTurns % 4 != 0 {
@@ -109,5 +111,10 @@ final class OutputContainer {
     func finish() throws(FFmpegError) {
         finished = true
         try check("av_write_trailer") { av_write_trailer(context) }
+    }
+
+    /// A four-character code as FFmpeg's `MKTAG` packs it (first character lowest).
+    private static func fourCC(_ code: String) -> UInt32 {
+        code.utf8.prefix(4).enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
     }
 }

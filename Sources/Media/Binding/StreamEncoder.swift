@@ -1,6 +1,6 @@
 import CFFmpeg
 
-/// Owns an encoding `AVCodecContext` (libx264 for video, FFmpeg's `aac` for audio).
+/// Owns an encoding `AVCodecContext` (libx264 or SVT-AV1 for video, FFmpeg's `aac` for audio).
 final class StreamEncoder {
     enum Output { case packet, needsInput, finished }
 
@@ -8,7 +8,7 @@ final class StreamEncoder {
     let timeBase: Rational
 
     /// What a video encoder is asked for. `options` go to the codec's private options
-    /// (x264's `preset`, `crf`, …), as `-preset`/`-crf` would on the command line.
+    /// (x264's or SVT-AV1's `preset`, `crf`, …), as `-preset`/`-crf` would on the command line.
     struct Video {
         var codec: String
         var width: Int

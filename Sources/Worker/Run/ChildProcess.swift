@@ -42,6 +42,35 @@ final class ChildProcess: @unchecked Sendable {
     /// Starts the child and waits for it, handing each line it writes to `onLine`. Kills it after
     /// `timeout` seconds (or sooner, see `shortenDeadline`).
     func run(timeout: Double, onLine: @escaping @Sendable (Data) -> Void) async throws -> Exit {
+        // The child is spawned by the thread that then reads and reaps it: the kernel's parent
+        // death signal (the child asks for SIGKILL when its parent goes) follows the spawning
+        // thread, not the process, and a pool thread may be retired while the child runs.
+        let status: Result<Int32, ChildError> = await withCheckedContinuation { continuation in
+            Thread.detachNewThread { [self] in
+                let child: (pid: pid_t, readEnd: Int32)
+                switch Result(catching: { () throws(ChildError) in try spawn() }) {
+                case .success(let spawned): child = spawned
+                case .failure(let error):
+                    continuation.resume(returning: .failure(error))
+                    return
+                }
+                armTimer(timeout: timeout)
+                Self.readLines(from: child.readEnd, onLine: onLine)
+                close(child.readEnd)
+                var status: Int32 = 0
+                while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: .success(status))
+            }
+        }
+        lock.withLock { timer?.cancel() }
+        let exitStatus = try status.get()
+        if let reason = lock.withLock({ stopReason }) { return reason }
+        let signal = exitStatus & 0x7f
+        return signal == 0 ? .exited((exitStatus >> 8) & 0xff) : .signalled(signal)
+    }
+
+    /// Starts the child with stdout on a new pipe; returns its pid and the pipe's read end.
+    private func spawn() throws(ChildError) -> (pid: pid_t, readEnd: Int32) {
         var descriptors: [Int32] = [0, 0]
         guard clinux_pipe_cloexec(&descriptors) == 0 else { throw ChildError.spawn(String(cString: strerror(errno))) }
         let (readEnd, writeEnd) = (descriptors[0], descriptors[1])
@@ -53,19 +82,30 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         // Nothing else of the daemon's: not its database sockets, not the metrics listener.
         clinux_spawn_close_from(&actions, 3)
+        // Nor its signal state: the daemon ignores SIGTERM and SIGINT to handle them itself.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        clinux_spawn_reset_signals(&attributes)
         var spawnedPid: pid_t = 0
         let spawned = withCStringArray([executable] + arguments) { argv in
-            withCStringArray(environment) { envp in posix_spawn(&spawnedPid, executable, &actions, nil, argv, envp) }
+            withCStringArray(environment) { envp in
+                posix_spawn(&spawnedPid, executable, &actions, &attributes, argv, envp)
+            }
         }
-        let child = spawnedPid
         close(writeEnd)
         guard spawned == 0 else {
             close(readEnd)
             throw ChildError.spawn(String(cString: strerror(spawned)))
         }
+        let child = spawnedPid
         lock.withLock { pid = child }
         if lock.withLock({ stopReason != nil }) { kill(child, SIGKILL) }
+        return (child, readEnd)
+    }
 
+    /// Kills the child once `timeout` seconds have passed (or sooner, see `shortenDeadline`).
+    private func armTimer(timeout: Double) {
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.setEventHandler { [self] in stop(.timedOut) }
         lock.withLock {
@@ -74,20 +114,6 @@ final class ChildProcess: @unchecked Sendable {
             timer.schedule(deadline: deadline)
         }
         timer.resume()
-        defer { timer.cancel() }
-
-        let status: Int32 = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                Self.readLines(from: readEnd, onLine: onLine)
-                close(readEnd)
-                var status: Int32 = 0
-                while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-                continuation.resume(returning: status)
-            }
-        }
-        if let reason = lock.withLock({ stopReason }) { return reason }
-        let signal = status & 0x7f
-        return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
     }
 
     /// Kills the child (SIGKILL: a decoder stuck in a loop ignores gentler signals).

@@ -234,6 +234,7 @@ public struct JobRunner: Sendable {
         request.stillsFirst = configuration.stillsFirst
         request.part = part
         request.sandboxPolicy = configuration.sandboxPolicy
+        request.efficientVariant = configuration.efficientVariant
         request.niceness = part == .firstLook || !job.processingType.hasLongPass ? 0 : 19
         let child = ChildProcess(
             executable: configuration.childExecutable,
@@ -258,7 +259,8 @@ public struct JobRunner: Sendable {
             case .probe(let info):
                 stills.probed(info)
                 let cpu = ResourceBudget.cpuSeconds(
-                    for: info, type: job.processingType, profile: job.qualityProfile, ceiling: cpuCeiling)
+                    for: info, type: job.processingType, profile: job.qualityProfile, ceiling: cpuCeiling,
+                    efficientVariant: configuration.efficientVariant)
                 child.shortenDeadline(
                     to: ResourceBudget.wallSeconds(cpuSeconds: cpu, ceiling: configuration.jobTimeout))
             case .stills(let files): stills.publish(files, from: outputs, sha256: sha256)

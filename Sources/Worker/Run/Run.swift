@@ -92,7 +92,8 @@ struct Run: Sendable {
         var lastWrite = ContinuousClock.now - .seconds(10)
         var estimate: Int?
         while !Task.isCancelled {
-            let percent = Int(state.progress * 100)
+            // 100 is the write-back's, once the outputs are stored: a finished child is at 99.
+            let percent = min(99, Int(state.progress * 100))
             if estimate == nil, let durationMs = state.durationMs {
                 estimate = estimatedSeconds(
                     durationMs: durationMs, type: job.processingType, profile: job.qualityProfile)
