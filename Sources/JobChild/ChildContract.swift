@@ -31,6 +31,8 @@ public struct JobRequest: Codable, Sendable, Equatable {
     public var niceness = 0
     /// Whether the job also makes `video_hevc` or `video_av1`.
     public var efficientVariant = MediaProcessor.EfficientVariant.whenFree
+    /// The most the main video may weigh, in bytes (nil: no budget).
+    public var maxBytes: Int64?
 
     public init(
         inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile, threads: Int,
@@ -58,6 +60,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
         request.stillsFirst = stillsFirst
         request.part = part
         request.efficientVariant = efficientVariant
+        request.maxBytes = maxBytes
         return request
     }
 }

@@ -40,13 +40,13 @@ public enum JobChild {
                 probed: { info in
                     ResourceBudget.limit(
                         for: info, type: request.type, profile: request.profile, cpuCeiling: request.cpuSeconds,
-                        limits: request.limits, efficientVariant: request.efficientVariant)
+                        limits: request.limits, encodeWork: request.media.encodeWork)
                     send(.probe(info))
                 },
                 cpuBudget: {
                     ResourceBudget.cpuSeconds(
                         for: $0, type: request.type, profile: request.profile, ceiling: request.cpuSeconds,
-                        efficientVariant: request.efficientVariant)
+                        encodeWork: request.media.encodeWork)
                 },
                 stillsReady: { send(.stills($0)) },
                 progress: { fraction in

@@ -14,16 +14,16 @@ public enum ResourceBudget {
     ///   scaled up for more pixels per second, but never more than what the upload's bytes can
     ///   hold: 8 CPU s per MB times the same multiple (ULTRA 64 CPU s per MB, far above what real
     ///   video costs even at low bit rates; a crafted file declaring hours in a few KB gets seconds);
-    ///   with an AV1 variant encoded beside the H.264 (`efficientVariant` `.always`), 2.8× that
-    ///   (SVT-AV1 preset 10 measured 1.6–1.8× libx264 at MEDIUM on the benchmark's clips).
+    ///   times `encodeWork`, the request's encodes counted in H.264 encodes
+    ///   (`MediaProcessor.Request.encodeWork`: an AV1 variant, a byte budget's second pass).
     public static func cpuSeconds(
         for info: MediaInfo, type: ProcessingType, profile: QualityProfile, ceiling: Int,
-        efficientVariant: MediaProcessor.EfficientVariant = .whenFree
+        encodeWork: Double = 1
     ) -> Int {
         let megabytes = Double(info.sizeBytes) / 1_048_576
         let fixed = 10 + min(50, 50 * megabytes)
         guard type == .compression || type == .fullProcessing else { return min(ceiling, Int(fixed.rounded(.up))) }
-        let multiple = profile.cost * (efficientVariant == .always ? 2.8 : 1)
+        let multiple = profile.cost * encodeWork
         let rate = min(info.video.frameRate ?? 30, 240)
         let pixelRate = Double(info.video.codedWidth * info.video.codedHeight) * rate
         let byDuration = Double(info.durationMs ?? 0) / 1000 * multiple * max(1, pixelRate / (1920 * 1080 * 30))
@@ -68,14 +68,14 @@ public enum ResourceBudget {
     /// files) sets soft limits over what this process already used, so the next input starts anew.
     public static func limit(
         for info: MediaInfo, type: ProcessingType, profile: QualityProfile, cpuCeiling: Int, limits: MediaLimits,
-        efficientVariant: MediaProcessor.EfficientVariant = .whenFree, forNextInputOnly: Bool = false
+        encodeWork: Double = 1, forNextInputOnly: Bool = false
     ) {
         signal(SIGXFSZ, SIG_IGN)
         // The media engine stops itself at the budget (`MediaProcessor.run`'s `cpuBudget`); the
         // kernel's limit, a little later, is for a decoder stuck where that check is not reached.
         let cpu =
             cpuSeconds(
-                for: info, type: type, profile: profile, ceiling: cpuCeiling, efficientVariant: efficientVariant)
+                for: info, type: type, profile: profile, ceiling: cpuCeiling, encodeWork: encodeWork)
             + backstopSeconds
         let bytes = outputBytes(for: info, profile: profile, limits: limits)
         guard forNextInputOnly else {

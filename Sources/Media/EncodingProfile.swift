@@ -15,6 +15,15 @@ public struct VideoEncoding: Sendable, Equatable, Codable {
     public var audioKbps: Int?
     /// Frame rate cap: faster sources lose frames down to this rate (never gain any).
     public var fpsMax: Double
+    /// x264's two passes, for a byte budget: the first (the CRF encode) writes its statistics,
+    /// the second encodes to a bit rate from them.
+    public var pass: RatePass? = nil
+
+    /// One of x264's two passes; `stats` is the statistics file both use.
+    public enum RatePass: Sendable, Equatable, Codable {
+        case first(stats: String)
+        case second(stats: String, kilobitsPerSecond: Int)
+    }
 }
 
 extension QualityProfile {

@@ -46,6 +46,16 @@ public enum MediaProcessor {
         public var part = Part.whole
         /// Whether COMPRESSION and FULL_PROCESSING also make `video_hevc` or `video_av1`.
         public var efficientVariant = MediaProcessor.EfficientVariant.whenFree
+        /// The most the main video may weigh, in bytes: an encode that comes out larger is made
+        /// again by x264's second pass to fit (`ByteBudget`). Nil: no budget.
+        public var maxBytes: Int64?
+
+        /// The request's video encodes, counted in H.264 encodes of the profile, for its CPU
+        /// budget: an AV1 variant costs about 1.8 more (SVT-AV1 preset 10 against libx264 on the
+        /// benchmark's clips), a byte budget's second pass one more.
+        public var encodeWork: Double {
+            (efficientVariant == .always ? 2.8 : 1) + (maxBytes == nil ? 0 : 1)
+        }
 
         public init(
             inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile = .medium,
@@ -120,6 +130,12 @@ public enum MediaProcessor {
                 }
                 break
             }
+            // A budget the video cannot fit is refused before any work (the stills included).
+            let byteBudget = request.maxBytes.flatMap { maxBytes in
+                request.type == .preview
+                    ? nil : ByteBudget(maxBytes: maxBytes, statistics: staging.appendingPathComponent("x264"))
+            }
+            try byteBudget?.check(opened.info, encoding: request.profile.encoding)
             var input = opened
             let early = request.type == .fullProcessing && request.stillsFirst && request.part == .whole
             if early {
@@ -135,19 +151,22 @@ public enum MediaProcessor {
                 stillsReady(stills)
                 input = try Probe.open(path: request.inputPath, limits: request.limits)
             }
-            let plan = SinglePass.Plan(
+            var plan = SinglePass.Plan(
                 main: request.type == .preview ? nil : request.profile.encoding,
                 preview: request.type != .compression,
                 thumbnails: request.type == .fullProcessing && request.part == .whole && !early,
                 allowRemux: request.allowRemux, efficientVariant: request.efficientVariant,
                 variantEncoding: request.profile.av1Encoding)
-            let result: SinglePass.Result
+            byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)
+            // With a budget, the first pass is the first half of the progress, in case a second is needed.
+            let share = byteBudget == nil ? 1.0 : 0.5
+            var result: SinglePass.Result
             do {
                 do {
                     result = try SinglePass(
                         input, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
                         settings: request.thumbnails, logger: logger
-                    ).run(progress: budgeted)
+                    ).run { fraction throws(MediaError) in try budgeted(fraction * share) }
                 } catch is SinglePass.CopyRefused {
                     // The copy failed part-way: the same plan, encoded, from a fresh read.
                     var encoded = plan
@@ -156,7 +175,16 @@ public enum MediaProcessor {
                         try Probe.open(path: request.inputPath, limits: request.limits), plan: encoded,
                         directory: staging, threads: request.threads, limits: request.limits,
                         settings: request.thumbnails, logger: logger
-                    ).run(progress: budgeted)
+                    ).run { fraction throws(MediaError) in try budgeted(fraction * share) }
+                }
+                if let byteBudget {
+                    try byteBudget.fit(&result, plan: plan, info: opened.info, logger: logger) { plan in
+                        try SinglePass(
+                            try Probe.open(path: request.inputPath, limits: request.limits), plan: plan,
+                            directory: staging, threads: request.threads, limits: request.limits,
+                            settings: request.thumbnails, logger: logger
+                        ).run { fraction throws(MediaError) in try budgeted(0.5 + fraction * 0.5) }
+                    }
                 }
             } catch {
                 // A failure leaves nothing behind, the stills handed over early included.

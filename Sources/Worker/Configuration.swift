@@ -66,6 +66,9 @@ public struct Configuration: Sendable {
     /// (`MEDIA_WORKER_EFFICIENT_VARIANT`: `free`, the default, copies an HEVC or AV1 upload that
     /// fits; `always` encodes AV1 when there is no such copy; `off`).
     public var efficientVariant: MediaProcessor.EfficientVariant
+    /// The most a job's main video may weigh, per profile (`MEDIA_WORKER_MAX_BYTES_LOW`, `…_MEDIUM`,
+    /// `…_HIGH`, `…_ULTRA`: bytes, or with K, M or G); none by default.
+    public var maxBytes: [QualityProfile: Int64]
     /// How much of the job sandbox serve insists on (`MEDIA_WORKER_SANDBOX`: `full`, or the
     /// dangerous `partial`).
     public var sandboxPolicy: SandboxPolicy
@@ -136,6 +139,15 @@ public struct Configuration: Sendable {
             throw .invalid("MEDIA_WORKER_EFFICIENT_VARIANT", variant ?? "", "free, always or off")
         }
         self.efficientVariant = efficientVariant
+        maxBytes = [:]
+        for profile in QualityProfile.allCases {
+            let name = "MEDIA_WORKER_MAX_BYTES_\(profile.rawValue)"
+            guard let text = environment[name], !text.isEmpty else { continue }
+            guard let bytes = Self.byteCount(text), bytes >= 64 << 10 else {
+                throw .invalid(name, text, "a size of at least 64K, e.g. 16M")
+            }
+            maxBytes[profile] = bytes
+        }
         switch environment["MEDIA_WORKER_SANDBOX"]?.lowercased() {
         case nil, "", "full": sandboxPolicy = .full
         case "partial": sandboxPolicy = .partial
@@ -205,6 +217,15 @@ public struct Configuration: Sendable {
     /// The database URL with any password replaced by `***`.
     public var redactedDatabaseURL: String { ConnectionString.redacted(databaseURL) }
 
+    /// `16777216`, `16384K`, `16M` or `1G` (powers of 1024) in bytes.
+    static func byteCount(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        let unit = text.last.flatMap { units[Character($0.uppercased())] }
+        guard let number = Int64(unit == nil ? text : String(text.dropLast())), number > 0 else { return nil }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: unit ?? 1)
+        return overflow ? nil : bytes
+    }
+
     /// The settings as a person would check them, with secrets removed.
     public var redactedSummary: String {
         let listen = listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")
@@ -218,7 +239,9 @@ public struct Configuration: Sendable {
             "retryBase=\(retryBase)s", "shutdownGrace=\(shutdownGrace)s", "uploadWait=\(uploadWait)s",
             "jobTimeout=\(jobTimeout)s", "tmp=\(temporaryDirectory)", "tables=\(tableNames.joined(separator: ","))",
             "reuse=\(reuseOutputs ? "on" : "off")", "stillsFirst=\(stillsFirst ? "on" : "off")",
-            "efficientVariant=\(efficientVariant.rawValue)", "pipeline=\(pipelineVersion)",
+            "efficientVariant=\(efficientVariant.rawValue)",
+            "maxBytes=\(maxBytes.isEmpty ? "none" : maxBytes.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ","))",
+            "pipeline=\(pipelineVersion)",
             "metrics=\(metricsAddress ?? "off")", "sandbox=\(sandboxPolicy.rawValue)",
         ]
         return settings.joined(separator: " ")

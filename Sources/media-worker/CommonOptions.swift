@@ -69,21 +69,20 @@ struct ProcessLimitOptions: ParsableArguments {
     /// The CPU seconds `info` deserves for `type` at `profile`.
     func cpuSeconds(
         for info: MediaInfo, type: ProcessingType, profile: QualityProfile,
-        efficientVariant: MediaProcessor.EfficientVariant
+        encodeWork: Double
     ) -> Int {
-        ResourceBudget.cpuSeconds(
-            for: info, type: type, profile: profile, ceiling: maxCPU, efficientVariant: efficientVariant)
+        ResourceBudget.cpuSeconds(for: info, type: type, profile: profile, ceiling: maxCPU, encodeWork: encodeWork)
     }
 
     /// Sets the CPU and output-size limits to what `info` deserves for `type` at `profile`, for
     /// this input only (the next file of the same command gets its own).
     func lower(
         for info: MediaInfo, type: ProcessingType, profile: QualityProfile, limits: MediaLimits,
-        efficientVariant: MediaProcessor.EfficientVariant
+        encodeWork: Double
     ) {
         ResourceBudget.limit(
             for: info, type: type, profile: profile, cpuCeiling: maxCPU, limits: limits,
-            efficientVariant: efficientVariant, forNextInputOnly: true)
+            encodeWork: encodeWork, forNextInputOnly: true)
     }
 }
 

@@ -49,6 +49,13 @@ struct ProcessCommand: ParsableCommand {
             valueName: "free|always|off"))
     var variant: MediaProcessor.EfficientVariant = .whenFree
 
+    @Option(
+        name: .customLong("max-bytes"),
+        help: ArgumentHelp(
+            "The most the video may weigh (e.g. 8M): an encode that comes out larger is made again by x264's "
+                + "second pass to between 90 and 100 % of it.", valueName: "size"))
+    var maxBytes: ByteCount?
+
     @Flag(help: "Write report.html, a contact sheet of the run, into the output folder.")
     var report = false
 
@@ -75,6 +82,7 @@ struct ProcessCommand: ParsableCommand {
                 inputPath: file, outputDirectory: (outputDirectory as NSString).appendingPathComponent(folder),
                 type: type, profile: profile, limits: limits.limits, threads: threads, allowRemux: !noRemux)
             request.efficientVariant = variant
+            request.maxBytes = maxBytes?.bytes
             let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
             let fileStarted = ContinuousClock.now
             let outcome: Result<ProcessingReport, MediaError>
@@ -84,10 +92,11 @@ struct ProcessCommand: ParsableCommand {
                         request, logger: logger,
                         probed: {
                             resources.lower(
-                                for: $0, type: type, profile: profile, limits: limits.limits, efficientVariant: variant)
+                                for: $0, type: type, profile: profile, limits: limits.limits,
+                                encodeWork: request.encodeWork)
                         },
                         cpuBudget: {
-                            resources.cpuSeconds(for: $0, type: type, profile: profile, efficientVariant: variant)
+                            resources.cpuSeconds(for: $0, type: type, profile: profile, encodeWork: request.encodeWork)
                         },
                         progress: { bar.update($0) }))
             } catch {

@@ -44,6 +44,17 @@ struct ConfigurationRules {
         #expect(configuration.sandboxPolicy == .full && configuration.reuseOutputs && configuration.stillsFirst)
         #expect(configuration.tables.paused == #""media_worker_paused_types""#)
         #expect(configuration.pollInterval == 5 && configuration.staleAfter == 60)
+        #expect(configuration.efficientVariant == .whenFree && configuration.maxBytes.isEmpty)
+    }
+
+    @Test func variantsAndByteBudgets() throws {
+        let configuration = try configuration([
+            "MEDIA_WORKER_EFFICIENT_VARIANT": "always", "MEDIA_WORKER_MAX_BYTES_LOW": "8M",
+            "MEDIA_WORKER_MAX_BYTES_MEDIUM": "16777216", "MEDIA_WORKER_MAX_BYTES_HIGH": "1g",
+        ])
+        #expect(configuration.efficientVariant == .always)
+        #expect(configuration.maxBytes == [.low: 8 << 20, .medium: 16 << 20, .high: 1 << 30])
+        #expect(configuration.redactedSummary.contains("maxBytes=HIGH:1073741824,LOW:8388608,MEDIUM:16777216"))
     }
 
     @Test(arguments: [
@@ -53,6 +64,9 @@ struct ConfigurationRules {
         ("MEDIA_WORKER_SANDBOX", "some", "full or partial (partial is dangerous)"),
         ("MEDIA_WORKER_POOL_MODE", "statement", "session or transaction"), ("MEDIA_WORKER_REUSE", "maybe", "on or off"),
         ("MEDIA_WORKER_STALE_AFTER", "-5", "a number of seconds ≥ 0"),
+        ("MEDIA_WORKER_EFFICIENT_VARIANT", "hevc", "free, always or off"),
+        ("MEDIA_WORKER_MAX_BYTES_MEDIUM", "12X", "a size of at least 64K, e.g. 16M"),
+        ("MEDIA_WORKER_MAX_BYTES_LOW", "1K", "a size of at least 64K, e.g. 16M"),
     ])
     func refusesMalformedSettings(_ name: String, _ value: String, _ expected: String) {
         #expect(throws: ConfigurationError.invalid(name, value, expected)) { try configuration([name: value]) }

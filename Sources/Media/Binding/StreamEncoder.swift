@@ -11,6 +11,8 @@ final class StreamEncoder {
     /// (x264's or SVT-AV1's `preset`, `crf`, …), as `-preset`/`-crf` would on the command line.
     struct Video {
         var codec: String
+        /// Which of two passes this encode is (nil: a single pass).
+        var pass: VideoEncoding.RatePass?
         var width: Int
         var height: Int
         var timeBase: Rational
@@ -39,6 +41,13 @@ final class StreamEncoder {
             context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
             context.pointee.time_base = video.timeBase.av
             if let rate = video.frameRate { context.pointee.framerate = rate.av }
+            switch video.pass {
+            case nil: break
+            case .first: context.pointee.flags |= AV_CODEC_FLAG_PASS1
+            case .second(_, let kilobitsPerSecond):
+                context.pointee.flags |= AV_CODEC_FLAG_PASS2
+                context.pointee.bit_rate = Int64(kilobitsPerSecond) * 1000
+            }
             context.pointee.rc_max_rate = Int64(video.maxRateBitsPerSecond)
             context.pointee.rc_buffer_size = Int32(video.bufferBits)
             context.pointee.thread_count = Int32(video.threads)

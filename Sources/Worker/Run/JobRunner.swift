@@ -235,6 +235,8 @@ public struct JobRunner: Sendable {
         request.part = part
         request.sandboxPolicy = configuration.sandboxPolicy
         request.efficientVariant = configuration.efficientVariant
+        request.maxBytes = configuration.maxBytes[job.qualityProfile]
+        let encodeWork = request.media.encodeWork
         request.niceness = part == .firstLook || !job.processingType.hasLongPass ? 0 : 19
         let child = ChildProcess(
             executable: configuration.childExecutable,
@@ -260,7 +262,7 @@ public struct JobRunner: Sendable {
                 stills.probed(info)
                 let cpu = ResourceBudget.cpuSeconds(
                     for: info, type: job.processingType, profile: job.qualityProfile, ceiling: cpuCeiling,
-                    efficientVariant: configuration.efficientVariant)
+                    encodeWork: encodeWork)
                 child.shortenDeadline(
                     to: ResourceBudget.wallSeconds(cpuSeconds: cpu, ceiling: configuration.jobTimeout))
             case .stills(let files): stills.publish(files, from: outputs, sha256: sha256)

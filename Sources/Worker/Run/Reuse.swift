@@ -31,6 +31,9 @@ extension JobRunner {
                     try store.reusableResult($0, key: key, as: KeptResult.self)
                 })
             {
+                // Made before a byte budget that it does not fit: made again, to the budget.
+                let budget = configuration.maxBytes[job.qualityProfile] ?? Int64.max
+                guard Int64(found.result.outputs[.video]?.bytes ?? 0) <= budget else { return .make }
                 return .found(found)
             }
             // Without session locks (a transaction-mode pooler) two uploads of the same bytes at
