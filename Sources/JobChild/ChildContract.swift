@@ -33,6 +33,8 @@ public struct JobRequest: Codable, Sendable, Equatable {
     public var efficientVariant = MediaProcessor.EfficientVariant.whenFree
     /// The most the main video may weigh, in bytes (nil: no budget).
     public var maxBytes: Int64?
+    /// With `part` `.efficientVariant`: the bytes of the `video` the variant must beat.
+    public var variantSmallerThan: Int?
 
     public init(
         inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile, threads: Int,
@@ -61,6 +63,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
         request.part = part
         request.efficientVariant = efficientVariant
         request.maxBytes = maxBytes
+        request.variantSmallerThan = variantSmallerThan
         return request
     }
 }

@@ -14,6 +14,9 @@ public enum MediaProcessor {
         case firstLook
         /// Everything but the stills, which a first look already made.
         case longPass
+        /// Only `video_av1`, for a result made earlier (background work on a popular video): kept
+        /// only when smaller than `Request.variantSmallerThan`.
+        case efficientVariant
     }
 
     /// When a job also makes its main video in a more efficient codec (`video_hevc`, `video_av1`).
@@ -49,6 +52,8 @@ public enum MediaProcessor {
         /// The most the main video may weigh, in bytes: an encode that comes out larger is made
         /// again by x264's second pass to fit (`ByteBudget`). Nil: no budget.
         public var maxBytes: Int64?
+        /// With `part` `.efficientVariant`: the bytes of the `video` the variant must beat.
+        public var variantSmallerThan: Int?
 
         /// The request's video encodes, counted in H.264 encodes of the profile, for its CPU
         /// budget: an AV1 variant costs about 1.8 more (SVT-AV1 preset 10 against libx264 on the
@@ -157,6 +162,12 @@ public enum MediaProcessor {
                 thumbnails: request.type == .fullProcessing && request.part == .whole && !early,
                 allowRemux: request.allowRemux, efficientVariant: request.efficientVariant,
                 variantEncoding: request.profile.av1Encoding)
+            if request.part == .efficientVariant {
+                plan = SinglePass.Plan(
+                    main: request.profile.encoding, preview: false, thumbnails: false, allowRemux: false,
+                    efficientVariant: .always, variantEncoding: request.profile.av1Encoding, variantOnly: true,
+                    variantSmallerThan: request.variantSmallerThan)
+            }
             byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)
             // With a budget, the first pass is the first half of the progress, in case a second is needed.
             let share = byteBudget == nil ? 1.0 : 0.5

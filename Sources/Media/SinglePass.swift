@@ -18,6 +18,10 @@ final class SinglePass {
         /// `variantEncoding` when there is no such copy.
         var efficientVariant = MediaProcessor.EfficientVariant.whenFree
         var variantEncoding: VideoEncoding?
+        /// Only the variant (background work on a result made earlier), kept when smaller than
+        /// `variantSmallerThan` bytes (the `video` made then).
+        var variantOnly = false
+        var variantSmallerThan: Int?
     }
 
     /// What the pass wrote, before the caller names the files.
@@ -113,7 +117,7 @@ final class SinglePass {
         let input = opened.file
         let video = opened.videoStream
         input.discardAllStreams(except: Set([video.index] + (opened.audioStream.map { [$0.index] } ?? [])))
-        if let encoding = plan.main {
+        if let encoding = plan.main, !plan.variantOnly {
             // The main output: the video copied, encoded, or both (then the smaller wins); its
             // audio copied or encoded on its own account.
             let check = CopyCheck(opened.info, encoding: encoding)
@@ -408,7 +412,7 @@ final class SinglePass {
         guard let path = variantRemux?.path ?? variantEncode?.path,
             let encoder = variantRemux?.report(opened.info) ?? variantEncode?.report
         else { return nil }
-        let (size, main) = (fileSize(path), mainPath.map(fileSize) ?? Int.max)
+        let (size, main) = (fileSize(path), mainPath.map(fileSize) ?? plan.variantSmallerThan ?? Int.max)
         guard size < main else {
             dropVariant("it came out at \(size) bytes, not smaller than the main video's \(main)")
             return nil

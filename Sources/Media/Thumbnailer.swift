@@ -196,6 +196,6 @@ extension MediaError {
 
     /// The calls whose failures come from the input's bytes.
     private static let inputCalls: Set<String> = [
-        "av_read_frame", "av_seek_frame", "avcodec_send_packet", "avcodec_receive_frame",
+        "av_read_frame", "av_seek_frame", "av_seek_frame(byte 0)", "avcodec_send_packet", "avcodec_receive_frame",
     ]
 }

@@ -171,6 +171,22 @@ extension JobStore {
         ).first?.require("n", as: Int.self) == 0
     }
 
+    /// Whether a job is waiting that a slot could run now; with `needingAnEncodeSlot`, only jobs
+    /// with a long pass (quick work has the fast lane): variant work gives its slot back for those.
+    public func hasRunnableJob(
+        _ session: PostgresSession, uploadWait: Double, pausesKnown: Bool, needingAnEncodeSlot: Bool = false
+    ) throws -> Bool {
+        let long = ProcessingType.allCases.filter(\.hasLongPass).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        return try session.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM \(vp) AS vp LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
+                WHERE vp."status" = 'PENDING' AND \(Self.uploadReady(1))
+                AND (NOT \(typePaused(pausesKnown)) OR \(Self.firstLookPending))
+                AND (NOT $2::bool OR vp."processingType"::text IN (\(long)))) AS waiting
+            """, [String(uploadWait), String(needingAnEncodeSlot)], operation: "look for runnable jobs"
+        ).first?.require("waiting", as: Bool.self) ?? false
+    }
+
     // MARK: Pausing
 
     /// A processing type whose long pass operators paused fleet-wide.

@@ -129,6 +129,27 @@ extension JobStore {
                 "reason" text NOT NULL DEFAULT ''
             )
             """, operation: "create the paused types table")
+        try session.execute(
+            """
+            CREATE TABLE IF NOT EXISTS \(tables.variants) (
+                "sha256" text NOT NULL,
+                "processingType" text NOT NULL,
+                "qualityProfile" text NOT NULL,
+                "pipelineVersion" integer NOT NULL,
+                "jobId" integer NOT NULL,
+                "reuses" integer NOT NULL DEFAULT 0,
+                "status" text NOT NULL,
+                "attempts" integer NOT NULL DEFAULT 0,
+                "token" text,
+                "error" text,
+                "updatedAt" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+                PRIMARY KEY ("sha256", "processingType", "qualityProfile", "pipelineVersion")
+            )
+            """, operation: "create the variants table")
+        try session.execute(
+            """
+            CREATE INDEX IF NOT EXISTS media_worker_variants_queued ON \(tables.variants) ("status", "updatedAt")
+            """, operation: "index the variants table")
     }
 
     /// The app's enum columns: their type names as TypeORM makes them, all their values (for

@@ -9,17 +9,21 @@ public struct TableNames: Sendable, Equatable {
     public let outputs: String
     /// media-worker's own table of processing types whose long pass operators paused fleet-wide.
     public let paused: String
+    /// media-worker's own table of background work: efficient variants of popular videos.
+    public let variants: String
 
     /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused.
     public init(
         videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user",
-        outputs: String = "media_worker_outputs", paused: String = "media_worker_paused_types"
+        outputs: String = "media_worker_outputs", paused: String = "media_worker_paused_types",
+        variants: String = "media_worker_variants"
     ) throws {
         self.videoProcessing = try Self.quote(videoProcessing)
         self.fileUpload = try Self.quote(fileUpload)
         self.user = try Self.quote(user)
         self.outputs = try Self.quote(outputs)
         self.paused = try Self.quote(paused)
+        self.variants = try Self.quote(variants)
     }
 
     public static let `default` = try! TableNames()

@@ -66,6 +66,9 @@ public struct Configuration: Sendable {
     /// (`MEDIA_WORKER_EFFICIENT_VARIANT`: `free`, the default, copies an HEVC or AV1 upload that
     /// fits; `always` encodes AV1 when there is no such copy; `off`).
     public var efficientVariant: MediaProcessor.EfficientVariant
+    /// How many reuses (forwards) of a result queue its efficient variant as background work
+    /// (`MEDIA_WORKER_VARIANT_AFTER_REUSES`, 3; 0: never).
+    public var variantAfterReuses: Int
     /// The most a job's main video may weigh, per profile (`MEDIA_WORKER_MAX_BYTES_LOW`, `…_MEDIUM`,
     /// `…_HIGH`, `…_ULTRA`: bytes, or with K, M or G); none by default.
     public var maxBytes: [QualityProfile: Int64]
@@ -139,6 +142,7 @@ public struct Configuration: Sendable {
             throw .invalid("MEDIA_WORKER_EFFICIENT_VARIANT", variant ?? "", "free, always or off")
         }
         self.efficientVariant = efficientVariant
+        variantAfterReuses = try integer("MEDIA_WORKER_VARIANT_AFTER_REUSES", 3, minimum: 0)
         maxBytes = [:]
         for profile in QualityProfile.allCases {
             let name = "MEDIA_WORKER_MAX_BYTES_\(profile.rawValue)"
@@ -162,7 +166,8 @@ public struct Configuration: Sendable {
                 fileUpload: environment["MEDIA_WORKER_TABLE_FILE_UPLOAD"] ?? "file_upload",
                 user: environment["MEDIA_WORKER_TABLE_USER"] ?? "user",
                 outputs: environment["MEDIA_WORKER_TABLE_OUTPUTS"] ?? "media_worker_outputs",
-                paused: environment["MEDIA_WORKER_TABLE_PAUSED"] ?? "media_worker_paused_types")
+                paused: environment["MEDIA_WORKER_TABLE_PAUSED"] ?? "media_worker_paused_types",
+                variants: environment["MEDIA_WORKER_TABLE_VARIANTS"] ?? "media_worker_variants")
         } catch {
             throw .invalid("MEDIA_WORKER_TABLE_*", "", "table names are identifiers, optionally schema-qualified")
         }
@@ -229,7 +234,9 @@ public struct Configuration: Sendable {
     /// The settings as a person would check them, with secrets removed.
     public var redactedSummary: String {
         let listen = listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")
-        let tableNames = [tables.videoProcessing, tables.fileUpload, tables.user, tables.outputs, tables.paused]
+        let tableNames = [
+            tables.videoProcessing, tables.fileUpload, tables.user, tables.outputs, tables.paused, tables.variants,
+        ]
         let settings: [String] = [
             "database=\(redactedDatabaseURL)", "poolMode=\(poolMode.rawValue)", "listen=\(listen)",
             "statementTimeout=\(statementLimits.statementTimeout)", "lockTimeout=\(statementLimits.lockTimeout)",
@@ -239,7 +246,7 @@ public struct Configuration: Sendable {
             "retryBase=\(retryBase)s", "shutdownGrace=\(shutdownGrace)s", "uploadWait=\(uploadWait)s",
             "jobTimeout=\(jobTimeout)s", "tmp=\(temporaryDirectory)", "tables=\(tableNames.joined(separator: ","))",
             "reuse=\(reuseOutputs ? "on" : "off")", "stillsFirst=\(stillsFirst ? "on" : "off")",
-            "efficientVariant=\(efficientVariant.rawValue)",
+            "efficientVariant=\(efficientVariant.rawValue)", "variantAfterReuses=\(variantAfterReuses)",
             "maxBytes=\(maxBytes.isEmpty ? "none" : maxBytes.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ","))",
             "pipeline=\(pipelineVersion)",
             "metrics=\(metricsAddress ?? "off")", "sandbox=\(sandboxPolicy.rawValue)",

@@ -52,7 +52,8 @@ struct DoctorCommand: AsyncParsableCommand {
         report.pass(
             "FFmpeg libraries",
             FFmpegCapabilities.libraryVersions.map { "\($0.name) \($0.version)" }.joined(separator: ", "))
-        let fix = "install Debian's FFmpeg 5.1 libraries (apt-get install libavcodec59 libavfilter8 libx264-164)"
+        let fix =
+            "install Debian's FFmpeg 5.1 libraries (apt-get install libavcodec59 libavfilter8 libx264-164 libsvtav1enc1)"
         for (kind, names, present) in [
             ("encoders", FFmpegCapabilities.requiredEncoders, FFmpegCapabilities.hasEncoder),
             ("decoders", FFmpegCapabilities.expectedDecoders, FFmpegCapabilities.hasDecoder),
@@ -148,6 +149,17 @@ struct DoctorCommand: AsyncParsableCommand {
                         + " (`media-worker resume TYPE` to resume)")
         } else {
             report.fail("pauses", "\(tables.paused) does not exist: `media-worker pause` cannot stop a type", fix: fix)
+        }
+        if configuration.variantAfterReuses == 0 {
+            report.pass("variants", "off (MEDIA_WORKER_VARIANT_AFTER_REUSES=0)")
+        } else if await present(tables.variants) {
+            report.pass(
+                "variants",
+                "\(tables.variants): a video reused \(configuration.variantAfterReuses) times gets its AV1 variant")
+        } else {
+            report.fail(
+                "variants", "\(tables.variants) does not exist: popular videos get no efficient variant",
+                fix: fix + ", or set MEDIA_WORKER_VARIANT_AFTER_REUSES=0")
         }
     }
 

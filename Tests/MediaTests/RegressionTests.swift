@@ -10,6 +10,7 @@ import Testing
 struct RegressionTests {
     @Test(arguments: [
         "aac_35_channels.mov", "remux_bad_timestamps.mp4", "hevc_timescale_one.mov", "h264_patchwelcome.mp4",
+        "hevc_unseekable.mp4",
     ])
     func handled(_ file: String) throws {
         let input = Fixtures.root.appendingPathComponent("Tests/Regressions").appendingPathComponent(file)

@@ -40,7 +40,7 @@ extension InProcessWorker {
     }
 }
 
-@Suite("Chat first: stills within a second, forwarded videos for free")
+@Suite("Chat first: stills within a second, forwarded videos for free", .heavy)
 struct ChatFirstTests {
     /// The stills land in the job and upload rows while the child is still encoding, and the
     /// final write keeps them and adds the rest.
@@ -153,7 +153,7 @@ struct ChatFirstTests {
     }
 }
 
-@Suite("Chat first: the same bytes twice at once, and what the app hears")
+@Suite("Chat first: the same bytes twice at once, and what the app hears", .heavy)
 struct ChatFirstConcurrencyTests {
     /// Two uploads of the same bytes claimed together (two slots): one makes the outputs while the
     /// other waits for it, heartbeating, then reuses them. Neither waits for ever.

@@ -6,7 +6,7 @@ import Testing
 @testable import JobChild
 @testable import Worker
 
-@Suite("A job's child holds nothing and reaches nothing")
+@Suite("A job's child holds nothing and reaches nothing", .heavy)
 struct ChildIsolationTests {
     /// Spawns `sandbox-check` exactly as a job's child is spawned, while this process holds a
     /// descriptor and a listening socket that are not close-on-exec (as the daemon's metrics

@@ -6,7 +6,7 @@ import Testing
 @testable import Media
 @testable import Worker
 
-@Suite("The daemon's contracts: child messages, the request, the output columns")
+@Suite("The daemon's contracts: child messages, the request, the output columns", .heavy)
 struct ContractTests {
     static let info = try! Probe.inspect(path: Fixtures.path("portrait_rot90.mp4"))
 

@@ -74,7 +74,7 @@ struct Deployment {
     }
 }
 
-@Suite("serve: the daemon end to end")
+@Suite("serve: the daemon end to end", .heavy)
 struct DaemonTests {
     /// Which roles each processing type writes.
     /// The fixture is an iPhone-like HEVC clip that fits MEDIUM: COMPRESSION and FULL_PROCESSING

@@ -16,7 +16,7 @@ extension Deployment {
 /// A stranger's file never meets a decoder that is not fully confined: where Landlock is refused,
 /// `serve` claims nothing and says why, `doctor` fails, and only the setting named dangerous
 /// runs jobs anyway.
-@Suite("Fail closed when the job sandbox is incomplete")
+@Suite("Fail closed when the job sandbox is incomplete", .heavy)
 struct FailClosedTests {
     @Test func serveClaimsNothingWithoutLandlock() async throws {
         let deployment = try await Deployment.make()

@@ -25,7 +25,7 @@ func sample(_ metrics: String, _ series: String) -> Double? {
         .flatMap { Double($0.split(separator: " ").last ?? "") }
 }
 
-@Suite("serve on a media host: sd_notify, metrics, health, logs, doctor")
+@Suite("serve on a media host: sd_notify, metrics, health, logs, doctor", .heavy)
 struct HostTests {
     @Test func notifiesSystemdServesMetricsAndLogsOneLinePerEvent() async throws {
         let deployment = try await Deployment.make()
@@ -191,11 +191,12 @@ struct HostTests {
         let good = try await deployment.run("doctor", "--min-free-space", "1M")
         let goodText = String(decoding: good.stdout, as: UTF8.self)
         #expect(good.status == 0, "\(goodText)")
-        #expect(goodText.contains("all 14 checks passed"), "\(goodText)")
+        #expect(goodText.contains("all 15 checks passed"), "\(goodText)")
         #expect(goodText.contains("media_worker_paused_types\": nothing paused"), "\(goodText)")
         #expect(goodText.contains("✔ tls               no TLS, Unix socket in /"), "\(goodText)")
         #expect(goodText.contains("✔ privileges        the database user may read and update jobs and uploads"))
-        #expect(goodText.contains("✔ encoders          libx264, aac, mjpeg"))
+        #expect(goodText.contains("✔ encoders          libx264, aac, mjpeg, libsvtav1"))
+        #expect(goodText.contains("✔ variants          \"media_worker_variants\": a video reused 3 times"))
         #expect(goodText.contains("✔ job sandbox       Landlock ABI"), "\(goodText)")
 
         let noDatabase = try await deployment.run(

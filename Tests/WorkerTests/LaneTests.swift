@@ -44,7 +44,7 @@ extension AsyncStream<WorkerEvent>.Iterator {
 /// The two lanes of a host: with its one encode slot busy on one uploader's long encode, another
 /// uploader's video still gets its stills at once (the fast lane), then its long pass when the slot
 /// frees, without the stills made again. Run directly and through PgBouncer in transaction mode.
-@Suite("Lanes: quick work never waits behind long work")
+@Suite("Lanes: quick work never waits behind long work", .heavy)
 struct LaneTests {
     @Test(arguments: Route.allCases) func fastLanePublishesStillsWhileTheEncodeSlotIsBusy(_ route: Route) async throws {
         let worker = try await InProcessWorker.make(route: route)

@@ -29,7 +29,7 @@ private let harness = """
     </script></body></html>
     """
 
-@Suite("Pages people look at, checked in a real browser", .enabled(if: Browser.executable != nil))
+@Suite("Pages people look at, checked in a real browser", .heavy, .enabled(if: Browser.executable != nil))
 struct PagesTests {
     /// `process … --report`: every image decodes, every video has its metadata and the right
     /// duration, the failed input is an error card, a hostile file name is text.

@@ -4,7 +4,7 @@ import Testing
 
 /// Killing, stopping and cancelling a job while it runs (on `long_hevc_720p_20s.mp4`, a few
 /// seconds of transcoding).
-@Suite("serve: a running job")
+@Suite("serve: a running job", .heavy)
 struct RunningJobTests {
     /// Starts `serve` in the background and waits until the job is PROCESSING and its child runs
     /// (as early as possible, so the job is far from done even on a loaded machine).

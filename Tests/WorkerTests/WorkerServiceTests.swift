@@ -94,7 +94,7 @@ func decodedJSON<T>(_ text: String?, as type: T.Type) throws -> T? {
     try JSONSerialization.jsonObject(with: Data((text ?? "null").utf8), options: .fragmentsAllowed) as? T
 }
 
-@Suite("WorkerService and JobRunner in this process")
+@Suite("WorkerService and JobRunner in this process", .heavy)
 struct WorkerServiceTests {
     @Test func claimsAndCompletes() async throws {
         let worker = try await InProcessWorker.make()

@@ -16,8 +16,8 @@ public enum FFmpegCapabilities {
     public static func hasDecoder(_ name: String) -> Bool { avcodec_find_decoder_by_name(name) != nil }
     public static func hasFilter(_ name: String) -> Bool { avfilter_get_by_name(name) != nil }
 
-    /// Encoders the outputs need: H.264 video, AAC audio, JPEG stills.
-    public static let requiredEncoders = ["libx264", "aac", "mjpeg"]
+    /// Encoders the outputs need: H.264 video, AAC audio, JPEG stills, AV1 variants.
+    public static let requiredEncoders = ["libx264", "aac", "mjpeg", "libsvtav1"]
     /// Decoders of what phones and browsers upload.
     public static let expectedDecoders = ["h264", "hevc", "vp9", "av1", "aac", "opus", "pcm_s16le"]
     /// Filters of the display transform (rotation, scaling, HDR tone mapping, frame rate).

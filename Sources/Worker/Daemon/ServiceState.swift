@@ -9,6 +9,7 @@ final class ServiceState: @unchecked Sendable {
     /// its previous run has quite finished).
     private var controls: [ObjectIdentifier: (control: RunControl, lane: Lane)] = [:]
     private var pauses = true
+    private var variants = true
     private var draining = false
     private var counts: [JobRunner.Ending: Int] = [:]
     private var ready = false
@@ -27,6 +28,9 @@ final class ServiceState: @unchecked Sendable {
     /// Whether media-worker's paused-types table exists (assumed until start-up found otherwise).
     var pausesKnown: Bool { lock.withLock { pauses } }
     func pausesUnknown() { lock.withLock { pauses = false } }
+    /// Whether media-worker's variants table exists (assumed until start-up found otherwise).
+    var variantsKnown: Bool { lock.withLock { variants } }
+    func variantsUnknown() { lock.withLock { variants = false } }
 
     func started(in lane: Lane) -> RunControl {
         let control = RunControl()
@@ -34,10 +38,11 @@ final class ServiceState: @unchecked Sendable {
         return control
     }
 
-    func finished(_ control: RunControl, ending: JobRunner.Ending) {
+    /// A run ended (`ending` nil: background work, not a job).
+    func finished(_ control: RunControl, ending: JobRunner.Ending?) {
         lock.withLock {
             controls[ObjectIdentifier(control)] = nil
-            counts[ending, default: 0] += 1
+            if let ending { counts[ending, default: 0] += 1 }
         }
     }
 

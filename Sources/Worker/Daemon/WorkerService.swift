@@ -18,6 +18,7 @@ public import Storage
 public final class WorkerService: Service, Sendable {
     let configuration: Configuration
     let runner: JobRunner
+    let variants: VariantRunner
     let storage: any Storage
     let logger: Logger
     let untilIdle: Bool
@@ -59,6 +60,8 @@ public final class WorkerService: Service, Sendable {
         self.runner = JobRunner(
             configuration: configuration, store: store, database: database, storage: storage, identity: identity,
             logger: logger, metrics: metrics, reuseLocks: reuseLocks, onFailure: { state.failed(job: $0, error: $1) })
+        variants = VariantRunner(
+            configuration: configuration, store: store, database: database, storage: storage, logger: logger)
         self.storage = storage
         self.logger = logger
         self.untilIdle = untilIdle
@@ -160,6 +163,13 @@ public final class WorkerService: Service, Sendable {
                     }
                     start(job, in: lane, group: &group)
                 }
+                // Background work, only in an encode slot no job wants (and never in a run that
+                // ends when the queue is empty).
+                if !untilIdle, configuration.variantAfterReuses > 0, !state.isDraining,
+                    state.running(in: .encode) < Lane.encode.slots(configuration), let work = try await claimVariant()
+                {
+                    startVariant(work, group: &group)
+                }
                 if untilIdle, state.running == 0, try await idle() { return }
             } catch {
                 state.databaseFailed("\(error)")
@@ -178,6 +188,28 @@ public final class WorkerService: Service, Sendable {
             }
             self.state.finished(control, ending: ending)
             self.eventSink.yield(.finished(job.id, ending))
+            self.wake.yield(.slotFreed)
+        }
+    }
+
+    private func claimVariant() async throws -> JobStore.VariantWork? {
+        guard state.variantsKnown else { return nil }
+        let (store, configuration, pausesKnown) = (self.store, configuration, state.pausesKnown)
+        return try await database.withSession("claim variant work") {
+            try store.claimVariantWork(
+                $0, pipelineVersion: configuration.pipelineVersion, staleAfter: configuration.staleAfter,
+                uploadWait: configuration.uploadWait, pausesKnown: pausesKnown)
+        }
+    }
+
+    private func startVariant(_ work: JobStore.VariantWork, group: inout DiscardingTaskGroup) {
+        let control = state.started(in: .encode)
+        let threads = Lane.threads(running: state.running, cores: ProcessInfo.processInfo.activeProcessorCount)
+        eventSink.yield(.variantStarted(work.jobId))
+        group.addTask {
+            let ending = await self.variants.run(work, threads: threads, control: control)
+            self.state.finished(control, ending: nil)
+            self.eventSink.yield(.variantEnded(work.jobId, ending))
             self.wake.yield(.slotFreed)
         }
     }
@@ -321,6 +353,12 @@ public final class WorkerService: Service, Sendable {
                 "pausing processing types is off: the paused-types table does not exist (run `media-worker migrate --own-tables-only`)",
                 metadata: ["table": "\(tables.paused)"])
         }
+        if configuration.variantAfterReuses > 0, await !present(tables.variants) {
+            state.variantsUnknown()
+            logger.warning(
+                "variants of popular videos are off: the variants table does not exist (run `media-worker migrate --own-tables-only`)",
+                metadata: ["table": "\(tables.variants)"])
+        }
     }
 
     /// Watchdog ping while healthy, status line when it changed, the running-jobs gauge.
@@ -359,6 +397,9 @@ public enum WorkerEvent: Sendable, Equatable {
     /// The database and storage answered: jobs are claimed from now on.
     case ready
     case claimed(Int, Lane)
+    /// Background work on the result of this job (its AV1 variant) began, or ended.
+    case variantStarted(Int)
+    case variantEnded(Int, VariantRunner.Ending)
     /// What a running job did (progress, stills published, outputs reused).
     case run(Int, JobRunner.Event)
     case finished(Int, JobRunner.Ending)

@@ -185,6 +185,7 @@ public struct JobRunner: Sendable {
             case .found(let found):
                 if let ending = try await reuseResult(run, found: found, sha256: downloaded.sha256) {
                     observe(.reused(from: found.jobId))
+                    if ending == .completed { await countReuse(key, of: found.jobId, logger: run.logger) }
                     return ending
                 }
                 reuseKey = key

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Media
 import Queue
 
@@ -83,5 +84,21 @@ extension JobRunner {
             run, input: kept.input, stored: stored, sha256: sha256, reusable: nil,
             event: run.event(
                 "reused", message: "the same bytes as job \(found.jobId): its \(stored.count) outputs copied"))
+    }
+
+    /// Counts a completed reuse of the result job `source` made; the reuse that makes the video
+    /// popular (`variantAfterReuses`) queues its AV1 variant. A failure only loses a count.
+    func countReuse(_ key: JobStore.ReuseKey, of source: Int, logger: Logger) async {
+        guard configuration.variantAfterReuses > 0 else { return }
+        let (store, threshold) = (store, configuration.variantAfterReuses)
+        do {
+            if try await database.withSession(
+                "count a reuse", { try store.countReuse($0, key: key, jobId: source, threshold: threshold) })
+            {
+                logger.info("a popular video: its AV1 variant is queued", metadata: ["source": "\(source)"])
+            }
+        } catch {
+            logger.warning("could not count the reuse", metadata: ["error": "\(error)"])
+        }
     }
 }

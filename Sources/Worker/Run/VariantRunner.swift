@@ -1,0 +1,179 @@
+import Foundation
+import JobChild
+import JobVocabulary
+import Logging
+import Media
+import Queue
+import Storage
+
+/// Background work: the AV1 variant of a video that proved popular (its result reused
+/// `variantAfterReuses` times), made in an encode slot nobody else wants. The source job's input is
+/// fetched again and the child encodes only `video_av1` (at nice 19); the variant joins the kept
+/// result, the source job's output columns and every upload of the same bytes. Whenever a job
+/// becomes runnable, the work is stopped and given back: it never delays a chat upload.
+public struct VariantRunner: Sendable {
+    let configuration: Configuration
+    let store: JobStore
+    let database: any PostgresClient
+    let storage: any Storage
+    let logger: Logger
+
+    /// How claimed variant work ended.
+    public enum Ending: String, Sendable {
+        case completed, failed, released, fencedOff, unrecorded
+    }
+
+    /// Runs `work` with `threads`; `control` stops it (shutdown).
+    func run(_ work: JobStore.VariantWork, threads: Int, control: RunControl) async -> Ending {
+        var logger = logger
+        logger[metadataKey: "variant"] = "\(work.key.sha256.prefix(12))"
+        logger[metadataKey: "job"] = "\(work.jobId)"
+        logger.info("variant work started", metadata: ["attempt": "\(work.attempt)"])
+        let ending: Ending
+        do {
+            ending = try await execute(work, threads: threads, control: control, logger: logger)
+        } catch {
+            logger.error(
+                "could not record the variant work's end; it will be claimed again", metadata: ["error": "\(error)"])
+            ending = .unrecorded
+        }
+        logger.info("variant work ended", metadata: ["outcome": "\(ending.rawValue)"])
+        return ending
+    }
+
+    private func execute(
+        _ work: JobStore.VariantWork, threads: Int, control: RunControl, logger: Logger
+    ) async throws -> Ending {
+        let store = store
+        guard
+            let source = try await database.withSession(
+                "read the variant's source", { try store.variantSource($0, work, as: KeptResult.self) })
+        else { return .failed }
+        guard source.kept.outputs[.videoAv1] == nil, let video = source.kept.outputs[.video] else {
+            try await end(work, status: "COMPLETED", error: nil)
+            return .completed
+        }
+        let directory = URL(fileURLWithPath: configuration.temporaryDirectory)
+            .appendingPathComponent("media-worker-variant-\(work.jobId)-\(UUID().uuidString)", isDirectory: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("input")
+        do {
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            _ = try await storage.download(key: source.inputStorageKey, to: input, expectedSize: nil)
+        } catch {
+            return try await fail(work, "the source could not be fetched: \(error)")
+        }
+        let outputs = directory.appendingPathComponent("out", isDirectory: true)
+        var request = JobRequest(
+            inputPath: input.path, outputDirectory: outputs.path, type: work.key.processingType,
+            profile: work.key.qualityProfile, threads: threads, limits: .default, parentPID: getpid(),
+            memoryBytes: configuration.childMemoryBytes,
+            cpuSeconds: Int(configuration.jobTimeout) * max(1, ProcessInfo.processInfo.activeProcessorCount))
+        request.part = .efficientVariant
+        request.sandboxPolicy = configuration.sandboxPolicy
+        request.variantSmallerThan = video.bytes
+        request.niceness = 19
+        let child = ChildProcess(
+            executable: configuration.childExecutable,
+            arguments: ["run-job", try JSONFormat.text(request)], directory: directory)
+        guard control.attach(child) else {
+            try await release(work)
+            return .released
+        }
+        // Gives the slot back as soon as a job is runnable; heartbeats meanwhile.
+        let yielded = YieldFlag()
+        let watch = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                guard !Task.isCancelled else { return }
+                let (alive, wanted) =
+                    (try? await database.withSession("watch variant work") { [configuration] session in
+                        (
+                            try store.keepVariantWorkAlive(session, work),
+                            try store.hasRunnableJob(
+                                session, uploadWait: configuration.uploadWait, pausesKnown: true,
+                                needingAnEncodeSlot: true)
+                        )
+                    }) ?? (true, false)
+                if !alive || wanted {
+                    yielded.set(fenced: !alive)
+                    child.stop()
+                    return
+                }
+            }
+        }
+        let decoder = JSONDecoder()
+        let state = ChildState()
+        let exit = try await child.run(timeout: configuration.jobTimeout) { line in
+            if let message = try? decoder.decode(ChildMessage.self, from: line) { state.take(message) }
+        }
+        watch.cancel()
+        if yielded.fenced { return .fencedOff }
+        if yielded.isSet || control.stopRequested || exit == .stopped {
+            logger.info("variant work given back: a job is waiting, or the worker stops")
+            try await release(work)
+            return .released
+        }
+        guard exit == .exited(0), let processed = state.report else {
+            return try await fail(work, "the media process ended with \(exit)")
+        }
+        guard let file = processed.outputs[.videoAv1] else {
+            try await end(work, status: "COMPLETED", error: "the AV1 encode was not smaller than the H.264 video")
+            return .completed
+        }
+        if let problem = OutputCheck.problem(with: file, in: outputs) {
+            return try await fail(work, "the media process reported a bad output: \(problem)")
+        }
+        let key = OutputKeys.key(jobId: work.jobId, role: .videoAv1)
+        do {
+            try await storage.upload(outputs.appendingPathComponent(file.path), key: key, contentType: file.mimeType)
+        } catch {
+            return try await fail(work, "could not store the variant: \(error)")
+        }
+        let stored = StoredOutput(file: file, key: key, url: storage.publicURL(for: key), damage: nil)
+        var kept = source.kept
+        kept.outputs[.videoAv1] = file
+        kept.keys[.videoAv1] = key
+        let recorded = try await database.withSession("record the variant") { [kept] session in
+            try store.completeVariantWork(
+                session, work, role: OutputRole.videoAv1.rawValue, key: key, url: stored.url,
+                metadata: stored.metadata, variant: stored.variant, kept: kept)
+        }
+        logger.info(
+            "made the AV1 variant of a popular video",
+            metadata: ["bytes": "\(file.bytes)", "h264Bytes": "\(video.bytes)", "recorded": "\(recorded)"])
+        return recorded ? .completed : .fencedOff
+    }
+
+    private func end(_ work: JobStore.VariantWork, status: String, error: String?) async throws {
+        let store = store
+        try await database.withSession("end variant work") {
+            try store.finishVariantWork($0, work, status: status, error: error)
+        }
+    }
+
+    private func release(_ work: JobStore.VariantWork) async throws {
+        let store = store
+        try await database.withSession("give variant work back") { try store.releaseVariantWork($0, work) }
+    }
+
+    /// A failed attempt: tried again later, three attempts at most.
+    private func fail(_ work: JobStore.VariantWork, _ reason: String) async throws -> Ending {
+        logger.warning("variant work failed", metadata: ["error": "\(reason)"])
+        try await end(work, status: work.attempt >= 3 ? "FAILED" : "PENDING", error: reason)
+        return .failed
+    }
+}
+
+/// Set once by the watcher: the work gave its slot back (or was taken away).
+private final class YieldFlag: @unchecked Sendable {
+    // @unchecked: both fields are only touched under `lock`.
+    private let lock = NSLock()
+    private var yielded = false
+    private var takenAway = false
+
+    func set(fenced: Bool) { lock.withLock { (yielded, takenAway) = (true, fenced) } }
+    var isSet: Bool { lock.withLock { yielded } }
+    var fenced: Bool { lock.withLock { takenAway } }
+}

@@ -1,0 +1,81 @@
+import Foundation
+public import Testing
+
+/// For suites whose tests block their thread with media work (synchronous `MediaProcessor.run`,
+/// `runProgram`): such tests run one at a time. Swift Testing runs them on the cooperative pool,
+/// which has one thread per core (two here); two of them at once would leave none for the async
+/// tests' timers and waits, and a daemon test would see its job "never get going".
+public struct OneAtATime: SuiteTrait, TestTrait, TestScoping {
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        guard testCase != nil else { return try await function() }
+        try await Permits.blocking.holding(function)
+    }
+}
+
+/// For suites whose tests start daemons and encodes (async, but each a few CPU seconds of child
+/// processes): at most three run at once (`MEDIA_WORKER_TEST_WIDTH`), so on a small machine their
+/// time limits (a job that must get going within 30 s, a stop within 15 s) measure media-worker,
+/// not how many other tests happened to run beside them.
+public struct Heavy: SuiteTrait, TestTrait, TestScoping {
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        guard testCase != nil else { return try await function() }
+        try await Permits.heavy.holding(function)
+    }
+}
+
+extension Trait where Self == OneAtATime {
+    /// The suite's tests block a thread: run them one at a time (see `OneAtATime`).
+    public static var oneAtATime: Self { OneAtATime() }
+}
+
+extension Trait where Self == Heavy {
+    /// The suite's tests run daemons and encodes: a few at a time (see `Heavy`).
+    public static var heavy: Self { Heavy() }
+}
+
+/// A number of permits, handed out in the order asked for.
+private actor Permits {
+    static let blocking = Permits(count: 1)
+    static let heavy = Permits(
+        count: Int(ProcessInfo.processInfo.environment["MEDIA_WORKER_TEST_WIDTH"] ?? "") ?? 3)
+
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(count: Int) { free = max(1, count) }
+
+    func holding(_ body: @Sendable () async throws -> Void) async throws {
+        await acquire()
+        do {
+            try await body()
+        } catch {
+            release()
+            throw error
+        }
+        release()
+    }
+
+    private func acquire() async {
+        guard free == 0 else {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    private func release() {
+        if waiting.isEmpty {
+            free += 1
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+}
