@@ -44,11 +44,13 @@ extension AsyncStream<WorkerEvent>.Iterator {
 /// The two lanes of a host: with its one encode slot busy on one uploader's long encode, another
 /// uploader's video still gets its stills at once (the fast lane), then its long pass when the slot
 /// frees, without the stills made again. Run directly and through PgBouncer in transaction mode.
+/// The busy slot holds an ULTRA encode (x264 `medium`, about 13 CPU-s): far longer than a first look
+/// however loaded the machine is.
 @Suite("Lanes: quick work never waits behind long work", .heavy)
 struct LaneTests {
     @Test(arguments: Route.allCases) func fastLanePublishesStillsWhileTheEncodeSlotIsBusy(_ route: Route) async throws {
         let worker = try await InProcessWorker.make(route: route)
-        let long = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression, user: 1)
+        let long = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression, profile: .ultra, user: 1)
         var clip = 0
         try await worker.serve { service, _ in
             var events = service.events.makeAsyncIterator()
@@ -94,7 +96,7 @@ struct LaneTests {
     /// The app cancels a job between its first look and its long pass: no long pass starts.
     @Test func cancelBetweenThePhasesStartsNoLongPass() async throws {
         let worker = try await InProcessWorker.make()
-        let long = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression, user: 1)
+        let long = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression, profile: .ultra, user: 1)
         var (clip, seen): (Int, [WorkerEvent]) = (0, [])
         try await worker.serve { service, _ in
             var events = service.events.makeAsyncIterator()

@@ -31,9 +31,11 @@ struct InProcessWorker {
         return InProcessWorker(databaseURL: databaseURL, configuration: configuration)
     }
 
-    func enqueue(_ fixture: String, type: ProcessingType, user: Int = 1) async throws -> Int {
+    func enqueue(
+        _ fixture: String, type: ProcessingType, profile: QualityProfile? = nil, user: Int = 1
+    ) async throws -> Int {
         try await OneShotJobs(configuration: configuration, logger: logger)
-            .enqueue(URL(fileURLWithPath: Fixtures.path(fixture)), type: type, profile: nil, userId: user)
+            .enqueue(URL(fileURLWithPath: Fixtures.path(fixture)), type: type, profile: profile, userId: user)
     }
 
     func row(_ id: Int) async throws -> PostgresRow {
