@@ -60,8 +60,12 @@ struct ByteBudget {
             (result.mainPath, result.mainEncoder) = (again.mainPath, again.mainEncoder)
             return try fit(&result, plan: encoded, info: info, logger: logger, encode: encode)
         }
+        // The audio and the container stay as the first pass made them: measured, not estimated
+        // (a copied audio's declared rate can be well under what it weighs in a short clip).
+        let seconds = max(0.1, Double(info.durationMs ?? 0) / 1000)
+        let others = max(0, first - (Self.videoPacketBytes(path) ?? first))
         let kilobitsPerSecond = try videoKilobitsPerSecond(
-            info: info, audioKilobitsPerSecond: report.audioKbps ?? 0,
+            info: info, audioKilobitsPerSecond: Int((Double(others) * 8 / seconds / 1000 / Self.aim).rounded(.up)),
             pixelsPerSecond: Double(report.width * report.height) * (report.fps ?? 30))
         var second = SinglePass.Plan(
             main: encoding, preview: false, thumbnails: false, allowRemux: false, efficientVariant: .off)
@@ -104,6 +108,20 @@ struct ByteBudget {
                     + "(it needs at least \(needed) bytes); raise the budget or choose a lower profile")
         }
         return video
+    }
+
+    /// The bytes of the video packets of an MP4 this program wrote (nil: unreadable).
+    private static func videoPacketBytes(_ url: URL) -> Int64? {
+        guard
+            let input = try? InputFile(
+                path: url.path, acceptedFormats: ["mov,mp4,m4a,3gp,3g2,mj2"], maxPixels: MediaLimits.default.maxPixels),
+            let video = input.bestVideoStream(), let packet = try? Packet()
+        else { return nil }
+        var bytes: Int64 = 0
+        while (try? input.read(into: packet)) == true {
+            if packet.streamIndex == video { bytes += Int64(packet.size) }
+        }
+        return bytes
     }
 
     private func fileSize(_ url: URL) -> Int64 {

@@ -54,6 +54,10 @@ public enum MediaProcessor {
         public var maxBytes: Int64?
         /// With `part` `.efficientVariant`: the bytes of the `video` the variant must beat.
         public var variantSmallerThan: Int?
+        /// Encode the main video of an input at least twice this long in pieces of about this
+        /// many seconds, one after another, joined without re-encoding (`Pieces`). Nil: one pass.
+        /// Not with a byte budget (its second pass needs the whole video's statistics) or a variant.
+        public var pieceSeconds: Double?
 
         /// The request's video encodes, counted in H.264 encodes of the profile, for its CPU
         /// budget: an AV1 variant costs about 1.8 more (SVT-AV1 preset 10 against libx264 on the
@@ -169,25 +173,46 @@ public enum MediaProcessor {
                     variantSmallerThan: request.variantSmallerThan)
             }
             byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)
-            // With a budget, the first pass is the first half of the progress, in case a second is needed.
-            let share = byteBudget == nil ? 1.0 : 0.5
-            var result: SinglePass.Result
-            do {
-                do {
-                    result = try SinglePass(
-                        input, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
-                        settings: request.thumbnails, logger: logger
-                    ).run { fraction throws(MediaError) in try budgeted(fraction * share) }
-                } catch is SinglePass.CopyRefused {
-                    // The copy failed part-way: the same plan, encoded, from a fresh read.
-                    var encoded = plan
-                    encoded.allowRemux = false
-                    result = try SinglePass(
-                        try Probe.open(path: request.inputPath, limits: request.limits), plan: encoded,
-                        directory: staging, threads: request.threads, limits: request.limits,
-                        settings: request.thumbnails, logger: logger
-                    ).run { fraction throws(MediaError) in try budgeted(fraction * share) }
+            // A long video to encode: its main video in pieces; the pass makes only what is left.
+            var pieces: (path: URL, report: EncoderReport)?
+            if byteBudget == nil, request.part != .efficientVariant, let main = plan.main,
+                Pieces.apply(to: opened, seconds: request.pieceSeconds, encoding: main, allowCopy: request.allowRemux)
+            {
+                let share = plan.preview || plan.thumbnails ? 0.9 : 1
+                pieces = try Pieces.encodeAll(
+                    path: request.inputPath, seconds: request.pieceSeconds ?? 0, encoding: main,
+                    allowCopy: request.allowRemux, directory: staging, threads: request.threads,
+                    limits: request.limits, logger: logger
+                ) { fraction throws(MediaError) in try budgeted(fraction * share) }
+                plan.main = nil
+                plan.efficientVariant = .off
+                if plan.preview || plan.thumbnails {
+                    input = try Probe.open(path: request.inputPath, limits: request.limits)
                 }
+            }
+            // With a budget, the first pass is the first half of the progress, in case a second is
+            // needed; after pieces, the last tenth.
+            let (from, share) = byteBudget != nil ? (0.0, 0.5) : pieces != nil ? (0.9, 0.1) : (0.0, 1.0)
+            var result = SinglePass.Result()
+            do {
+                if pieces == nil || plan.preview || plan.thumbnails {
+                    do {
+                        result = try SinglePass(
+                            input, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
+                            settings: request.thumbnails, logger: logger
+                        ).run { fraction throws(MediaError) in try budgeted(from + fraction * share) }
+                    } catch is SinglePass.CopyRefused {
+                        // The copy failed part-way: the same plan, encoded, from a fresh read.
+                        var encoded = plan
+                        encoded.allowRemux = false
+                        result = try SinglePass(
+                            try Probe.open(path: request.inputPath, limits: request.limits), plan: encoded,
+                            directory: staging, threads: request.threads, limits: request.limits,
+                            settings: request.thumbnails, logger: logger
+                        ).run { fraction throws(MediaError) in try budgeted(from + fraction * share) }
+                    }
+                }
+                if let pieces { (result.mainPath, result.mainEncoder) = (pieces.path, pieces.report) }
                 if let byteBudget {
                     try byteBudget.fit(&result, plan: plan, info: opened.info, logger: logger) { plan in
                         try SinglePass(

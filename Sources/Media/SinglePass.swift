@@ -162,29 +162,11 @@ final class SinglePass {
         }
     }
 
-    /// What becomes of the source's audio in an output whose timeline starts at `zeroMicroseconds`:
-    /// copied when it fits the profile and does not start before the output does, else encoded
-    /// as AAC at the profile's rate, or at the source's own when that is lower (an encode never
-    /// spends more bits than the audio had).
     private func audioDecision(_ check: CopyCheck, encoding: VideoEncoding, zeroMicroseconds: Int64)
         -> AudioTrack.Decision?
     {
-        guard let audio = opened.audioStream, let source = opened.info.audio else { return nil }
-        let startMicroseconds =
-            audio.startTime.map { rescale($0, from: audio.timeBase, to: microsecondTimeBase) } ?? zeroMicroseconds
-        let why: String
-        if !plan.allowRemux {
-            why = "copies are off"
-        } else if !check.audioFits {
-            why = check.audioReason ?? "no audio"
-        } else if startMicroseconds < zeroMicroseconds {
-            why = "the audio starts before the video"
-        } else {
-            return AudioTrack.Decision(route: .copy, why: "fits")
-        }
-        let profileRate = encoding.audioKbps ?? 128
-        let rate = source.bitRate.map { min(profileRate, max(48, Int($0 / 1000))) } ?? profileRate
-        return AudioTrack.Decision(route: .encode(kilobitsPerSecond: rate), why: why)
+        AudioTrack.Decision(
+            opened, check: check, encoding: encoding, allowCopy: plan.allowRemux, zeroMicroseconds: zeroMicroseconds)
     }
 
     /// The efficient variant: a copy of an HEVC or AV1 upload that fits the profile as the main

@@ -142,6 +142,36 @@ final class AudioTrack {
     struct Decision {
         var route: Route
         var why: String
+
+        init(route: Route, why: String) {
+            self.route = route
+            self.why = why
+        }
+
+        /// What becomes of `opened`'s audio in an output whose timeline starts at
+        /// `zeroMicroseconds`: copied when it fits the profile and does not start before the output
+        /// does, else encoded as AAC at the profile's rate, or at the source's own when that is
+        /// lower (an encode never spends more bits than the audio had). Nil: no audio.
+        init?(
+            _ opened: Probe.Opened, check: CopyCheck, encoding: VideoEncoding, allowCopy: Bool, zeroMicroseconds: Int64
+        ) {
+            guard let audio = opened.audioStream, let source = opened.info.audio else { return nil }
+            let startMicroseconds =
+                audio.startTime.map { rescale($0, from: audio.timeBase, to: microsecondTimeBase) } ?? zeroMicroseconds
+            if !allowCopy {
+                why = "copies are off"
+            } else if !check.audioFits {
+                why = check.audioReason ?? "no audio"
+            } else if startMicroseconds < zeroMicroseconds {
+                why = "the audio starts before the video"
+            } else {
+                (route, why) = (.copy, "fits")
+                return
+            }
+            let profileRate = encoding.audioKbps ?? 128
+            route = .encode(
+                kilobitsPerSecond: source.bitRate.map { min(profileRate, max(48, Int($0 / 1000))) } ?? profileRate)
+        }
     }
 
     let why: String

@@ -22,6 +22,8 @@ final class VideoEncodeBranch {
     private let filtered: Frame
     private var frameCap: FrameRateCap
     private let encoderTimeBase: Rational
+    /// The time base of the packets it writes.
+    var timeBase: Rational { encoderTimeBase }
     /// One frame at the output rate, in the encoder's time base: what a packet lasts when libx264
     /// leaves it unset.
     private let nominalFrameDuration: Int64

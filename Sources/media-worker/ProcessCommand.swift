@@ -56,6 +56,13 @@ struct ProcessCommand: ParsableCommand {
                 + "second pass to between 90 and 100 % of it.", valueName: "size"))
     var maxBytes: ByteCount?
 
+    @Option(
+        help: ArgumentHelp(
+            "Encode the video of an input at least twice this long in pieces of about this many seconds, cut at "
+                + "keyframes, one after another, then join them without re-encoding: what the fleet does in "
+                + "parallel for long uploads.", valueName: "seconds"))
+    var pieces: Double?
+
     @Flag(help: "Write report.html, a contact sheet of the run, into the output folder.")
     var report = false
 
@@ -65,6 +72,7 @@ struct ProcessCommand: ParsableCommand {
 
     func validate() throws {
         guard threads >= 0 else { throw ValidationError("--threads must be 0 or more") }
+        guard (pieces ?? 1) >= 1 else { throw ValidationError("--pieces must be at least 1 second") }
         guard !files.isEmpty else { throw ValidationError("name at least one video file") }
     }
 
@@ -83,6 +91,7 @@ struct ProcessCommand: ParsableCommand {
                 type: type, profile: profile, limits: limits.limits, threads: threads, allowRemux: !noRemux)
             request.efficientVariant = variant
             request.maxBytes = maxBytes?.bytes
+            request.pieceSeconds = pieces
             let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
             let fileStarted = ContinuousClock.now
             let outcome: Result<ProcessingReport, MediaError>

@@ -24,6 +24,9 @@ final class Packet {
         return raw.dts != noTimestamp ? raw.dts : raw.pts != noTimestamp ? raw.pts : nil
     }
 
+    /// Whether the packet starts a picture that decodes on its own.
+    var isKeyframe: Bool { pointer.pointee.flags & AV_PKT_FLAG_KEY != 0 }
+
     /// The presentation timestamp, in the stream's time base.
     var presentationTimestamp: Int64? { pointer.pointee.pts == noTimestamp ? nil : pointer.pointee.pts }
 

@@ -1,0 +1,304 @@
+import Foundation
+import Logging
+
+/// A long video encoded in pieces that can run anywhere, then joined without re-encoding: the
+/// cut points (`spans`, from the packets alone), one piece's video (`encodeVideo`), the audio made
+/// once for the whole video (`encodeAudio`), and the join (`join`). Every piece keeps the frames'
+/// own timestamps on the output's timeline (the video's first frame is zero), so the join copies
+/// packets as they are, and each piece uses the same encoder settings, starting with a keyframe
+/// (x264's GOPs are closed), so a joined video plays as one encode.
+public enum Pieces {
+    /// One piece of the video: the frames stamped from `start` up to, not including, `end`, in
+    /// the video stream's time base counted from its first frame; `end` nil runs to the end.
+    /// When `start` is not a keyframe the piece decodes from the keyframe before it and drops
+    /// what comes before the cut.
+    public struct Span: Codable, Sendable, Equatable {
+        public var start: Int64
+        public var end: Int64?
+        public var onKeyframe: Bool
+    }
+
+    /// Cuts the video into pieces of about `seconds`: at the first keyframe at or after each
+    /// multiple of `seconds`, or at the multiple itself when that keyframe is more than a quarter
+    /// of a piece later (sparse keyframes: a short decode before the cut); a last piece shorter
+    /// than half a piece joins the one before. Reads packets only, nothing is decoded.
+    static func spans(_ opened: Probe.Opened, seconds: Double) throws(MediaError) -> [Span] {
+        let stream = opened.videoStream
+        let start = stream.startTime ?? 0
+        let unit = rescale(1_000_000, from: microsecondTimeBase, to: stream.timeBase)
+        let length = Int64(seconds * Double(unit))
+        var keyframes: [Int64] = []
+        var last: Int64 = 0
+        var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
+        let packet: Packet
+        do {
+            packet = try Packet()
+            opened.file.discardAllStreams(except: [stream.index])
+            while try opened.file.read(into: packet) {
+                try replay.count(packet.size, stream: packet.streamIndex)
+                guard packet.streamIndex == stream.index, let time = packet.presentationTimestamp else { continue }
+                if packet.isKeyframe { keyframes.append(time - start) }
+                last = max(last, time - start)
+            }
+        } catch let error as MediaError {
+            throw error
+        } catch {
+            throw .decoding(error)
+        }
+        var cuts: [(time: Int64, onKeyframe: Bool)] = [(0, true)]
+        var target = length
+        var next = keyframes.startIndex
+        while target + length / 2 <= last {
+            while next < keyframes.endIndex && keyframes[next] < target { next += 1 }
+            let keyframe = next < keyframes.endIndex ? keyframes[next] : nil
+            if let keyframe, keyframe - target <= length / 4 {
+                if keyframe + length / 2 > last { break }
+                cuts.append((keyframe, true))
+                target = keyframe + length
+            } else {
+                cuts.append((target, false))
+                target += length
+            }
+        }
+        return cuts.indices.map { index in
+            Span(
+                start: cuts[index].time, end: index + 1 < cuts.count ? cuts[index + 1].time : nil,
+                onKeyframe: cuts[index].onKeyframe)
+        }
+    }
+
+    /// Encodes the video frames of `span` (no audio) with `encoding` into `path`, an MP4 (it keeps
+    /// the encoder's decoding and presentation times exactly, the first piece's negative ones
+    /// included). `progress` gets 0…1 of the span.
+    static func encodeVideo(
+        _ opened: Probe.Opened, span: Span, encoding: VideoEncoding, path: URL, threads: Int, limits: MediaLimits,
+        progress: (Double) throws(MediaError) -> Void
+    ) throws(MediaError) -> (size: (width: Int, height: Int), frameRate: Double?) {
+        let stream = opened.videoStream
+        let zero = stream.startTime ?? 0
+        let seconds = { (time: Int64) in Double(time) * stream.timeBase.doubleValue }
+        do {
+            let container = try OutputContainer(path: path.path, format: "mp4")
+            let branch = try VideoEncodeBranch(
+                encoding: encoding, video: opened.info.video, stream: stream, container: container, threads: threads,
+                declaredEnd: span.end.map(seconds) ?? opened.videoEnd)
+            // A piece starts late on the output's timeline; MP4 says so in an edit list counted in
+            // the movie's time scale, which must be the packets' own for the start to be exact.
+            try container.writeHeader(options: ["movie_timescale": "\(branch.timeBase.denominator)"])
+            let reader = try VideoFrameReader(opened, threads: threads, limits: limits)
+            if span.start > 0 { try reader.seek(toKeyframeBefore: zero + span.start) }
+            let frame = try Frame()
+            let end = span.end.map(seconds) ?? max(opened.videoEnd ?? 0, seconds(span.start) + 1)
+            while try reader.next(into: frame), let timestamp = frame.timestamp {
+                let shifted = timestamp - zero
+                if shifted < span.start { continue }
+                if let stop = span.end, shifted >= stop { break }
+                frame.presentationTimestamp = shifted
+                try branch.consume(frame)
+                try progress(min(1, (seconds(shifted) - seconds(span.start)) / (end - seconds(span.start))))
+            }
+            try branch.finish()
+            try container.finish()
+            return (branch.size, branch.frameRate)
+        } catch let error as MediaError {
+            throw error
+        } catch {
+            throw .decoding(error)
+        }
+    }
+
+    /// Makes the audio of the whole video once, as the main video would have it (copied when it
+    /// fits the profile, else AAC), into `path` (an MP4). Returns what became of it, nil when there
+    /// is no audio (and then no file).
+    static func encodeAudio(
+        _ opened: Probe.Opened, encoding: VideoEncoding, allowCopy: Bool, path: URL
+    ) throws(MediaError) -> (path: String, why: String, kilobitsPerSecond: Int?)? {
+        guard
+            let audio = opened.audioStream,
+            let decision = AudioTrack.Decision(
+                opened, check: CopyCheck(opened.info, encoding: encoding), encoding: encoding, allowCopy: allowCopy,
+                zeroMicroseconds: opened.videoStartMicroseconds)
+        else { return nil }
+        do {
+            let container = try OutputContainer(path: path.path, format: "mp4")
+            let track = try AudioTrack(
+                decision, opened: opened, container: container, zeroMicroseconds: opened.videoStartMicroseconds)
+            try container.writeHeader(options: [:])
+            opened.file.discardAllStreams(except: [audio.index])
+            let decoder =
+                track.decodes
+                ? try StreamDecoder(
+                    input: opened.file, stream: audio.index, timeBase: audio.timeBase, threads: 1, maxPixels: 0) : nil
+            var damage = DamagedPackets(
+                stream: "audio", expectedPackets: nil, packetsPerSecond: Double(audio.sampleRate) / 1024)
+            var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
+            let (packet, frame) = (try Packet(), try Frame())
+            while try opened.file.read(into: packet) {
+                try replay.count(packet.size, stream: packet.streamIndex)
+                guard packet.streamIndex == audio.index else { continue }
+                if let decoder {
+                    try decoder.decode(packet, into: frame, damage: &damage) { try track.consume(frame) }
+                } else {
+                    try track.write(packet)
+                }
+            }
+            try decoder?.decode(nil, into: frame, damage: &damage) { try track.consume(frame) }
+            try track.finish()
+            try container.finish()
+            return (track.path, track.why, track.kilobitsPerSecond)
+        } catch let error as MediaError {
+            throw error
+        } catch {
+            throw .decoding(error)
+        }
+    }
+
+    /// Joins the video `pieces` (in order) and the `audio` into one MP4 with its index first,
+    /// copying every packet, the audio interleaved with the video by time. The pieces are this
+    /// program's own files; one that is not (another format, another time base) is refused.
+    static func join(pieces: [URL], audio: URL?, to path: URL) throws(MediaError) {
+        do {
+            let container = try OutputContainer(path: path.path, format: "mp4")
+            let inputs = try pieces.map { piece throws(MediaError) in try Self.open(piece) }
+            guard let first = inputs.first else { throw MediaError.internalFailure("no pieces to join") }
+            let timeBase = try videoTimeBase(of: first)
+            let videoIndex = try container.addStream(copying: first, stream: 0, filter: nil, clockwiseQuarterTurns: 0)
+            let audioInput = try audio.map { file throws(MediaError) in try Self.open(file) }
+            let audioIndex = try audioInput.map { input throws(FFmpegError) in
+                try container.addStream(copying: input, stream: 0, filter: nil, clockwiseQuarterTurns: 0)
+            }
+            let audioTimeBase = audioInput?.describe().streams.first?.timeBase ?? microsecondTimeBase
+            try container.writeHeader(options: ["movflags": "+faststart"])
+            let (video, held, sound) = (try Packet(), try Packet(), try Packet())
+            var soundWaiting = try audioInput?.read(into: sound) ?? false
+            var lastDecoding: Int64?
+            /// Writes a video packet, after the audio that comes before it.
+            func write(_ packet: Packet) throws {
+                packet.mendTimestamps(after: lastDecoding)
+                lastDecoding = packet.decodingTimestamp
+                let seconds = Double(packet.timestamp ?? 0) * timeBase.doubleValue
+                while soundWaiting, let audioInput, let audioIndex,
+                    Double(sound.timestamp ?? 0) * audioTimeBase.doubleValue <= seconds
+                {
+                    try container.writeCopied(sound, stream: audioIndex, timeBase: audioTimeBase, offset: 0)
+                    soundWaiting = try audioInput.read(into: sound)
+                }
+                try container.writeCopied(packet, stream: videoIndex, timeBase: timeBase, offset: 0)
+            }
+            // One packet is held back, so the very last can be given the duration MP4 reads back
+            // as none: the video then lasts as long as the last piece says it does.
+            var holding = false
+            for input in inputs {
+                guard try videoTimeBase(of: input) == timeBase else {
+                    throw MediaError.internalFailure("the pieces were encoded with different time bases")
+                }
+                while try input.read(into: video) {
+                    if holding { try write(held) }
+                    held.take(video)
+                    holding = true
+                }
+            }
+            if holding {
+                let last = inputs.last?.describe().streams.first
+                if held.duration == 0, let start = last?.startTime, let length = last?.duration,
+                    let presentation = held.presentationTimestamp, start + length > presentation
+                {
+                    held.duration = start + length - presentation
+                }
+                try write(held)
+            }
+            while soundWaiting, let audioInput, let audioIndex {
+                try container.writeCopied(sound, stream: audioIndex, timeBase: audioTimeBase, offset: 0)
+                soundWaiting = try audioInput.read(into: sound)
+            }
+            try container.finish()
+        } catch let error as MediaError {
+            throw error
+        } catch {
+            throw .internalFailure("could not join the pieces (\(error))")
+        }
+    }
+
+    /// Whether `opened` is made in pieces of `seconds`: when it lasts at least two pieces and its
+    /// video is encoded (a video that can be copied costs no encode to spread).
+    static func apply(to opened: Probe.Opened, seconds: Double?, encoding: VideoEncoding, allowCopy: Bool) -> Bool {
+        guard let seconds, seconds > 0, let duration = opened.info.durationMs else { return false }
+        return Double(duration) / 1000 >= 2 * seconds
+            && !(allowCopy && CopyCheck(opened.info, encoding: encoding).videoFitsPicture)
+    }
+
+    /// The main video of `path` made in pieces of about `seconds`, one after another, then the
+    /// audio and the join: what a fleet does in parallel, on this machine (`process --pieces`).
+    static func encodeAll(
+        path: String, seconds: Double, encoding: VideoEncoding, allowCopy: Bool, directory: URL, threads: Int,
+        limits: MediaLimits, logger: Logger, progress: (Double) throws(MediaError) -> Void
+    ) throws(MediaError) -> (path: URL, report: EncoderReport) {
+        let spans = try spans(try Probe.open(path: path, limits: limits), seconds: seconds)
+        logger.info(
+            "encoding in pieces",
+            metadata: ["pieces": "\(spans.count)", "decodedBeforeCut": "\(spans.filter { !$0.onKeyframe }.count)"])
+        var files: [URL] = []
+        defer { for file in files { try? FileManager.default.removeItem(at: file) } }
+        var shape: (size: (width: Int, height: Int), frameRate: Double?) = ((0, 0), nil)
+        // Each step's wall and CPU time, logged: what a fleet's critical path is made of.
+        func timed<R>(_ step: String, _ metadata: Logger.Metadata = [:], _ body: () throws(MediaError) -> R)
+            throws(MediaError) -> R
+        {
+            let (started, cpu) = (ContinuousClock.now, ProcessCPU.seconds())
+            let result = try body()
+            let seconds = (ContinuousClock.now - started) / .seconds(1)
+            logger.debug(
+                "piece step done",
+                metadata: metadata.merging([
+                    "step": "\(step)", "seconds": "\(seconds)", "cpuSeconds": "\(ProcessCPU.seconds() - cpu)",
+                ]) { $1 })
+            return result
+        }
+        let stream = try Probe.open(path: path, limits: limits).videoStream
+        for (index, span) in spans.enumerated() {
+            let file = directory.appendingPathComponent(".piece-\(index).mp4")
+            files.append(file)
+            let startSeconds = Double(span.start) * stream.timeBase.doubleValue
+            shape = try timed("video", ["piece": "\(index)", "start": "\(startSeconds)"]) { () throws(MediaError) in
+                try encodeVideo(
+                    try Probe.open(path: path, limits: limits), span: span, encoding: encoding, path: file,
+                    threads: threads, limits: limits
+                ) { fraction throws(MediaError) in try progress((Double(index) + fraction) / Double(spans.count)) }
+            }
+        }
+        let audioFile = directory.appendingPathComponent(".audio.mp4")
+        let audio = try timed("audio") { () throws(MediaError) in
+            try encodeAudio(
+                try Probe.open(path: path, limits: limits), encoding: encoding, allowCopy: allowCopy, path: audioFile)
+        }
+        if audio != nil { files.append(audioFile) }
+        let joined = directory.appendingPathComponent(".video.pieces.partial")
+        try timed("join") { () throws(MediaError) in
+            try join(pieces: Array(files.prefix(spans.count)), audio: audio == nil ? nil : audioFile, to: joined)
+        }
+        let report = EncoderReport(
+            path: "transcode", audioPath: audio?.path,
+            why: ["video encoded in \(spans.count) pieces of about \(Int(seconds)) s, joined without re-encoding"]
+                + (audio.map { [$0.why] } ?? []),
+            codec: encoding.codec.rawValue, preset: encoding.preset, crf: encoding.crf,
+            maxrateKbps: encoding.maxrateKbps, bufsizeKbps: encoding.bufsizeKbps, audioKbps: audio?.kilobitsPerSecond,
+            width: shape.size.width, height: shape.size.height, fps: shape.frameRate)
+        return (joined, report)
+    }
+
+    private static func open(_ file: URL) throws(MediaError) -> InputFile {
+        do {
+            return try InputFile(
+                path: file.path, acceptedFormats: ["mov,mp4,m4a,3gp,3g2,mj2"], maxPixels: MediaLimits.default.maxPixels)
+        } catch {
+            throw .internalFailure("a piece (\(file.lastPathComponent)) cannot be read back (\(error))")
+        }
+    }
+
+    private static func videoTimeBase(of input: InputFile) throws(MediaError) -> Rational {
+        guard let stream = input.describe().streams.first, stream.kind == .video else {
+            throw .internalFailure("a piece holds no video")
+        }
+        return stream.timeBase
+    }
+}
