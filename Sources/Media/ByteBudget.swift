@@ -30,7 +30,7 @@ struct ByteBudget {
         let size = encoding.outputSize(width: info.video.width, height: info.video.height)
         let audio = info.audio.map { min(encoding.audioKbps ?? 0, Int(($0.bitRate ?? Int64.max) / 1000)) } ?? 0
         _ = try videoKilobitsPerSecond(
-            info: info, audioKilobitsPerSecond: audio,
+            seconds: Self.seconds(info.durationMs), audioKilobitsPerSecond: audio,
             pixelsPerSecond: Double(size.width * size.height) * min(info.video.frameRate ?? 30, encoding.fpsMax))
     }
 
@@ -61,11 +61,14 @@ struct ByteBudget {
             return try fit(&result, plan: encoded, info: info, logger: logger, encode: encode)
         }
         // The audio and the container stay as the first pass made them: measured, not estimated
-        // (a copied audio's declared rate can be well under what it weighs in a short clip).
-        let seconds = max(0.1, Double(info.durationMs ?? 0) / 1000)
+        // (a copied audio's declared rate can be well under what it weighs in a short clip), over
+        // the duration the first pass wrote (a raw stream declares none).
+        let written = try? Probe.inspect(path: path.path)
+        let seconds = Self.seconds(written?.durationMs ?? info.durationMs)
         let others = max(0, first - (Self.videoPacketBytes(path) ?? first))
         let kilobitsPerSecond = try videoKilobitsPerSecond(
-            info: info, audioKilobitsPerSecond: Int((Double(others) * 8 / seconds / 1000 / Self.aim).rounded(.up)),
+            seconds: seconds,
+            audioKilobitsPerSecond: Int((Double(others) * 8 / seconds / 1000 / Self.aim).rounded(.up)),
             pixelsPerSecond: Double(report.width * report.height) * (report.fps ?? 30))
         var second = SinglePass.Plan(
             main: encoding, preview: false, thumbnails: false, allowRemux: false, efficientVariant: .off)
@@ -94,10 +97,9 @@ struct ByteBudget {
 
     /// The second pass's video rate: what is left of `aim` of the budget, spread over the video's
     /// duration, once the audio is paid for. Below the lowest acceptable quality, `limits_exceeded`.
-    func videoKilobitsPerSecond(info: MediaInfo, audioKilobitsPerSecond: Int, pixelsPerSecond: Double)
+    func videoKilobitsPerSecond(seconds: Double, audioKilobitsPerSecond: Int, pixelsPerSecond: Double)
         throws(MediaError) -> Int
     {
-        let seconds = max(0.1, Double(info.durationMs ?? 0) / 1000)
         let total = Double(maxBytes) * 8 * Self.aim / seconds / 1000
         let video = Int(total) - audioKilobitsPerSecond
         let least = max(Self.leastKilobitsPerSecond, Int(pixelsPerSecond * Self.leastBitsPerPixel / 1000))
@@ -123,6 +125,9 @@ struct ByteBudget {
         }
         return bytes
     }
+
+    /// A duration in seconds, at least a tenth (an unknown one counts as that).
+    private static func seconds(_ milliseconds: Int?) -> Double { max(0.1, Double(milliseconds ?? 0) / 1000) }
 
     private func fileSize(_ url: URL) -> Int64 {
         (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int64) ?? 0

@@ -36,6 +36,17 @@ struct ByteBudgetTests {
         #expect(report.outputs[.poster] != nil && report.outputs[.preview] != nil)
     }
 
+    /// Short clips whose audio and container weigh a large share (a 2 s portrait clip with its AAC
+    /// copied), and a raw H.264 stream that declares no duration: measured from what the first
+    /// pass wrote, both land in 90–100 %.
+    @Test(arguments: [("portrait_rot90.mp4", Int64(66_000)), ("raw_stream.h264", 25_000)])
+    func shortAndUndeclaredVideosFit(_ file: String, _ maxBytes: Int64) throws {
+        let (report, directory) = try processed(file, maxBytes: maxBytes)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let video = try #require(report.outputs[.video])
+        #expect(Double(video.bytes) >= 0.9 * Double(maxBytes) && Int64(video.bytes) <= maxBytes, "\(video.bytes)")
+    }
+
     /// An encode that fits is kept as it is: no second pass.
     @Test func withinBudgetIsLeftAlone() throws {
         let (report, directory) = try processed("landscape_1080p_h264_aac.mp4", maxBytes: 1 << 20)
