@@ -184,9 +184,15 @@ public enum MediaProcessor {
                     allowCopy: request.allowRemux, directory: staging, threads: request.threads,
                     limits: request.limits, logger: logger
                 ) { fraction throws(MediaError) in try budgeted(fraction * share) }
-                plan.main = nil
-                plan.efficientVariant = .off
-                if plan.preview || plan.thumbnails {
+                // The pass copies a free variant (an HEVC or AV1 upload that fits) beside the
+                // preview and stills; an AV1 encode of a long video comes later, when it proves
+                // popular, not in one long pass here.
+                plan.mainMadeElsewhere = true
+                plan.variantSmallerThan =
+                    (try? FileManager.default.attributesOfItem(atPath: pieces?.path.path ?? "")[.size])
+                    as? Int
+                if plan.efficientVariant == .always { plan.efficientVariant = .whenFree }
+                if plan.preview || plan.thumbnails || plan.efficientVariant != .off {
                     input = try Probe.open(path: request.inputPath, limits: request.limits)
                 }
             }
@@ -195,7 +201,7 @@ public enum MediaProcessor {
             let (from, share) = byteBudget != nil ? (0.0, 0.5) : pieces != nil ? (0.9, 0.1) : (0.0, 1.0)
             var result = SinglePass.Result()
             do {
-                if pieces == nil || plan.preview || plan.thumbnails {
+                if pieces == nil || plan.preview || plan.thumbnails || plan.efficientVariant != .off {
                     do {
                         result = try SinglePass(
                             input, plan: plan, directory: staging, threads: request.threads, limits: request.limits,

@@ -21,45 +21,47 @@ public enum Pieces {
     /// Cuts the video into pieces of about `seconds`: at the first keyframe at or after each
     /// multiple of `seconds`, or at the multiple itself when that keyframe is more than a quarter
     /// of a piece later (sparse keyframes: a short decode before the cut); a last piece shorter
-    /// than half a piece joins the one before. Reads packets only, nothing is decoded.
+    /// than half a piece joins the one before. Reads packets only, nothing is decoded, and keeps
+    /// only the cuts: times past the declared (and checked) duration count as its end, so a
+    /// crafted file cannot ask for more pieces than its duration allows.
     static func spans(_ opened: Probe.Opened, seconds: Double) throws(MediaError) -> [Span] {
         let stream = opened.videoStream
         let start = stream.startTime ?? 0
-        let unit = rescale(1_000_000, from: microsecondTimeBase, to: stream.timeBase)
-        let length = Int64(seconds * Double(unit))
-        var keyframes: [Int64] = []
-        var last: Int64 = 0
+        let unit = Double(rescale(1_000_000, from: microsecondTimeBase, to: stream.timeBase))
+        let length = max(1, Int64(seconds * unit))
+        let declared = Int64(Double(opened.info.durationMs ?? 0) / 1000 * unit)
+        var cuts: [(time: Int64, onKeyframe: Bool)] = [(0, true)]
+        var (target, last) = (length, Int64(0))
         var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
-        let packet: Packet
         do {
-            packet = try Packet()
+            let packet = try Packet()
             opened.file.discardAllStreams(except: [stream.index])
             while try opened.file.read(into: packet) {
                 try replay.count(packet.size, stream: packet.streamIndex)
                 guard packet.streamIndex == stream.index, let time = packet.presentationTimestamp else { continue }
-                if packet.isKeyframe { keyframes.append(time - start) }
-                last = max(last, time - start)
+                let relative = min(time - start, declared)
+                last = max(last, relative)
+                guard packet.isKeyframe, relative >= target else { continue }
+                // No keyframe came within a quarter piece of these targets: cut there.
+                while target + length / 4 < relative {
+                    cuts.append((target, false))
+                    target += length
+                }
+                if relative >= target {
+                    cuts.append((relative, true))
+                    target = relative + length
+                }
             }
         } catch let error as MediaError {
             throw error
         } catch {
             throw .decoding(error)
         }
-        var cuts: [(time: Int64, onKeyframe: Bool)] = [(0, true)]
-        var target = length
-        var next = keyframes.startIndex
         while target + length / 2 <= last {
-            while next < keyframes.endIndex && keyframes[next] < target { next += 1 }
-            let keyframe = next < keyframes.endIndex ? keyframes[next] : nil
-            if let keyframe, keyframe - target <= length / 4 {
-                if keyframe + length / 2 > last { break }
-                cuts.append((keyframe, true))
-                target = keyframe + length
-            } else {
-                cuts.append((target, false))
-                target += length
-            }
+            cuts.append((target, false))
+            target += length
         }
+        while cuts.count > 1, let final = cuts.last, last - final.time < length / 2 { cuts.removeLast() }
         return cuts.indices.map { index in
             Span(
                 start: cuts[index].time, end: index + 1 < cuts.count ? cuts[index + 1].time : nil,

@@ -22,6 +22,9 @@ final class SinglePass {
         /// `variantSmallerThan` bytes (the `video` made then).
         var variantOnly = false
         var variantSmallerThan: Int?
+        /// The main video was made elsewhere (in pieces): `main` only says what the variant
+        /// copy must fit, and the variant must be smaller than `variantSmallerThan`.
+        var mainMadeElsewhere = false
     }
 
     /// What the pass wrote, before the caller names the files.
@@ -117,7 +120,7 @@ final class SinglePass {
         let input = opened.file
         let video = opened.videoStream
         input.discardAllStreams(except: Set([video.index] + (opened.audioStream.map { [$0.index] } ?? [])))
-        if let encoding = plan.main, !plan.variantOnly {
+        if let encoding = plan.main, !plan.variantOnly, !plan.mainMadeElsewhere {
             // The main output: the video copied, encoded, or both (then the smaller wins); its
             // audio copied or encoded on its own account.
             let check = CopyCheck(opened.info, encoding: encoding)

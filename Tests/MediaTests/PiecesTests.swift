@@ -46,7 +46,8 @@ private func frameTimes(_ path: String) throws -> [String] {
 struct PiecesTests {
     /// `long_hevc_720p_20s.mp4` has keyframes at 0, 8.3 and 16.7 s: in 4 s pieces, three cuts
     /// fall between keyframes. Every frame is there once, at its time, the audio made once lasts
-    /// as long, and the picture is as good as one pass's, with no join to see.
+    /// as long, the picture is as good as one pass's, with no join to see, and the free
+    /// `video_hevc` copy is made as without pieces.
     @Test func piecesPlayAsOneEncode() throws {
         let source = Fixtures.path("long_hevc_720p_20s.mp4")
         let (single, singleTimes, singleSSIM) = try compressed("long_hevc_720p_20s.mp4", pieceSeconds: nil) {
@@ -56,6 +57,8 @@ struct PiecesTests {
             let encoder = try #require(report.outputs[.video]?.encoder)
             #expect(encoder.why.first?.hasPrefix("video encoded in 5 pieces") == true, "\(encoder.why)")
             #expect(encoder.audioPath == "copy")
+            // The upload's own HEVC is still copied beside it, for phones that play it.
+            #expect(report.outputs[.videoHevc]?.encoder?.path == "remux")
             #expect(try frameTimes(path) == singleTimes, "every frame once, at its own time")
             let durations = { (report: ProcessingReport) in report.outputs[.video]?.durationMs ?? 0 }
             #expect(abs(durations(report) - durations(single)) <= 34)
