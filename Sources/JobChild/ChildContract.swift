@@ -35,6 +35,8 @@ public struct JobRequest: Codable, Sendable, Equatable {
     public var maxBytes: Int64?
     /// With `part` `.efficientVariant`: the bytes of the `video` the variant must beat.
     public var variantSmallerThan: Int?
+    /// This run's share of a long video made in pieces (cut it, encode a piece, or join them).
+    public var pieceWork: MediaProcessor.PieceWork?
 
     public init(
         inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile, threads: Int,
@@ -64,6 +66,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
         request.efficientVariant = efficientVariant
         request.maxBytes = maxBytes
         request.variantSmallerThan = variantSmallerThan
+        request.pieceWork = pieceWork
         return request
     }
 }

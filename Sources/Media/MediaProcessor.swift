@@ -30,6 +30,19 @@ public enum MediaProcessor {
         case always
     }
 
+    /// A long video's main video made in pieces by many workers (`Pieces`): this run's share.
+    public enum PieceWork: Codable, Sendable, Equatable {
+        /// Cut a video lasting at least `after` seconds, whose video is encoded, into pieces of
+        /// about `seconds`, and stop there (after the stills, when they come first): the report's
+        /// `pieces`. Anything else runs as usual.
+        case split(seconds: Double, after: Double)
+        /// Encode one piece's video into `piece.mp4` in the output folder; nothing else.
+        case encode(Pieces.Span)
+        /// The main video is these piece files, in order: joined beside the audio made here; the
+        /// rest of the type (preview, stills, a free variant copy) as usual.
+        case join([String])
+    }
+
     /// What to do.
     public struct Request: Sendable {
         public var inputPath: String
@@ -58,6 +71,8 @@ public enum MediaProcessor {
         /// many seconds, one after another, joined without re-encoding (`Pieces`). Nil: one pass.
         /// Not with a byte budget (its second pass needs the whole video's statistics) or a variant.
         public var pieceSeconds: Double?
+        /// This run's share of a main video made in pieces by many workers (nil: none).
+        public var pieceWork: PieceWork?
 
         /// The request's video encodes, counted in H.264 encodes of the profile, for its CPU
         /// budget: an AV1 variant costs about 1.8 more (SVT-AV1 preset 10 against libx264 on the
@@ -122,6 +137,23 @@ public enum MediaProcessor {
             }
         }
 
+        func report(_ outputs: [OutputRole: OutputFile], damage: DamageReport? = nil, pieces: [Pieces.Span]? = nil)
+            -> ProcessingReport
+        {
+            ProcessingReport(
+                type: request.type, profile: request.profile, input: opened.info, outputs: outputs,
+                elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)), damage: damage, pieces: pieces)
+        }
+        if case .encode(let span) = request.pieceWork {
+            // One piece of a long video, for the worker that claimed it.
+            let piece = staging.appendingPathComponent(Pieces.fileName)
+            try Pieces.encodeVideo(
+                opened, span: span, encoding: request.profile.encoding, path: piece, threads: request.threads,
+                limits: request.limits, progress: budgeted)
+            try move(piece, to: outputDirectory.appendingPathComponent(Pieces.fileName))
+            progress(1)
+            return report([:])
+        }
         var outputs: [OutputRole: OutputFile] = [:]
         var stills: [OutputFile] = []
         var damage: DamageReport?
@@ -160,6 +192,19 @@ public enum MediaProcessor {
                 stillsReady(stills)
                 input = try Probe.open(path: request.inputPath, limits: request.limits)
             }
+            if case .split(let seconds, let after) = request.pieceWork, byteBudget == nil,
+                request.part != .efficientVariant, request.type != .preview,
+                Double(opened.info.durationMs ?? 0) / 1000 >= after,
+                Pieces.apply(
+                    to: opened, seconds: seconds, encoding: request.profile.encoding, allowCopy: request.allowRemux)
+            {
+                // A long video for the fleet: its cut points (and the stills, when they came
+                // first); the rest is made once its pieces are.
+                let spans = try Pieces.spans(
+                    try Probe.open(path: request.inputPath, limits: request.limits), seconds: seconds)
+                progress(1)
+                return report(Dictionary(uniqueKeysWithValues: stills.map { ($0.role, $0) }), pieces: spans)
+            }
             var plan = SinglePass.Plan(
                 main: request.type == .preview ? nil : request.profile.encoding,
                 preview: request.type != .compression,
@@ -175,7 +220,11 @@ public enum MediaProcessor {
             byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)
             // A long video to encode: its main video in pieces; the pass makes only what is left.
             var pieces: (path: URL, report: EncoderReport)?
-            if byteBudget == nil, request.part != .efficientVariant, let main = plan.main,
+            if case .join(let files) = request.pieceWork, let main = plan.main {
+                pieces = try Pieces.assemble(
+                    files.map { URL(fileURLWithPath: $0) }, source: request.inputPath, encoding: main,
+                    allowCopy: request.allowRemux, directory: staging, limits: request.limits, logger: logger)
+            } else if byteBudget == nil, request.part != .efficientVariant, let main = plan.main,
                 Pieces.apply(to: opened, seconds: request.pieceSeconds, encoding: main, allowCopy: request.allowRemux)
             {
                 let share = plan.preview || plan.thumbnails ? 0.9 : 1
@@ -184,6 +233,8 @@ public enum MediaProcessor {
                     allowCopy: request.allowRemux, directory: staging, threads: request.threads,
                     limits: request.limits, logger: logger
                 ) { fraction throws(MediaError) in try budgeted(fraction * share) }
+            }
+            if pieces != nil {
                 // The pass copies a free variant (an HEVC or AV1 upload that fits) beside the
                 // preview and stills; an AV1 encode of a long video comes later, when it proves
                 // popular, not in one long pass here.
@@ -259,9 +310,7 @@ public enum MediaProcessor {
             }
         }
         progress(1)
-        return ProcessingReport(
-            type: request.type, profile: request.profile, input: opened.info, outputs: outputs,
-            elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)), damage: damage)
+        return report(outputs, damage: damage)
     }
 
     /// Renames `source` to `target`, replacing what is there.

@@ -8,6 +8,9 @@ import Logging
 /// packets as they are, and each piece uses the same encoder settings, starting with a keyframe
 /// (x264's GOPs are closed), so a joined video plays as one encode.
 public enum Pieces {
+    /// The file one piece's video is written to, in the output folder.
+    public static let fileName = "piece.mp4"
+
     /// One piece of the video: the frames stamped from `start` up to, not including, `end`, in
     /// the video stream's time base counted from its first frame; `end` nil runs to the end.
     /// When `start` is not a keyframe the piece decodes from the keyframe before it and drops
@@ -40,10 +43,15 @@ public enum Pieces {
                 try replay.count(packet.size, stream: packet.streamIndex)
                 guard packet.streamIndex == stream.index, let time = packet.presentationTimestamp else { continue }
                 let relative = min(time - start, declared)
-                last = max(last, relative)
+                defer { last = max(last, relative) }
                 guard packet.isKeyframe, relative >= target else { continue }
-                // No keyframe came within a quarter piece of these targets: cut there.
+                // No keyframe came within a quarter piece of these targets: cut there, where
+                // there are frames to cut (a gap in the timestamps gets no pieces).
                 while target + length / 4 < relative {
+                    guard target <= last else {
+                        target = relative
+                        break
+                    }
                     cuts.append((target, false))
                     target += length
                 }
@@ -75,7 +83,7 @@ public enum Pieces {
     static func encodeVideo(
         _ opened: Probe.Opened, span: Span, encoding: VideoEncoding, path: URL, threads: Int, limits: MediaLimits,
         progress: (Double) throws(MediaError) -> Void
-    ) throws(MediaError) -> (size: (width: Int, height: Int), frameRate: Double?) {
+    ) throws(MediaError) {
         let stream = opened.videoStream
         let zero = stream.startTime ?? 0
         let seconds = { (time: Int64) in Double(time) * stream.timeBase.doubleValue }
@@ -88,10 +96,12 @@ public enum Pieces {
             // the movie's time scale, which must be the packets' own for the start to be exact.
             try container.writeHeader(options: ["movie_timescale": "\(branch.timeBase.denominator)"])
             let reader = try VideoFrameReader(opened, threads: threads, limits: limits)
-            if span.start > 0 { try reader.seek(toKeyframeBefore: zero + span.start) }
             let frame = try Frame()
+            var first = false
+            if span.start > 0 { try seek(reader, to: zero + span.start, frame: frame, first: &first) }
             let end = span.end.map(seconds) ?? max(opened.videoEnd ?? 0, seconds(span.start) + 1)
-            while try reader.next(into: frame), let timestamp = frame.timestamp {
+            while try first || reader.next(into: frame), let timestamp = frame.timestamp {
+                first = false
                 let shifted = timestamp - zero
                 if shifted < span.start { continue }
                 if let stop = span.end, shifted >= stop { break }
@@ -101,12 +111,28 @@ public enum Pieces {
             }
             try branch.finish()
             try container.finish()
-            return (branch.size, branch.frameRate)
         } catch let error as MediaError {
             throw error
         } catch {
             throw .decoding(error)
         }
+    }
+
+    /// Moves `reader` to a keyframe at or before `timestamp` and decodes its first frame into
+    /// `frame` (`first` says it is there). Some containers seek past the keyframe asked for (an
+    /// MPEG program stream seeks by bytes): then earlier and earlier, down to the start, until
+    /// the first frame comes no later than the cut, so no frame before the cut is lost.
+    private static func seek(_ reader: VideoFrameReader, to timestamp: Int64, frame: Frame, first: inout Bool) throws {
+        let second = rescale(1_000_000, from: microsecondTimeBase, to: reader.stream.timeBase)
+        for back in [0, 2, 10, 60] {
+            try reader.seek(toKeyframeBefore: timestamp - Int64(back) * second)
+            if try reader.next(into: frame), (frame.timestamp ?? .max) <= timestamp {
+                first = true
+                return
+            }
+        }
+        try reader.seekToStart()
+        first = try reader.next(into: frame)
     }
 
     /// Makes the audio of the whole video once, as the main video would have it (copied when it
@@ -161,8 +187,13 @@ public enum Pieces {
     static func join(pieces: [URL], audio: URL?, to path: URL) throws(MediaError) {
         do {
             let container = try OutputContainer(path: path.path, format: "mp4")
-            let inputs = try pieces.map { piece throws(MediaError) in try Self.open(piece) }
-            guard let first = inputs.first else { throw MediaError.internalFailure("no pieces to join") }
+            // A piece over a stretch with no decodable frame (a damaged middle) holds no video.
+            let inputs = try pieces.map { piece throws(MediaError) in try Self.open(piece) }.filter {
+                $0.describe().streams.first?.kind == .video
+            }
+            guard let first = inputs.first else {
+                throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")
+            }
             let timeBase = try videoTimeBase(of: first)
             let videoIndex = try container.addStream(copying: first, stream: 0, filter: nil, clockwiseQuarterTurns: 0)
             let audioInput = try audio.map { file throws(MediaError) in try Self.open(file) }
@@ -241,51 +272,65 @@ public enum Pieces {
             metadata: ["pieces": "\(spans.count)", "decodedBeforeCut": "\(spans.filter { !$0.onKeyframe }.count)"])
         var files: [URL] = []
         defer { for file in files { try? FileManager.default.removeItem(at: file) } }
-        var shape: (size: (width: Int, height: Int), frameRate: Double?) = ((0, 0), nil)
-        // Each step's wall and CPU time, logged: what a fleet's critical path is made of.
-        func timed<R>(_ step: String, _ metadata: Logger.Metadata = [:], _ body: () throws(MediaError) -> R)
-            throws(MediaError) -> R
-        {
-            let (started, cpu) = (ContinuousClock.now, ProcessCPU.seconds())
-            let result = try body()
-            let seconds = (ContinuousClock.now - started) / .seconds(1)
-            logger.debug(
-                "piece step done",
-                metadata: metadata.merging([
-                    "step": "\(step)", "seconds": "\(seconds)", "cpuSeconds": "\(ProcessCPU.seconds() - cpu)",
-                ]) { $1 })
-            return result
-        }
         let stream = try Probe.open(path: path, limits: limits).videoStream
         for (index, span) in spans.enumerated() {
             let file = directory.appendingPathComponent(".piece-\(index).mp4")
             files.append(file)
             let startSeconds = Double(span.start) * stream.timeBase.doubleValue
-            shape = try timed("video", ["piece": "\(index)", "start": "\(startSeconds)"]) { () throws(MediaError) in
+            try timed("video", ["piece": "\(index)", "start": "\(startSeconds)"], logger: logger) {
+                () throws(MediaError) in
                 try encodeVideo(
                     try Probe.open(path: path, limits: limits), span: span, encoding: encoding, path: file,
                     threads: threads, limits: limits
                 ) { fraction throws(MediaError) in try progress((Double(index) + fraction) / Double(spans.count)) }
             }
         }
+        return try assemble(
+            files, source: path, encoding: encoding, allowCopy: allowCopy, directory: directory, limits: limits,
+            logger: logger)
+    }
+
+    /// The main video from its encoded `pieces` (in order): the audio of `source` made once, then
+    /// the join; the report says how it was made.
+    static func assemble(
+        _ pieces: [URL], source: String, encoding: VideoEncoding, allowCopy: Bool, directory: URL,
+        limits: MediaLimits, logger: Logger
+    ) throws(MediaError) -> (path: URL, report: EncoderReport) {
+        let opened = try Probe.open(path: source, limits: limits)
+        let info = opened.info
         let audioFile = directory.appendingPathComponent(".audio.mp4")
-        let audio = try timed("audio") { () throws(MediaError) in
-            try encodeAudio(
-                try Probe.open(path: path, limits: limits), encoding: encoding, allowCopy: allowCopy, path: audioFile)
+        defer { try? FileManager.default.removeItem(at: audioFile) }
+        let audio = try timed("audio", logger: logger) { () throws(MediaError) in
+            try encodeAudio(opened, encoding: encoding, allowCopy: allowCopy, path: audioFile)
         }
-        if audio != nil { files.append(audioFile) }
         let joined = directory.appendingPathComponent(".video.pieces.partial")
-        try timed("join") { () throws(MediaError) in
-            try join(pieces: Array(files.prefix(spans.count)), audio: audio == nil ? nil : audioFile, to: joined)
+        try timed("join", logger: logger) { () throws(MediaError) in
+            try join(pieces: pieces, audio: audio == nil ? nil : audioFile, to: joined)
         }
+        let size = encoding.outputSize(width: info.video.width, height: info.video.height)
         let report = EncoderReport(
             path: "transcode", audioPath: audio?.path,
-            why: ["video encoded in \(spans.count) pieces of about \(Int(seconds)) s, joined without re-encoding"]
+            why: ["video encoded in \(pieces.count) pieces, joined without re-encoding"]
                 + (audio.map { [$0.why] } ?? []),
             codec: encoding.codec.rawValue, preset: encoding.preset, crf: encoding.crf,
             maxrateKbps: encoding.maxrateKbps, bufsizeKbps: encoding.bufsizeKbps, audioKbps: audio?.kilobitsPerSecond,
-            width: shape.size.width, height: shape.size.height, fps: shape.frameRate)
+            width: size.width, height: size.height, fps: info.video.frameRate.map { min($0, encoding.fpsMax) })
         return (joined, report)
+    }
+
+    /// Runs one step, logging its wall and CPU time: what a fleet's critical path is made of.
+    private static func timed<R>(
+        _ step: String, _ metadata: Logger.Metadata = [:], logger: Logger, _ body: () throws(MediaError) -> R
+    ) throws(MediaError) -> R {
+        let (started, cpu) = (ContinuousClock.now, ProcessCPU.seconds())
+        let result = try body()
+        logger.debug(
+            "piece step done",
+            metadata: metadata.merging([
+                "step": "\(step)", "seconds": "\((ContinuousClock.now - started) / .seconds(1))",
+                "cpuSeconds": "\(ProcessCPU.seconds() - cpu)",
+            ]) { $1 })
+        return result
     }
 
     private static func open(_ file: URL) throws(MediaError) -> InputFile {

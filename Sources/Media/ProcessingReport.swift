@@ -67,6 +67,8 @@ public struct ProcessingReport: Codable, Sendable, Equatable {
     public var elapsedMs: Int
     /// Undecodable packets skipped on the way, if any (a damaged but playable input).
     public var damage: DamageReport?
+    /// With `PieceWork.split`: the pieces the main video is to be made in (nil: made here).
+    public var pieces: [Pieces.Span]?
 }
 
 extension ProcessingReport {

@@ -73,6 +73,13 @@ final class VideoFrameReader {
         draining = false
     }
 
+    /// Moves to the start of the file.
+    func seekToStart() throws(FFmpegError) {
+        try input.seekToStart()
+        decoder.flush()
+        draining = false
+    }
+
     /// `seconds` from the stream's start, in its time base.
     func timestamp(atSeconds seconds: Double) -> Int64 {
         (stream.startTime ?? 0) + rescale(Int64(seconds * 1_000_000), from: microsecondTimeBase, to: stream.timeBase)

@@ -150,6 +150,28 @@ extension JobStore {
             """
             CREATE INDEX IF NOT EXISTS media_worker_variants_queued ON \(tables.variants) ("status", "updatedAt")
             """, operation: "index the variants table")
+        try session.execute(
+            """
+            CREATE TABLE IF NOT EXISTS \(tables.pieces) (
+                "jobId" integer NOT NULL,
+                "run" text NOT NULL,
+                "index" integer NOT NULL,
+                "span" json NOT NULL,
+                "status" text NOT NULL DEFAULT 'PENDING',
+                "attempts" integer NOT NULL DEFAULT 0,
+                "token" text,
+                "progress" real NOT NULL DEFAULT 0,
+                "worker" text,
+                "key" text,
+                "error" text,
+                "updatedAt" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+                PRIMARY KEY ("jobId", "run", "index")
+            )
+            """, operation: "create the pieces table")
+        try session.execute(
+            """
+            CREATE INDEX IF NOT EXISTS media_worker_pieces_queued ON \(tables.pieces) ("status", "updatedAt")
+            """, operation: "index the pieces table")
     }
 
     /// The app's enum columns: their type names as TypeORM makes them, all their values (for

@@ -11,12 +11,14 @@ public struct TableNames: Sendable, Equatable {
     public let paused: String
     /// media-worker's own table of background work: efficient variants of popular videos.
     public let variants: String
+    /// media-worker's own table of the pieces long videos are encoded in, by any worker.
+    public let pieces: String
 
     /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused.
     public init(
         videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user",
         outputs: String = "media_worker_outputs", paused: String = "media_worker_paused_types",
-        variants: String = "media_worker_variants"
+        variants: String = "media_worker_variants", pieces: String = "media_worker_pieces"
     ) throws {
         self.videoProcessing = try Self.quote(videoProcessing)
         self.fileUpload = try Self.quote(fileUpload)
@@ -24,6 +26,7 @@ public struct TableNames: Sendable, Equatable {
         self.outputs = try Self.quote(outputs)
         self.paused = try Self.quote(paused)
         self.variants = try Self.quote(variants)
+        self.pieces = try Self.quote(pieces)
     }
 
     public static let `default` = try! TableNames()

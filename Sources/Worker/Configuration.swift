@@ -69,6 +69,11 @@ public struct Configuration: Sendable {
     /// How many reuses (forwards) of a result queue its efficient variant as background work
     /// (`MEDIA_WORKER_VARIANT_AFTER_REUSES`, 3; 0: never).
     public var variantAfterReuses: Int
+    /// A long video (at least `piecesAfter` seconds, `MEDIA_WORKER_PIECES_AFTER`, 120) whose video
+    /// is encoded is made in pieces of about `pieceSeconds` (`MEDIA_WORKER_PIECE_SECONDS`, 30; 0:
+    /// never), which any worker's free encode slot may take.
+    public var pieceSeconds: Double
+    public var piecesAfter: Double
     /// The most a job's main video may weigh, per profile (`MEDIA_WORKER_MAX_BYTES_LOW`, `…_MEDIUM`,
     /// `…_HIGH`, `…_ULTRA`: bytes, or with K, M or G); none by default.
     public var maxBytes: [QualityProfile: Int64]
@@ -143,6 +148,8 @@ public struct Configuration: Sendable {
         }
         self.efficientVariant = efficientVariant
         variantAfterReuses = try integer("MEDIA_WORKER_VARIANT_AFTER_REUSES", 3, minimum: 0)
+        pieceSeconds = try number("MEDIA_WORKER_PIECE_SECONDS", 30)
+        piecesAfter = try number("MEDIA_WORKER_PIECES_AFTER", 120)
         maxBytes = [:]
         for profile in QualityProfile.allCases {
             let name = "MEDIA_WORKER_MAX_BYTES_\(profile.rawValue)"
@@ -167,7 +174,8 @@ public struct Configuration: Sendable {
                 user: environment["MEDIA_WORKER_TABLE_USER"] ?? "user",
                 outputs: environment["MEDIA_WORKER_TABLE_OUTPUTS"] ?? "media_worker_outputs",
                 paused: environment["MEDIA_WORKER_TABLE_PAUSED"] ?? "media_worker_paused_types",
-                variants: environment["MEDIA_WORKER_TABLE_VARIANTS"] ?? "media_worker_variants")
+                variants: environment["MEDIA_WORKER_TABLE_VARIANTS"] ?? "media_worker_variants",
+                pieces: environment["MEDIA_WORKER_TABLE_PIECES"] ?? "media_worker_pieces")
         } catch {
             throw .invalid("MEDIA_WORKER_TABLE_*", "", "table names are identifiers, optionally schema-qualified")
         }
@@ -236,6 +244,7 @@ public struct Configuration: Sendable {
         let listen = listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")
         let tableNames = [
             tables.videoProcessing, tables.fileUpload, tables.user, tables.outputs, tables.paused, tables.variants,
+            tables.pieces,
         ]
         let settings: [String] = [
             "database=\(redactedDatabaseURL)", "poolMode=\(poolMode.rawValue)", "listen=\(listen)",
@@ -247,6 +256,7 @@ public struct Configuration: Sendable {
             "jobTimeout=\(jobTimeout)s", "tmp=\(temporaryDirectory)", "tables=\(tableNames.joined(separator: ","))",
             "reuse=\(reuseOutputs ? "on" : "off")", "stillsFirst=\(stillsFirst ? "on" : "off")",
             "efficientVariant=\(efficientVariant.rawValue)", "variantAfterReuses=\(variantAfterReuses)",
+            "pieces=\(pieceSeconds > 0 ? "\(Int(pieceSeconds))s after \(Int(piecesAfter))s" : "off")",
             "maxBytes=\(maxBytes.isEmpty ? "none" : maxBytes.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ","))",
             "pipeline=\(pipelineVersion)",
             "metrics=\(metricsAddress ?? "off")", "sandbox=\(sandboxPolicy.rawValue)",

@@ -75,9 +75,14 @@ struct PiecesTests {
         }
     }
 
-    /// A rotated HEVC clip and a variable frame rate one in pieces of a second: upright at the
-    /// same size, every frame at the same time as in one pass.
-    @Test(arguments: ["portrait_hevc_rot90.mov", "vfr.mp4"])
+    /// Odd inputs in pieces of a second: every frame at the same time as in one pass, upright at
+    /// the same size: rotated HEVC, variable frame rate, 240 fps slow motion capped at 60, a
+    /// damaged middle (a piece with no decodable frame), an MPEG program stream (which seeks by
+    /// bytes, past the keyframe asked for), repeated frames, a mid-stream size change.
+    @Test(arguments: [
+        "portrait_hevc_rot90.mov", "vfr.mp4", "slowmo_240fps.mp4", "damaged_middle.mp4", "mpeg2_ps.mpg",
+        "repeat_frames.ivf", "resolution_change.webm",
+    ])
     func rotationAndFrameTimesSurviveTheCuts(_ file: String) throws {
         let (size, times) = try compressed(file, pieceSeconds: nil, allowRemux: false) { report, path in
             (report.outputs[.video].map { [$0.width, $0.height] }, try frameTimes(path))

@@ -10,6 +10,7 @@ final class ServiceState: @unchecked Sendable {
     private var controls: [ObjectIdentifier: (control: RunControl, lane: Lane)] = [:]
     private var pauses = true
     private var variants = true
+    private var pieces = true
     private var draining = false
     private var counts: [JobRunner.Ending: Int] = [:]
     private var ready = false
@@ -31,6 +32,9 @@ final class ServiceState: @unchecked Sendable {
     /// Whether media-worker's variants table exists (assumed until start-up found otherwise).
     var variantsKnown: Bool { lock.withLock { variants } }
     func variantsUnknown() { lock.withLock { variants = false } }
+    /// Whether media-worker's pieces table exists (assumed until start-up found otherwise).
+    var piecesKnown: Bool { lock.withLock { pieces } }
+    func piecesUnknown() { lock.withLock { pieces = false } }
 
     func started(in lane: Lane) -> RunControl {
         let control = RunControl()

@@ -1,6 +1,7 @@
 import Foundation
 import JobChild
 public import Logging
+import Media
 public import Observability
 public import Queue
 public import ServiceLifecycle
@@ -19,6 +20,7 @@ public final class WorkerService: Service, Sendable {
     let configuration: Configuration
     let runner: JobRunner
     let variants: VariantRunner
+    let pieces: PieceRunner
     let storage: any Storage
     let logger: Logger
     let untilIdle: Bool
@@ -59,7 +61,10 @@ public final class WorkerService: Service, Sendable {
             ? ReuseLocks(connection: configuration.connection(label: "locks", logger: logger), store: store) : nil
         self.runner = JobRunner(
             configuration: configuration, store: store, database: database, storage: storage, identity: identity,
-            logger: logger, metrics: metrics, reuseLocks: reuseLocks, onFailure: { state.failed(job: $0, error: $1) })
+            logger: logger, metrics: metrics, reuseLocks: reuseLocks, onFailure: { state.failed(job: $0, error: $1) },
+            piecesEnabled: { state.piecesKnown })
+        pieces = PieceRunner(
+            configuration: configuration, store: store, database: database, storage: storage, logger: logger)
         variants = VariantRunner(
             configuration: configuration, store: store, database: database, storage: storage, logger: logger)
         self.storage = storage
@@ -163,6 +168,13 @@ public final class WorkerService: Service, Sendable {
                     }
                     start(job, in: lane, group: &group)
                 }
+                // A piece of another worker's long video, in an encode slot no job wants: the
+                // fleet helps with long videos only where nobody else waits.
+                while configuration.pieceSeconds > 0, !state.isDraining,
+                    state.running(in: .encode) < Lane.encode.slots(configuration), let piece = try await claimPiece()
+                {
+                    startPiece(piece, group: &group)
+                }
                 // Background work, only in an encode slot no job wants (and never in a run that
                 // ends when the queue is empty).
                 if !untilIdle, configuration.variantAfterReuses > 0, !state.isDraining,
@@ -188,6 +200,27 @@ public final class WorkerService: Service, Sendable {
             }
             self.state.finished(control, ending: ending)
             self.eventSink.yield(.finished(job.id, ending))
+            self.wake.yield(.slotFreed)
+        }
+    }
+
+    private func claimPiece() async throws -> PieceRunner.Piece? {
+        guard state.piecesKnown else { return nil }
+        let (store, configuration, worker) = (self.store, configuration, "\(identity.host)/\(identity.pid)")
+        return try await database.withSession("claim a piece") {
+            try store.claimPiece(
+                $0, ofJob: nil, staleAfter: configuration.staleAfter, worker: worker, as: Pieces.Span.self)
+        }
+    }
+
+    private func startPiece(_ piece: PieceRunner.Piece, group: inout DiscardingTaskGroup) {
+        let control = state.started(in: .encode)
+        let threads = Lane.threads(running: state.running, cores: ProcessInfo.processInfo.activeProcessorCount)
+        eventSink.yield(.pieceStarted(piece.jobId, piece.index))
+        group.addTask {
+            let ending = await self.pieces.run(piece, input: nil, threads: threads, control: control)
+            self.state.finished(control, ending: nil)
+            self.eventSink.yield(.pieceEnded(piece.jobId, piece.index, ending))
             self.wake.yield(.slotFreed)
         }
     }
@@ -353,6 +386,12 @@ public final class WorkerService: Service, Sendable {
                 "pausing processing types is off: the paused-types table does not exist (run `media-worker migrate --own-tables-only`)",
                 metadata: ["table": "\(tables.paused)"])
         }
+        if configuration.pieceSeconds > 0, await !present(tables.pieces) {
+            state.piecesUnknown()
+            logger.warning(
+                "long videos are encoded in one pass: the pieces table does not exist (run `media-worker migrate --own-tables-only`)",
+                metadata: ["table": "\(tables.pieces)"])
+        }
         if configuration.variantAfterReuses > 0, await !present(tables.variants) {
             state.variantsUnknown()
             logger.warning(
@@ -400,6 +439,9 @@ public enum WorkerEvent: Sendable, Equatable {
     /// Background work on the result of this job (its AV1 variant) began, or ended.
     case variantStarted(Int)
     case variantEnded(Int, VariantRunner.Ending)
+    /// A piece (job id, index) of another run's long video began here, or ended.
+    case pieceStarted(Int, Int)
+    case pieceEnded(Int, Int, PieceRunner.Ending)
     /// What a running job did (progress, stills published, outputs reused).
     case run(Int, JobRunner.Event)
     case finished(Int, JobRunner.Ending)

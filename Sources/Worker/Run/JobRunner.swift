@@ -25,6 +25,8 @@ public struct JobRunner: Sendable {
     let reuseLocks: ReuseLocks?
     /// Told of every failure (`job id`, `code: message`), for the daemon's status line.
     let onFailure: @Sendable (Int, String) -> Void
+    /// Whether long videos may be made in pieces (the pieces table exists).
+    let piecesEnabled: @Sendable () -> Bool
 
     /// A runner for one-shot use (`reprocess`): statements on a connection of its own, no
     /// coordination of reuse with other workers.
@@ -39,7 +41,7 @@ public struct JobRunner: Sendable {
     init(
         configuration: Configuration, store: JobStore, database: any PostgresClient, storage: any Storage,
         identity: WorkerIdentity, logger: Logger, metrics: WorkerMetrics, reuseLocks: ReuseLocks?,
-        onFailure: @escaping @Sendable (Int, String) -> Void
+        onFailure: @escaping @Sendable (Int, String) -> Void, piecesEnabled: @escaping @Sendable () -> Bool = { true }
     ) {
         self.configuration = configuration
         self.store = store
@@ -50,6 +52,7 @@ public struct JobRunner: Sendable {
         self.metrics = metrics
         self.reuseLocks = reuseLocks
         self.onFailure = onFailure
+        self.piecesEnabled = piecesEnabled
     }
 
     /// How a run ended, for logs, metrics and `reprocess`'s exit code.
@@ -217,10 +220,13 @@ public struct JobRunner: Sendable {
         return (.longPass, stills)
     }
 
-    private func runChild(
+    /// Runs the job's child for `part`, then records what it made. A long video's child may
+    /// answer with its pieces instead (`pieceWork` `.split`): the run then coordinates them.
+    func runChild(
         _ run: Run, part: MediaProcessor.Part, threads: Int, control: RunControl, input: URL,
         stills: StillsPublisher, published: [OutputRole: StoredOutput], sha256: String,
-        reuseKey: JobStore.ReuseKey?, observe: @escaping @Sendable (Event) -> Void
+        reuseKey: JobStore.ReuseKey?, pieceWork: MediaProcessor.PieceWork? = nil, splitting: Bool = true,
+        progressFrom: Double = 0, observe: @escaping @Sendable (Event) -> Void
     ) async throws -> Ending {
         let job = run.job
         let outputs = input.deletingLastPathComponent().appendingPathComponent("out", isDirectory: true)
@@ -237,6 +243,10 @@ public struct JobRunner: Sendable {
         request.sandboxPolicy = configuration.sandboxPolicy
         request.efficientVariant = configuration.efficientVariant
         request.maxBytes = configuration.maxBytes[job.qualityProfile]
+        request.pieceWork =
+            pieceWork
+            ?? (splitting && configuration.pieceSeconds > 0 && part != .firstLook && piecesEnabled()
+                ? .split(seconds: configuration.pieceSeconds, after: configuration.piecesAfter) : nil)
         let encodeWork = request.media.encodeWork
         request.niceness = part == .firstLook || !job.processingType.hasLongPass ? 0 : 19
         let child = ChildProcess(
@@ -244,7 +254,7 @@ public struct JobRunner: Sendable {
             arguments: ["run-job", try JSONFormat.text(request)], directory: input.deletingLastPathComponent())
         let state = ChildState()
         guard control.attach(child) else { return try await run.release() }
-        let heartbeat = Task { await run.beat(state: state, control: control) }
+        let heartbeat = Task { await run.beat(state: state, control: control, from: progressFrom) }
         let childStarted = ContinuousClock.now
         let decoder = JSONDecoder()
         let exit = try await child.run(timeout: configuration.jobTimeout) { [logger] line in
@@ -305,6 +315,12 @@ public struct JobRunner: Sendable {
             if let report = state.report, status == 0 {
                 if part == .firstLook {
                     return try await park(run, report: report, directory: outputs, sha256: sha256, observe: observe)
+                }
+                if let spans = report.pieces {
+                    return try await coordinatePieces(
+                        run, spans: spans, part: part, threads: threads, control: control, input: input,
+                        stills: stills, published: published.merging(publishedNow) { $1 }, sha256: sha256,
+                        reuseKey: reuseKey, observe: observe)
                 }
                 return try await finish(
                     run, report: report, directory: outputs, stored: published.merging(publishedNow) { $1 },

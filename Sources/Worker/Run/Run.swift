@@ -84,16 +84,17 @@ struct Run: Sendable {
     }
 
     /// Writes progress at most once a second, and at least every 3 s as a heartbeat, until
-    /// cancelled, announcing it to the app at every ten points. A fenced write (rescued,
+    /// cancelled, announcing it to the app at every ten points. The child's share of the job is
+    /// what remains after `from` (a join after a long video's pieces starts at 0.95). A fenced write (rescued,
     /// cancelled, reprocessed) stops the child.
-    func beat(state: ChildState, control: RunControl) async {
+    func beat(state: ChildState, control: RunControl, from: Double = 0) async {
         var written = -1
         var announced = 0
         var lastWrite = ContinuousClock.now - .seconds(10)
         var estimate: Int?
         while !Task.isCancelled {
             // 100 is the write-back's, once the outputs are stored: a finished child is at 99.
-            let percent = min(99, Int(state.progress * 100))
+            let percent = min(99, Int((from + (1 - from) * state.progress) * 100))
             if estimate == nil, let durationMs = state.durationMs {
                 estimate = estimatedSeconds(
                     durationMs: durationMs, type: job.processingType, profile: job.qualityProfile)

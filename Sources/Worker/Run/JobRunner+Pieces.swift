@@ -1,0 +1,101 @@
+import Foundation
+import JobVocabulary
+import Logging
+import Media
+import Queue
+
+extension JobRunner {
+    /// A long video's run after its child cut it into `spans`: the run records the pieces, encodes
+    /// them itself while free encode slots of any worker take others (`PieceRunner`), writes the
+    /// job's progress from all of them, and once every piece is stored runs the child once more
+    /// to join them beside the audio (and to make the preview and what else the type asks for);
+    /// the write-back is the usual one. The run keeps the job's claim throughout, so a cancel, a
+    /// reprocess or a rescue fences it off as any run, and its pieces are then forgotten (their
+    /// workers notice at their next heartbeat). A piece that failed three times fails the job.
+    func coordinatePieces(
+        _ run: Run, spans: [Pieces.Span], part: MediaProcessor.Part, threads: Int, control: RunControl, input: URL,
+        stills: StillsPublisher, published: [OutputRole: StoredOutput], sha256: String,
+        reuseKey: JobStore.ReuseKey?, observe: @escaping @Sendable (Event) -> Void
+    ) async throws -> Ending {
+        let (job, connection, logger, store) = (run.job, run.connection, run.logger, store)
+        // The rest of the type after the pieces: the stills already published are not made again.
+        let rest: MediaProcessor.Part = published.values.contains { $0.file.role.isStill } ? .longPass : part
+        let recorded: Bool
+        do {
+            recorded = try await connection.withSession("record the pieces") {
+                try store.insertPieces($0, job: job, spans: spans)
+            }
+        } catch {
+            // No pieces table (or no right to it): one pass, as without pieces.
+            logger.warning("could not record the pieces; encoding in one pass", metadata: ["error": "\(error)"])
+            return try await runChild(
+                run, part: rest, threads: threads, control: control, input: input, stills: stills,
+                published: published, sha256: sha256, reuseKey: reuseKey, splitting: false, observe: observe)
+        }
+        guard recorded else { return .fencedOff }
+        logger.info("encoding in pieces", metadata: ["pieces": "\(spans.count)"])
+        let forget = { @Sendable (keys: [String]) async in
+            _ = try? await connection.withSession("forget the pieces") { try store.deletePieces($0, job: job) }
+            for key in keys { try? await self.storage.delete(key: key) }
+        }
+        let pieces = PieceRunner(
+            configuration: configuration, store: store, database: connection, storage: storage, logger: logger)
+        var announced = 0
+        var state: JobStore.PiecesState
+        while true {
+            state = try await connection.withSession("read the pieces") { try store.piecesState($0, job: job) }
+            if let failure = state.failure {
+                await forget(state.keys)
+                return try await run.fail(JobFailure(.crashed, "a piece of the video failed three times: \(failure)"))
+            }
+            if state.completed == state.total { break }
+            if control.stopRequested {
+                await forget(state.keys)
+                return try await run.release()
+            }
+            // The pieces are 95 % of the job; the app hears of every ten points.
+            let percent = min(95, Int(state.progress / Double(max(1, state.total)) * 95))
+            let announce = percent / 10 > announced / 10
+            let alive = try await connection.withSession("write progress") {
+                try store.heartbeat($0, job: job, progress: percent, estimatedSeconds: nil, announce: announce)
+            }
+            guard alive else {
+                await forget(state.keys)
+                let status = try await run.currentStatus()
+                logger.info("job was taken away while in pieces", metadata: ["status": "\(status?.rawValue ?? "gone")"])
+                return status == .cancelled ? .cancelled : .fencedOff
+            }
+            if announce { announced = percent }
+            observe(.progress(Double(percent) / 100))
+            let claimed = try await connection.withSession("claim a piece") {
+                try store.claimPiece(
+                    $0, ofJob: job.id, staleAfter: configuration.staleAfter, worker: "\(identity.host)/\(identity.pid)",
+                    as: Pieces.Span.self)
+            }
+            if let claimed {
+                _ = await pieces.run(claimed, input: input, threads: threads, control: control)
+            } else {
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        // Every piece is stored: fetch them beside the input and join them in one more child.
+        let folder = input.deletingLastPathComponent().appendingPathComponent("pieces", isDirectory: true)
+        var files: [String] = []
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for (index, key) in state.keys.enumerated() {
+                let file = folder.appendingPathComponent("\(index).mp4")
+                _ = try await storage.download(key: key, to: file, expectedSize: nil)
+                files.append(file.path)
+            }
+        } catch {
+            await forget(state.keys)
+            return try await run.fail(JobFailure(.storage, "the video's pieces could not be fetched: \(error)"))
+        }
+        let ending = try await runChild(
+            run, part: rest, threads: threads, control: control, input: input, stills: stills, published: published,
+            sha256: sha256, reuseKey: reuseKey, pieceWork: .join(files), progressFrom: 0.95, observe: observe)
+        await forget(state.keys)
+        return ending
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import JobChild
+import JobVocabulary
+import Logging
+import Media
+import Queue
+import Storage
+
+/// Encodes one claimed piece of a long video (`Pieces`) in a confined child, as any job's
+/// work is: the job's input (fetched, unless the coordinator lends its own copy), the piece's
+/// frames encoded with the job's profile at nice 19, the result stored under the job's key prefix
+/// and recorded, fenced by the piece's claim. A heartbeat every second carries its progress and
+/// notices when the piece was taken away (its job cancelled, reprocessed or rescued, or the piece
+/// rescued), which stops the child.
+public struct PieceRunner: Sendable {
+    let configuration: Configuration
+    let store: JobStore
+    let database: any PostgresClient
+    let storage: any Storage
+    let logger: Logger
+
+    typealias Piece = JobStore.ClaimedPiece<Pieces.Span>
+
+    /// How a claimed piece ended.
+    public enum Ending: String, Sendable {
+        case completed, failed, released, fencedOff, unrecorded
+    }
+
+    /// The storage key of a piece: under its job's outputs, named by its run and place.
+    static func key(of piece: Piece) -> String {
+        let run = piece.run.filter { $0.isNumber }
+        return "media-worker/jobs/\(piece.jobId)/pieces/\(run)-\(piece.index).mp4"
+    }
+
+    /// Encodes `piece` from `input` (a local copy of the job's input) or, without one, from a
+    /// fresh download.
+    func run(_ piece: Piece, input: URL?, threads: Int, control: RunControl) async -> Ending {
+        var logger = logger
+        logger[metadataKey: "job"] = "\(piece.jobId)"
+        logger[metadataKey: "piece"] = "\(piece.index)"
+        let started = ContinuousClock.now
+        let ending: Ending
+        do {
+            ending = try await execute(piece, input: input, threads: threads, control: control, logger: logger)
+        } catch {
+            logger.error(
+                "could not record the piece's end; it will be claimed again", metadata: ["error": "\(error)"])
+            ending = .unrecorded
+        }
+        logger.info(
+            "piece ended",
+            metadata: [
+                "outcome": "\(ending.rawValue)", "attempt": "\(piece.attempt)",
+                "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).inSeconds))",
+            ])
+        return ending
+    }
+
+    private func execute(
+        _ piece: Piece, input lent: URL?, threads: Int, control: RunControl, logger: Logger
+    ) async throws -> Ending {
+        let store = store
+        let directory = URL(fileURLWithPath: configuration.temporaryDirectory)
+            .appendingPathComponent("media-worker-piece-\(piece.jobId)-\(UUID().uuidString)", isDirectory: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The child may write only in the folder its input is in: a lent input's folder, or ours.
+        let input = lent ?? directory.appendingPathComponent("input")
+        let outputs = input.deletingLastPathComponent()
+            .appendingPathComponent("piece-\(piece.index)-\(UUID().uuidString)", isDirectory: true)
+        defer { try? FileManager.default.removeItem(at: outputs) }
+        do {
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            if lent == nil {
+                _ = try await storage.download(key: piece.inputStorageKey, to: input, expectedSize: piece.inputFileSize)
+            }
+        } catch {
+            return try await end(piece, error: "the input could not be fetched: \(error)")
+        }
+        var request = JobRequest(
+            inputPath: input.path, outputDirectory: outputs.path, type: piece.processingType,
+            profile: piece.qualityProfile, threads: threads, limits: .default, parentPID: getpid(),
+            memoryBytes: configuration.childMemoryBytes,
+            cpuSeconds: Int(configuration.jobTimeout) * max(1, ProcessInfo.processInfo.activeProcessorCount))
+        request.part = .longPass
+        request.pieceWork = .encode(piece.span)
+        request.sandboxPolicy = configuration.sandboxPolicy
+        request.niceness = 19
+        let child = ChildProcess(
+            executable: configuration.childExecutable, arguments: ["run-job", try JSONFormat.text(request)],
+            directory: input.deletingLastPathComponent())
+        guard control.attach(child) else { return try await end(piece, released: true) }
+        let state = ChildState()
+        let takenAway = Flag()
+        let watch = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                guard !Task.isCancelled else { return }
+                let alive =
+                    (try? await database.withSession("keep a piece alive") {
+                        try store.keepPieceAlive($0, piece, progress: state.progress)
+                    }) ?? true
+                if !alive {
+                    takenAway.set()
+                    child.stop()
+                    return
+                }
+            }
+        }
+        let decoder = JSONDecoder()
+        let exit = try await child.run(timeout: configuration.jobTimeout) { line in
+            if let message = try? decoder.decode(ChildMessage.self, from: line) { state.take(message) }
+        }
+        watch.cancel()
+        if takenAway.isSet { return .fencedOff }
+        if control.stopRequested || exit == .stopped { return try await end(piece, released: true) }
+        let file = outputs.appendingPathComponent(Pieces.fileName)
+        guard exit == .exited(0), state.report != nil, FileManager.default.fileExists(atPath: file.path) else {
+            return try await end(piece, error: state.failure.map { "\($0)" } ?? "the media process ended with \(exit)")
+        }
+        let key = Self.key(of: piece)
+        do {
+            try await storage.upload(file, key: key, contentType: "video/mp4")
+        } catch {
+            return try await end(piece, error: "the piece could not be stored: \(error)")
+        }
+        return try await end(piece, key: key)
+    }
+
+    /// Records the piece's end: completed with its key, failed with an error, or given back.
+    private func end(_ piece: Piece, key: String? = nil, error: String? = nil, released: Bool = false) async throws
+        -> Ending
+    {
+        if let error { logger.warning("piece failed", metadata: ["error": "\(error)"]) }
+        let store = store
+        let recorded = try await database.withSession("end a piece") {
+            try store.finishPiece($0, piece, key: key, error: error, released: released)
+        }
+        guard recorded else { return .fencedOff }
+        return key != nil ? .completed : released ? .released : .failed
+    }
+}
+
+/// Set once, read from anywhere.
+final class Flag: @unchecked Sendable {
+    // @unchecked: `value` is only touched under `lock`.
+    private let lock = NSLock()
+    private var value = false
+
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}

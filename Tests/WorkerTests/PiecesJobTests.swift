@@ -1,0 +1,229 @@
+import Foundation
+import Queue
+import TestSupport
+import Testing
+
+@testable import Worker
+
+/// What services said, by service.
+private actor Recorder {
+    private(set) var events: [String: [WorkerEvent]] = [:]
+    func add(_ event: WorkerEvent, from name: String) { events[name, default: []].append(event) }
+}
+
+extension InProcessWorker {
+    /// Runs one service per name at once, on this worker's database and storage, each recording
+    /// its events, until `done` says so (or `timeout` seconds pass); returns what each said.
+    func serveTogether(
+        _ names: [String], timeout: Double = 240, until done: @escaping @Sendable () async -> Bool
+    ) async throws -> [String: [WorkerEvent]] {
+        let recorder = Recorder()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for name in names {
+                group.addTask {
+                    try await serve { service, _ in
+                        let recording = Task {
+                            for await event in service.events { await recorder.add(event, from: name) }
+                        }
+                        _ = try await eventually(timeout: timeout) { await done() }
+                        recording.cancel()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return await recorder.events
+    }
+
+    /// Job `id`'s status, as text.
+    func status(_ id: Int) async -> String? { try? await row(id).text("status") }
+
+    /// The rows of the pieces table (job id, status).
+    func pieceRows() async throws -> [(job: Int, status: String)] {
+        try await TestDatabase.query(
+            databaseURL, "SELECT \"jobId\" AS job, \"status\" FROM media_worker_pieces ORDER BY \"jobId\", \"index\""
+        ).all.map { (try $0.decode("job", as: Int.self) ?? 0, try $0.text("status") ?? "") }
+    }
+}
+
+/// Long videos encoded in pieces by every worker with a free encode slot: the job's run cuts it,
+/// stays its coordinator and joins the pieces; pieces go back to the queue when their worker
+/// stops, and are forgotten when the job is cancelled.
+@Suite("Long videos in pieces across workers", .heavy)
+struct PiecesJobTests {
+    /// 20 s cut into 4 s pieces (at least 10 s to be cut), two workers: the one that claims the job
+    /// coordinates, the other encodes pieces; the joined video plays whole, in sync, and nothing
+    /// of the pieces is left.
+    @Test func twoWorkersEncodeOneVideo() async throws {
+        let worker = try await InProcessWorker.make([
+            "MEDIA_WORKER_PIECE_SECONDS": "4", "MEDIA_WORKER_PIECES_AFTER": "10",
+        ])
+        let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression)
+        let said = try await worker.serveTogether(["a", "b"]) {
+            [JobStatus.completed.rawValue, JobStatus.failed.rawValue].contains(await worker.status(id))
+        }
+        #expect(await worker.status(id) == JobStatus.completed.rawValue)
+        let coordinator = try #require(said.first { $0.value.contains(.claimed(id, .encode)) }?.key)
+        let helper = coordinator == "a" ? "b" : "a"
+        let helped = (said[helper] ?? []).filter { if case .pieceEnded(id, _, .completed) = $0 { true } else { false } }
+        #expect(helped.count >= 1, "the second worker encoded no piece: \(said[helper] ?? [])")
+        let metadata = try #require(
+            try await TestDatabase.query(
+                worker.databaseURL,
+                "SELECT \"outputMetadata\"::text AS m, \"progress\" FROM video_processing WHERE id = $1", [String(id)]
+            ).first)
+        let video = try #require(
+            try decodedJSON(metadata.text("m"), as: [String: Any].self)?["video"] as? [String: Any])
+        let why = (video["encoder"] as? [String: Any])?["why"] as? [String] ?? []
+        #expect(why.first == "video encoded in 5 pieces, joined without re-encoding", "\(why)")
+        #expect(try metadata.decode("progress", as: Int.self) == 100)
+        // The joined video, as stored: every frame, both streams 20 s.
+        let file = try Fixtures.temporaryDirectory("joined").appendingPathComponent("video.mp4")
+        try (try await worker.outputFiles(ofJob: id))["video"]?.write(to: file)
+        #expect(try FFprobe.videoPacketCount(file.path) == 600)
+        let streams = try #require(try FFprobe.describe(file.path)?["streams"] as? [[String: Any]])
+        let lengths = streams.compactMap { ($0["duration"] as? String).flatMap(Double.init) }
+        #expect(lengths.count == 2 && lengths.allSatisfy { abs($0 - 20) < 0.034 }, "\(lengths)")
+        // Nothing of the pieces is left: no rows, no stored files.
+        #expect(try await worker.pieceRows().isEmpty)
+        let pieces = URL(string: worker.configuration.storageURL)!.appendingPathComponent(
+            "media-worker/jobs/\(id)/pieces")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: pieces.path))?.isEmpty ?? true)
+    }
+
+    /// Shorter than the threshold: one pass, no pieces.
+    @Test func shortVideosAreNotCut() async throws {
+        let worker = try await InProcessWorker.make([
+            "MEDIA_WORKER_PIECE_SECONDS": "4", "MEDIA_WORKER_PIECES_AFTER": "30",
+        ])
+        let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression)
+        let said = try await worker.serveUntilFinished(id)
+        #expect(said.contains(.finished(id, .completed)))
+        #expect(!said.contains { if case .pieceStarted = $0 { true } else { false } })
+        let metadata = try #require(
+            try await TestDatabase.query(
+                worker.databaseURL, "SELECT \"outputMetadata\"::text AS m FROM video_processing WHERE id = $1",
+                [String(id)]
+            ).first)
+        #expect(!(try metadata.text("m") ?? "").contains("pieces"))
+    }
+
+    /// The app cancels the job once a piece is stored: the run ends CANCELLED, its pieces are
+    /// forgotten and no join runs.
+    @Test func cancelStopsEveryPiece() async throws {
+        let worker = try await InProcessWorker.make([
+            "MEDIA_WORKER_PIECE_SECONDS": "4", "MEDIA_WORKER_PIECES_AFTER": "10",
+        ])
+        let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression)
+        var seen: [WorkerEvent] = []
+        try await worker.serve { service, _ in
+            let recording = Task {
+                var seen: [WorkerEvent] = []
+                for await event in service.events {
+                    seen.append(event)
+                    if case .finished(id, _) = event { break }
+                }
+                return seen
+            }
+            #expect(
+                try await eventually(timeout: 120) {
+                    (try? await worker.pieceRows().contains { $0.status == "COMPLETED" }) == true
+                })
+            try await TestDatabase.query(
+                worker.databaseURL, "UPDATE video_processing SET \"status\" = 'CANCELLED' WHERE id = $1", [String(id)])
+            seen = await recording.value
+        }
+        #expect(seen.last == .finished(id, .cancelled), "\(seen.suffix(5))")
+        #expect(await worker.status(id) == JobStatus.cancelled.rawValue)
+        #expect(try await worker.pieceRows().isEmpty)
+        let keys = try decodedJSON(try await worker.row(id).text("keys"), as: [String: String].self) ?? [:]
+        #expect(keys["video"] == nil)
+    }
+
+    /// The pieces table as the tests read it: index, status, attempts, who holds it.
+    private static func pieces(_ deployment: Deployment) async throws -> [(
+        index: Int, status: String, attempts: Int, worker: String
+    )] {
+        try await TestDatabase.query(
+            deployment.databaseURL,
+            "SELECT \"index\", \"status\", \"attempts\", COALESCE(\"worker\", '') AS worker FROM media_worker_pieces"
+        ).all.map {
+            (
+                try $0.decode("index", as: Int.self) ?? -1, try $0.text("status") ?? "",
+                try $0.decode("attempts", as: Int.self) ?? 0, try $0.text("worker") ?? ""
+            )
+        }
+    }
+
+    /// The stored video of job `id` has all 600 frames.
+    private static func expectWholeVideo(_ deployment: Deployment, job id: Int) async throws {
+        let row = try await deployment.job(id)
+        let error = try row.text("errorMessage") ?? ""
+        #expect(try row.text("status") == "COMPLETED", "\(error)")
+        let keys = try #require(try deployment.json(row.text("outputStorageKeys")) as? [String: String])
+        let video = deployment.storage.appendingPathComponent(try #require(keys["video"])).path
+        #expect(try FFprobe.videoPacketCount(video) == 600)
+        #expect(try await pieces(deployment).isEmpty)
+    }
+
+    /// Two daemons: the second is killed while it encodes a piece. The piece goes stale, the
+    /// coordinator takes it again (a second attempt), and the job completes whole.
+    @Test func aKilledWorkersPieceIsTakenAgain() async throws {
+        let deployment = try await Deployment.make()
+        let environment = deployment.environment.merging([
+            "MEDIA_WORKER_PIECE_SECONDS": "4", "MEDIA_WORKER_PIECES_AFTER": "10", "MEDIA_WORKER_STALE_AFTER": "3",
+        ]) { $1 }
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let logs = try Fixtures.temporaryDirectory("log")
+        let coordinator = try BackgroundProgram(
+            Fixtures.executable, ["serve"], environment: environment, log: logs.appendingPathComponent("a.log"))
+        defer { coordinator.signal(SIGKILL) }
+        #expect(try await eventually(timeout: 60) { try await !Self.pieces(deployment).isEmpty })
+        let helper = try BackgroundProgram(
+            Fixtures.executable, ["serve"], environment: environment, log: logs.appendingPathComponent("b.log"))
+        defer { helper.signal(SIGKILL) }
+        var held: Int?
+        #expect(
+            try await eventually(timeout: 60) {
+                held = try await Self.pieces(deployment).first {
+                    $0.status == "PROCESSING" && $0.worker.hasSuffix("/\(helper.pid)")
+                }?.index
+                return held != nil
+            })
+        helper.signal(SIGKILL)
+        _ = await helper.wait(timeout: 5)
+        let index = try #require(held)
+        var attempts = 0
+        #expect(
+            try await eventually(timeout: 60) {
+                let row = try await Self.pieces(deployment).first { $0.index == index }
+                attempts = max(attempts, row?.attempts ?? 0)
+                return row == nil || row?.status == "COMPLETED"
+            })
+        #expect(attempts == 2, "the killed worker's piece was not taken again")
+        #expect(
+            try await eventually(timeout: 120) { try await deployment.job(id).text("status") == "COMPLETED" })
+        try await Self.expectWholeVideo(deployment, job: id)
+    }
+
+    /// `reprocess --force` while the job is in pieces: the old run is fenced off and forgets its
+    /// pieces, the new run cuts the video again, and the job completes whole.
+    @Test func reprocessMidwayStartsOver() async throws {
+        let deployment = try await Deployment.make()
+        let settings = ["MEDIA_WORKER_PIECE_SECONDS": "4", "MEDIA_WORKER_PIECES_AFTER": "10"]
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let daemon = try BackgroundProgram(
+            Fixtures.executable, ["serve"], environment: deployment.environment.merging(settings) { $1 },
+            log: try Fixtures.temporaryDirectory("log").appendingPathComponent("serve.log"))
+        defer { daemon.signal(SIGKILL) }
+        #expect(
+            try await eventually(timeout: 60) {
+                try await Self.pieces(deployment).contains { $0.status == "COMPLETED" }
+            })
+        let firstRun = try await deployment.job(id).text("startedAt")
+        let reprocessed = try await deployment.run("reprocess", String(id), "--force", extra: settings)
+        #expect(reprocessed.status == 0, "\(reprocessed.stderr)")
+        #expect(try await deployment.job(id).text("startedAt") != firstRun)
+        try await Self.expectWholeVideo(deployment, job: id)
+    }
+}
