@@ -45,6 +45,17 @@ struct ConfigurationRules {
         #expect(configuration.tables.paused == #""media_worker_paused_types""#)
         #expect(configuration.pollInterval == 5 && configuration.staleAfter == 60)
         #expect(configuration.efficientVariant == .whenFree && configuration.maxBytes.isEmpty)
+        #expect(configuration.pieceSeconds == 30 && configuration.piecesAfter == 120)
+        #expect(configuration.tables.pieces == #""media_worker_pieces""#)
+        #expect(configuration.redactedSummary.contains("pieces=30s after 120s"))
+    }
+
+    @Test func piecesOff() throws {
+        let configuration = try configuration([
+            "MEDIA_WORKER_PIECE_SECONDS": "0", "MEDIA_WORKER_TABLE_PIECES": "media.pieces",
+        ])
+        #expect(configuration.pieceSeconds == 0 && configuration.tables.pieces == #""media"."pieces""#)
+        #expect(configuration.redactedSummary.contains("pieces=off"))
     }
 
     @Test func variantsAndByteBudgets() throws {
@@ -67,6 +78,7 @@ struct ConfigurationRules {
         ("MEDIA_WORKER_EFFICIENT_VARIANT", "hevc", "free, always or off"),
         ("MEDIA_WORKER_MAX_BYTES_MEDIUM", "12X", "a size of at least 64K, e.g. 16M"),
         ("MEDIA_WORKER_MAX_BYTES_LOW", "1K", "a size of at least 64K, e.g. 16M"),
+        ("MEDIA_WORKER_PIECE_SECONDS", "-30", "a number of seconds ≥ 0"),
     ])
     func refusesMalformedSettings(_ name: String, _ value: String, _ expected: String) {
         #expect(throws: ConfigurationError.invalid(name, value, expected)) { try configuration([name: value]) }
