@@ -128,13 +128,18 @@ extension JobStore {
             """, pieceParameters(piece) + [status, key, error, released ? "1" : "0"], operation: "end a piece") == 1
     }
 
-    /// Where the pieces of `job`'s run stand.
-    public func piecesState(_ session: PostgresSession, job: Job) throws -> PiecesState {
+    /// Where the pieces of `job`'s run stand. A piece whose worker stopped heartbeating for
+    /// `staleAfter` seconds on its third attempt counts as failed (nobody will take it again).
+    public func piecesState(_ session: PostgresSession, job: Job, staleAfter: Double) throws -> PiecesState {
         let rows = try session.query(
             """
-            SELECT "status", "progress"::float8 AS progress, "key", "error" FROM \(tables.pieces)
-            WHERE "jobId" = $1 AND "run" = $2 ORDER BY "index"
-            """, [String(job.id), job.token], operation: "read the pieces"
+            SELECT CASE WHEN "status" = 'PROCESSING' AND "attempts" >= 3
+                    AND "updatedAt" < \(Self.now) - make_interval(secs => $3::float8) THEN 'FAILED' ELSE "status" END
+                    AS status,
+                "progress"::float8 AS progress, "key",
+                COALESCE("error", 'its worker stopped on each of three attempts') AS error
+            FROM \(tables.pieces) WHERE "jobId" = $1 AND "run" = $2 ORDER BY "index"
+            """, [String(job.id), job.token, String(staleAfter)], operation: "read the pieces"
         ).all
         var state = PiecesState(total: rows.count, completed: 0, progress: 0, failure: nil, keys: [])
         for row in rows {

@@ -43,7 +43,9 @@ extension JobRunner {
         var announced = 0
         var state: JobStore.PiecesState
         while true {
-            state = try await connection.withSession("read the pieces") { try store.piecesState($0, job: job) }
+            state = try await connection.withSession("read the pieces") {
+                try store.piecesState($0, job: job, staleAfter: configuration.staleAfter)
+            }
             if let failure = state.failure {
                 await forget(state.keys)
                 return try await run.fail(JobFailure(.crashed, "a piece of the video failed three times: \(failure)"))
