@@ -199,11 +199,13 @@ public enum MediaProcessor {
                     to: opened, seconds: seconds, encoding: request.profile.encoding, allowCopy: request.allowRemux)
             {
                 // A long video for the fleet: its cut points (and the stills, when they came
-                // first); the rest is made once its pieces are.
+                // first); the rest is made once its pieces are. One piece is one pass.
                 let spans = try Pieces.spans(
                     try Probe.open(path: request.inputPath, limits: request.limits), seconds: seconds)
-                progress(1)
-                return report(Dictionary(uniqueKeysWithValues: stills.map { ($0.role, $0) }), pieces: spans)
+                if spans.count > 1 {
+                    progress(1)
+                    return report(Dictionary(uniqueKeysWithValues: stills.map { ($0.role, $0) }), pieces: spans)
+                }
             }
             var plan = SinglePass.Plan(
                 main: request.type == .preview ? nil : request.profile.encoding,

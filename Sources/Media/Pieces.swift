@@ -44,14 +44,17 @@ public enum Pieces {
                 guard packet.streamIndex == stream.index, let time = packet.presentationTimestamp else { continue }
                 let relative = min(time - start, declared)
                 defer { last = max(last, relative) }
-                guard packet.isKeyframe, relative >= target else { continue }
-                // No keyframe came within a quarter piece of these targets: cut there, where
-                // there are frames to cut (a gap in the timestamps gets no pieces).
-                while target + length / 4 < relative {
-                    guard target <= last else {
-                        target = relative
-                        break
+                if relative - last > length {
+                    // A gap with no frames (a timestamp jump): no pieces inside it.
+                    while target + length / 4 < last {
+                        cuts.append((target, false))
+                        target += length
                     }
+                    target = max(target, relative)
+                }
+                guard packet.isKeyframe, relative >= target else { continue }
+                // No keyframe came within a quarter piece of these targets: cut there.
+                while target + length / 4 < relative {
                     cuts.append((target, false))
                     target += length
                 }
@@ -262,11 +265,13 @@ public enum Pieces {
 
     /// The main video of `path` made in pieces of about `seconds`, one after another, then the
     /// audio and the join: what a fleet does in parallel, on this machine (`process --pieces`).
+    /// Nil when the video makes one piece only (then one pass makes it).
     static func encodeAll(
         path: String, seconds: Double, encoding: VideoEncoding, allowCopy: Bool, directory: URL, threads: Int,
         limits: MediaLimits, logger: Logger, progress: (Double) throws(MediaError) -> Void
-    ) throws(MediaError) -> (path: URL, report: EncoderReport) {
+    ) throws(MediaError) -> (path: URL, report: EncoderReport)? {
         let spans = try spans(try Probe.open(path: path, limits: limits), seconds: seconds)
+        guard spans.count > 1 else { return nil }
         logger.info(
             "encoding in pieces",
             metadata: ["pieces": "\(spans.count)", "decodedBeforeCut": "\(spans.filter { !$0.onKeyframe }.count)"])

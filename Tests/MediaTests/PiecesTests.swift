@@ -95,8 +95,12 @@ struct PiecesTests {
         }
     }
 
-    /// A clip shorter than two pieces, or one whose video is copied, is one pass.
+    /// A clip shorter than two pieces, one whose video is copied, or one whose frames all fall
+    /// in one piece (2 s of frames, then a timestamp jump to 30 minutes) is one pass.
     @Test func shortOrCopiedVideosAreNotCut() throws {
+        try compressed("timestamp_gap.mkv", pieceSeconds: 30, allowRemux: false) { report, _ in
+            #expect(report.outputs[.video]?.encoder?.why.first == "video encoded: copies are off")
+        }
         try compressed("portrait_rot90.mp4", pieceSeconds: 10, allowRemux: false) { report, _ in
             #expect(report.outputs[.video]?.encoder?.why.first == "video encoded: copies are off")
         }
