@@ -51,12 +51,12 @@ extension InProcessWorker {
 /// stops, and are forgotten when the job is cancelled.
 @Suite("Long videos in pieces across workers", .heavy)
 struct PiecesJobTests {
-    /// 20 s cut into 4 s pieces (at least 10 s to be cut), two workers: the one that claims the job
+    /// 20 s cut into 2 s pieces (at least 10 s to be cut), two workers: the one that claims the job
     /// coordinates, the other encodes pieces; the joined video plays whole, in sync, and nothing
     /// of the pieces is left.
     @Test func twoWorkersEncodeOneVideo() async throws {
         let worker = try await InProcessWorker.make([
-            "MEDIA_WORKER_PIECE_SECONDS": "4", "MEDIA_WORKER_PIECES_AFTER": "10",
+            "MEDIA_WORKER_PIECE_SECONDS": "2", "MEDIA_WORKER_PIECES_AFTER": "10",
         ])
         let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression)
         let said = try await worker.serveTogether(["a", "b"]) {
@@ -75,7 +75,7 @@ struct PiecesJobTests {
         let video = try #require(
             try decodedJSON(metadata.text("m"), as: [String: Any].self)?["video"] as? [String: Any])
         let why = (video["encoder"] as? [String: Any])?["why"] as? [String] ?? []
-        #expect(why.first == "video encoded in 5 pieces, joined without re-encoding", "\(why)")
+        #expect(why.first == "video encoded in 10 pieces, joined without re-encoding", "\(why)")
         #expect(try metadata.decode("progress", as: Int.self) == 100)
         // The joined video, as stored: every frame, both streams 20 s.
         let file = try Fixtures.temporaryDirectory("joined").appendingPathComponent("video.mp4")
@@ -166,33 +166,46 @@ struct PiecesJobTests {
         #expect(try await pieces(deployment).isEmpty)
     }
 
-    /// Two daemons: the second is killed while it encodes a piece. The piece goes stale, the
-    /// coordinator takes it again (a second attempt), and the job completes whole.
+    /// Two daemons, both idle when the job arrives: one claims it and coordinates, the other is
+    /// killed while it encodes a piece. The piece goes stale, the coordinator takes it again (a
+    /// second attempt), and the job completes whole.
     @Test func aKilledWorkersPieceIsTakenAgain() async throws {
         let deployment = try await Deployment.make()
         let environment = deployment.environment.merging([
-            "MEDIA_WORKER_PIECE_SECONDS": "4", "MEDIA_WORKER_PIECES_AFTER": "10", "MEDIA_WORKER_STALE_AFTER": "3",
+            "MEDIA_WORKER_PIECE_SECONDS": "2", "MEDIA_WORKER_PIECES_AFTER": "10", "MEDIA_WORKER_STALE_AFTER": "3",
         ]) { $1 }
-        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let logs = try Fixtures.temporaryDirectory("log")
-        let coordinator = try BackgroundProgram(
-            Fixtures.executable, ["serve"], environment: environment, log: logs.appendingPathComponent("a.log"))
-        defer { coordinator.signal(SIGKILL) }
-        #expect(try await eventually(timeout: 60) { try await !Self.pieces(deployment).isEmpty })
-        let helper = try BackgroundProgram(
-            Fixtures.executable, ["serve"], environment: environment, log: logs.appendingPathComponent("b.log"))
-        defer { helper.signal(SIGKILL) }
-        var held: Int?
+        let daemons = try ["a", "b"].map {
+            try BackgroundProgram(
+                Fixtures.executable, ["serve"], environment: environment, log: logs.appendingPathComponent("\($0).log"))
+        }
+        defer { for daemon in daemons { daemon.signal(SIGKILL) } }
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        // The daemon that is not the job's coordinator, holding a piece.
+        var held: (index: Int, daemon: BackgroundProgram)?
         #expect(
-            try await eventually(timeout: 60) {
-                held = try await Self.pieces(deployment).first {
-                    $0.status == "PROCESSING" && $0.worker.hasSuffix("/\(helper.pid)")
-                }?.index
-                return held != nil
+            try await eventually(timeout: 120) {
+                let coordinator = try await TestDatabase.query(
+                    deployment.databaseURL,
+                    """
+                    SELECT (e->>'pid')::int AS pid FROM video_processing, json_array_elements("processingLogs") AS e
+                    WHERE id = $1 AND e->>'event' = 'claimed'
+                    """, [String(id)]
+                ).first?.decode("pid", as: Int.self)
+                guard let coordinator else { return false }
+                for piece in try await Self.pieces(deployment) where piece.status == "PROCESSING" {
+                    if let daemon = daemons.first(where: {
+                        $0.pid != coordinator && piece.worker.hasSuffix("/\($0.pid)")
+                    }) {
+                        held = (piece.index, daemon)
+                        return true
+                    }
+                }
+                return false
             })
+        let (index, helper) = try #require(held)
         helper.signal(SIGKILL)
         _ = await helper.wait(timeout: 5)
-        let index = try #require(held)
         var attempts = 0
         #expect(
             try await eventually(timeout: 60) {
