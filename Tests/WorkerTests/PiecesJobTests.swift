@@ -234,8 +234,13 @@ struct PiecesJobTests {
                 try await Self.pieces(deployment).contains { $0.status == "COMPLETED" }
             })
         let firstRun = try await deployment.job(id).text("startedAt")
+        // The reset job goes to whoever claims it first: this command, or the daemon beside it.
         let reprocessed = try await deployment.run("reprocess", String(id), "--force", extra: settings)
-        #expect(reprocessed.status == 0, "\(reprocessed.stderr)")
+        #expect(
+            reprocessed.status == 0 || reprocessed.stderr.contains("was claimed by another worker first"),
+            "\(reprocessed.stderr)")
+        #expect(
+            try await eventually(timeout: 120) { try await deployment.job(id).text("status") == "COMPLETED" })
         #expect(try await deployment.job(id).text("startedAt") != firstRun)
         try await Self.expectWholeVideo(deployment, job: id)
     }
