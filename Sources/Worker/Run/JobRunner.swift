@@ -295,8 +295,12 @@ public struct JobRunner: Sendable {
             return status == .cancelled ? .cancelled : .fencedOff
         }
         if control.stopRequested { return try await run.release() }
+        // A child past its wall-clock deadline that the CPU limit stopped first (a loaded host,
+        // where the deadline's timer ran late) timed out all the same.
+        let pastDeadline = childTime.inSeconds >= configuration.jobTimeout
         switch exit {
-        case .timedOut:
+        case .timedOut,
+            .signalled(SIGXCPU) where pastDeadline:
             return try await run.fail(
                 JobFailure(.timeout, "processing took longer than its time budget and was stopped"))
         case .signalled(SIGXCPU):
