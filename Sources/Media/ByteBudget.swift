@@ -116,7 +116,7 @@ struct ByteBudget {
     private static func videoPacketBytes(_ url: URL) -> Int64? {
         guard
             let input = try? InputFile(
-                path: url.path, acceptedFormats: ["mov,mp4,m4a,3gp,3g2,mj2"], maxPixels: MediaLimits.default.maxPixels),
+                path: url.path, acceptedFormats: [UploadFormats.mp4], maxPixels: MediaLimits.default.maxPixels),
             let video = input.bestVideoStream(), let packet = try? Packet()
         else { return nil }
         var bytes: Int64 = 0

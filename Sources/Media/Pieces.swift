@@ -270,14 +270,15 @@ public enum Pieces {
         path: String, seconds: Double, encoding: VideoEncoding, allowCopy: Bool, directory: URL, threads: Int,
         limits: MediaLimits, logger: Logger, progress: (Double) throws(MediaError) -> Void
     ) throws(MediaError) -> (path: URL, report: EncoderReport)? {
-        let spans = try spans(try Probe.open(path: path, limits: limits), seconds: seconds)
+        let opened = try Probe.open(path: path, limits: limits)
+        let stream = opened.videoStream
+        let spans = try spans(opened, seconds: seconds)
         guard spans.count > 1 else { return nil }
         logger.info(
             "encoding in pieces",
             metadata: ["pieces": "\(spans.count)", "decodedBeforeCut": "\(spans.filter { !$0.onKeyframe }.count)"])
         var files: [URL] = []
         defer { for file in files { try? FileManager.default.removeItem(at: file) } }
-        let stream = try Probe.open(path: path, limits: limits).videoStream
         for (index, span) in spans.enumerated() {
             let file = directory.appendingPathComponent(".piece-\(index).mp4")
             files.append(file)
@@ -341,7 +342,7 @@ public enum Pieces {
     private static func open(_ file: URL) throws(MediaError) -> InputFile {
         do {
             return try InputFile(
-                path: file.path, acceptedFormats: ["mov,mp4,m4a,3gp,3g2,mj2"], maxPixels: MediaLimits.default.maxPixels)
+                path: file.path, acceptedFormats: [UploadFormats.mp4], maxPixels: MediaLimits.default.maxPixels)
         } catch {
             throw .internalFailure("a piece (\(file.lastPathComponent)) cannot be read back (\(error))")
         }

@@ -4,8 +4,12 @@
 /// session descriptions are how a crafted upload makes FFmpeg open other files or URLs, and
 /// images, subtitles and audio-only formats are not videos anyway.
 enum UploadFormats {
+    /// MP4, MOV, M4V, 3GP: what phones write, and what this program writes (read back by the
+    /// byte budget and the join of a long video's pieces).
+    static let mp4 = "mov,mp4,m4a,3gp,3g2,mj2"
+
     static let accepted: Set<String> = [
-        "mov,mp4,m4a,3gp,3g2,mj2",  // MP4, MOV, M4V, 3GP (phones)
+        mp4,
         "matroska,webm",  // MKV, WebM (browsers, screen recorders)
         "avi",
         "mpeg",  // MPEG program stream: VOB, .mpg

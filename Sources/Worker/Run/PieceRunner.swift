@@ -140,13 +140,3 @@ public struct PieceRunner: Sendable {
         return key != nil ? .completed : released ? .released : .failed
     }
 }
-
-/// Set once, read from anywhere.
-final class Flag: @unchecked Sendable {
-    // @unchecked: `value` is only touched under `lock`.
-    private let lock = NSLock()
-    private var value = false
-
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
-}

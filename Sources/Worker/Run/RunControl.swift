@@ -68,3 +68,13 @@ final class ChildState: @unchecked Sendable {
     var report: ProcessingReport? { lock.withLock { _report } }
     var failure: JobFailure? { lock.withLock { _failure } }
 }
+
+/// Set once, read from anywhere.
+final class Flag: @unchecked Sendable {
+    // @unchecked: `value` is only touched under `lock`.
+    private let lock = NSLock()
+    private var value = false
+
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}

@@ -82,7 +82,7 @@ public struct VariantRunner: Sendable {
             return .released
         }
         // Gives the slot back as soon as a job is runnable; heartbeats meanwhile.
-        let yielded = YieldFlag()
+        let (yielded, takenAway) = (Flag(), Flag())
         let watch = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
@@ -97,7 +97,7 @@ public struct VariantRunner: Sendable {
                         )
                     }) ?? (true, false)
                 if !alive || wanted {
-                    yielded.set(fenced: !alive)
+                    (alive ? yielded : takenAway).set()
                     child.stop()
                     return
                 }
@@ -109,7 +109,7 @@ public struct VariantRunner: Sendable {
             if let message = try? decoder.decode(ChildMessage.self, from: line) { state.take(message) }
         }
         watch.cancel()
-        if yielded.fenced { return .fencedOff }
+        if takenAway.isSet { return .fencedOff }
         if yielded.isSet || control.stopRequested || exit == .stopped {
             logger.info("variant work given back: a job is waiting, or the worker stops")
             try await release(work)
@@ -164,16 +164,4 @@ public struct VariantRunner: Sendable {
         try await end(work, status: work.attempt >= 3 ? "FAILED" : "PENDING", error: reason)
         return .failed
     }
-}
-
-/// Set once by the watcher: the work gave its slot back (or was taken away).
-private final class YieldFlag: @unchecked Sendable {
-    // @unchecked: both fields are only touched under `lock`.
-    private let lock = NSLock()
-    private var yielded = false
-    private var takenAway = false
-
-    func set(fenced: Bool) { lock.withLock { (yielded, takenAway) = (true, fenced) } }
-    var isSet: Bool { lock.withLock { yielded } }
-    var fenced: Bool { lock.withLock { takenAway } }
 }
