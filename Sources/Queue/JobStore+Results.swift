@@ -132,31 +132,45 @@ extension JobStore {
         }
     }
 
-    /// A result found for reuse: the job that made it and what it kept.
+    /// A result found for reuse: the job that made it, when it completed, and what it kept.
     public struct FoundResult<Kept: Codable & Sendable>: Sendable {
         public var jobId: Int
+        public var completedAt: String
         public var result: Kept
     }
 
     /// The result kept under `key`, as `Kept`, if the job that made it is still COMPLETED as it was
-    /// then (a job reprocessed since, or failed, or deleted, is not served). One kept in another
-    /// shape (by another version) is none.
+    /// then and still wanted (a job reprocessed since, failed, deleted, or whose upload or user was
+    /// deleted, is not served). One kept in another shape (by another version) is none.
     public func reusableResult<Kept: Codable & Sendable>(
         _ session: PostgresSession, key: ReuseKey, as _: Kept.Type
     ) throws -> FoundResult<Kept>? {
         guard
             let row = try session.query(
                 """
-                SELECT o."jobId", o."result"::text AS result FROM \(tables.outputs) AS o
+                SELECT o."jobId", o."completedAt"::text AS "completedAt", o."result"::text AS result
+                FROM \(tables.outputs) AS o
                 JOIN \(tables.videoProcessing) AS vp ON vp."id" = o."jobId"
                 WHERE o."sha256" = $1 AND o."processingType" = $2 AND o."qualityProfile" = $3
                   AND o."pipelineVersion" = $4 AND vp."status" = 'COMPLETED'
-                  AND vp."completedAt" = o."completedAt"
+                  AND vp."completedAt" = o."completedAt" AND \(wanted("vp"))
                 """, key.parameters, operation: "look for a reusable result"
             ).first,
             let kept = try? JSONDecoder().decode(Kept.self, from: Data(try row.require("result", as: String.self).utf8))
         else { return nil }
-        return FoundResult(jobId: try row.require("jobId"), result: kept)
+        return FoundResult(jobId: try row.require("jobId"), completedAt: try row.require("completedAt"), result: kept)
+    }
+
+    /// Whether `found` still stands: its job COMPLETED as it was and wanted. Takes a share lock on
+    /// the job's row (held to the end of the transaction), so the row cannot change meanwhile.
+    func resultStands<Kept>(_ session: PostgresSession, _ found: FoundResult<Kept>) throws -> Bool {
+        try session.query(
+            """
+            SELECT 1 AS ok FROM \(vp) AS vp
+            WHERE vp."id" = $1 AND vp."status" = 'COMPLETED' AND vp."completedAt" = $2::timestamp AND \(wanted("vp"))
+            FOR SHARE OF vp
+            """, [String(found.jobId), found.completedAt], operation: "check the reused result stands"
+        ).first != nil
     }
 
     /// Keeps `reusable` as made by `job` (inside the completing transaction, so it points at the

@@ -83,8 +83,54 @@ public struct JobStore: Sendable {
 
     // MARK: Writes of a running job (fenced)
 
-    func fence(_ first: Int) -> String {
+    /// SQL: the run whose job id and token are `$first` and `$first + 1` still holds the job.
+    func held(_ first: Int) -> String {
         "\"id\" = $\(first) AND \"status\" = 'PROCESSING' AND \"startedAt\" = $\(first + 1)::timestamp"
+    }
+
+    /// SQL: the run holds the job and the job is still wanted (neither its upload nor its user
+    /// was deleted meanwhile). Every write of a run is fenced by this, so a run of an upload
+    /// deleted mid-way writes nothing more; only the cancel that ends it (`cancel`) needs `held`
+    /// alone.
+    func fence(_ first: Int) -> String { "\(held(first)) AND \(wanted(vp))" }
+
+    /// SQL: the job row `row` (a table name or alias) is still wanted: not from a deleted user,
+    /// its upload and its user not deleted.
+    func wanted(_ row: String) -> String {
+        """
+        NOT \(row)."isFromDeletedUser"
+            AND NOT EXISTS (SELECT 1 FROM \(tables.fileUpload) AS fu
+                WHERE fu."id" = \(row)."fileUploadId" AND fu."deletedAt" IS NOT NULL)
+            AND NOT EXISTS (SELECT 1 FROM \(tables.user) AS u WHERE u."id" = \(row)."userId" AND u."deletedAt" IS NOT NULL)
+        """
+    }
+
+    /// Where a run stands with its job, after a fenced write was refused.
+    public enum ClaimState: Sendable, Equatable {
+        /// The run holds the job and the job is wanted.
+        case held
+        /// The run holds the job, but the job is not worth finishing (why): it is to be cancelled.
+        case unwanted(String)
+        /// The app cancelled the job.
+        case cancelled
+        /// Someone else owns the job (rescued, reprocessed), or the row is gone.
+        case lost(JobStatus?)
+    }
+
+    /// Where `job`'s run stands now.
+    public func claimState(_ session: PostgresSession, job: Job) throws -> ClaimState {
+        try session.transaction("read where the run stands") {
+            let row = try session.query(
+                "SELECT \"status\"::text AS status, \(held(1)) AS held FROM \(vp) WHERE \"id\" = $1",
+                [String(job.id), job.token], operation: "read where the run stands"
+            ).first
+            guard let row else { return .lost(nil) }
+            let status: JobStatus = try row.requireVocabulary("status")
+            guard try row.require("held", as: Bool.self) else {
+                return status == .cancelled ? .cancelled : .lost(status)
+            }
+            return try pointlessReason(session, job: job).map(ClaimState.unwanted) ?? .held
+        }
     }
 
     /// Writes progress (and so the heartbeat). False: the run was fenced off (rescued, cancelled,
@@ -130,10 +176,13 @@ public struct JobStore: Sendable {
         public var event: ProcessingLogEvent
         /// Kept in the outputs table for later jobs with the same bytes (nil: nothing to keep).
         public var reusable: ReusableResult<Kept>?
+        /// When the outputs are another job's (a reuse): that result, which must still stand
+        /// (COMPLETED as it was, its upload not deleted) when this completion is recorded.
+        public var reusedFrom: FoundResult<Kept>?
 
         public init(
             columns: OutputColumns, outputTotalSize: Int64, actualDurationSeconds: Int, estimatedDurationSeconds: Int?,
-            event: ProcessingLogEvent, reusable: ReusableResult<Kept>?
+            event: ProcessingLogEvent, reusable: ReusableResult<Kept>?, reusedFrom: FoundResult<Kept>? = nil
         ) {
             self.columns = columns
             self.outputTotalSize = outputTotalSize
@@ -141,6 +190,7 @@ public struct JobStore: Sendable {
             self.estimatedDurationSeconds = estimatedDurationSeconds
             self.event = event
             self.reusable = reusable
+            self.reusedFrom = reusedFrom
         }
     }
 
@@ -170,11 +220,25 @@ public struct JobStore: Sendable {
             operation: "write the results to the upload")
     }
 
+    /// What became of a completion.
+    public enum CompletionOutcome: Sendable, Equatable {
+        case recorded
+        /// Nothing written: the run lost its claim, or the job is no longer wanted.
+        case fencedOff
+        /// Nothing written: the result it reused was replaced, erased or deleted meanwhile.
+        case sourceGone
+    }
+
     /// Writes every output column, merges into the upload, and notifies, in ONE transaction.
-    /// False (and nothing written) when the run was fenced off.
-    public func complete<Kept>(_ session: PostgresSession, job: Job, _ completion: Completion<Kept>) throws -> Bool {
+    /// A reuse first checks, under a share lock on the source row, that the result it points at
+    /// still stands: a source being replaced or erased waits for this transaction, so a sweep
+    /// that sees the source's objects unreferenced sees this job's references too.
+    public func complete<Kept>(_ session: PostgresSession, job: Job, _ completion: Completion<Kept>) throws
+        -> CompletionOutcome
+    {
         let columns = completion.columns
         return try session.transaction("record a finished job") {
+            if let source = completion.reusedFrom, try !resultStands(session, source) { return .sourceGone }
             let changed = try session.execute(
                 """
                 UPDATE \(vp) SET "status" = 'COMPLETED', "outputStorageKeys" = $3, "outputUrls" = $4,
@@ -193,13 +257,13 @@ public struct JobStore: Sendable {
                     String(completion.actualDurationSeconds), try Self.json(completion.event),
                     completion.estimatedDurationSeconds.map(String.init),
                 ], operation: "record a finished job")
-            guard changed == 1 else { return false }
+            guard changed == 1 else { return .fencedOff }
             try writeUpload(
                 session, job: job, status: .completed, posterUrl: columns.posterUrl, video: columns.uploadVideo,
                 variants: columns.uploadVariants)
             if let reusable = completion.reusable { try keepForReuse(session, reusable, job: job) }
             try notify(session, job: job, status: .completed)
-            return true
+            return .recorded
         }
     }
 
@@ -225,6 +289,7 @@ public struct JobStore: Sendable {
                 WHERE \(fence(1))
                 """, [String(job.id), job.token, errorMessage, try Self.json(event)], operation: "record a failed job")
             guard changed == 1 else { return .fencedOff }
+            try writeProcessingStatus(session, job: job, status: retry ? .pending : .failed)
             if !retry { try notify(session, job: job, status: .failed) }
             return retry ? .retrying : .failed
         }
@@ -239,21 +304,49 @@ public struct JobStore: Sendable {
                 """
                 UPDATE \(vp) SET "status" = 'CANCELLED', "errorMessage" = $3, "updatedAt" = \(Self.now),
                     "completedAt" = \(Self.now), "processingLogs" = \(Self.appendLog(4))
-                WHERE \(fence(1))
+                WHERE \(held(1))
                 """, [String(job.id), job.token, errorMessage, try Self.json(event)], operation: "cancel a job")
-            if changed == 1 { try notify(session, job: job, status: .cancelled) }
-            return changed == 1
+            guard changed == 1 else { return false }
+            try writeProcessingStatus(session, job: job, status: .cancelled)
+            try notify(session, job: job, status: .cancelled)
+            return true
         }
     }
 
     /// Puts a job back to PENDING without counting an attempt (shutdown, upload not ready yet).
     public func release(_ session: PostgresSession, job: Job, event: ProcessingLogEvent) throws -> Bool {
+        try session.transaction("release a job") {
+            guard
+                try session.execute(
+                    """
+                    UPDATE \(vp) SET "status" = 'PENDING', "progress" = 0, "updatedAt" = \(Self.now),
+                        "processingLogs" = \(Self.appendLog(3))
+                    WHERE \(fence(1))
+                    """, [String(job.id), job.token, try Self.json(event)], operation: "release a job") == 1
+            else { return false }
+            try writeProcessingStatus(session, job: job, status: .pending)
+            return true
+        }
+    }
+
+    /// Sets `file_upload.metadata.processing.status` of the job's upload to `status`, where it
+    /// names this job (an upload's newer job keeps its own): a cancel, a failure or a retry is
+    /// seen there as well as a completion.
+    public func writeProcessingStatus(_ session: PostgresSession, job: Job, status: JobStatus) throws {
+        guard let upload = job.fileUploadId else { return }
+        try writeProcessingStatus(session, jobId: job.id, fileUploadId: upload, status: status)
+    }
+
+    func writeProcessingStatus(_ session: PostgresSession, jobId: Int, fileUploadId: Int, status: JobStatus) throws {
         try session.execute(
             """
-            UPDATE \(vp) SET "status" = 'PENDING', "progress" = 0, "updatedAt" = \(Self.now),
-                "processingLogs" = \(Self.appendLog(3))
-            WHERE \(fence(1))
-            """, [String(job.id), job.token, try Self.json(event)], operation: "release a job") == 1
+            UPDATE \(tables.fileUpload) SET "metadata" = jsonb_set("metadata"::jsonb, '{processing}',
+                    jsonb_build_object('jobId', $2::int, 'status', $3::text,
+                                       'at', to_char(\(Self.now), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::json,
+                "updatedAt" = \(Self.now)
+            WHERE "id" = $1 AND "metadata"::jsonb -> 'processing' ->> 'jobId' = $2::text
+            """, [String(fileUploadId), String(jobId), status.rawValue],
+            operation: "write the upload's processing status")
     }
 
     /// `pg_notify('media_worker_events', {jobId, fileUploadId, status, processingType[, stage][, progress]})`.
@@ -300,7 +393,7 @@ public struct JobStore: Sendable {
         try session.transaction("rescue stale jobs") {
             let orphaned = try session.query(
                 """
-                SELECT "id", "retryCount" FROM \(vp)
+                SELECT "id", "retryCount", "fileUploadId" FROM \(vp)
                 WHERE "status" = 'PROCESSING' AND "updatedAt" < \(Self.now) - make_interval(secs => $1::float8)
                 ORDER BY "updatedAt" FOR UPDATE SKIP LOCKED LIMIT 20
                 """, [String(staleAfter)], operation: "find stale jobs")
@@ -325,6 +418,10 @@ public struct JobStore: Sendable {
                             + (retry ? "it will be retried" : "no attempts are left, reprocess it to try again"),
                         try Self.json(event),
                     ], operation: "rescue a stale job")
+                if let upload: Int = try row.decode("fileUploadId") {
+                    try writeProcessingStatus(
+                        session, jobId: id, fileUploadId: upload, status: retry ? .pending : .failed)
+                }
                 return (id, retry ? .pending : .failed)
             }
         }

@@ -67,3 +67,45 @@ public final class PostgresPool: PostgresClient, @unchecked Sendable {
         next?.resume(returning: index)
     }
 }
+
+extension PostgresClient {
+    /// `withSession`, waiting at most `limit` for the answer: nil when none came by then. A
+    /// database cut off by a partition never answers (nor errs, until TCP gives up minutes later);
+    /// a question that must be answered before something irreversible (a storage write) asks
+    /// this way. The statement itself may still run later; its result is then dropped.
+    public func withSession<T: Sendable>(
+        _ operation: String, within limit: Duration, _ body: @escaping @Sendable (PostgresSession) throws -> T
+    ) async throws -> T? {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T?, any Error>) in
+            let answer = FirstAnswer(continuation)
+            Task {
+                do {
+                    answer.give(.success(try await withSession(operation, body)))
+                } catch {
+                    answer.give(.failure(error))
+                }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                answer.give(.success(nil))
+            }
+        }
+    }
+}
+
+/// Resumes a continuation with the first of several answers.
+private final class FirstAnswer<T: Sendable>: @unchecked Sendable {
+    // @unchecked: `continuation` is only touched under `lock`.
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T?, any Error>?
+
+    init(_ continuation: CheckedContinuation<T?, any Error>) { self.continuation = continuation }
+
+    func give(_ answer: Result<T?, any Error>) {
+        let waiting = lock.withLock {
+            defer { continuation = nil }
+            return continuation
+        }
+        waiting?.resume(with: answer)
+    }
+}

@@ -172,6 +172,23 @@ extension JobStore {
             """
             CREATE INDEX IF NOT EXISTS media_worker_pieces_queued ON \(tables.pieces) ("status", "updatedAt")
             """, operation: "index the pieces table")
+        try session.execute(
+            """
+            CREATE TABLE IF NOT EXISTS \(tables.unreferenced) (
+                "key" text PRIMARY KEY,
+                "bytes" bigint NOT NULL,
+                "since" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc')
+            )
+            """, operation: "create the unreferenced objects table")
+        try session.execute(
+            """
+            CREATE TABLE IF NOT EXISTS \(tables.sweeps) (
+                "pass" text PRIMARY KEY,
+                "holder" text,
+                "heldUntil" TIMESTAMP,
+                "lastRunAt" TIMESTAMP
+            )
+            """, operation: "create the sweeps table")
     }
 
     /// The app's enum columns: their type names as TypeORM makes them, all their values (for

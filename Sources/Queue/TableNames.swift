@@ -1,4 +1,5 @@
-/// The app's three table names (configurable: apps rename them), validated and quoted once.
+/// The app's three table names and media-worker's own (configurable: apps rename them, and an
+/// operator may keep media-worker's in a schema of their own), validated and quoted once.
 public struct TableNames: Sendable, Equatable {
     /// Quoted, ready for SQL, e.g. `"public"."video_processing"`.
     public let videoProcessing: String
@@ -13,12 +14,17 @@ public struct TableNames: Sendable, Equatable {
     public let variants: String
     /// media-worker's own table of the pieces long videos are encoded in, by any worker.
     public let pieces: String
+    /// media-worker's own table of stored objects no row references, and since when.
+    public let unreferenced: String
+    /// media-worker's own table holding the storage sweep's fleet-wide lease.
+    public let sweeps: String
 
     /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused.
     public init(
         videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user",
         outputs: String = "media_worker_outputs", paused: String = "media_worker_paused_types",
-        variants: String = "media_worker_variants", pieces: String = "media_worker_pieces"
+        variants: String = "media_worker_variants", pieces: String = "media_worker_pieces",
+        unreferenced: String = "media_worker_unreferenced", sweeps: String = "media_worker_sweeps"
     ) throws {
         self.videoProcessing = try Self.quote(videoProcessing)
         self.fileUpload = try Self.quote(fileUpload)
@@ -27,6 +33,8 @@ public struct TableNames: Sendable, Equatable {
         self.paused = try Self.quote(paused)
         self.variants = try Self.quote(variants)
         self.pieces = try Self.quote(pieces)
+        self.unreferenced = try Self.quote(unreferenced)
+        self.sweeps = try Self.quote(sweeps)
     }
 
     public static let `default` = try! TableNames()

@@ -25,7 +25,7 @@ public struct LocalStorage: Storage {
 
     @discardableResult
     public func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError)
-        -> Downloaded
+        -> Transferred
     {
         let source = try path(for: key)
         return try await blocking(key) {
@@ -47,41 +47,14 @@ public struct LocalStorage: Storage {
             if let expectedSize, copied != expectedSize {
                 throw StorageError.sizeMismatch(key: key, expected: expectedSize, actual: copied)
             }
-            return Downloaded(bytes: copied, sha256: hexDigest(hash.finalize()))
+            return Transferred(bytes: copied, sha256: hexDigest(hash.finalize()))
         }
     }
 
-    /// A hard link under a temporary name, renamed onto `target` (a copy where links cannot be made).
-    public func copy(from source: String, to target: String) async throws(StorageError) {
-        let from = try path(for: source)
-        let to = try path(for: target)
-        try await blocking(target) {
-            try walkFolders(of: source, creating: false)
-            try walkFolders(of: target, creating: true)
-            var status = stat()
-            guard lstat(from.path, &status) == 0 else { throw Self.openError(key: source, errno) }
-            guard status.st_mode & S_IFMT == S_IFREG else { throw Self.openError(key: source, ELOOP) }
-            let temporary = to.deletingLastPathComponent()
-                .appendingPathComponent(".\(to.lastPathComponent).\(UUID().uuidString).tmp")
-            if link(from.path, temporary.path) != 0 {
-                let input = open(from.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-                guard input >= 0 else { throw Self.openError(key: source, errno) }
-                defer { close(input) }
-                let output = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-                guard output >= 0 else { throw StorageError.io(key: target, reason: String(cString: strerror(errno))) }
-                defer { close(output) }
-                _ = try Self.copy(from: input, to: output, key: target) { _ in }
-            }
-            guard rename(temporary.path, to.path) == 0 else {
-                unlink(temporary.path)
-                throw StorageError.io(key: target, reason: String(cString: strerror(errno)))
-            }
-        }
-    }
-
-    public func upload(_ source: URL, key: String, contentType: String) async throws(StorageError) {
+    @discardableResult
+    public func upload(_ source: URL, key: String, contentType: String) async throws(StorageError) -> Transferred {
         let target = try path(for: key)
-        try await blocking(key) {
+        return try await blocking(key) {
             try walkFolders(of: key, creating: true)
             let temporary = target.deletingLastPathComponent()
                 .appendingPathComponent(".\(target.lastPathComponent).\(UUID().uuidString).tmp")
@@ -92,11 +65,13 @@ public struct LocalStorage: Storage {
             guard output >= 0 else { throw StorageError.io(key: key, reason: String(cString: strerror(errno))) }
             do {
                 defer { close(output) }
-                _ = try Self.copy(from: input, to: output, key: key) { _ in }
+                var hash = SHA256()
+                let copied = try Self.copy(from: input, to: output, key: key) { hash.update(bufferPointer: $0) }
                 // rename replaces a symbolic link at the target instead of writing through it.
                 guard rename(temporary.path, target.path) == 0 else {
                     throw StorageError.io(key: key, reason: String(cString: strerror(errno)))
                 }
+                return Transferred(bytes: copied, sha256: hexDigest(hash.finalize()))
             } catch {
                 unlink(temporary.path)
                 throw error
@@ -116,6 +91,64 @@ public struct LocalStorage: Storage {
                 throw StorageError.io(key: key, reason: String(cString: strerror(errno)))
             }
         }
+    }
+
+    public func object(at key: String) async throws(StorageError) -> StoredObject? {
+        let file = try path(for: key)
+        return try await blocking(key) {
+            do {
+                try walkFolders(of: key, creating: false)
+            } catch StorageError.notFound {
+                return nil
+            }
+            var status = stat()
+            guard lstat(file.path, &status) == 0 else {
+                if errno == ENOENT { return nil }
+                throw Self.openError(key: key, errno)
+            }
+            guard status.st_mode & S_IFMT == S_IFREG else { return nil }
+            return Self.object(key, status)
+        }
+    }
+
+    /// Walks the folders under `prefix` (never through a symbolic link) and lists the regular
+    /// files whose keys start with it.
+    public func list(prefix: String) async throws(StorageError) -> [StoredObject] {
+        let folderKey = prefix.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+            .joined(separator: "/")
+        if !folderKey.isEmpty { try StorageError.validate(folderKey) }
+        return try await blocking(prefix) {
+            var found: [StoredObject] = []
+            func walk(_ key: String) {
+                let folder = key.isEmpty ? root.path : root.path + "/" + key
+                guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+                for name in names.sorted() {
+                    let child = key.isEmpty ? name : key + "/" + name
+                    guard child.hasPrefix(prefix) || prefix.hasPrefix(child + "/") else { continue }
+                    var status = stat()
+                    guard lstat(folder + "/" + name, &status) == 0 else { continue }
+                    switch status.st_mode & S_IFMT {
+                    case S_IFDIR: walk(child)
+                    case S_IFREG where child.hasPrefix(prefix): found.append(Self.object(child, status))
+                    default: continue
+                    }
+                }
+            }
+            do {
+                try walkFolders(of: folderKey + "/x", creating: false)
+            } catch StorageError.notFound {
+                return []
+            }
+            walk(folderKey)
+            return found.sorted { $0.key < $1.key }
+        }
+    }
+
+    private static func object(_ key: String, _ status: stat) -> StoredObject {
+        StoredObject(
+            key: key, bytes: Int64(status.st_size),
+            modified: Date(
+                timeIntervalSince1970: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9))
     }
 
     /// Walks the folders of `key` from the root without following a symbolic link (one would

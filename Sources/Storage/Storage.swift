@@ -6,14 +6,18 @@ public protocol Storage: Sendable {
     /// Copies the object at `key` into the local file `destination`, checking its size when
     /// `expectedSize` is given; the bytes are hashed on the way (no second read).
     @discardableResult
-    func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError) -> Downloaded
-    /// Makes `target` a copy of the object at `source`, inside the store (S3 `CopyObject`, a hard
-    /// link for a folder): nothing passes through this host. `.notFound` when `source` is gone.
-    func copy(from source: String, to target: String) async throws(StorageError)
-    /// Stores the local file `source` at `key`, replacing what is there.
-    func upload(_ source: URL, key: String, contentType: String) async throws(StorageError)
+    func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError) -> Transferred
+    /// Stores the local file `source` at `key`, replacing what is there; the bytes are hashed on
+    /// the way (no second read).
+    @discardableResult
+    func upload(_ source: URL, key: String, contentType: String) async throws(StorageError) -> Transferred
     /// Removes `key` if it exists.
     func delete(key: String) async throws(StorageError)
+    /// The object at `key` (its size and when it was written), or nil when there is none.
+    func object(at key: String) async throws(StorageError) -> StoredObject?
+    /// Every object whose key starts with `prefix`, in key order (on S3 every page of
+    /// ListObjectsV2). Keys come back as storage keys.
+    func list(prefix: String) async throws(StorageError) -> [StoredObject]
     /// The URL clients fetch `key` from.
     func publicURL(for key: String) -> String
     /// A description safe for logs (no credentials).
@@ -23,8 +27,8 @@ public protocol Storage: Sendable {
     func check() async throws(StorageError)
 }
 
-/// What a download brought.
-public struct Downloaded: Sendable, Equatable {
+/// What a download or an upload moved.
+public struct Transferred: Sendable, Equatable {
     public var bytes: Int64
     /// SHA-256 of the bytes, lowercase hex.
     public var sha256: String
@@ -32,6 +36,20 @@ public struct Downloaded: Sendable, Equatable {
     public init(bytes: Int64, sha256: String) {
         self.bytes = bytes
         self.sha256 = sha256
+    }
+}
+
+/// An object as the store describes it, without its bytes.
+public struct StoredObject: Sendable, Equatable {
+    public var key: String
+    public var bytes: Int64
+    /// When it was last written.
+    public var modified: Date
+
+    public init(key: String, bytes: Int64, modified: Date) {
+        self.key = key
+        self.bytes = bytes
+        self.modified = modified
     }
 }
 

@@ -82,6 +82,12 @@ public struct Configuration: Sendable {
     public var sandboxPolicy: SandboxPolicy
     /// Seconds a job waits while another worker makes the same result (then makes it itself).
     public var reuseWait: Double
+    /// Seconds within which the outputs of a deleted upload (or job row, or user) are gone from
+    /// storage (`MEDIA_WORKER_ERASE_AFTER`, 600).
+    public var eraseAfter: Double
+    /// Seconds a replaced or never-recorded object stays before the sweep removes it, so a client
+    /// that has just read the old URL can still fetch it (`MEDIA_WORKER_SWEEP_GRACE`, 3600).
+    public var sweepGrace: Double
     /// Which pipeline made a result: reuse only serves results of this one (see `Pipeline`).
     public var pipelineVersion = Pipeline.version
     /// The program a job's child runs (`run-job`): this very binary, unless a test says otherwise.
@@ -142,6 +148,8 @@ public struct Configuration: Sendable {
         reuseOutputs = try flag("MEDIA_WORKER_REUSE", true)
         stillsFirst = try flag("MEDIA_WORKER_STILLS_FIRST", true)
         reuseWait = try number("MEDIA_WORKER_REUSE_WAIT", 300)
+        eraseAfter = try number("MEDIA_WORKER_ERASE_AFTER", 600)
+        sweepGrace = try number("MEDIA_WORKER_SWEEP_GRACE", 3600)
         let variant = environment["MEDIA_WORKER_EFFICIENT_VARIANT"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
         guard let efficientVariant = MediaProcessor.EfficientVariant(rawValue: variant ?? "free") else {
             throw .invalid("MEDIA_WORKER_EFFICIENT_VARIANT", variant ?? "", "free, always or off")
@@ -175,11 +183,17 @@ public struct Configuration: Sendable {
                 outputs: environment["MEDIA_WORKER_TABLE_OUTPUTS"] ?? "media_worker_outputs",
                 paused: environment["MEDIA_WORKER_TABLE_PAUSED"] ?? "media_worker_paused_types",
                 variants: environment["MEDIA_WORKER_TABLE_VARIANTS"] ?? "media_worker_variants",
-                pieces: environment["MEDIA_WORKER_TABLE_PIECES"] ?? "media_worker_pieces")
+                pieces: environment["MEDIA_WORKER_TABLE_PIECES"] ?? "media_worker_pieces",
+                unreferenced: environment["MEDIA_WORKER_TABLE_UNREFERENCED"] ?? "media_worker_unreferenced",
+                sweeps: environment["MEDIA_WORKER_TABLE_SWEEPS"] ?? "media_worker_sweeps")
         } catch {
             throw .invalid("MEDIA_WORKER_TABLE_*", "", "table names are identifiers, optionally schema-qualified")
         }
     }
+
+    /// How often the fleet sweeps storage: within half the shorter window, so each holds (an
+    /// erasure takes at most `eraseAfter`), at least a second apart and at least every 5 minutes.
+    public var sweepInterval: Double { min(300, max(1, min(eraseAfter, sweepGrace) / 2)) }
 
     /// How a daemon spends `maxConnections`: one for `LISTEN` (when it listens), one holding the
     /// session locks of results being made (session pool mode with reuse on), and the rest a
@@ -244,7 +258,7 @@ public struct Configuration: Sendable {
         let listen = listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")
         let tableNames = [
             tables.videoProcessing, tables.fileUpload, tables.user, tables.outputs, tables.paused, tables.variants,
-            tables.pieces,
+            tables.pieces, tables.unreferenced, tables.sweeps,
         ]
         let settings: [String] = [
             "database=\(redactedDatabaseURL)", "poolMode=\(poolMode.rawValue)", "listen=\(listen)",
@@ -254,7 +268,8 @@ public struct Configuration: Sendable {
             "pollInterval=\(pollInterval)s", "staleAfter=\(staleAfter)s", "maxAttempts=\(maxAttempts)",
             "retryBase=\(retryBase)s", "shutdownGrace=\(shutdownGrace)s", "uploadWait=\(uploadWait)s",
             "jobTimeout=\(jobTimeout)s", "tmp=\(temporaryDirectory)", "tables=\(tableNames.joined(separator: ","))",
-            "reuse=\(reuseOutputs ? "on" : "off")", "stillsFirst=\(stillsFirst ? "on" : "off")",
+            "reuse=\(reuseOutputs ? "on" : "off")", "eraseAfter=\(eraseAfter)s", "sweepGrace=\(sweepGrace)s",
+            "stillsFirst=\(stillsFirst ? "on" : "off")",
             "efficientVariant=\(efficientVariant.rawValue)", "variantAfterReuses=\(variantAfterReuses)",
             "pieces=\(pieceSeconds > 0 ? "\(Int(pieceSeconds))s after \(Int(piecesAfter))s" : "off")",
             "maxBytes=\(maxBytes.isEmpty ? "none" : maxBytes.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ","))",

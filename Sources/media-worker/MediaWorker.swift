@@ -18,7 +18,7 @@ struct MediaWorker: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, ReprocessCommand.self, PauseCommand.self, ResumeCommand.self, DoctorCommand.self,
             EnqueueCommand.self, MigrateCommand.self, ProbeCommand.self, ProcessCommand.self, RunJobCommand.self,
-            SandboxCheckCommand.self,
+            SandboxCheckCommand.self, StorageCommand.self,
         ]
     )
 }

@@ -84,7 +84,7 @@ struct JobStoreTests {
             outputTotalSize: 1, actualDurationSeconds: 1, estimatedDurationSeconds: nil,
             event: ProcessingLogEvent(event: "completed", attempt: 1, host: "a", pid: 1), reusable: nil)
         let lateWriter = PostgresConnection(url: url, label: "late", logger: .init(label: "test"))
-        #expect(try await lateWriter.withSession("complete") { try store.complete($0, job: first, late) } == false)
+        #expect(try await lateWriter.withSession("complete") { try store.complete($0, job: first, late) } == .fencedOff)
         #expect(
             try await lateWriter.withSession("beat") {
                 try store.heartbeat($0, job: first, progress: 50, estimatedSeconds: nil)

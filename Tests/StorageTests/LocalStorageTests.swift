@@ -35,6 +35,43 @@ struct LocalStorageTests {
         }
     }
 
+    /// The sweep's view of a folder: regular files under the prefix, in key order, with sizes
+    /// and times; a symbolic link (to a file or a folder outside) is never listed nor followed.
+    @Test func listsWhatIsUnderAPrefixWithoutFollowingLinks() async throws {
+        let root = try Fixtures.temporaryDirectory("storage")
+        let outside = try Fixtures.temporaryDirectory("outside")
+        defer {
+            try? FileManager.default.removeItem(at: root)
+            try? FileManager.default.removeItem(at: outside)
+        }
+        let storage = LocalStorage(root: root, publicBase: nil)
+        let source = URL(fileURLWithPath: Fixtures.path("no_audio.mp4"))
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: source.path)[.size] as? Int64)
+        let keys = [
+            "media-worker/jobs/1/r1/video.mp4", "media-worker/jobs/1/r1/poster.jpg", "media-worker/jobs/12/a.mp4",
+        ]
+        for key in keys {
+            let sent = try await storage.upload(source, key: key, contentType: "video/mp4")
+            #expect(sent == Transferred(bytes: size, sha256: try sha256Hex(source)))
+        }
+        try await storage.upload(source, key: "media-worker/other.mp4", contentType: "video/mp4")
+        try Data("secret".utf8).write(to: outside.appendingPathComponent("secret.txt"))
+        try FileManager.default.createSymbolicLink(
+            at: root.appendingPathComponent("media-worker/jobs/2"), withDestinationURL: outside)
+        try FileManager.default.createSymbolicLink(
+            at: root.appendingPathComponent("media-worker/jobs/1/r1/link.txt"),
+            withDestinationURL: outside.appendingPathComponent("secret.txt"))
+        let listed = try await storage.list(prefix: "media-worker/jobs/")
+        #expect(listed.map(\.key) == keys.sorted())
+        #expect(listed.allSatisfy { $0.bytes == size && abs($0.modified.timeIntervalSinceNow) < 60 })
+        #expect(try await storage.list(prefix: "media-worker/jobs/1/").count == 2)
+        #expect(try await storage.list(prefix: "media-worker/jobs/1").count == 3)
+        #expect(try await storage.list(prefix: "nothing/here/").isEmpty)
+        #expect(try await storage.object(at: keys[0])?.bytes == size)
+        #expect(try await storage.object(at: "media-worker/jobs/1/r1/link.txt") == nil)
+        #expect(try await storage.object(at: "media-worker/jobs/9/none.mp4") == nil)
+    }
+
     /// A key naming a folder is a wrong key (the job's input is unreadable, at once), not a storage
     /// failure worth three attempts.
     @Test func folderKeyIsAnInvalidKey() async throws {

@@ -39,24 +39,32 @@ struct S3StorageTests {
         return url
     }
 
-    /// A forwarded video's outputs are copied inside the bucket (CopyObject, signed), and the
-    /// download hashes what it fetched.
-    @Test func copyObjectStaysInTheBucket() async throws {
-        let folder = try Fixtures.temporaryDirectory("s3")
-        let storage = try storage()
+    /// The sweep's view of the bucket: every page of ListObjectsV2 (three keys a page here), keys
+    /// without the bucket prefix, sizes and times; HEAD of one object; the upload's own hash.
+    @Test func listingWalksEveryPageAndUploadsHashWhatTheySent() async throws {
+        let location = try S3Location(
+            url: "s3://\(server.bucket)/\(prefix)?endpoint=\(server.endpoint)&region=\(server.region)")
+        let storage = S3Storage(
+            location: location,
+            credentials: S3Credentials(accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey),
+            publicBase: nil, tuning: .init(listPageSize: 3))
         let source = URL(fileURLWithPath: Fixtures.path("no_audio.mp4"))
-        try await storage.upload(source, key: "media-worker/jobs/1/video.mp4", contentType: "video/mp4")
-        try await storage.copy(from: "media-worker/jobs/1/video.mp4", to: "media-worker/jobs/2/video.mp4")
-        let copy = folder.appendingPathComponent("copy.mp4")
-        let downloaded = try await storage.download(key: "media-worker/jobs/2/video.mp4", to: copy, expectedSize: nil)
-        #expect(try Data(contentsOf: copy) == Data(contentsOf: source))
-        #expect(downloaded.sha256 == (try sha256Hex(source)))
-        #expect(
-            try await server.requests(containing: "PUT /\(server.bucket)/\(prefix)/media-worker/jobs/2/video.mp4").count
-                == 1)
-        await #expect(throws: StorageError.notFound(key: "media-worker/jobs/9/video.mp4")) {
-            try await storage.copy(from: "media-worker/jobs/9/video.mp4", to: "media-worker/jobs/3/video.mp4")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: source.path)[.size] as? Int64)
+        let before = Date().addingTimeInterval(-60)
+        let keys = (1...7).map { "media-worker/jobs/\($0)/run/video one.mp4" }.sorted()
+        for key in keys {
+            let sent = try await storage.upload(source, key: key, contentType: "video/mp4")
+            #expect(sent == Transferred(bytes: size, sha256: try sha256Hex(source)))
         }
+        try await storage.upload(source, key: "media-worker/other.mp4", contentType: "video/mp4")
+        let listed = try await storage.list(prefix: "media-worker/jobs/")
+        #expect(listed.map(\.key) == keys)
+        #expect(listed.allSatisfy { $0.bytes == size && $0.modified > before && $0.modified < Date() + 60 })
+        #expect(
+            try await server.requests(containing: "GET /\(server.bucket)?").filter { $0.contains(prefix) }.count == 3)
+        #expect(try await storage.object(at: keys[0])?.bytes == size)
+        #expect(try await storage.object(at: "media-worker/jobs/9/run/none.mp4") == nil)
+        #expect(try await storage.list(prefix: "media-worker/nothing/").isEmpty)
     }
 
     @Test func smallObjectRoundTripWithContentType() async throws {
@@ -100,7 +108,8 @@ struct S3StorageTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let storage = try storage()
         let source = try file(size: 12 << 20, in: folder)
-        try await storage.upload(source, key: "big.mp4", contentType: "video/mp4")
+        let sent = try await storage.upload(source, key: "big.mp4", contentType: "video/mp4")
+        #expect(sent.sha256 == (try sha256Hex(source)))
         let object = "/\(server.bucket)/\(prefix)/big.mp4"
         #expect(try await server.requests(containing: "POST \(object)?uploads").count == 1)
         #expect(try await server.requests(containing: "PUT \(object)?partNumber=").count == 3)

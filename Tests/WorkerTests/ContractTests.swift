@@ -58,15 +58,20 @@ struct ContractTests {
             from: Data(
                 #"{"role": "poster", "path": "poster.jpg", "width": 360, "height": 640, "bytes": 100, "mimeType": "image/jpeg", "timeMs": 333, "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj"}"#
                     .utf8))
-        let stored = StoredOutput(file: file, key: "media-worker/jobs/1/poster.jpg", url: "https://cdn/x", damage: nil)
+        let stored = StoredOutput(
+            file: file, key: "media-worker/jobs/1/20261207014210123456/poster.jpg", url: "https://cdn/x",
+            sha256: String(repeating: "ab", count: 32), damage: nil)
         func keys(_ value: some Encodable) throws -> Set<String> {
             Set((try JSONSerialization.jsonObject(with: JSONFormat.encoder().encode(value)) as? [String: Any])!.keys)
         }
         #expect(
             try keys(stored.metadata)
-                == ["key", "url", "width", "height", "bytes", "mimeType", "timeMs", "blurhash"])
+                == ["key", "url", "width", "height", "bytes", "sha256", "mimeType", "timeMs", "blurhash"])
         #expect(try keys(stored.thumbnail) == ["key", "url", "width", "height", "timeMs", "mimeType", "blurhash"])
-        #expect(try keys(stored.variant) == ["key", "url", "width", "height", "bytes", "mimeType"])
-        #expect(OutputKeys.key(jobId: 1, role: .poster) == stored.key)
+        #expect(try keys(stored.variant) == ["key", "url", "width", "height", "bytes", "mimeType", "sha256"])
+        #expect(OutputKeys.output(jobId: 1, token: "2026-12-07 01:42:10.123456", role: .poster) == stored.key)
+        #expect(OutputKeys.owner(of: stored.key)! == (1, "20261207014210123456"))
+        #expect(OutputKeys.owner(of: "media-worker/jobs/1/poster.jpg")! == (1, nil))
+        #expect(OutputKeys.owner(of: "media-worker/checks/a.txt") == nil)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Media
 import Queue
 import Storage
 import TestSupport
@@ -69,6 +70,11 @@ struct Deployment {
             ).first)
     }
 
+    /// Every key under media-worker's prefix in the storage folder.
+    func storedKeys() async throws -> [String] {
+        try await LocalStorage(root: storage, publicBase: nil).list(prefix: "media-worker/").map(\.key)
+    }
+
     func json(_ text: String?) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(try #require(text).utf8))
     }
@@ -109,7 +115,7 @@ struct DaemonTests {
             let keys = try #require(try deployment.json(row.text("outputStorageKeys")) as? [String: String])
             #expect(Set(keys.keys) == Self.roles[type]!, "\(type)")
             for (role, key) in keys {
-                #expect(key.hasPrefix("media-worker/jobs/\(id)/\(role)."))
+                #expect(endsInRunKey(key, job: id, file: OutputRole(rawValue: role)!.fileName))
                 #expect(FileManager.default.fileExists(atPath: deployment.storage.appendingPathComponent(key).path))
             }
             let urls = try #require(try deployment.json(row.text("outputUrls")) as? [String: String])
@@ -197,6 +203,64 @@ struct DaemonTests {
             let stream = (probe["streams"] as? [[String: Any]])?.first { $0["codec_type"] as? String == "video" }
             #expect(stream?["width"] as? Int == 360 && stream?["height"] as? Int == 640)
         }
+    }
+
+    /// On S3: N forwards of one video store its bytes once (they share the first job's objects);
+    /// the audit walks the bucket and names a stray object (as a run that lost its claim would
+    /// leave) as unreferenced; the sweep removes it, then erases what deleted uploads left.
+    @Test func forwardsStoreTheBytesOnceAndTheAuditSweepsTheBucket() async throws {
+        let server = try await S3TestServer.shared()
+        let deployment = try await Deployment.make()
+        let prefix = "audit-\(UUID().uuidString.lowercased().prefix(8))"
+        let s3 = server.credentialEnvironment.merging(["MEDIA_STORAGE_URL": server.storageURL(prefix: prefix)]) { $1 }
+        var ids: [Int] = []
+        for user in 1...4 {
+            let enqueued = try await runProgramAsync(
+                Fixtures.executable,
+                ["enqueue", Fixtures.path("vp9_opus.webm"), "--type", "COMPRESSION", "--user-id", String(user)],
+                environment: deployment.environment.merging(s3) { $1 })
+            ids.append(
+                try #require(Int(String(decoding: enqueued.stdout, as: UTF8.self).trimmingCharacters(in: .newlines))))
+        }
+        let served = try await deployment.run("serve", "--until-idle", extra: s3)
+        #expect(served.status == 0, "\(served.stderr)")
+        let storage = S3Storage(
+            location: try S3Location(url: server.storageURL(prefix: prefix)),
+            credentials: S3Credentials(accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey),
+            publicBase: nil)
+        let first = try await deployment.job(ids[0])
+        let keys = storageKeys(try first.text("outputStorageKeys"))
+        for id in ids {
+            #expect(try await deployment.job(id).text("status") == "COMPLETED")
+            #expect(storageKeys(try await deployment.job(id).text("outputStorageKeys")) == keys)
+        }
+        let stored = try await storage.list(prefix: "media-worker/")
+        #expect(Set(stored.map(\.key)) == Set(keys.values))
+        #expect(stored.reduce(Int64(0)) { $0 + $1.bytes } == (try first.decode("outputTotalSize", as: Int64.self)))
+
+        let stray = "media-worker/jobs/\(ids[0])/20260101000000/video.mp4"
+        try await storage.upload(
+            URL(fileURLWithPath: Fixtures.path("no_audio.mp4")), key: stray, contentType: "video/mp4")
+        let audit = try await deployment.run("storage", "audit", "--json", extra: s3)
+        #expect(audit.status == 0, "\(audit.stderr)")
+        let objects = try #require(
+            (try JSONSerialization.jsonObject(with: audit.stdout) as? [String: Any])?["objects"] as? [[String: Any]])
+        #expect(objects.count == keys.count + 1)
+        #expect(
+            objects.first { $0["key"] as? String == stray }?["reason"] as? String == "replaced"
+                && objects.filter { $0["verdict"] as? String == "referenced" }.count == keys.count)
+
+        let swept = try await deployment.run(
+            "storage", "audit", "--sweep", extra: s3.merging(["MEDIA_WORKER_SWEEP_GRACE": "0"]) { $1 })
+        #expect(swept.status == 0, "\(swept.stderr)")
+        #expect(Set(try await storage.list(prefix: "media-worker/").map(\.key)) == Set(keys.values))
+
+        try await TestDatabase.query(deployment.databaseURL, "UPDATE file_upload SET \"deletedAt\" = now()")
+        let erased = try await deployment.run("storage", "audit", "--sweep", extra: s3)
+        #expect(erased.status == 0, "\(erased.stderr)")
+        #expect(String(decoding: erased.stdout, as: UTF8.self).contains("4 deleted uploads' jobs erased"))
+        #expect(try await storage.list(prefix: "media-worker/").isEmpty)
+        #expect(storageKeys(try await deployment.job(ids[3]).text("outputStorageKeys")).isEmpty)
     }
 
     @Test func badInputFailsOnceAndPointlessWorkIsCancelled() async throws {
@@ -359,7 +423,10 @@ struct DaemonTests {
         #expect(logs.compactMap { $0["event"] as? String } == ["rescued", "claimed", "completed"])
     }
 
-    @Test func reprocessRunsACompletedJobAgain() async throws {
+    /// A reprocessed job gets new URLs (an object is never rewritten: a URL may be cached for
+    /// ever); the old objects stay for the grace period, then a sweep removes them and nothing
+    /// else.
+    @Test func reprocessRunsACompletedJobAgainUnderNewURLs() async throws {
         let deployment = try await Deployment.make()
         let id = try await deployment.enqueue("portrait_rot90.mp4", type: "THUMBNAIL")
         #expect(try await deployment.run("serve", "--until-idle").status == 0)
@@ -371,11 +438,28 @@ struct DaemonTests {
         let after = try await deployment.job(id)
         #expect(try after.text("status") == "COMPLETED")
         #expect(try after.text("startedAt") != before.text("startedAt"))
-        #expect(try after.text("outputStorageKeys") == before.text("outputStorageKeys"))
+        let (old, new) = (
+            storageKeys(try before.text("outputStorageKeys")), storageKeys(try after.text("outputStorageKeys"))
+        )
+        #expect(Set(old.keys) == ["poster", "thumbnail"] && Set(new.keys) == Set(old.keys))
+        #expect(Set(old.values).isDisjoint(with: new.values))
+        #expect(
+            storageKeys(try after.text("outputUrls")).values.allSatisfy { !old.values.contains(where: $0.hasSuffix) })
         let logs = try #require(try deployment.json(after.text("logs")) as? [[String: Any]])
         #expect(
             logs.compactMap { $0["event"] as? String } == ["claimed", "completed", "reprocess", "claimed", "completed"])
         #expect(try await deployment.run("reprocess", "999999").status != 0)
+
+        let stored = { Set(try await deployment.storedKeys()) }
+        #expect(try await stored() == Set(old.values).union(new.values))
+        // Within the grace period the old objects stay (a client may have just read their URLs).
+        let audit = try await deployment.run("storage", "audit", "--sweep")
+        #expect(audit.status == 0, "\(audit.stderr)")
+        #expect(try await stored() == Set(old.values).union(new.values))
+        let swept = try await deployment.run("storage", "audit", "--sweep", extra: ["MEDIA_WORKER_SWEEP_GRACE": "0"])
+        #expect(swept.status == 0, "\(swept.stderr)")
+        #expect(String(decoding: swept.stdout, as: UTF8.self).contains("2 unreferenced objects removed"))
+        #expect(try await stored() == Set(new.values))
     }
 
     @Test func timeoutsAreRetriedThenFail() async throws {

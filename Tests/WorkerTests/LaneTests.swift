@@ -7,11 +7,11 @@ import Testing
 @testable import Worker
 
 extension InProcessWorker {
-    /// The inode of job `id`'s stored `role` output: the same number means the same file, not made again.
-    func inode(ofJob id: Int, role: OutputRole) throws -> UInt64 {
-        let path = URL(string: configuration.storageURL)!.appendingPathComponent(
-            OutputKeys.key(jobId: id, role: role)
-        ).path
+    /// The inode of job `id`'s stored `role` output, as its row names it: the same number means the
+    /// same file, not made again.
+    func inode(ofJob id: Int, role: OutputRole) async throws -> UInt64 {
+        let keys = try #require(try decodedJSON(try await row(id).text("keys"), as: [String: String].self))
+        let path = URL(string: configuration.storageURL)!.appendingPathComponent(try #require(keys[role.rawValue])).path
         return try #require(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64)
     }
 
@@ -72,19 +72,19 @@ struct LaneTests {
             #expect((try decodedJSON(row.text("thumbnails"), as: [Any].self))?.count == 2)
             #expect(try row.text("sha") == sha256Hex(URL(fileURLWithPath: Fixtures.path("portrait_rot90.mp4"))))
             let upload = try await worker.upload(ofJob: clip)
-            #expect((try upload.text("poster") ?? "").hasSuffix("media-worker/jobs/\(clip)/poster.jpg"))
+            #expect(endsInRunKey(try upload.text("poster"), job: clip, file: "poster.jpg"))
             let metadata = try #require(try decodedJSON(upload.text("metadata"), as: [String: Any].self))
             #expect(((metadata["video"] as? [String: Any])?["blurhash"] as? String)?.count == 28)
             #expect((metadata["processing"] as? [String: Any])?["status"] as? String == "PENDING")
             #expect(try await worker.logEvents(clip) == ["claimed", "queued"])
-            let poster = try worker.inode(ofJob: clip, role: .poster)
+            let poster = try await worker.inode(ofJob: clip, role: .poster)
 
             // The long pass, once the encode slot frees: no stills made again.
             let longPass = await events.collect { $0.ends(clip) }
             #expect(longPass.contains(.finished(long, .completed)) && longPass.contains(.claimed(clip, .encode)))
             #expect(longPass.last == .finished(clip, .completed))
             #expect(!longPass.contains(.run(clip, .stillsPublished)))
-            #expect(try worker.inode(ofJob: clip, role: .poster) == poster)
+            #expect(try await worker.inode(ofJob: clip, role: .poster) == poster)
         }
         let row = try await worker.row(clip)
         #expect(try row.text("status") == JobStatus.completed.rawValue)
@@ -129,7 +129,7 @@ struct LaneTests {
         try await worker.serve { service, _ in
             var events = service.events.makeAsyncIterator()
             _ = await events.next { $0 == .run(id, .stillsPublished) }
-            poster = try worker.inode(ofJob: id, role: .poster)
+            poster = try await worker.inode(ofJob: id, role: .poster)
             // What another worker's rescuer does to a job whose heartbeat it stopped hearing.
             let connection = PostgresConnection(url: worker.databaseURL, label: "rescuer", logger: worker.logger)
             let rescued = try await connection.withSession("rescue") {
@@ -141,7 +141,7 @@ struct LaneTests {
             #expect(rest.contains(.finished(id, .fencedOff)) && rest.contains(.claimed(id, .encode)))
             #expect(!rest.contains(.run(id, .stillsPublished)))
         }
-        #expect(try worker.inode(ofJob: id, role: .poster) == poster)
+        #expect(try await worker.inode(ofJob: id, role: .poster) == poster)
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.completed.rawValue && row.decode("retries", as: Int.self) == 1)
         let keys = try decodedJSON(row.text("keys"), as: [String: String].self) ?? [:]

@@ -1,5 +1,6 @@
 import Foundation
 import Queue
+import Storage
 import TestSupport
 import Testing
 
@@ -86,9 +87,8 @@ struct PiecesJobTests {
         #expect(lengths.count == 2 && lengths.allSatisfy { abs($0 - 20) < 0.034 }, "\(lengths)")
         // Nothing of the pieces is left: no rows, no stored files.
         #expect(try await worker.pieceRows().isEmpty)
-        let pieces = URL(string: worker.configuration.storageURL)!.appendingPathComponent(
-            "media-worker/jobs/\(id)/pieces")
-        #expect((try? FileManager.default.contentsOfDirectory(atPath: pieces.path))?.isEmpty ?? true)
+        let stored = try await worker.configuration.makeStorage().list(prefix: "media-worker/jobs/\(id)/")
+        #expect(!stored.isEmpty && !stored.contains { $0.key.contains("/pieces/") }, "\(stored.map(\.key))")
     }
 
     /// Shorter than the threshold: one pass, no pieces.
@@ -217,6 +217,44 @@ struct PiecesJobTests {
         #expect(
             try await eventually(timeout: 120) { try await deployment.job(id).text("status") == "COMPLETED" })
         try await Self.expectWholeVideo(deployment, job: id)
+    }
+
+    /// The coordinator dies (SIGKILL) with pieces stored: the job is rescued and made again by
+    /// another worker, and the sweep removes the dead run's pieces (no row names them; a piece is
+    /// never published, so no grace). Storage ends holding exactly what the row names.
+    @Test func aCrashedCoordinatorsPiecesAreRemoved() async throws {
+        let deployment = try await Deployment.make()
+        let settings = [
+            "MEDIA_WORKER_PIECE_SECONDS": "2", "MEDIA_WORKER_PIECES_AFTER": "10", "MEDIA_WORKER_STALE_AFTER": "3",
+            "MEDIA_WORKER_SWEEP_GRACE": "0",
+        ]
+        let logs = try Fixtures.temporaryDirectory("log")
+        let start = { (name: String) in
+            try BackgroundProgram(
+                Fixtures.executable, ["serve"], environment: deployment.environment.merging(settings) { $1 },
+                log: logs.appendingPathComponent("\(name).log"))
+        }
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
+        let coordinator = try start("a")
+        defer { coordinator.signal(SIGKILL) }
+        #expect(
+            try await eventually(timeout: 120) {
+                try await Self.pieces(deployment).filter { $0.status == "COMPLETED" }.count >= 2
+            })
+        coordinator.signal(SIGKILL)
+        _ = await coordinator.wait(timeout: 5)
+        let stranded = try await deployment.storedKeys().filter { $0.contains("/pieces/") }
+        #expect(!stranded.isEmpty)
+        let rescuer = try start("b")
+        defer { rescuer.signal(SIGKILL) }
+        #expect(
+            try await eventually(timeout: 180) { try await deployment.job(id).text("status") == "COMPLETED" })
+        #expect(
+            try await eventually(timeout: 30) {
+                try await deployment.storedKeys().allSatisfy { !$0.contains("/pieces/") }
+            })
+        #expect(try await deployment.truthProblems(ofJob: id) == [])
+        #expect(try await Self.pieces(deployment).isEmpty)
     }
 
     /// `reprocess --force` while the job is in pieces: the old run is fenced off and forgets its

@@ -33,6 +33,7 @@ struct RetryPolicyTests {
             })
         let run = Run(
             job: job, connection: connection, store: store, identity: WorkerIdentity(host: "h", pid: 1), maxAttempts: 3,
+            claimPatience: .seconds(60),
             logger: .init(label: "test"), metrics: WorkerMetrics(), onFailure: { _, _ in })
         _ = try await run.fail(JobFailure(code, "test"))
         let row = try #require(

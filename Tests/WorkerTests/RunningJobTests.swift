@@ -40,8 +40,13 @@ struct RunningJobTests {
         #expect(
             await eventually(timeout: 2) { children(of: deployment).isEmpty },
             "decoder processes left running: \(children(of: deployment))")
+        // The killed daemon's job folder, input and all, is still there; the next daemon to start on
+        // the host removes it.
+        let left = try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path)
+        #expect(left.count == 1 && left[0].hasPrefix("media-worker-job-\(id)-"), "\(left)")
         let served = try await deployment.run("serve", "--until-idle", "--stale-after", "2")
         #expect(served.status == 0, "\(served.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).isEmpty)
         let row = try await deployment.job(id)
         #expect(try row.text("status") == "COMPLETED")
         #expect(try row.decode("retryCount", as: Int.self) == 1)

@@ -107,7 +107,7 @@ struct WorkerServiceTests {
         }
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.completed.rawValue)
-        #expect((try row.text("keys") ?? "").contains("media-worker/jobs/\(id)/poster.jpg"))
+        #expect(endsInRunKey(storageKeys(try row.text("keys"))["poster"], job: id, file: "poster.jpg"))
     }
 
     /// The app cancels a running transcode: the next heartbeat is fenced off, the child killed,
@@ -189,7 +189,7 @@ struct WorkerServiceTests {
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.completed.rawValue)
         for role in OutputRole.allCases where !role.isEfficientVariant {
-            #expect((try row.text("keys") ?? "").contains("media-worker/jobs/\(id)/\(role.fileName)"))
+            #expect(endsInRunKey(storageKeys(try row.text("keys"))[role.rawValue], job: id, file: role.fileName))
         }
     }
 }

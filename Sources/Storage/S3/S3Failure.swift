@@ -47,8 +47,8 @@ enum S3Failure: Error, Sendable, CustomStringConvertible {
             case "RequestTimeTooSkewed":
                 return "this host's clock is too far from the store's (\(code)); fix the time (NTP)"
             case "AccessDenied":
-                return "access denied (\(code)); the credentials need s3:GetObject, s3:PutObject and "
-                    + "s3:DeleteObject on the bucket\(detail)"
+                return "access denied (\(code)); the credentials need s3:GetObject, s3:PutObject, s3:DeleteObject and "
+                    + "s3:ListBucket on the bucket\(detail)"
             case "NoSuchBucket":
                 return "the bucket does not exist (\(code)); check the bucket name and the endpoint"
             case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
@@ -76,10 +76,26 @@ enum S3Failure: Error, Sendable, CustomStringConvertible {
     /// The text of the first `<name>` element of a small XML document, entities decoded. S3's
     /// documents are flat enough that this is all the XML the client needs.
     static func element(_ name: String, in document: String) -> String? {
-        guard let start = document.range(of: "<\(name)>"),
-            let end = document.range(of: "</\(name)>", range: start.upperBound..<document.endIndex)
-        else { return nil }
-        return String(document[start.upperBound..<end.lowerBound])
+        elements(name, in: document).first
+    }
+
+    /// The texts of every `<name>` element, in order, entities decoded unless `decode` is false
+    /// (elements of that name do not nest in S3's documents).
+    static func elements(_ name: String, in document: String, decode: Bool = true) -> [String] {
+        var found: [String] = []
+        var rest = document[...]
+        while let start = rest.range(of: "<\(name)>"),
+            let end = rest.range(of: "</\(name)>", range: start.upperBound..<rest.endIndex)
+        {
+            let text = String(rest[start.upperBound..<end.lowerBound])
+            found.append(decode ? decoded(text) : text)
+            rest = rest[end.upperBound...]
+        }
+        return found
+    }
+
+    private static func decoded(_ text: String) -> String {
+        text
             .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
             .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
             .replacingOccurrences(of: "&amp;", with: "&")

@@ -65,7 +65,9 @@ public struct S3Location: Sendable, Equatable {
     public func address(of objectKey: String) -> (host: String, path: String) {
         let encodedKey = SigV4Signer.uriEncode(objectKey, encodeSlash: false)
         let port = endpoint.port.map { ":\($0)" } ?? ""
-        if pathStyle { return ("\(endpoint.host!)\(port)", "/\(bucket)/\(encodedKey)") }
+        if pathStyle {
+            return ("\(endpoint.host!)\(port)", objectKey.isEmpty ? "/\(bucket)" : "/\(bucket)/\(encodedKey)")
+        }
         return ("\(bucket).\(endpoint.host!)\(port)", "/\(encodedKey)")
     }
 

@@ -20,11 +20,17 @@ public struct S3Storage: Storage {
         /// Bytes per part (S3 wants ≥ 5 MiB for every part but the last, and ≤ 10 000 parts).
         public var partSize: Int64
         public var retry: S3RetryPolicy
+        /// Keys per ListObjectsV2 page (S3 gives at most 1000).
+        public var listPageSize: Int
 
-        public init(multipartThreshold: Int64 = 64 << 20, partSize: Int64 = 16 << 20, retry: S3RetryPolicy = .init()) {
+        public init(
+            multipartThreshold: Int64 = 64 << 20, partSize: Int64 = 16 << 20, retry: S3RetryPolicy = .init(),
+            listPageSize: Int = 1000
+        ) {
             self.multipartThreshold = multipartThreshold
             self.partSize = partSize
             self.retry = retry
+            self.listPageSize = listPageSize
         }
     }
 
@@ -51,7 +57,7 @@ public struct S3Storage: Storage {
     /// (`Range` with `If-Match` on the object's ETag, so a replaced object starts over).
     @discardableResult
     public func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError)
-        -> Downloaded
+        -> Transferred
     {
         try StorageError.validate(key)
         let objectKey = location.objectKey(key)
@@ -102,31 +108,13 @@ public struct S3Storage: Storage {
         if let expectedSize, received != expectedSize {
             throw .sizeMismatch(key: key, expected: expectedSize, actual: received)
         }
-        return Downloaded(bytes: received, sha256: hexDigest(hash.finalize()))
-    }
-
-    /// `CopyObject`: the store copies the object itself. A 200 whose body is an error document
-    /// (S3 may fail a copy after answering) is an error.
-    public func copy(from source: String, to target: String) async throws(StorageError) {
-        try StorageError.validate(source)
-        try StorageError.validate(target)
-        let copySource = "/\(location.bucket)/\(SigV4Signer.uriEncode(location.objectKey(source), encodeSlash: false))"
-        do throws(S3Failure) {
-            let (_, body) = try await client.perform(
-                .init(
-                    method: .PUT, objectKey: location.objectKey(target), headers: [("x-amz-copy-source", copySource)]))
-            if body.contains("<Error>") { throw S3Failure(status: 200, document: body, headers: [:]) }
-        } catch {
-            if case .service(let status, let code, _, _) = error, status == 404 || code == "NoSuchKey" {
-                throw .notFound(key: source)
-            }
-            throw Self.storageError(error, key: target)
-        }
+        return Transferred(bytes: received, sha256: hexDigest(hash.finalize()))
     }
 
     // MARK: Upload
 
-    public func upload(_ source: URL, key: String, contentType: String) async throws(StorageError) {
+    @discardableResult
+    public func upload(_ source: URL, key: String, contentType: String) async throws(StorageError) -> Transferred {
         try StorageError.validate(key)
         let objectKey = location.objectKey(key)
         guard let size = (try? FileManager.default.attributesOfItem(atPath: source.path))?[.size] as? Int64 else {
@@ -134,21 +122,23 @@ public struct S3Storage: Storage {
         }
         do {
             if size >= tuning.multipartThreshold {
-                try await uploadInParts(source, size: size, objectKey: objectKey, contentType: contentType)
-            } else {
-                let body = try await Self.fileBody(source, offset: 0, length: size)
-                _ = try await client.perform(
-                    .init(method: .PUT, objectKey: objectKey, headers: [("content-type", contentType)], body: body))
+                let sha256 = try await uploadInParts(source, size: size, objectKey: objectKey, contentType: contentType)
+                return Transferred(bytes: size, sha256: sha256)
             }
+            let body = try await Self.fileBody(source, offset: 0, length: size)
+            _ = try await client.perform(
+                .init(method: .PUT, objectKey: objectKey, headers: [("content-type", contentType)], body: body))
+            return Transferred(bytes: size, sha256: body.payloadHash)
         } catch {
             throw Self.storageError(error, key: key)
         }
     }
 
     /// CreateMultipartUpload, one UploadPart per `partSize`, CompleteMultipartUpload; on any
-    /// failure AbortMultipartUpload, so no orphaned parts keep costing storage.
+    /// failure AbortMultipartUpload, so no orphaned parts keep costing storage. Returns the
+    /// SHA-256 of the whole file, hashed as the parts are read.
     private func uploadInParts(_ source: URL, size: Int64, objectKey: String, contentType: String)
-        async throws(S3Failure)
+        async throws(S3Failure) -> String
     {
         let (_, created) = try await client.perform(
             .init(
@@ -160,6 +150,7 @@ public struct S3Storage: Storage {
         do throws(S3Failure) {
             var parts: [(number: Int, etag: String)] = []
             var offset: Int64 = 0
+            let whole = RunningHash()
             while offset < size {
                 let length = min(tuning.partSize, size - offset)
                 let number = parts.count + 1
@@ -167,7 +158,7 @@ public struct S3Storage: Storage {
                     .init(
                         method: .PUT, objectKey: objectKey,
                         query: [("partNumber", "\(number)"), ("uploadId", uploadId)],
-                        body: try await Self.fileBody(source, offset: offset, length: length)))
+                        body: try await Self.fileBody(source, offset: offset, length: length, whole: whole)))
                 guard let etag = response.headers.first(name: "etag") else {
                     throw S3Failure.service(
                         status: 200, code: "MalformedResponse", message: "part \(number) has no ETag",
@@ -192,6 +183,7 @@ public struct S3Storage: Storage {
                     status: 200, code: code, message: S3Failure.element("Message", in: completed) ?? "",
                     bucketRegion: nil)
             }
+            return whole.hex
         } catch {
             _ = try? await client.perform(
                 .init(method: .DELETE, objectKey: objectKey, query: [("uploadId", uploadId)]))
@@ -223,6 +215,49 @@ public struct S3Storage: Storage {
         } catch {
             throw Self.storageError(error, key: key)
         }
+    }
+
+    public func object(at key: String) async throws(StorageError) -> StoredObject? {
+        try StorageError.validate(key)
+        do {
+            let (response, _) = try await client.perform(.init(method: .HEAD, objectKey: location.objectKey(key)))
+            return StoredObject(
+                key: key, bytes: response.headers.first(name: "content-length").flatMap(Int64.init) ?? -1,
+                modified: response.headers.first(name: "last-modified").flatMap(Self.httpDate) ?? .distantPast)
+        } catch {
+            if error.isNoSuchKey { return nil }
+            throw Self.storageError(error, key: key)
+        }
+    }
+
+    /// ListObjectsV2, page after page (`Tuning.listPageSize` keys each).
+    public func list(prefix: String) async throws(StorageError) -> [StoredObject] {
+        let objectPrefix = location.objectKey(prefix)
+        let strip = location.prefix.isEmpty ? 0 : location.prefix.count + 1
+        var found: [StoredObject] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("max-keys", "\(tuning.listPageSize)"), ("prefix", objectPrefix)]
+            if let token { query.append(("continuation-token", token)) }
+            let page: String
+            do {
+                (_, page) = try await client.perform(.init(method: .GET, objectKey: "", query: query))
+            } catch {
+                throw Self.storageError(error, key: prefix)
+            }
+            for entry in S3Failure.elements("Contents", in: page, decode: false) {
+                guard let key = S3Failure.element("Key", in: entry), key.count > strip else { continue }
+                found.append(
+                    StoredObject(
+                        key: String(key.dropFirst(strip)),
+                        bytes: S3Failure.element("Size", in: entry).flatMap(Int64.init) ?? -1,
+                        modified: S3Failure.element("LastModified", in: entry).flatMap(Self.isoDate) ?? .distantPast))
+            }
+            token =
+                S3Failure.element("IsTruncated", in: page) == "true"
+                ? S3Failure.element("NextContinuationToken", in: page) : nil
+        } while token != nil
+        return found
     }
 
     public func delete(key: String) async throws(StorageError) {
@@ -262,8 +297,10 @@ public struct S3Storage: Storage {
 
     /// A file region as a request body, hashed first (SigV4 signs the payload's SHA-256, so the
     /// store rejects bytes that changed on the way). Reads the region once, 1 MiB at a time, off
-    /// Swift's cooperative pool.
-    private static func fileBody(_ url: URL, offset: Int64, length: Int64) async throws(S3Failure) -> S3Client.Body {
+    /// Swift's cooperative pool, also feeding `whole` (the hash of a file sent in parts).
+    private static func fileBody(_ url: URL, offset: Int64, length: Int64, whole: RunningHash? = nil)
+        async throws(S3Failure) -> S3Client.Body
+    {
         do {
             let sha256 = try await offThePool {
                 let handle = try FileHandle(forReadingFrom: url)
@@ -275,6 +312,7 @@ public struct S3Storage: Storage {
                     let data = try handle.read(upToCount: Int(min(remaining, 1 << 20))) ?? Data()
                     guard !data.isEmpty else { throw S3Failure.transport("\(url.path) is shorter than expected") }
                     hash.update(data: data)
+                    whole?.update(data)
                     remaining -= Int64(data.count)
                 }
                 return SigV4Signer.hex(hash.finalize())
@@ -291,8 +329,32 @@ public struct S3Storage: Storage {
         failure.isNoSuchKey ? .notFound(key: key) : .io(key: key, reason: failure.description)
     }
 
+    /// `LastModified` of a listing: ISO 8601, usually with milliseconds.
+    private static func isoDate(_ text: String) -> Date? {
+        (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+            ?? (try? Date(text, strategy: Date.ISO8601FormatStyle()))
+    }
+
+    /// `Last-Modified` of a HEAD answer: an HTTP date (RFC 9110, `Sun, 06 Nov 1994 08:49:37 GMT`).
+    private static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
+    }
+
     private static func escaped(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;")
     }
+}
+
+/// The SHA-256 of a file sent in parts, fed one part after another (never at once).
+private final class RunningHash: @unchecked Sendable {
+    // @unchecked: fed by one upload, one part at a time.
+    private var hash = SHA256()
+
+    func update(_ data: Data) { hash.update(data: data) }
+    var hex: String { SigV4Signer.hex(hash.finalize()) }
 }

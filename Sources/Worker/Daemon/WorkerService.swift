@@ -21,6 +21,7 @@ public final class WorkerService: Service, Sendable {
     let runner: JobRunner
     let variants: VariantRunner
     let pieces: PieceRunner
+    let sweep: StorageSweep
     let storage: any Storage
     let logger: Logger
     let untilIdle: Bool
@@ -67,6 +68,8 @@ public final class WorkerService: Service, Sendable {
             configuration: configuration, store: store, database: database, storage: storage, logger: logger)
         variants = VariantRunner(
             configuration: configuration, store: store, database: database, storage: storage, logger: logger)
+        sweep = StorageSweep(
+            configuration: configuration, database: database, storage: storage, logger: logger, identity: identity)
         self.storage = storage
         self.logger = logger
         self.untilIdle = untilIdle
@@ -93,13 +96,21 @@ public final class WorkerService: Service, Sendable {
         }
         logger.info("worker starting", metadata: ["settings": "\(configuration.redactedSummary)"])
         defer { eventSink.finish() }
+        // What a daemon killed on this host left behind (inputs included) goes before any new work.
+        let abandoned = WorkFolder.removeAbandoned(
+            in: configuration.temporaryDirectory, staleAfter: configuration.jobTimeout)
+        if abandoned > 0 {
+            logger.notice(
+                "removed the job folders of a worker that died on this host",
+                metadata: ["folders": "\(abandoned)", "in": "\(configuration.temporaryDirectory)"])
+        }
         try await withGracefulShutdownHandler {
             try await self.waitForDependencies()
             guard !state.isDraining else { return }
             state.becameReady()
             notifier.ready(status: state.changedStatusLine(now: .now) ?? state.statusLine)
             logger.info("worker ready: database and storage answered")
-            await self.lookForOwnTables()
+            let sweeps = await self.lookForOwnTables()
             eventSink.yield(.ready)
             await withDiscardingTaskGroup { group in
                 if let listener {
@@ -120,6 +131,11 @@ public final class WorkerService: Service, Sendable {
                     await self.every(.seconds(max(1, self.configuration.staleAfter / 4))) { await self.rescue() }
                 }
                 group.addTask { await self.every(.seconds(5)) { await self.sampleDepth() } }
+                if sweeps {
+                    // Asking for the lease is one cheap UPDATE; the lease says whether a sweep is due.
+                    let ask = min(30, self.configuration.sweepInterval)
+                    group.addTask { await self.every(.seconds(ask)) { await self.sweep.runIfDue() } }
+                }
                 group.addTask { await self.every(.seconds(1)) { self.reportToSystemd() } }
                 await self.claimUntilStopped(group: &group)
                 await self.drainRunningJobs()
@@ -365,10 +381,11 @@ public final class WorkerService: Service, Sendable {
         return "\(problem); fix: \(SandboxCheck.fix)"
     }
 
-    /// Reuse of forwarded videos and pausing types need media-worker's own tables: without them
-    /// (an app database nobody ran `migrate --own-tables-only` on) every job is made and nothing
-    /// is paused, and the operator hears so once.
-    private func lookForOwnTables() async {
+    /// Reuse of forwarded videos, pausing types and the storage sweep need media-worker's own
+    /// tables: without them (an app database nobody ran `migrate --own-tables-only` on) every job
+    /// is made, nothing is paused and storage is not swept, and the operator hears so once.
+    /// Returns whether the sweep's tables exist.
+    private func lookForOwnTables() async -> Bool {
         let (store, tables) = (self.store, configuration.tables)
         let present = { (table: String) async -> Bool in
             (try? await self.database.withSession("look for media-worker's own tables") {
@@ -398,6 +415,13 @@ public final class WorkerService: Service, Sendable {
                 "variants of popular videos are off: the variants table does not exist (run `media-worker migrate --own-tables-only`)",
                 metadata: ["table": "\(tables.variants)"])
         }
+        guard await present(tables.unreferenced), await present(tables.sweeps) else {
+            logger.warning(
+                "storage is not swept (deleted uploads' outputs stay): its tables do not exist (run `media-worker migrate --own-tables-only`)",
+                metadata: ["tables": "\(tables.unreferenced), \(tables.sweeps)"])
+            return false
+        }
+        return true
     }
 
     /// Watchdog ping while healthy, status line when it changed, the running-jobs gauge.

@@ -32,11 +32,16 @@ extension JobRunner {
                 run, part: rest, threads: threads, control: control, input: input, stills: stills,
                 published: published, sha256: sha256, reuseKey: reuseKey, splitting: false, observe: observe)
         }
-        guard recorded else { return .fencedOff }
+        guard recorded else { return try await run.takenAway() }
         logger.info("encoding in pieces", metadata: ["pieces": "\(spans.count)"])
-        let forget = { @Sendable (keys: [String]) async in
+        // Rows first, then storage: once no row names a piece, a late piece worker's upload is
+        // refused (its claim is gone) or, if it slipped through, left to the sweep.
+        let forget = { @Sendable () async in
             _ = try? await connection.withSession("forget the pieces") { try store.deletePieces($0, job: job) }
-            for key in keys { try? await self.storage.delete(key: key) }
+            let folder = OutputKeys.pieces(jobId: job.id, token: job.token)
+            for object in (try? await self.storage.list(prefix: folder)) ?? [] {
+                try? await self.storage.delete(key: object.key)
+            }
         }
         let pieces = PieceRunner(
             configuration: configuration, store: store, database: connection, storage: storage, logger: logger)
@@ -47,12 +52,12 @@ extension JobRunner {
                 try store.piecesState($0, job: job, staleAfter: configuration.staleAfter)
             }
             if let failure = state.failure {
-                await forget(state.keys)
+                await forget()
                 return try await run.fail(JobFailure(.crashed, "a piece of the video failed three times: \(failure)"))
             }
             if state.completed == state.total { break }
             if control.stopRequested {
-                await forget(state.keys)
+                await forget()
                 return try await run.release()
             }
             // The pieces are 95 % of the job; the app hears of every ten points.
@@ -62,10 +67,8 @@ extension JobRunner {
                 try store.heartbeat($0, job: job, progress: percent, estimatedSeconds: nil, announce: announce)
             }
             guard alive else {
-                await forget(state.keys)
-                let status = try await run.currentStatus()
-                logger.info("job was taken away while in pieces", metadata: ["status": "\(status?.rawValue ?? "gone")"])
-                return status == .cancelled ? .cancelled : .fencedOff
+                await forget()
+                return try await run.takenAway()
             }
             if announce { announced = percent }
             observe(.progress(Double(percent) / 100))
@@ -91,13 +94,13 @@ extension JobRunner {
                 files.append(file.path)
             }
         } catch {
-            await forget(state.keys)
+            await forget()
             return try await run.fail(JobFailure(.storage, "the video's pieces could not be fetched: \(error)"))
         }
         let ending = try await runChild(
             run, part: rest, threads: threads, control: control, input: input, stills: stills, published: published,
             sha256: sha256, reuseKey: reuseKey, pieceWork: .join(files), progressFrom: 0.95, observe: observe)
-        await forget(state.keys)
+        await forget()
         return ending
     }
 }

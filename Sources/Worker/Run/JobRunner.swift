@@ -91,7 +91,8 @@ public struct JobRunner: Sendable {
         logger[metadataKey: "lane"] = "\(lane.rawValue)"
         let run = Run(
             job: job, connection: database, store: store, identity: identity,
-            maxAttempts: configuration.maxAttempts, logger: logger, metrics: metrics, onFailure: onFailure)
+            maxAttempts: configuration.maxAttempts, claimPatience: .seconds(configuration.staleAfter), logger: logger,
+            metrics: metrics, onFailure: onFailure)
         logger.info(
             "job started", metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile.rawValue)"])
         let ending = await execute(
@@ -145,11 +146,9 @@ public struct JobRunner: Sendable {
         observe: @escaping @Sendable (Event) -> Void
     ) async throws -> Ending {
         let job = run.job
-        let directory = URL(fileURLWithPath: configuration.temporaryDirectory)
-            .appendingPathComponent("media-worker-job-\(job.id)-\(UUID().uuidString)", isDirectory: true)
+        let folder: WorkFolder
         do {
-            try FileManager.default.createDirectory(
-                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            folder = try WorkFolder(in: configuration.temporaryDirectory, kind: "job-\(job.id)")
         } catch {
             // The host's fault, not the input's: retried (on this host or another).
             return try await run.fail(
@@ -158,11 +157,11 @@ public struct JobRunner: Sendable {
                     "the job's private folder cannot be made in MEDIA_WORKER_TMPDIR (\(systemReason(error))); check "
                         + "that folder's owner and free space"))
         }
-        defer { try? FileManager.default.removeItem(at: directory) }
+        defer { folder.remove() }
 
         // Named by nothing the uploader chose: what the file is comes from its bytes.
-        let input = directory.appendingPathComponent("input")
-        let downloaded: Downloaded
+        let input = folder.url.appendingPathComponent("input")
+        let downloaded: Transferred
         do {
             let started = ContinuousClock.now
             downloaded = try await storage.download(
@@ -184,7 +183,9 @@ public struct JobRunner: Sendable {
         var reuseKey: JobStore.ReuseKey?
         if reuse && configuration.reuseOutputs {
             // A first look never waits for another worker making the same result: it is quick work.
-            switch try await lookForReuse(run, key: key, wait: part != .firstLook) {
+            // Nor does a retried job: the worker holding that result's lock may be its own earlier
+            // run, frozen or cut off, which would keep it waiting for `reuseWait`.
+            switch try await lookForReuse(run, key: key, wait: part != .firstLook && job.retryCount == 0) {
             case .found(let found):
                 if let ending = try await reuseResult(run, found: found, sha256: downloaded.sha256) {
                     observe(.reused(from: found.jobId))
@@ -197,7 +198,7 @@ public struct JobRunner: Sendable {
             }
         }
         let stills = StillsPublisher(
-            run: run, upload: { [self] in try await upload($0, from: $1, job: job, damage: nil) }, control: control,
+            run: run, upload: { [self] in try await upload($0, from: $1, run: run, damage: nil) }, control: control,
             observe: observe)
         return try await runChild(
             run, part: part, threads: threads, control: control, input: input, stills: stills,
@@ -289,11 +290,7 @@ public struct JobRunner: Sendable {
             metrics.realtimeFactor(type: job.processingType, Double(durationMs) / 1000 / childTime.inSeconds)
         }
 
-        if control.fenced {
-            let status = try await run.currentStatus()
-            logger.info("job was taken away while running", metadata: ["status": "\(status?.rawValue ?? "gone")"])
-            return status == .cancelled ? .cancelled : .fencedOff
-        }
+        if control.fenced { return try await run.takenAway() }
         if control.stopRequested { return try await run.release() }
         // A child past its wall-clock deadline that the CPU limit stopped first (a loaded host,
         // where the deadline's timer ran late) timed out all the same.

@@ -26,12 +26,6 @@ public struct PieceRunner: Sendable {
         case completed, failed, released, fencedOff, unrecorded
     }
 
-    /// The storage key of a piece: under its job's outputs, named by its run and place.
-    static func key(of piece: Piece) -> String {
-        let run = piece.run.filter { $0.isNumber }
-        return "media-worker/jobs/\(piece.jobId)/pieces/\(run)-\(piece.index).mp4"
-    }
-
     /// Encodes `piece` from `input` (a local copy of the job's input) or, without one, from a
     /// fresh download.
     func run(_ piece: Piece, input: URL?, threads: Int, control: RunControl) async -> Ending {
@@ -60,17 +54,19 @@ public struct PieceRunner: Sendable {
         _ piece: Piece, input lent: URL?, threads: Int, control: RunControl, logger: Logger
     ) async throws -> Ending {
         let store = store
-        let directory = URL(fileURLWithPath: configuration.temporaryDirectory)
-            .appendingPathComponent("media-worker-piece-\(piece.jobId)-\(UUID().uuidString)", isDirectory: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let folder: WorkFolder
+        do {
+            folder = try WorkFolder(in: configuration.temporaryDirectory, kind: "piece-\(piece.jobId)")
+        } catch {
+            return try await end(piece, error: "the piece's private folder cannot be made: \(error)")
+        }
+        defer { folder.remove() }
         // The child may write only in the folder its input is in: a lent input's folder, or ours.
-        let input = lent ?? directory.appendingPathComponent("input")
+        let input = lent ?? folder.url.appendingPathComponent("input")
         let outputs = input.deletingLastPathComponent()
             .appendingPathComponent("piece-\(piece.index)-\(UUID().uuidString)", isDirectory: true)
         defer { try? FileManager.default.removeItem(at: outputs) }
         do {
-            try FileManager.default.createDirectory(
-                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             if lent == nil {
                 _ = try await storage.download(key: piece.inputStorageKey, to: input, expectedSize: piece.inputFileSize)
             }
@@ -118,7 +114,12 @@ public struct PieceRunner: Sendable {
         guard exit == .exited(0), state.report != nil, FileManager.default.fileExists(atPath: file.path) else {
             return try await end(piece, error: state.failure.map { "\($0)" } ?? "the media process ended with \(exit)")
         }
-        let key = Self.key(of: piece)
+        // Stored only under a claim the database confirms right now, and under a key of this claim.
+        let checked = ClaimCheck(database: database, patience: .seconds(configuration.staleAfter), logger: logger)
+        guard await checked.confirm("the piece", { try store.keepPieceAlive($0, piece, progress: 1) }) else {
+            return .fencedOff
+        }
+        let key = OutputKeys.piece(jobId: piece.jobId, token: piece.run, index: piece.index, claim: piece.token)
         do {
             try await storage.upload(file, key: key, contentType: "video/mp4")
         } catch {

@@ -4,8 +4,8 @@ import Media
 import Queue
 
 /// Forwarded videos for free: a job whose bytes, type, profile and pipeline match a completed
-/// job's copies that job's outputs to its own keys (inside the store) and completes with the same
-/// write-back, without starting a child.
+/// job's points at that job's outputs and completes with the same write-back, without starting a
+/// child.
 extension JobRunner {
     enum ReuseLookup {
         /// A result to reuse.
@@ -55,35 +55,44 @@ extension JobRunner {
         }
     }
 
-    /// Copies the outputs of `found` to this job's keys and records them. Nil when they cannot be
-    /// reused after all (an output was deleted from the store): the caller makes them.
+    /// Points this job at the outputs of `found` and records them: the same objects, nothing
+    /// copied, so N forwards store the bytes once (an object stays while any live row references
+    /// it; see `StorageSweep`). Nil when they cannot be reused after all (an object is missing
+    /// or not what was kept, or the result was replaced or erased before this was recorded): the
+    /// caller makes them.
     func reuseResult(_ run: Run, found: JobStore.FoundResult<KeptResult>, sha256: String) async throws -> Ending? {
-        let (job, kept) = (run.job, found.result)
+        let kept = found.result
         var stored: [StoredOutput] = []
         for (role, file) in kept.outputs.sorted(by: { $0.key < $1.key }) {
-            guard let source = kept.keys[role] else { return nil }
-            let target = OutputKeys.key(jobId: job.id, role: role)
+            guard let key = kept.keys[role] else { return nil }
             do {
-                try await storage.copy(from: source, to: target)
-            } catch .notFound {
-                logger.info(
-                    "a reusable output is gone from the store; making the outputs",
-                    metadata: ["from": "\(found.jobId)", "key": "\(source)"])
-                return nil
+                guard let object = try await storage.object(at: key), object.bytes == Int64(file.bytes) else {
+                    logger.warning(
+                        "a reusable output is missing from the store or not what was kept; making the outputs",
+                        metadata: ["from": "\(found.jobId)", "key": "\(key)"])
+                    return nil
+                }
             } catch {
-                return try await run.fail(JobFailure(.storage, "could not copy the \(role.rawValue) output: \(error)"))
+                return try await run.fail(
+                    JobFailure(.storage, "could not look up the \(role.rawValue) output to reuse: \(error)"))
             }
             var output = StoredOutput(
-                file: file, key: target, url: storage.publicURL(for: target),
+                file: file, key: key, url: storage.publicURL(for: key), sha256: kept.sha256?[role],
                 damage: role == .video ? kept.damage : nil)
             output.reusedFrom = found.jobId
             stored.append(output)
         }
-        metrics.reused()
-        return try await complete(
-            run, input: kept.input, stored: stored, sha256: sha256, reusable: nil,
-            event: run.event(
-                "reused", message: "the same bytes as job \(found.jobId): its \(stored.count) outputs copied"))
+        do {
+            let ending = try await complete(
+                run, input: kept.input, stored: stored, sha256: sha256, reusable: nil, reusedFrom: found,
+                event: run.event(
+                    "reused", message: "the same bytes as job \(found.jobId): its \(stored.count) outputs shared"))
+            if ending == .completed { metrics.reused() }
+            return ending
+        } catch is ReusedResultGone {
+            logger.info("the result to reuse was replaced or erased meanwhile; making the outputs")
+            return nil
+        }
     }
 
     /// Counts a completed reuse of the result job `source` made; the reuse that makes the video

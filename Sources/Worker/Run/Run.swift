@@ -11,6 +11,8 @@ struct Run: Sendable {
     let store: JobStore
     let identity: WorkerIdentity
     let maxAttempts: Int
+    /// How long a storage write waits for the database to confirm the claim (the stale-after time).
+    let claimPatience: Duration
     let logger: Logger
     let metrics: WorkerMetrics
     let onFailure: @Sendable (Int, String) -> Void
@@ -39,7 +41,7 @@ struct Run: Sendable {
         switch outcome {
         case .retrying: return .retrying
         case .failed: return .failed
-        case .fencedOff: return .fencedOff
+        case .fencedOff: return try await takenAway()
         }
     }
 
@@ -58,12 +60,45 @@ struct Run: Sendable {
             try store.release(
                 $0, job: job, event: event("released", message: "worker stopping; not counted as an attempt"))
         }
+        guard done else { return try await takenAway() }
         logger.info("job released for another worker")
-        return done ? .released : .fencedOff
+        return .released
     }
 
-    func currentStatus() async throws -> JobStatus? {
-        try await connection.withSession("read the job's status") { [store, job] in try store.status($0, jobId: job.id)
+    /// How a run ends whose fenced write was refused: a job still held but no longer wanted (its
+    /// upload or user deleted meanwhile) is cancelled here, having written nothing more; a job the
+    /// app cancelled is `.cancelled` (its upload's processing status says so from now on); any
+    /// other belongs to someone else now.
+    func takenAway() async throws -> JobRunner.Ending {
+        let state = try await connection.withSession("read where the run stands") { [store, job] in
+            try store.claimState($0, job: job)
+        }
+        switch state {
+        case .unwanted(let reason):
+            return try await cancel("\(reason) while it was being processed; nothing more was written")
+        case .cancelled:
+            logger.info("the job was cancelled while running")
+            try? await connection.withSession("write the upload's processing status") { [store, job] in
+                try store.writeProcessingStatus($0, job: job, status: .cancelled)
+            }
+            return .cancelled
+        case .held:
+            // The claim could not be confirmed before a storage write, but holds now: nothing was
+            // stored; another attempt makes it.
+            return try await fail(
+                JobFailure(
+                    .database, "the database did not confirm the job's claim before its outputs were stored"))
+        case .lost:
+            logger.info("the job was taken away while running", metadata: ["state": "\(state)"])
+            return .fencedOff
+        }
+    }
+
+    /// Asked right before every storage write: whether this run still holds its job and the job
+    /// is wanted (`ClaimCheck`). Doubles as a heartbeat.
+    func holdsClaim() async -> Bool {
+        await ClaimCheck(database: connection, patience: claimPatience, logger: logger).confirm("the job") {
+            [store, job] in try store.keepAlive($0, job: job)
         }
     }
 

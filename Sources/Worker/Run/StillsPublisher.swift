@@ -72,6 +72,9 @@ final class StillsPublisher: @unchecked Sendable {
             run.metrics.timeToStills(run.elapsed)
             observe(.stillsPublished)
             return stored
+        } catch is ClaimLost {
+            control.fence()
+            return [:]
         } catch {
             logger.warning(
                 "could not publish the stills early; they come with the rest", metadata: ["error": "\(error)"])

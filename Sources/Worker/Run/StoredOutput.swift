@@ -7,6 +7,8 @@ struct StoredOutput: Sendable {
     let file: OutputFile
     let key: String
     let url: String
+    /// The SHA-256 of the stored bytes (nil for stills published by a version that did not say).
+    let sha256: String?
     /// On the `video` output of a damaged but playable input: the packets skipped.
     let damage: DamageReport?
     /// When the output is a copy of another job's (the same bytes): that job's id.
@@ -19,11 +21,11 @@ struct StoredOutput: Sendable {
         Encoding(output: self, fields: [.key, .url, .width, .height, .timeMs, .mimeType, .blurhash])
     }
     /// `file_upload.metadata.variants[role]`: what the app's upload row keeps.
-    var variant: Encoding { Encoding(output: self, fields: [.key, .url, .width, .height, .bytes, .mimeType]) }
+    var variant: Encoding { Encoding(output: self, fields: [.key, .url, .width, .height, .bytes, .mimeType, .sha256]) }
 
     enum Field: String, CodingKey, CaseIterable {
-        case key, url, width, height, bytes, mimeType, durationMs, videoCodec, audioCodec, timeMs, blurhash, encoder
-        case damage, reusedFrom
+        case key, url, width, height, bytes, sha256, mimeType, durationMs, videoCodec, audioCodec, timeMs, blurhash
+        case encoder, damage, reusedFrom
     }
 
     /// The output as JSON with `fields` only (absent values left out).
@@ -41,6 +43,7 @@ struct StoredOutput: Sendable {
                 case .width: try container.encode(file.width, forKey: field)
                 case .height: try container.encode(file.height, forKey: field)
                 case .bytes: try container.encode(file.bytes, forKey: field)
+                case .sha256: try container.encodeIfPresent(output.sha256, forKey: field)
                 case .mimeType: try container.encode(file.mimeType, forKey: field)
                 case .durationMs: try container.encodeIfPresent(file.durationMs, forKey: field)
                 case .videoCodec: try container.encodeIfPresent(file.videoCodec, forKey: field)
@@ -105,6 +108,7 @@ extension StoredOutput {
         let width: Int
         let height: Int
         let bytes: Int
+        let sha256: String?
         let mimeType: String
         let durationMs: Int?
         let videoCodec: String?
@@ -120,7 +124,7 @@ extension StoredOutput {
                 role: role, width: entry.width, height: entry.height, bytes: entry.bytes, mimeType: entry.mimeType,
                 durationMs: entry.durationMs, videoCodec: entry.videoCodec, audioCodec: entry.audioCodec,
                 encoder: entry.encoder, timeMs: entry.timeMs, blurhash: entry.blurhash),
-            key: entry.key, url: entry.url, damage: nil)
+            key: entry.key, url: entry.url, sha256: entry.sha256, damage: nil)
     }
 }
 

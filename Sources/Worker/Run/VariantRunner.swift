@@ -53,13 +53,16 @@ public struct VariantRunner: Sendable {
             try await end(work, status: "COMPLETED", error: nil)
             return .completed
         }
-        let directory = URL(fileURLWithPath: configuration.temporaryDirectory)
-            .appendingPathComponent("media-worker-variant-\(work.jobId)-\(UUID().uuidString)", isDirectory: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let folder: WorkFolder
+        do {
+            folder = try WorkFolder(in: configuration.temporaryDirectory, kind: "variant-\(work.jobId)")
+        } catch {
+            return try await fail(work, "the private folder cannot be made: \(error)")
+        }
+        defer { folder.remove() }
+        let directory = folder.url
         let input = directory.appendingPathComponent("input")
         do {
-            try FileManager.default.createDirectory(
-                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             _ = try await storage.download(key: source.inputStorageKey, to: input, expectedSize: nil)
         } catch {
             return try await fail(work, "the source could not be fetched: \(error)")
@@ -125,16 +128,25 @@ public struct VariantRunner: Sendable {
         if let problem = OutputCheck.problem(with: file, in: outputs) {
             return try await fail(work, "the media process reported a bad output: \(problem)")
         }
-        let key = OutputKeys.key(jobId: work.jobId, role: .videoAv1)
+        // Stored only under a claim the database confirms right now, and under a key of this claim.
+        let checked = ClaimCheck(database: database, patience: .seconds(configuration.staleAfter), logger: logger)
+        guard await checked.confirm("the variant work", { try store.keepVariantWorkAlive($0, work) }) else {
+            return .fencedOff
+        }
+        let key = OutputKeys.variant(jobId: work.jobId, claim: work.token, role: .videoAv1)
+        let sent: Transferred
         do {
-            try await storage.upload(outputs.appendingPathComponent(file.path), key: key, contentType: file.mimeType)
+            sent = try await storage.upload(
+                outputs.appendingPathComponent(file.path), key: key, contentType: file.mimeType)
         } catch {
             return try await fail(work, "could not store the variant: \(error)")
         }
-        let stored = StoredOutput(file: file, key: key, url: storage.publicURL(for: key), damage: nil)
+        let stored = StoredOutput(
+            file: file, key: key, url: storage.publicURL(for: key), sha256: sent.sha256, damage: nil)
         var kept = source.kept
         kept.outputs[.videoAv1] = file
         kept.keys[.videoAv1] = key
+        kept.sha256?[.videoAv1] = sent.sha256
         let recorded = try await database.withSession("record the variant") { [kept] session in
             try store.completeVariantWork(
                 session, work, role: OutputRole.videoAv1.rawValue, key: key, url: stored.url,

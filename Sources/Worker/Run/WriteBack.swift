@@ -4,7 +4,7 @@ import Queue
 
 extension JobRunner {
     /// Checks the child's outputs, uploads those not uploaded yet (the stills went up early, in
-    /// this run or in a first look) under deterministic keys, and records everything in one
+    /// this run or in a first look) under this run's keys, and records everything in one
     /// transaction, keeping the result for reuse under `reuseKey`.
     func finish(
         _ run: Run, report: ProcessingReport, directory: URL, stored alreadyStored: [OutputRole: StoredOutput],
@@ -12,8 +12,9 @@ extension JobRunner {
     ) async throws -> Ending {
         let made: [StoredOutput]
         switch await store(report, from: directory, run: run, alreadyStored: alreadyStored) {
-        case .success(let stored): made = stored
-        case .failure(let failure): return try await run.fail(failure)
+        case .stored(let stored): made = stored
+        case .failed(let failure): return try await run.fail(failure)
+        case .claimLost: return try await run.takenAway()
         }
         let stored = (made + alreadyStored.values.filter { report.outputs[$0.file.role] == nil })
             .sorted { $0.file.role < $1.file.role }
@@ -24,6 +25,7 @@ extension JobRunner {
                     input: report.input,
                     outputs: stored.reduce(into: [:]) { $0[$1.file.role] = $1.file },
                     keys: stored.reduce(into: [:]) { $0[$1.file.role] = $1.key },
+                    sha256: stored.reduce(into: [:]) { $0[$1.file.role] = $1.sha256 },
                     damage: report.damage))
         }
         return try await complete(
@@ -39,8 +41,9 @@ extension JobRunner {
     ) async throws -> Ending {
         let stored: [StoredOutput]
         switch await store(report, from: directory, run: run, alreadyStored: [:]) {
-        case .success(let made): stored = made
-        case .failure(let failure): return try await run.fail(failure)
+        case .stored(let made): stored = made
+        case .failed(let failure): return try await run.fail(failure)
+        case .claimLost: return try await run.takenAway()
         }
         let (job, store) = (run.job, store)
         let columns = JobStore.OutputColumns(stored, input: report.input, sha256: sha256)
@@ -52,10 +55,7 @@ extension JobRunner {
         guard
             try await run.connection.withSession(
                 "park the job", { try store.park($0, job: job, columns, estimatedSeconds: estimate, event: event) })
-        else {
-            logger.info("the job was taken away before its first look was recorded; nothing written")
-            return .fencedOff
-        }
+        else { return try await run.takenAway() }
         if !stored.isEmpty {
             metrics.timeToStills(run.elapsed)
             observe(.stillsPublished)
@@ -63,17 +63,26 @@ extension JobRunner {
         return .parked
     }
 
+    /// What storing a run's outputs came to.
+    enum Storing {
+        case stored([StoredOutput])
+        case failed(JobFailure)
+        /// The run no longer holds its job (or the database did not say so in time): nothing more
+        /// was stored.
+        case claimLost
+    }
+
     /// Checks every output the child reported (it parsed untrusted input: its report is checked
     /// like input too) and uploads those not in `alreadyStored` (the same file).
     private func store(
         _ report: ProcessingReport, from directory: URL, run: Run, alreadyStored: [OutputRole: StoredOutput]
-    ) async -> Result<[StoredOutput], JobFailure> {
+    ) async -> Storing {
         for output in report.outputs.values {
             if let problem = OutputCheck.problem(with: output, in: directory) {
                 logger.error(
                     "the media process reported a bad output",
                     metadata: ["role": "\(output.role.rawValue)", "problem": "\(problem)"])
-                return .failure(
+                return .failed(
                     JobFailure(.internal, "the media process reported a bad \(output.role.rawValue) output"))
             }
         }
@@ -85,29 +94,37 @@ extension JobRunner {
                 continue
             }
             do {
-                stored.append(try await upload(output, from: directory, job: run.job, damage: report.damage))
+                stored.append(try await upload(output, from: directory, run: run, damage: report.damage))
+            } catch is ClaimLost {
+                return .claimLost
             } catch {
-                return .failure(JobFailure(.storage, "could not store the \(output.role.rawValue) output: \(error)"))
+                return .failed(JobFailure(.storage, "could not store the \(output.role.rawValue) output: \(error)"))
             }
         }
         metrics.stage("upload", duration: ContinuousClock.now - uploadStarted)
-        return .success(stored)
+        return .stored(stored)
     }
 
-    /// Uploads one output of the child under its job's key.
-    func upload(_ output: OutputFile, from directory: URL, job: Job, damage: DamageReport?) async throws -> StoredOutput
+    /// Uploads one output of the run's child under the run's own key, once the database has
+    /// confirmed the run still holds its job (`ClaimLost` otherwise).
+    func upload(_ output: OutputFile, from directory: URL, run: Run, damage: DamageReport?) async throws
+        -> StoredOutput
     {
-        let key = OutputKeys.key(jobId: job.id, role: output.role)
-        try await storage.upload(directory.appendingPathComponent(output.path), key: key, contentType: output.mimeType)
-        metrics.bytesUploaded(Int64(output.bytes))
+        guard await run.holdsClaim() else { throw ClaimLost() }
+        let key = OutputKeys.output(jobId: run.job.id, token: run.job.token, role: output.role)
+        let sent = try await storage.upload(
+            directory.appendingPathComponent(output.path), key: key, contentType: output.mimeType)
+        metrics.bytesUploaded(sent.bytes)
         return StoredOutput(
-            file: output, key: key, url: storage.publicURL(for: key), damage: output.role == .video ? damage : nil)
+            file: output, key: key, url: storage.publicURL(for: key), sha256: sent.sha256,
+            damage: output.role == .video ? damage : nil)
     }
 
-    /// The completing transaction, for a run that made its outputs and for one that reused them.
+    /// The completing transaction, for a run that made its outputs and for one that reused them
+    /// (`reusedFrom`: `ReusedResultGone` is thrown when that result no longer stands).
     func complete(
         _ run: Run, input: MediaInfo, stored: [StoredOutput], sha256: String,
-        reusable: JobStore.ReusableResult<KeptResult>?,
+        reusable: JobStore.ReusableResult<KeptResult>?, reusedFrom: JobStore.FoundResult<KeptResult>? = nil,
         event: ProcessingLogEvent
     ) async throws -> Ending {
         let job = run.job
@@ -117,9 +134,9 @@ extension JobRunner {
             actualDurationSeconds: Int(run.elapsed.components.seconds),
             estimatedDurationSeconds: estimatedSeconds(
                 durationMs: input.durationMs ?? 0, type: job.processingType, profile: job.qualityProfile),
-            event: event, reusable: reusable)
+            event: event, reusable: reusable, reusedFrom: reusedFrom)
         let recordStarted = ContinuousClock.now
-        let recorded: Bool
+        let recorded: JobStore.CompletionOutcome
         do {
             recorded = try await run.connection.withSession(
                 "record the result", { [store, completion] in try store.complete($0, job: job, completion) })
@@ -128,11 +145,11 @@ extension JobRunner {
             return try await run.fail(JobFailure(.database, "the results could not be recorded (\(error))"))
         }
         metrics.stage("record", duration: ContinuousClock.now - recordStarted)
-        guard recorded else {
-            logger.info("the job was taken away before its result was recorded; nothing written")
-            return .fencedOff
+        switch recorded {
+        case .recorded: return .completed
+        case .fencedOff: return try await run.takenAway()
+        case .sourceGone: throw ReusedResultGone()
         }
-        return .completed
     }
 
     /// The `completed` event's message: what was made, and what of a damaged input was skipped.
@@ -147,20 +164,22 @@ extension JobRunner {
     }
 }
 
-/// Where a job's outputs are stored: deterministic per job and role, so a retry or a reprocess
-/// overwrites instead of adding copies.
-enum OutputKeys {
-    static func key(jobId: Int, role: OutputRole) -> String { "media-worker/jobs/\(jobId)/\(role.fileName)" }
-}
-
 /// What a completed job keeps for later jobs with the same bytes: enough to repeat its write-back.
 struct KeptResult: Codable, Sendable {
     var input: MediaInfo
     var outputs: [OutputRole: OutputFile]
     /// Role → the storage key its output was stored under.
     var keys: [OutputRole: String]
+    /// Role → the SHA-256 of what was stored (absent in results kept before it was recorded).
+    var sha256: [OutputRole: String]?
     var damage: DamageReport?
 }
+
+/// A storage write refused because the run no longer holds its job.
+struct ClaimLost: Error {}
+
+/// A reuse whose source was replaced, erased or deleted before the reuse was recorded.
+struct ReusedResultGone: Error {}
 
 /// `inputMetadata`: what METADATA found, and the SHA-256 of the bytes.
 struct InputRecord: Encodable, Sendable {
