@@ -24,6 +24,16 @@ extension JobStore {
         }
     }
 
+    /// Extends the lease of `holder` by `hold` seconds from now (a sweep still going); false when
+    /// it lapsed and another worker took it.
+    public func renewSweepLease(_ session: PostgresSession, holder: String, hold: Double) throws -> Bool {
+        try session.execute(
+            """
+            UPDATE \(tables.sweeps) SET "heldUntil" = \(Self.now) + make_interval(secs => $2::float8)
+            WHERE "pass" = 'storage' AND "holder" = $1 AND "heldUntil" IS NOT NULL
+            """, [holder, String(hold)], operation: "renew the sweep lease") == 1
+    }
+
     /// Gives the lease back, recording that a sweep ran now.
     public func endSweepLease(_ session: PostgresSession, holder: String) throws {
         try session.execute(
@@ -99,22 +109,49 @@ extension JobStore {
         }
     }
 
-    /// Which of `keys` a live row (a wanted job other than `except`, or a live upload's
-    /// `metadata.variants`) still names.
+    /// Which of `keys` a live row (a wanted job other than `except`) still names.
     private func liveReferences(_ session: PostgresSession, among keys: [String], except: [Int]) throws -> Set<String> {
         guard !keys.isEmpty else { return [] }
         return Set(
             try session.query(
                 """
-                WITH wanted AS (SELECT value AS key FROM json_array_elements_text($1::json))
                 SELECT k.value AS key FROM \(vp) AS vp, \(Self.eachKey("vp")) AS k
-                WHERE k.value IN (SELECT key FROM wanted) AND \(wanted("vp"))
+                WHERE k.value IN (SELECT value FROM json_array_elements_text($1::json)) AND \(wanted("vp"))
                     AND vp."id" NOT IN (SELECT value::int FROM json_array_elements_text($2::json))
-                UNION
-                SELECT v.value ->> 'key' FROM \(tables.fileUpload) AS fu, \(Self.eachVariant("fu")) AS v
-                WHERE fu."deletedAt" IS NULL AND v.value ->> 'key' IN (SELECT key FROM wanted)
                 """, [try Self.json(keys), try Self.json(except)], operation: "find outputs shared with live uploads"
             ).all.map { try $0.require("key", as: String.self) })
+    }
+
+    /// The live uploads whose `metadata.variants` names any of `keys`.
+    public func uploadsNaming(_ session: PostgresSession, keys: [String]) throws -> [Int] {
+        guard !keys.isEmpty else { return [] }
+        return try session.query(
+            """
+            SELECT DISTINCT fu."id" FROM \(tables.fileUpload) AS fu, \(Self.eachVariant("fu")) AS v
+            WHERE fu."deletedAt" IS NULL AND v.value ->> 'key' IN (SELECT value FROM json_array_elements_text($1::json))
+            """, [try Self.json(keys)], operation: "find the uploads naming objects"
+        ).all.map { try $0.require("id") }
+    }
+
+    /// Makes live uploads stop naming objects about to be removed (rows first): their entries in
+    /// `metadata.variants` whose key is among `keys` go, and `thumbnailUrl` if it is among `urls`.
+    public func forgetUploadReferences(_ session: PostgresSession, uploads: [Int], keys: [String], urls: [String])
+        throws
+    {
+        guard !uploads.isEmpty else { return }
+        try session.execute(
+            """
+            UPDATE \(tables.fileUpload) AS fu SET
+                "metadata" = jsonb_set(fu."metadata"::jsonb, '{variants}', COALESCE((
+                    SELECT jsonb_object_agg(v.key, v.value) FROM \(Self.eachVariant("fu")) AS v
+                    WHERE NOT (v.value ->> 'key' IN (SELECT value FROM json_array_elements_text($2::json)))),
+                    '{}'::jsonb))::json,
+                "thumbnailUrl" = CASE WHEN fu."thumbnailUrl" IN (SELECT value FROM json_array_elements_text($3::json))
+                    THEN NULL ELSE fu."thumbnailUrl" END,
+                "updatedAt" = \(Self.now)
+            WHERE fu."id" IN (SELECT value::int FROM json_array_elements_text($1::json))
+            """, [try Self.json(uploads), try Self.json(keys), try Self.json(urls)],
+            operation: "forget removed objects in the uploads")
     }
 
     // MARK: The audit
@@ -123,8 +160,9 @@ extension JobStore {
     public struct StorageReferences: Sendable {
         /// Key → the jobs naming it, and whether any of them is live (wanted).
         public var jobKeys: [String: (jobs: [Int], live: Bool)] = [:]
-        /// Keys live uploads name in `metadata.variants`.
-        public var uploadKeys: Set<String> = []
+        /// Key → the live uploads naming it in `metadata.variants` (a mirror of their jobs' rows:
+        /// cleaned before an object no job row names is removed).
+        public var uploadKeys: [String: [Int]] = [:]
         /// Job id → its claim token, for every PROCESSING job (its run's objects are in flight).
         public var running: [Int: String] = [:]
         /// Job id → the claim tokens of its PROCESSING variant work.
@@ -154,13 +192,14 @@ extension JobStore {
                 entry.live = try entry.live || row.require("live", as: Bool.self)
                 references.jobKeys[key] = entry
             }
-            references.uploadKeys = Set(
-                try session.query(
-                    """
-                    SELECT v.value ->> 'key' AS key FROM \(tables.fileUpload) AS fu, \(Self.eachVariant("fu")) AS v
-                    WHERE fu."deletedAt" IS NULL AND v.value ->> 'key' IS NOT NULL
-                    """, operation: "read the uploads' variant keys"
-                ).all.map { try $0.require("key", as: String.self) })
+            for row in try session.query(
+                """
+                SELECT fu."id", v.value ->> 'key' AS key FROM \(tables.fileUpload) AS fu, \(Self.eachVariant("fu")) AS v
+                WHERE fu."deletedAt" IS NULL AND v.value ->> 'key' IS NOT NULL
+                """, operation: "read the uploads' variant keys"
+            ).all {
+                references.uploadKeys[try row.require("key"), default: []].append(try row.require("id"))
+            }
             for row in try session.query(
                 "SELECT \"id\", \"startedAt\"::text AS token FROM \(vp) WHERE \"status\" = 'PROCESSING'",
                 operation: "read the running jobs"

@@ -130,9 +130,10 @@ extension JobStore {
     }
 
     /// Adds a made variant, in one transaction fenced by the claim: the kept result becomes
-    /// `kept` (so later forwards get the variant too), the source job's output columns gain
-    /// `role`, and every completed upload of the same bytes, type and profile gains it in
-    /// `metadata.variants`. False when the claim was taken away.
+    /// `kept` (so later forwards get the variant too), and every completed, wanted job of the same
+    /// bytes, type and profile (the source and its forwards) gains `role` in its output columns and
+    /// its upload's `metadata.variants`: each row naming the object keeps it stored. False when the
+    /// claim was taken away.
     public func completeVariantWork<Kept: Codable & Sendable>(
         _ session: PostgresSession, _ work: VariantWork, role: String, key: String, url: String,
         metadata: any Encodable, variant: any Encodable, kept: Kept
@@ -158,9 +159,13 @@ extension JobStore {
                     "outputStorageKeys" = (COALESCE("outputStorageKeys"::jsonb, '{}') || jsonb_build_object($2::text, $3::text))::json,
                     "outputUrls" = (COALESCE("outputUrls"::jsonb, '{}') || jsonb_build_object($2::text, $4::text))::json,
                     "outputMetadata" = (COALESCE("outputMetadata"::jsonb, '{}') || jsonb_build_object($2::text, $5::jsonb))::json
-                WHERE "id" = $1 AND "status" = 'COMPLETED'
-                """, [String(work.jobId), role, key, url, try Self.json(metadata)],
-                operation: "add the variant to the job")
+                WHERE "status" = 'COMPLETED' AND "inputMetadata"->>'sha256' = $1 AND "processingType"::text = $6
+                    AND COALESCE("qualityProfile"::text, '\(QualityProfile.medium.rawValue)') = $7 AND \(wanted(vp))
+                """,
+                [
+                    work.key.sha256, role, key, url, try Self.json(metadata), work.key.processingType.rawValue,
+                    work.key.qualityProfile.rawValue,
+                ], operation: "add the variant to the jobs")
             try session.execute(
                 """
                 UPDATE \(tables.fileUpload) AS fu SET "metadata" = jsonb_set(COALESCE(fu."metadata"::jsonb, '{}'),
@@ -168,7 +173,7 @@ extension JobStore {
                 FROM \(vp) AS vp
                 WHERE vp."fileUploadId" = fu."id" AND vp."status" = 'COMPLETED' AND vp."inputMetadata"->>'sha256' = $1
                     AND vp."processingType"::text = $2
-                    AND COALESCE(vp."qualityProfile"::text, '\(QualityProfile.medium.rawValue)') = $3
+                    AND COALESCE(vp."qualityProfile"::text, '\(QualityProfile.medium.rawValue)') = $3 AND \(wanted("vp"))
                 """,
                 [
                     work.key.sha256, work.key.processingType.rawValue, work.key.qualityProfile.rawValue, role,

@@ -161,6 +161,17 @@ struct DoctorCommand: AsyncParsableCommand {
                 "variants", "\(tables.variants) does not exist: popular videos get no efficient variant",
                 fix: fix + ", or set MEDIA_WORKER_VARIANT_AFTER_REUSES=0")
         }
+        if await present(tables.unreferenced), await present(tables.sweeps) {
+            report.pass(
+                "sweep",
+                "deleted uploads' outputs go within \(Int(configuration.eraseAfter)) s, replaced objects after "
+                    + "\(Int(configuration.sweepGrace)) s (`media-worker storage audit` lists what storage holds)")
+        } else {
+            report.fail(
+                "sweep",
+                "\(tables.unreferenced) or \(tables.sweeps) does not exist: storage is never swept, deleted uploads' "
+                    + "outputs stay", fix: fix)
+        }
     }
 
     private func checkStorage(_ configuration: Configuration, _ report: inout DoctorReport) async {

@@ -123,4 +123,20 @@ struct ErasureTests {
         #expect(endsInRunKey(made["video"], job: fresh, file: "video.mp4"))
         #expect(try await worker.storedKeys() == Set(made.values))
     }
+
+    /// The app deletes a job row outright: no row names its objects any more, and the sweep
+    /// removes them (an erasure: at once, not after the grace period).
+    @Test func deletedJobRowsLeaveNothing() async throws {
+        let worker = try await InProcessWorker.make(["MEDIA_WORKER_ERASE_AFTER": "0"])
+        let kept = try await worker.enqueue("portrait_rot90.mp4", type: .thumbnail)
+        let gone = try await worker.enqueue("no_audio.mp4", type: .thumbnail, user: 2)
+        try await worker.serve { _, _ in
+            #expect(try await worker.completed([kept, gone]))
+            let keys = storageKeys(try await worker.row(kept).text("keys"))
+            #expect(try await worker.storedKeys().count == 4)
+            try await TestDatabase.query(
+                worker.databaseURL, "DELETE FROM video_processing WHERE id = $1", [String(gone)])
+            #expect(try await eventually(timeout: 20) { try await worker.storedKeys() == Set(keys.values) })
+        }
+    }
 }

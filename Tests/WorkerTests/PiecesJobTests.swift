@@ -197,6 +197,15 @@ struct PiecesJobTests {
                     if let daemon = daemons.first(where: {
                         $0.pid != coordinator && piece.worker.hasSuffix("/\($0.pid)")
                     }) {
+                        // Frozen first, then looked at again: a piece it finished meanwhile is no test.
+                        daemon.signal(SIGSTOP)
+                        let still = try await Self.pieces(deployment).contains {
+                            $0.index == piece.index && $0.status == "PROCESSING" && $0.worker == piece.worker
+                        }
+                        guard still else {
+                            daemon.signal(SIGCONT)
+                            continue
+                        }
                         held = (piece.index, daemon)
                         return true
                     }

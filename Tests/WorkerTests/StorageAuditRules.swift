@@ -28,7 +28,8 @@ struct StorageAuditRules {
             "media-worker/jobs/3/\(Self.run)/video.mp4": ([3], false),
             "media-worker/jobs/1/\(Self.run)/preview.mp4": ([1], true),
         ]
-        references.uploadKeys = ["media-worker/jobs/6/variant-abc/video_av1.mp4"]
+        references.jobKeys["media-worker/jobs/6/variant-abc/video_av1.mp4"] = ([6, 7], true)
+        references.uploadKeys = ["media-worker/jobs/4/\(Self.run)/video.mp4": [40]]
         references.running = [2: Self.token]
         references.variantWork = [6: ["def"]]
         references.jobs = [1: true, 2: true, 3: false, 5: true, 6: true]
@@ -65,6 +66,7 @@ struct StorageAuditRules {
                 object("media-worker/jobs/1/20261207014100/poster.jpg"),
                 object("media-worker/jobs/3/\(Self.run)/video.mp4"),
                 object("media-worker/jobs/1/20261207014000/pieces/0-00000000.mp4"),
+                object("media-worker/jobs/6/variant-abc/video_av1.mp4"),
             ], references: references)
         #expect(audit.unreferenced.count == 4)
         #expect(

@@ -7,8 +7,8 @@ public import Storage
 public struct StorageAudit: Sendable {
     /// What an object is to the rows.
     public enum Verdict: Sendable, Equatable {
-        /// A live row names it: a wanted job's output columns, or a live upload's
-        /// `metadata.variants`.
+        /// A live row names it: a wanted job's output columns (a live upload's
+        /// `metadata.variants` mirrors its jobs' and keeps nothing alive by itself).
         case referenced
         /// Written by a run that still holds its job (or variant work still claimed): it may yet
         /// be recorded.
@@ -56,7 +56,7 @@ public struct StorageAudit: Sendable {
     }
 
     static func verdict(of key: String, _ references: JobStore.StorageReferences) -> Verdict {
-        if references.jobKeys[key]?.live == true || references.uploadKeys.contains(key) { return .referenced }
+        if references.jobKeys[key]?.live == true { return .referenced }
         guard let owner = OutputKeys.owner(of: key) else { return .unreferenced(.replaced) }
         if let run = owner.run {
             if run.hasPrefix("variant-"),

@@ -61,6 +61,7 @@ public struct StorageSweep: Sendable {
                 let keys = try await database.withSession("erase deleted uploads' outputs") {
                     try store.erase($0, jobs: ids, host: identity.host, pid: identity.pid)
                 }
+                try await forgetInUploads(keys)
                 erasedJobs += ids
                 for key in keys {
                     do {
@@ -95,7 +96,12 @@ public struct StorageSweep: Sendable {
         try await database.withSession("note the unreferenced objects") {
             try store.noteUnreferenced($0, unreferenced)
         }
-        for entry in audit.removable(grace: configuration.sweepGrace) {
+        // Rows first: live uploads stop naming what goes (their jobs' rows no longer do).
+        let removable = audit.removable(grace: configuration.sweepGrace)
+        try await forgetInUploads(
+            removable.map(\.object.key),
+            uploads: Set(removable.flatMap { references.uploadKeys[$0.object.key] ?? [] }).sorted())
+        for entry in removable {
             do {
                 try await storage.delete(key: entry.object.key)
                 outcome.removed.append(entry)
@@ -112,43 +118,40 @@ public struct StorageSweep: Sendable {
         return outcome
     }
 
+    /// Makes live uploads stop naming `keys` (in `metadata.variants`, and as `thumbnailUrl`)
+    /// before they are removed: `uploads`, or those a query finds.
+    private func forgetInUploads(_ keys: [String], uploads known: [Int]? = nil) async throws {
+        guard !keys.isEmpty else { return }
+        let (store, urls) = (store, keys.map(storage.publicURL(for:)))
+        try await database.withSession("forget removed objects in the uploads") {
+            let uploads = try known ?? store.uploadsNaming($0, keys: keys)
+            try store.forgetUploadReferences($0, uploads: uploads, keys: keys, urls: urls)
+        }
+    }
+
     /// `storage audit`: the audit, or with `remove` a sweep under the fleet's lease (refused while
     /// a worker is sweeping).
     public func runHoldingTheLease(remove: Bool) async throws -> Outcome {
         guard remove else { return try await run(remove: false) }
-        let (store, holder) = (store, "\(identity.host)/\(identity.pid) storage audit")
-        guard
-            try await database.withSession(
-                "take the sweep lease", { try store.takeSweepLease($0, holder: holder, every: 0, hold: 600) })
+        guard let outcome = try await underTheLease(holder: "\(identity.host)/\(identity.pid) storage audit", every: 0)
         else { throw SweepBusy() }
-        do {
-            let outcome = try await run(remove: true)
-            try await database.withSession("end the sweep lease") { try store.endSweepLease($0, holder: holder) }
-            return outcome
-        } catch {
-            _ = try? await database.withSession("end the sweep lease") { try store.endSweepLease($0, holder: holder) }
-            throw error
-        }
+        return outcome
     }
 
     /// The daemon's turn: sweeps when this worker gets the fleet's lease (nobody else sweeping,
     /// and the last sweep at least `sweepInterval` ago); logs what it did.
     func runIfDue() async {
-        let (store, holder, interval) = (store, "\(identity.host)/\(identity.pid)", configuration.sweepInterval)
-        let outcome: Outcome?
+        let outcome: Outcome
         do {
             guard
-                try await database.withSession(
-                    "take the sweep lease", { try store.takeSweepLease($0, holder: holder, every: interval, hold: 600) }
-                )
+                let swept = try await underTheLease(
+                    holder: "\(identity.host)/\(identity.pid)", every: configuration.sweepInterval)
             else { return }
-            outcome = try await run(remove: true)
+            outcome = swept
         } catch {
             logger.warning("the storage sweep failed; the next one tries again", metadata: ["error": "\(error)"])
-            outcome = nil
+            return
         }
-        _ = try? await database.withSession("end the sweep lease") { try store.endSweepLease($0, holder: holder) }
-        guard let outcome else { return }
         let removedBytes = outcome.removed.reduce(Int64(0)) { $0 + $1.object.bytes }
         if !outcome.erasedJobs.isEmpty || !outcome.removed.isEmpty || !outcome.failures.isEmpty {
             logger.notice(
@@ -167,6 +170,36 @@ public struct StorageSweep: Sendable {
                 "rows name objects that are not in storage",
                 metadata: ["count": "\(outcome.missing.count)", "first": "\(first.key)"])
         }
+    }
+
+    /// Sweeps while holding the fleet's lease, taken when free and due (`every` seconds since the
+    /// last sweep). The lease lapses `staleAfter` seconds after its holder stops renewing it (a
+    /// worker that died mid-sweep), and is renewed while the sweep goes on. Nil when the lease was
+    /// not free.
+    private func underTheLease(holder: String, every: Double) async throws -> Outcome? {
+        let (store, hold) = (store, max(3, configuration.staleAfter))
+        guard
+            try await database.withSession(
+                "take the sweep lease", { try store.takeSweepLease($0, holder: holder, every: every, hold: hold) })
+        else { return nil }
+        let renewal = Task { [database] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(hold / 3))
+                if Task.isCancelled { return }
+                _ = try? await database.withSession("renew the sweep lease") {
+                    try store.renewSweepLease($0, holder: holder, hold: hold)
+                }
+            }
+        }
+        let outcome: Result<Outcome, any Error>
+        do {
+            outcome = .success(try await run(remove: true))
+        } catch {
+            outcome = .failure(error)
+        }
+        renewal.cancel()
+        _ = try? await database.withSession("end the sweep lease") { try store.endSweepLease($0, holder: holder) }
+        return try outcome.get()
     }
 }
 
