@@ -137,10 +137,11 @@ class Cluster:
         subprocess.run(["bash", os.path.join(ROOT, ".ci/postgres"), "stop", self.folder], capture_output=True)
 
     def query(self, sql):
-        out = subprocess.run(["psql", self.url, "-AtXqc", sql], capture_output=True, text=True)
+        # Fields apart by the unit separator: JSON columns hold "|".
+        out = subprocess.run(["psql", self.url, "-AtXq", "-F", "\x1f", "-c", sql], capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(out.stderr)
-        return [line.split("|") for line in out.stdout.splitlines() if line]
+        return [line.split("\x1f") for line in out.stdout.splitlines() if line]
 
 
 class Worker:

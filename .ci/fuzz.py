@@ -39,10 +39,13 @@ SEEDS = [
     "vp9_opus.webm", "no_audio.mp4", "odd_size_854x481.mp4", "vfr.mp4", "black_first_second.mp4",
     "timestamp_gap.mkv", "timestamp_lie.mkv", "external_reference.mov", "audio_only.m4a",
     "edit_list_replay.mp4", "sei_user_data.mp4", "sample_table_bomb.mp4", "repeat_frames.ivf", "mirror_matrix.mp4",
-    "matrix_45.mp4", "raw_stream.h264", "copy_breaks.ts",
+    "matrix_45.mp4", "raw_stream.h264", "copy_breaks.ts", "privacy_h264_units.mp4", "privacy_hevc_units.mp4",
+    "privacy_av1_metadata.mp4",
 ]
-# Strings of the uploader's that no output may carry (the SEI fixture's user data).
-PRIVATE = [b"DASHCAM-GPS"]
+# Strings of the uploader's that no output may carry: the SEI fixture's user data, the privacy
+# fixtures' marker (filler, unspecified units, HEVC SEI, AV1 metadata OBUs, AAC data stream
+# elements) and the x265 settings an HEVC upload's own encoder left in its SEI and hvcC.
+PRIVATE = [b"DASHCAM-GPS", b"PRIVATE-MARKER-7Q", b"x265 (build"]
 CODES = {"input_missing", "input_unreadable", "unsupported", "corrupt_input", "limits_exceeded", "storage",
          "database", "crashed", "timeout", "cancelled", "internal"}
 MP4_BOXES = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"stsz", b"stco", b"co64", b"stts", b"stss",
@@ -338,7 +341,7 @@ def main():
                 with open(os.path.join(out, name), "rb") as output:
                     written = output.read()
                 if any(secret in written for secret in PRIVATE):
-                    problem = f"{name} carries the uploader's SEI user data"
+                    problem = f"{name} carries the uploader's data (SEI, filler, metadata OBU, DSE or hvcC)"
         elif status == 1:
             try:
                 error = json.loads(stdout)["error"]

@@ -367,4 +367,102 @@ ff -f lavfi -i "$(video 640x360 30 2)" -f lavfi -i "$(tone 2 48000)" -vf "$marke
   -c:a pcm_s16le -ac 2 h264_pcm.mkv
 rm -f mp4boxes.tmp.py replay.tmp.mp4 sei.tmp.mp4 table.tmp.mp4 key.tmp.ivf matrix.tmp.mp4 part1.tmp.ts part2.tmp.ts
 
+# What dashcams, drones and phone apps hide beside the picture and sound, where a copy could carry
+# it: the marker PRIVATE-MARKER-7Q in H.264 filler data (NAL 12) and an unspecified NAL (24), in
+# HEVC user-data SEI (NAL 39) and an unspecified NAL (48), in an AV1 metadata OBU (ITU-T T.35), and
+# in an AAC data stream element. Every picture fits every profile, so each would be copied.
+cat >units.tmp.py <<'PY'
+import re, struct
+MARKER = b"PRIVATE-MARKER-7Q"
+
+def annexb_units(data):
+    """The NAL units of an Annex B stream, without their start codes."""
+    starts = [m.end() for m in re.finditer(b"\x00\x00\x01", data)]
+    units = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] - 3 if i + 1 < len(starts) else len(data)
+        units.append(data[start:end].rstrip(b"\x00"))
+    return units
+
+def annexb(units):
+    return b"".join(b"\x00\x00\x00\x01" + u for u in units)
+
+def adts_with_dse(data):
+    """Every ADTS frame's raw data block led by a data stream element holding MARKER."""
+    out, i = bytearray(), 0
+    dse = bytes([0x80, len(MARKER)]) + MARKER  # id 4, tag 0, no byte alignment: whole bytes
+    while i + 7 <= len(data):
+        length = ((data[i + 3] & 3) << 11) | (data[i + 4] << 3) | (data[i + 5] >> 5)
+        header, body = bytearray(data[i:i + 7]), data[i + 7:i + length]
+        new = length + len(dse)
+        header[3] = (header[3] & 0xFC) | (new >> 11)
+        header[4] = (new >> 3) & 0xFF
+        header[5] = ((new & 7) << 5) | (header[5] & 0x1F)
+        out += header + dse + body
+        i += length
+    return bytes(out)
+PY
+ff -f lavfi -i "$(video 160x96 30 1)" -vf "$markers" "${h264[@]}" -f h264 units.tmp.h264
+ff -f lavfi -i "$(tone 1)" "${aac[@]}" -f adts units.tmp.aac
+python3 - <<'PY'
+exec(open("units.tmp.py").read())
+out = []
+for unit in annexb_units(open("units.tmp.h264", "rb").read()):
+    out.append(unit)
+    if unit[0] & 0x1F in (1, 5):  # after each slice: filler data, then an unspecified unit
+        out += [b"\x0c" + MARKER + b"\xff\x80", b"\x18" + MARKER + b"\x80"]
+open("units.tmp.h264", "wb").write(annexb(out))
+audio = adts_with_dse(open("units.tmp.aac", "rb").read())
+open("units.tmp.aac", "wb").write(audio)
+PY
+ff -r 30 -i units.tmp.h264 -i units.tmp.aac -c copy -movflags +faststart privacy_h264_units.mp4
+ff -f lavfi -i "$(video 160x96 30 1)" -vf "$markers" -c:v libx265 -preset fast -crf 30 -pix_fmt yuv420p \
+  -x265-params log-level=error -f hevc units.tmp.hevc
+python3 - <<'PY'
+exec(open("units.tmp.py").read())
+uuid = bytes.fromhex("a8d3c5e01b7f4c2d9e6a0f5b3d2c1a90")
+sei = b"\x4e\x01" + bytes([5, len(uuid) + len(MARKER)]) + uuid + MARKER + b"\x80"
+out = []
+for unit in annexb_units(open("units.tmp.hevc", "rb").read()):
+    kind = (unit[0] >> 1) & 0x3F
+    if kind == 35 or (kind < 32 and not out):  # first unit of a picture: a user-data SEI before it
+        out.append(sei)
+    out.append(unit)
+    if kind < 32:  # after each slice: an unspecified unit
+        out.append(b"\x60\x01" + MARKER + b"\x80")
+open("units.tmp.hevc", "wb").write(annexb(out))
+PY
+ff -r 30 -i units.tmp.hevc -i units.tmp.aac -c copy -tag:v hvc1 -movflags +faststart privacy_hevc_units.mp4
+ff -f lavfi -i "$(video 160x96 30 1)" -vf "$markers" -c:v libsvtav1 -preset 12 -crf 45 -pix_fmt yuv420p \
+  units.tmp.ivf
+python3 - <<'PY'
+exec(open("units.tmp.py").read())
+data = open("units.tmp.ivf", "rb").read()
+header, rest, out = data[:32], data[32:], bytearray()
+payload = bytes([4, 0xB5]) + MARKER + b"\x80"  # metadata_type 4 (ITU-T T.35), country code, bytes
+metadata = bytes([0x2A, len(payload)]) + payload  # OBU type 5 with a size field
+while rest:
+    size = struct.unpack("<I", rest[:4])[0]
+    frame = rest[12:12 + size]
+    # After the temporal delimiter (an OBU of type 2, size 0: 0x12 0x00).
+    frame = frame[:2] + metadata + frame[2:] if frame[:2] == b"\x12\x00" else metadata + frame
+    out += struct.pack("<I", len(frame)) + rest[4:12] + frame
+    rest = rest[12 + size:]
+open("units.tmp.ivf", "wb").write(header + out)
+PY
+ff -i units.tmp.ivf -i units.tmp.aac -c copy -movflags +faststart privacy_av1_metadata.mp4
+rm -f units.tmp.py units.tmp.h264 units.tmp.aac units.tmp.hevc units.tmp.ivf
+
+# H.264 whose second half has a new SPS (4:4:4, High 4:4:4 Predictive) under the first half's
+# 4:2:0 configuration: no phone plays such a copy, so it must be encoded.
+ff -f lavfi -i "$(video 160x96 30 1)" -vf "$markers" "${h264[@]}" -f h264 first.tmp.h264
+ff -f lavfi -i "$(video 160x96 30 1)" -vf "$markers" -c:v libx264 -preset veryfast -crf 30 -pix_fmt yuv444p \
+  -f h264 second.tmp.h264
+cat first.tmp.h264 second.tmp.h264 >both.tmp.h264
+ff -r 30 -i both.tmp.h264 -c copy -movflags +faststart sps_change_444.mp4
+# Interlaced H.264 (top field first), as TV cameras and old camcorders write it.
+ff -f lavfi -i "$(video 320x180 30 1)" -vf "$markers" -c:v libx264 -preset veryfast -crf 30 -pix_fmt yuv420p \
+  -flags +ildct+ilme -x264-params interlaced=1:tff=1 -movflags +faststart interlaced_h264.mp4
+rm -f first.tmp.h264 second.tmp.h264 both.tmp.h264
+
 du -ch -- *.mp4 *.mov *.webm *.m4a *.mkv | tail -n 1

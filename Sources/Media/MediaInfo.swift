@@ -63,6 +63,8 @@ public struct VideoInfo: Codable, Sendable, Equatable {
     public var orientationExact = true
     /// The container's edit list cuts, repeats or retimes the video: it is re-encoded, never copied.
     public var edited = false
+    /// The picture is coded as fields (`field_order`): it is re-encoded, never copied.
+    public var interlaced = false
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -87,6 +89,7 @@ public struct VideoInfo: Codable, Sendable, Equatable {
         try container.encode(mirrored, forKey: .mirrored)
         try container.encode(orientationExact, forKey: .orientationExact)
         try container.encode(edited, forKey: .edited)
+        try container.encode(interlaced, forKey: .interlaced)
     }
 }
 

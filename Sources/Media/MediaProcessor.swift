@@ -260,10 +260,11 @@ public enum MediaProcessor {
                             input, plan: plan, directory: staging, threads: request.threads, limits: request.limits,
                             settings: request.thumbnails, logger: logger
                         ).run { fraction throws(MediaError) in try budgeted(from + fraction * share) }
-                    } catch is SinglePass.CopyRefused {
+                    } catch let refused as SinglePass.CopyRefused {
                         // The copy failed part-way: the same plan, encoded, from a fresh read.
                         var encoded = plan
                         encoded.allowRemux = false
+                        encoded.noCopyReason = "the copy failed part-way: \(refused.reason)"
                         result = try SinglePass(
                             try Probe.open(path: request.inputPath, limits: request.limits), plan: encoded,
                             directory: staging, threads: request.threads, limits: request.limits,

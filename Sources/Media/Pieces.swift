@@ -138,28 +138,22 @@ public enum Pieces {
         first = try reader.next(into: frame)
     }
 
-    /// Makes the audio of the whole video once, as the main video would have it (copied when it
-    /// fits the profile, else AAC), into `path` (an MP4). Returns what became of it, nil when there
-    /// is no audio (and then no file).
+    /// Makes the audio of the whole video once, as the main video would have it (AAC), into
+    /// `path` (an MP4). Returns what became of it, nil when there is no audio (and then no file).
     static func encodeAudio(
-        _ opened: Probe.Opened, encoding: VideoEncoding, allowCopy: Bool, path: URL
+        _ opened: Probe.Opened, encoding: VideoEncoding, path: URL
     ) throws(MediaError) -> (path: String, why: String, kilobitsPerSecond: Int?)? {
-        guard
-            let audio = opened.audioStream,
-            let decision = AudioTrack.Decision(
-                opened, check: CopyCheck(opened.info, encoding: encoding), encoding: encoding, allowCopy: allowCopy,
-                zeroMicroseconds: opened.videoStartMicroseconds)
-        else { return nil }
+        guard let audio = opened.audioStream, let decision = AudioTrack.Decision(opened, encoding: encoding) else {
+            return nil
+        }
         do {
             let container = try OutputContainer(path: path.path, format: "mp4")
             let track = try AudioTrack(
                 decision, opened: opened, container: container, zeroMicroseconds: opened.videoStartMicroseconds)
             try container.writeHeader(options: [:])
             opened.file.discardAllStreams(except: [audio.index])
-            let decoder =
-                track.decodes
-                ? try StreamDecoder(
-                    input: opened.file, stream: audio.index, timeBase: audio.timeBase, threads: 1, maxPixels: 0) : nil
+            let decoder = try StreamDecoder(
+                input: opened.file, stream: audio.index, timeBase: audio.timeBase, threads: 1, maxPixels: 0)
             var damage = DamagedPackets(
                 stream: "audio", expectedPackets: nil, packetsPerSecond: Double(audio.sampleRate) / 1024)
             var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
@@ -167,13 +161,9 @@ public enum Pieces {
             while try opened.file.read(into: packet) {
                 try replay.count(packet.size, stream: packet.streamIndex)
                 guard packet.streamIndex == audio.index else { continue }
-                if let decoder {
-                    try decoder.decode(packet, into: frame, damage: &damage) { try track.consume(frame) }
-                } else {
-                    try track.write(packet)
-                }
+                try decoder.decode(packet, into: frame, damage: &damage) { try track.consume(frame) }
             }
-            try decoder?.decode(nil, into: frame, damage: &damage) { try track.consume(frame) }
+            try decoder.decode(nil, into: frame, damage: &damage) { try track.consume(frame) }
             try track.finish()
             try container.finish()
             return (track.path, track.why, track.kilobitsPerSecond)
@@ -307,7 +297,7 @@ public enum Pieces {
         let audioFile = directory.appendingPathComponent(".audio.mp4")
         defer { try? FileManager.default.removeItem(at: audioFile) }
         let audio = try timed("audio", logger: logger) { () throws(MediaError) in
-            try encodeAudio(opened, encoding: encoding, allowCopy: allowCopy, path: audioFile)
+            try encodeAudio(opened, encoding: encoding, path: audioFile)
         }
         let joined = directory.appendingPathComponent(".video.pieces.partial")
         try timed("join", logger: logger) { () throws(MediaError) in

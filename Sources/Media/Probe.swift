@@ -190,7 +190,8 @@ extension VideoInfo {
             hdr: stream.colorTransfer == "smpte2084" || stream.colorTransfer == "arib-std-b67",
             bitRate: stream.bitRate,
             mirrored: stream.displayOrientation?.mirrored ?? false,
-            orientationExact: stream.displayOrientation?.exact ?? true
+            orientationExact: stream.displayOrientation?.exact ?? true,
+            interlaced: stream.interlaced
         )
     }
 

@@ -13,6 +13,8 @@ final class SinglePass {
         var preview: Bool
         var thumbnails: Bool
         var allowRemux: Bool
+        /// Why nothing is copied when `allowRemux` is false (for the report).
+        var noCopyReason = "copies are off"
         /// Beside the main video: a copy of an upload that already is HEVC or AV1 and fits
         /// (`video_hevc`, `video_av1`), unless `.off`; with `.always`, an encode with
         /// `variantEncoding` when there is no such copy.
@@ -55,7 +57,6 @@ final class SinglePass {
     private var variantRole = OutputRole.videoAv1
     /// Where copied packets go, rebuilt when an output is set up or dropped.
     private var videoSinks: [CopySink] = []
-    private var audioSinks: [CopySink] = []
     private var preview: PreviewEncode?
     private var scorer: CandidateScorer
     private var videoDecoder: StreamDecoder?
@@ -128,13 +129,12 @@ final class SinglePass {
             logger.debug(
                 "main output",
                 metadata: [
-                    "video": "\(check.videoReason)", "audio": "\(check.audioReason ?? "none")",
-                    "copy": "\(copyVideo)",
+                    "video": "\(check.videoReason)", "copy": "\(copyVideo)",
                 ])
             if !(copyVideo && check.videoWithinProfile) {
                 transcode = try MainTranscode(
-                    opened, encoding: encoding, why: plan.allowRemux ? check.videoReason : "copies are off",
-                    audio: audioDecision(check, encoding: encoding, zeroMicroseconds: opened.videoStartMicroseconds),
+                    opened, encoding: encoding, why: plan.allowRemux ? check.videoReason : plan.noCopyReason,
+                    audio: AudioTrack.Decision(opened, encoding: encoding),
                     path: directory.appendingPathComponent(".video.transcode.partial"), threads: threads)
             }
             if copyVideo {
@@ -142,7 +142,7 @@ final class SinglePass {
                     opened,
                     why: check.videoWithinProfile
                         ? "fits" : "fits the picture (\(check.videoReason)): made beside the encode",
-                    audio: audioDecision(check, encoding: encoding, zeroMicroseconds: input.startMicroseconds),
+                    audio: AudioTrack.Decision(opened, encoding: encoding),
                     path: directory.appendingPathComponent(".video.remux.partial"))
             }
         }
@@ -165,13 +165,6 @@ final class SinglePass {
         }
     }
 
-    private func audioDecision(_ check: CopyCheck, encoding: VideoEncoding, zeroMicroseconds: Int64)
-        -> AudioTrack.Decision?
-    {
-        AudioTrack.Decision(
-            opened, check: check, encoding: encoding, allowCopy: plan.allowRemux, zeroMicroseconds: zeroMicroseconds)
-    }
-
     /// The efficient variant: a copy of an HEVC or AV1 upload that fits the profile as the main
     /// copy would (tagged `hvc1` for Apple's players), else, when asked for always, an AV1 encode
     /// in this same decode.
@@ -184,24 +177,23 @@ final class SinglePass {
                 variantRole = copyRole
                 variantRemux = try Remux(
                     opened, why: "the upload's \(info.video.codec) fits",
-                    audio: audioDecision(check, encoding: encoding, zeroMicroseconds: opened.file.startMicroseconds),
+                    audio: AudioTrack.Decision(opened, encoding: encoding),
                     path: directory.appendingPathComponent(".\(copyRole.rawValue).partial"))
                 return
             }
             logger.debug("the upload's own codec is not copied", metadata: ["why": "\(check.videoReason)"])
         }
         guard plan.efficientVariant == .always, let variantEncoding = plan.variantEncoding else { return }
-        let check = CopyCheck(info, encoding: variantEncoding)
         variantRole = .videoAv1
         variantEncode = try MainTranscode(
             opened, encoding: variantEncoding, why: "asked for",
-            audio: audioDecision(check, encoding: variantEncoding, zeroMicroseconds: opened.videoStartMicroseconds),
+            audio: AudioTrack.Decision(opened, encoding: variantEncoding),
             path: directory.appendingPathComponent(".\(variantRole.rawValue).partial"), threads: threads)
     }
 
-    /// Whether an output encodes the audio (so it is decoded).
+    /// Whether an output has audio (so it is decoded: audio is always encoded).
     private var decodingAudio: Bool {
-        [transcode?.audio, remux?.audio, variantRemux?.audio, variantEncode?.audio].contains { $0?.decodes ?? false }
+        [transcode?.audio, remux?.audio, variantRemux?.audio, variantEncode?.audio].contains { $0 != nil }
     }
 
     /// Whether decoded video is still needed: for a transcode always; for stills and the preview
@@ -232,9 +224,8 @@ final class SinglePass {
                 if let audioDecoder {
                     try audioDecoder.decode(packet, into: frame, damage: &audioDamage) { try takeAudioFrame() }
                 }
-                try copyAudio(packet)
             }
-            if videoSinks.isEmpty && audioSinks.isEmpty && !decodingVideo && !decodingAudio { break }
+            if videoSinks.isEmpty && !decodingVideo && !decodingAudio { break }
         }
         if decodingVideo, let videoDecoder {
             try videoDecoder.decode(nil, into: frame, damage: &videoDamage) { try takeVideoFrame(progress: progress) }
@@ -250,26 +241,18 @@ final class SinglePass {
         let refused: (String) throws -> Void
     }
 
-    /// Lists where copied packets go: the outputs that copy the video, and those that copy the
-    /// audio. A refusal by the main copy drops it (or, without an encode beside it, refuses the
-    /// plan); by the transcode's audio, refuses the plan; by the variant, drops the variant.
+    /// Lists where copied video packets go: the outputs that copy the video. A refusal by the main
+    /// copy drops it (or, without an encode beside it, refuses the plan); by the variant, drops the
+    /// variant.
     private func rebuildSinks() {
         let dropRemux: (String) throws -> Void = { [unowned self] in try self.dropRemux($0) }
         let dropVariant: (String) throws -> Void = { [unowned self] in self.dropVariant($0) }
-        let refuse: (String) throws -> Void = { [unowned self] in try self.refuseCopies($0) }
         videoSinks = [(remux, dropRemux), (variantRemux, dropVariant)].compactMap { output, refused in
             output.map { CopySink(write: $0.writeVideo, refused: refused) }
-        }
-        audioSinks = [
-            (transcode?.audio, refuse), (remux?.audio, dropRemux), (variantRemux?.audio, dropVariant),
-            (variantEncode?.audio, dropVariant),
-        ].compactMap { track, refused in
-            track.flatMap { $0.decodes ? nil : CopySink(write: $0.write, refused: refused) }
         }
     }
 
     private func copyVideo(_ packet: Packet) throws { try fanOut(packet, to: videoSinks) }
-    private func copyAudio(_ packet: Packet) throws { try fanOut(packet, to: audioSinks) }
 
     /// Writes `packet` to every sink; writing consumes a packet, so all but the last get a
     /// reference of their own.
@@ -290,12 +273,6 @@ final class SinglePass {
         }
     }
 
-    /// The transcode's copied audio was refused part-way: the caller encodes everything instead.
-    private func refuseCopies(_ reason: String) throws {
-        logger.info("the audio cannot be copied; it is encoded instead", metadata: ["why": "\(reason)"])
-        throw CopyRefused()
-    }
-
     /// A packet the muxer refuses (a stream whose picture size or audio format changes mid-way)
     /// ends the copy: the encode made alongside wins, and without one the caller encodes instead
     /// (`CopyRefused`).
@@ -305,7 +282,7 @@ final class SinglePass {
         self.remux = nil
         try? FileManager.default.removeItem(at: remux.path)
         rebuildSinks()
-        if transcode == nil { throw CopyRefused() }
+        if transcode == nil { throw CopyRefused(reason: reason) }
     }
 
     /// The variant is optional: one that cannot be made is left out, and the job goes on.
@@ -318,8 +295,10 @@ final class SinglePass {
         rebuildSinks()
     }
 
-    /// The copy the plan chose failed part-way: encode instead.
-    struct CopyRefused: Error {}
+    /// The copy the plan chose failed part-way (why): encode instead.
+    struct CopyRefused: Error {
+        let reason: String
+    }
 
     private func takeVideoFrame(progress: (Double) throws(MediaError) -> Void) throws {
         guard let timestamp = frame.timestamp else { return }

@@ -53,11 +53,12 @@ final class MainTranscode {
 
 /// A video output as a remux (`video` from H.264, `video_hevc` from HEVC, tagged `hvc1`,
 /// `video_av1` from AV1): the source's video packets copied into an MP4 with faststart and none of
-/// the source's tags, beside its audio copied or encoded (`AudioTrack`).
-/// Nothing of the uploader rides along: SEI units (free text a camera or a person wrote into the
-/// stream, GPS from drones and dashcams, the source encoder's settings) are filtered out of every
-/// video packet, and the display matrix is one made here for the exact rotation, not the source's
-/// bytes.
+/// the source's tags, beside its audio encoded (`AudioTrack`).
+/// Nothing of the uploader rides along: every video packet keeps only the units a decoder needs
+/// and the decoder configuration only the parameter sets (`ParameterSets`: an allow-list, so SEI,
+/// filler, unspecified units and AV1 metadata OBUs, where dashcams and drones write GPS and device
+/// strings, never pass), and the display matrix is one made here for the exact rotation, not the
+/// source's bytes.
 final class Remux {
     let path: URL
     let audio: AudioTrack?
@@ -66,7 +67,13 @@ final class Remux {
     private let videoIndex: Int
     private let videoTimeBase: Rational
     private let videoOffset: Int64
-    private let filter: BitstreamFilter?
+    private let filter: BitstreamFilter
+    private let codec: String
+    /// The sequence-level parameter sets of the decoder configuration, and how the packets'
+    /// units are framed: an in-band parameter set that is not one of these changes the stream
+    /// (a new size, depth or chroma format) and ends the copy.
+    private let sequenceUnits: Set<[UInt8]>
+    private let framing: ParameterSets.Framing
     private var lastDecodingTimestamp: Int64?
     private let frameDuration: Int64
     private let reorderDelay: Int
@@ -79,10 +86,20 @@ final class Remux {
         self.container = container
         let start = opened.file.startMicroseconds
         let video = opened.videoStream
-        filter = try Self.seiUnits[opened.info.video.codec].map { units throws(FFmpegError) in
-            try BitstreamFilter(
-                "filter_units", options: ["remove_types": units], input: opened.file, stream: video.index)
+        let codec = opened.info.video.codec
+        // Only codecs with an allow-list are ever copied (CopyCheck); a configuration that cannot
+        // be read as one is the input's fault.
+        let units = ParameterSets.passedUnits[codec] ?? ""
+        let filter = try BitstreamFilter(
+            "filter_units", options: ["pass_types": units], input: opened.file, stream: video.index)
+        guard try filter.rewriteOutputExtradata({ ParameterSets.decoderConfiguration($0, codec: codec) }) else {
+            throw .invalidData("read the \(codec) decoder configuration")
         }
+        self.filter = filter
+        self.codec = codec
+        let configuration = filter.outputExtradata
+        sequenceUnits = ParameterSets.sequenceUnits(ofConfiguration: configuration, codec: codec)
+        framing = ParameterSets.framing(ofConfiguration: configuration, codec: codec)
         videoStream = video.index
         videoTimeBase = video.timeBase
         frameDuration = video.nominalFrameDuration
@@ -98,17 +115,19 @@ final class Remux {
         try container.writeHeader(options: ["movflags": "+faststart"])
     }
 
-    /// NAL unit types that carry SEI, by codec (H.264: 6; HEVC: prefix and suffix SEI).
-    static let seiUnits = ["h264": "6", "hevc": "39|40"]
-
     /// Copies one video packet (and consumes it). Timestamps a muxer would refuse (missing, going
     /// backwards, absurd durations) are mended as `ffmpeg -c copy` mends them; a packet that still
     /// cannot be written means the input is damaged.
     func writeVideo(_ packet: Packet) throws(MediaError) {
         do {
-            if let filter, try !filter.filter(packet) { return }
+            if try !filter.filter(packet) { return }
         } catch {
             throw .corruptInput("the video's packets cannot be read for copying (\(error)); upload it again")
+        }
+        let inBand = packet.withPayload { ParameterSets.sequenceUnits(in: $0, codec: codec, framing: framing) }
+        if !inBand.isSubset(of: sequenceUnits) {
+            // Refused as a muxer refuses a copy it cannot take: the stream is encoded instead.
+            throw .corruptInput("the video's parameter sets change mid-stream (its size, depth or chroma format)")
         }
         packet.mendTimestamps(after: lastDecodingTimestamp, frameDuration: frameDuration, reorderDelay: reorderDelay)
         lastDecodingTimestamp = packet.decodingTimestamp
@@ -130,102 +149,53 @@ final class Remux {
 }
 
 /// The audio of a video output, on the output's timeline (`zeroMicroseconds` is its start): the
-/// source's AAC packets copied as they are, or its decoded frames encoded as AAC. Either way it
-/// keeps its offset from the video, so a copied video and an encoded audio stay in sync.
+/// source's decoded frames encoded as AAC, keeping their offset from the video, so a copied video
+/// and its audio stay in sync. Audio is never copied: an AAC stream's frames can carry data stream
+/// elements and fill elements, and its configuration a program config element's comment, free
+/// bytes an uploader's app may have written that only a full parse would find, while an AAC encode
+/// costs a few percent of a job (see the Media article).
 final class AudioTrack {
-    enum Route: Equatable {
-        case copy
-        case encode(kilobitsPerSecond: Int)
-    }
-
-    /// A route and why it was taken.
+    /// The rate an output's audio is encoded at, and why.
     struct Decision {
-        var route: Route
+        var kilobitsPerSecond: Int
         var why: String
 
-        init(route: Route, why: String) {
-            self.route = route
-            self.why = why
-        }
-
-        /// What becomes of `opened`'s audio in an output whose timeline starts at
-        /// `zeroMicroseconds`: copied when it fits the profile and does not start before the output
-        /// does, else encoded as AAC at the profile's rate, or at the source's own when that is
-        /// lower (an encode never spends more bits than the audio had). Nil: no audio.
-        init?(
-            _ opened: Probe.Opened, check: CopyCheck, encoding: VideoEncoding, allowCopy: Bool, zeroMicroseconds: Int64
-        ) {
-            guard let audio = opened.audioStream, let source = opened.info.audio else { return nil }
-            let startMicroseconds =
-                audio.startTime.map { rescale($0, from: audio.timeBase, to: microsecondTimeBase) } ?? zeroMicroseconds
-            if !allowCopy {
-                why = "copies are off"
-            } else if !check.audioFits {
-                why = check.audioReason ?? "no audio"
-            } else if startMicroseconds < zeroMicroseconds {
-                why = "the audio starts before the video"
-            } else {
-                (route, why) = (.copy, "fits")
-                return
-            }
+        /// `opened`'s audio as `encoding` has it: AAC at the profile's rate, or at the source's own
+        /// when that is lower (an encode never spends more bits than the audio had). Nil: no audio.
+        init?(_ opened: Probe.Opened, encoding: VideoEncoding) {
+            guard opened.audioStream != nil, let source = opened.info.audio else { return nil }
             let profileRate = encoding.audioKbps ?? 128
-            route = .encode(
-                kilobitsPerSecond: source.bitRate.map { min(profileRate, max(48, Int($0 / 1000))) } ?? profileRate)
+            kilobitsPerSecond = source.bitRate.map { min(profileRate, max(48, Int($0 / 1000))) } ?? profileRate
+            why = source.codec == "aac" ? "AAC is encoded again, never copied" : "\(source.codec) is not AAC"
         }
     }
 
     let why: String
-    private let encoder: AudioEncodeBranch?
-    private let copiedIndex: Int?
-    private let container: OutputContainer
+    private let encoder: AudioEncodeBranch
     private let timeBase: Rational
     /// The output's zero, in the source audio's time base.
     private let zero: Int64
-    private var lastDecodingTimestamp: Int64?
-    private let sourceKilobitsPerSecond: Int?
 
     init(_ decision: Decision, opened: Probe.Opened, container: OutputContainer, zeroMicroseconds: Int64)
         throws(FFmpegError)
     {
         let stream = opened.audioStream!
-        let source = opened.info.audio!
-        self.container = container
         timeBase = stream.timeBase
         zero = rescale(zeroMicroseconds, from: microsecondTimeBase, to: stream.timeBase)
-        sourceKilobitsPerSecond = source.bitRate.map { Int($0 / 1000) }
-        switch decision.route {
-        case .copy:
-            encoder = nil
-            copiedIndex = try container.addStream(
-                copying: opened.file, stream: stream.index, filter: nil, clockwiseQuarterTurns: 0)
-            why = "audio copied: \(decision.why)"
-        case .encode(let kilobitsPerSecond):
-            encoder = try AudioEncodeBranch(audio: source, kilobitsPerSecond: kilobitsPerSecond, container: container)
-            copiedIndex = nil
-            why = "audio encoded: \(decision.why)"
-        }
+        encoder = try AudioEncodeBranch(
+            audio: opened.info.audio!, kilobitsPerSecond: decision.kilobitsPerSecond, container: container)
+        why = "audio encoded: \(decision.why)"
     }
 
-    /// Whether the track wants decoded frames (`consume`) rather than packets (`write`).
-    var decodes: Bool { encoder != nil }
-    var path: String { decodes ? "encode" : "copy" }
-    var kilobitsPerSecond: Int? { encoder.map { $0.bitsPerSecond / 1000 } ?? sourceKilobitsPerSecond }
-
-    /// Copies one audio packet (and consumes it); nothing when the track encodes.
-    func write(_ packet: Packet) throws(MediaError) {
-        guard let copiedIndex else { return }
-        packet.mendTimestamps(after: lastDecodingTimestamp)
-        lastDecodingTimestamp = packet.decodingTimestamp
-        try container.writeCopied(packet, stream: copiedIndex, timeBase: timeBase, offset: zero)
-    }
+    var path: String { "encode" }
+    var kilobitsPerSecond: Int? { encoder.bitsPerSecond / 1000 }
 
     /// Encodes one decoded frame at its place on the output's timeline.
     func consume(_ frame: Frame) throws(MediaError) {
-        guard let encoder else { return }
         try encoder.consume(frame, startSeconds: Double((frame.timestamp ?? zero) - zero) * timeBase.doubleValue)
     }
 
-    func finish() throws(MediaError) { try encoder?.finish() }
+    func finish() throws(MediaError) { try encoder.finish() }
 }
 
 extension OutputContainer {

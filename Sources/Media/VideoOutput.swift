@@ -36,12 +36,6 @@ struct CopyCheck {
     let videoFitsPicture: Bool
     /// Why the video is not copied as it is ("fits" when it is).
     let videoReason: String
-    /// AAC, mono or stereo, 44.1 or 48 kHz, at most 1.5× the profile's audio rate: copied
-    /// beside whichever video the output has.
-    let audioFits: Bool
-    /// Why the audio is not copied ("fits" when it is; nil without audio).
-    let audioReason: String?
-
     init(_ info: MediaInfo, encoding: VideoEncoding, videoCodec: String = "h264") {
         let video = info.video
         var problems: [String] = []
@@ -58,6 +52,7 @@ struct CopyCheck {
         if video.mirrored { problems.append("the display matrix mirrors the picture (not every player does)") }
         if !video.orientationExact { problems.append("the display matrix is not a quarter-turn rotation") }
         if video.edited { problems.append("the edit list cuts, repeats or retimes the video") }
+        if video.interlaced { problems.append("the picture is interlaced (not every phone shows fields)") }
         videoCompatible = problems.isEmpty
         let pictureFits = min(video.width, video.height) <= encoding.shortSideMax
         if !pictureFits {
@@ -75,19 +70,5 @@ struct CopyCheck {
         videoFitsPicture = videoCompatible && pictureFits && rateFits
         videoWithinProfile = problems.isEmpty
         videoReason = problems.isEmpty ? "fits" : problems.joined(separator: "; ")
-        (audioFits, audioReason) = Self.audio(info.audio, kilobitsPerSecond: encoding.audioKbps)
-    }
-
-    private static func audio(_ audio: AudioInfo?, kilobitsPerSecond: Int?) -> (Bool, String?) {
-        guard let audio else { return (false, nil) }
-        var problems: [String] = []
-        if audio.codec != "aac" { problems.append("audio is \(audio.codec), not aac") }
-        if !(1...2).contains(audio.channels) { problems.append("\(audio.channels) audio channels, not mono or stereo") }
-        if ![44_100, 48_000].contains(audio.sampleRate) { problems.append("audio at \(audio.sampleRate) Hz") }
-        if let kilobitsPerSecond, let bitRate = audio.bitRate, bitRate > Int64(kilobitsPerSecond) * 1500 {
-            problems.append("audio at \(bitRate / 1000) kbit/s, over 1.5× the profile's \(kilobitsPerSecond)")
-        }
-        if kilobitsPerSecond == nil { problems.append("the output is muted") }
-        return (problems.isEmpty, problems.isEmpty ? "fits" : problems.joined(separator: "; "))
     }
 }

@@ -8,5 +8,8 @@ public enum Pipeline {
     /// a repeated frame shown longer instead of encoded again.
     /// 3: copies decided stream by stream (a video copied beside a converted audio and the other
     /// way round); audio never encoded at more than the source's rate.
-    public static let version = 3
+    /// 4: copies keep only what a decoder needs (an allow-list of units, the decoder configuration
+    /// rebuilt from the parameter sets), audio always encoded, no copy of interlaced video or of a
+    /// stream whose parameter sets change.
+    public static let version = 4
 }

@@ -18,7 +18,7 @@ func withProcessed<R>(
 }
 
 /// Fixtures whose video the main output may copy as it is under MEDIUM (H.264 4:2:0 within 720
-/// lines and 2.5 Mbit/s; the audio copied or converted on its own account).
+/// lines and 2.5 Mbit/s; the audio always encoded).
 let remuxableUnderMedium: Set<String> = [
     "portrait_rot90.mp4", "portrait_rot180.mp4", "portrait_rot270.mp4", "no_audio.mp4", "vfr.mp4",
     "black_first_second.mp4", "pcm_audio.mov",
@@ -108,10 +108,9 @@ struct EncodingTests {
                 let encoder = try #require(video.encoder)
                 #expect(encoder.crf == profile.encoding.crf && encoder.preset == profile.encoding.preset)
                 #expect(encoder.maxrateKbps == profile.encoding.maxrateKbps)
-                // The source's 96 kbit/s AAC fits MEDIUM (up to 1.5× its 128) and is copied; LOW's 64
-                // is too little for it, so there it is encoded.
-                #expect(encoder.audioPath == (profile == .low ? "encode" : "copy"))
-                #expect(encoder.audioKbps == (profile == .low ? profile.encoding.audioKbps : 96))
+                // Audio is always encoded, never above the source's 96 kbit/s: LOW at its 64.
+                #expect(encoder.audioPath == "encode")
+                #expect(encoder.audioKbps == min(96, profile.encoding.audioKbps ?? 96))
             }
         }
     }

@@ -137,6 +137,34 @@ struct HostileCopyTests {
         }
     }
 
+    /// H.264 whose SPS turns 4:4:4 half way, under a 4:2:0 configuration: a copy would be
+    /// published as 8-bit 4:2:0 and fail on phones at frame 31, so the in-band parameter set ends
+    /// the copy and the stream is encoded, every frame 8-bit 4:2:0.
+    @Test func aParameterSetThatChangesMidStreamIsEncoded() throws {
+        try withProcessed("sps_change_444.mp4", type: .compression) { report, directory in
+            let video = try #require(report.outputs[.video])
+            #expect(
+                video.encoder?.path == "transcode"
+                    && video.encoder?.why.first?.contains("the video's parameter sets change mid-stream") == true,
+                "\(video.encoder?.why ?? [])")
+            let path = directory.appendingPathComponent(video.path).path
+            let stream = (try FFprobe.describe(path)?["streams"] as? [[String: Any]])?.first
+            #expect(
+                stream?["pix_fmt"] as? String == "yuv420p" && stream?["profile"] as? String != "High 4:4:4 Predictive")
+            // The decoder loses frames at the switch: the `ffmpeg` program's encode has 58 of the
+            // 60, this one 56 (the encode after a refused copy starts from a fresh read).
+            #expect((try FFprobe.decodedVideoFrames(path)?.frames ?? 0) >= 56)
+        }
+    }
+
+    /// Interlaced H.264 (fields) is never copied: not every phone shows fields.
+    @Test func interlacedVideoIsEncoded() throws {
+        try withProcessed("interlaced_h264.mp4", type: .compression) { report, _ in
+            let encoder = try #require(report.outputs[.video]?.encoder)
+            #expect(encoder.path == "transcode" && encoder.why.contains { $0.contains("interlaced") }, "\(encoder.why)")
+        }
+    }
+
     /// A stream chosen for a copy whose picture and audio change mid-way: the copy fails there,
     /// and the job becomes an encode instead of failing.
     @Test func copyThatBreaksMidWayBecomesAnEncode() throws {

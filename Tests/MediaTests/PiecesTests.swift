@@ -56,7 +56,7 @@ struct PiecesTests {
         try compressed("long_hevc_720p_20s.mp4", pieceSeconds: 4) { report, path in
             let encoder = try #require(report.outputs[.video]?.encoder)
             #expect(encoder.why.first?.hasPrefix("video encoded in 5 pieces") == true, "\(encoder.why)")
-            #expect(encoder.audioPath == "copy")
+            #expect(encoder.audioPath == "encode")
             // The upload's own HEVC is still copied beside it, for phones that play it.
             #expect(report.outputs[.videoHevc]?.encoder?.path == "remux")
             #expect(try frameTimes(path) == singleTimes, "every frame once, at its own time")

@@ -14,9 +14,9 @@ private func streamTimes(_ path: String) throws -> [String: (start: Double, dura
     }
 }
 
-/// The main video's copies are decided stream by stream: a video that fits is copied while its
-/// audio is converted, an audio that fits is copied while the video is encoded, and an encode that
-/// comes out larger than the copy made beside it loses.
+/// The main video's copy is decided on its own: a video that fits is copied while its audio is
+/// encoded (audio always is), and an encode that comes out larger than the copy made beside it
+/// loses.
 @Suite("Copies stream by stream", .oneAtATime)
 struct StreamCopyTests {
     /// H.264 that fits MEDIUM beside PCM audio: the video packets are the source's, bit for bit,
@@ -27,7 +27,7 @@ struct StreamCopyTests {
             let video = try #require(report.outputs[.video])
             let encoder = try #require(video.encoder)
             #expect(encoder.path == "remux" && encoder.audioPath == "encode", "\(encoder.why)")
-            #expect(encoder.why.contains { $0.hasPrefix("audio encoded: audio is pcm_s16le, not aac") })
+            #expect(encoder.why.contains { $0.hasPrefix("audio encoded: pcm_s16le is not AAC") })
             #expect(video.audioCodec == "aac")
             let path = directory.appendingPathComponent(video.path).path
             let copied = try #require(try FFprobe.packetHashes(path, stream: "v:0"))
@@ -42,25 +42,24 @@ struct StreamCopyTests {
         }
     }
 
-    /// 1080p H.264 over MEDIUM's 720 lines with 96 kbit/s AAC: the video is encoded, the audio
-    /// packets are the source's, bit for bit, and keep their place against the video.
-    @Test func audioIsCopiedWhileTheVideoIsEncoded() throws {
+    /// 1080p H.264 over MEDIUM's 720 lines with 96 kbit/s AAC that would fit: the video is encoded
+    /// and so is the audio (an AAC copy could carry what the uploader's app wrote beside the sound),
+    /// at the source's rate, keeping its place against the video and its length.
+    @Test func audioIsEncodedEvenWhenItWouldFit() throws {
         let source = Fixtures.path("landscape_1080p_h264_aac.mp4")
         try withProcessed("landscape_1080p_h264_aac.mp4", type: .compression) { report, directory in
             let video = try #require(report.outputs[.video])
             let encoder = try #require(video.encoder)
-            #expect(encoder.path == "transcode" && encoder.audioPath == "copy", "\(encoder.why)")
-            #expect(video.height == 720)
+            #expect(encoder.path == "transcode" && encoder.audioPath == "encode", "\(encoder.why)")
+            #expect(encoder.why.contains("audio encoded: AAC is encoded again, never copied"), "\(encoder.why)")
+            #expect(encoder.audioKbps == 96 && video.height == 720)
             let path = directory.appendingPathComponent(video.path).path
-            let copied = try #require(try FFprobe.packetHashes(path, stream: "a:0"))
-            let sourcePackets = try FFprobe.packetHashes(source, stream: "a:0")
-            #expect(!copied.isEmpty && copied == sourcePackets)
             let (written, original) = (try streamTimes(path), try streamTimes(source))
             let offset = { (times: [String: (start: Double, duration: Double)]) in
                 (times["audio"]?.start ?? .nan) - (times["video"]?.start ?? .nan)
             }
             #expect(abs(offset(written) - offset(original)) < 1.0 / 30, "\(offset(written)) vs \(offset(original))")
-            #expect(abs((written["audio"]?.duration ?? 0) - (original["audio"]?.duration ?? 0)) < 0.001)
+            #expect(abs((written["audio"]?.duration ?? 0) - (original["audio"]?.duration ?? 0)) < 0.025)
         }
     }
 

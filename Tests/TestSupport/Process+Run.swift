@@ -83,6 +83,21 @@ public enum FFprobe {
         return String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
+    /// How many frames the first video stream of `path` decodes to (ffprobe decodes them all), and
+    /// whether the decoder complained about anything (its errors, at level `error`).
+    public static func decodedVideoFrames(_ path: String) throws -> (frames: Int, errors: String)? {
+        guard let executable else { return nil }
+        let result = try runProgram(
+            executable,
+            [
+                "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames",
+                "-of", "csv=p=0", path,
+            ])
+        // A rotated stream's line ends in an empty side-data column: "60,".
+        let line = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (line.split(separator: ",").first.flatMap { Int($0) } ?? 0, result.stderr)
+    }
+
     /// How many packets the first video stream of `path` has, counted by reading them all.
     public static func videoPacketCount(_ path: String) throws -> Int? {
         guard let executable else { return nil }

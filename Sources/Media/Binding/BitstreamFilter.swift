@@ -1,8 +1,8 @@
 import CFFmpeg
 
 /// Owns an `AVBSFContext`: rewrites the packets of a copied stream without decoding them. Used to
-/// drop what an uploader's camera or a person wrote into the bitstream itself (SEI user data: GPS
-/// from drones and dashcams, encoder settings) before a copy is published.
+/// keep only what a decoder needs (`ParameterSets`) of what an uploader's camera or app wrote into
+/// the bitstream itself before a copy is published.
 final class BitstreamFilter {
     private var context: UnsafeMutablePointer<AVBSFContext>?
 
@@ -31,6 +31,32 @@ final class BitstreamFilter {
         throws(FFmpegError) -> R
     {
         try body(context!.pointee.par_out)
+    }
+
+    /// Replaces the output parameters' extradata (the decoder configuration a copy is muxed with)
+    /// by what `rewrite` makes of it; false (nothing changed) when `rewrite` refuses it.
+    func rewriteOutputExtradata(_ rewrite: ([UInt8]) -> [UInt8]?) throws(FFmpegError) -> Bool {
+        let parameters = context!.pointee.par_out!
+        let current =
+            parameters.pointee.extradata.map {
+                Array(UnsafeBufferPointer(start: $0, count: Int(parameters.pointee.extradata_size)))
+            } ?? []
+        guard let rewritten = rewrite(current) else { return false }
+        let buffer = try allocated(
+            "av_mallocz(extradata)",
+            av_mallocz(rewritten.count + Int(AV_INPUT_BUFFER_PADDING_SIZE))?.assumingMemoryBound(to: UInt8.self))
+        buffer.update(from: rewritten, count: rewritten.count)
+        av_freep(&parameters.pointee.extradata)
+        parameters.pointee.extradata = buffer
+        parameters.pointee.extradata_size = Int32(rewritten.count)
+        return true
+    }
+
+    /// The output parameters' extradata (the decoder configuration a copy is muxed with).
+    var outputExtradata: [UInt8] {
+        let parameters = context!.pointee.par_out!.pointee
+        return parameters.extradata.map { Array(UnsafeBufferPointer(start: $0, count: Int(parameters.extradata_size))) }
+            ?? []
     }
 
     /// Filters `packet` in place (consuming its payload); false when the filter dropped it.

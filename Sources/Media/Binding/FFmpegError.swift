@@ -15,6 +15,11 @@ struct FFmpegError: Error, CustomStringConvertible {
         self.text = code == 0 ? "out of memory" : FFmpegError.text(for: code)
     }
 
+    /// Data `call` could not read (`AVERROR_INVALIDDATA`): the input's fault.
+    static func invalidData(_ call: String) -> FFmpegError {
+        FFmpegError(call: call, code: cffmpeg_averror_invaliddata())
+    }
+
     /// An allocation that returned NULL.
     static func allocation(_ call: String) -> FFmpegError {
         FFmpegError(call: call, code: 0)

@@ -27,6 +27,11 @@ final class Packet {
     /// Whether the packet starts a picture that decodes on its own.
     var isKeyframe: Bool { pointer.pointee.flags & AV_PKT_FLAG_KEY != 0 }
 
+    /// Lends the packet's payload, read-only, for the duration of `body`.
+    func withPayload<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        body(UnsafeRawBufferPointer(start: pointer.pointee.data, count: Int(pointer.pointee.size)))
+    }
+
     /// The presentation timestamp, in the stream's time base.
     var presentationTimestamp: Int64? { pointer.pointee.pts == noTimestamp ? nil : pointer.pointee.pts }
 

@@ -55,6 +55,8 @@ struct StreamDescription {
     var isAttachedPicture: Bool
     /// This FFmpeg build has a decoder for the stream's codec.
     var hasDecoder: Bool
+    /// The stream's fields are coded apart (`field_order` other than progressive or unknown).
+    var interlaced: Bool
     /// One frame at the stream's rate (its average, its base rate, or 25 fps), in its time base.
     var nominalFrameDuration: Int64 {
         let rate =
@@ -156,6 +158,7 @@ extension StreamDescription {
         sampleRate = Int(parameters.sample_rate)
         isAttachedPicture = stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0
         hasDecoder = avcodec_find_decoder(parameters.codec_id) != nil
+        interlaced = ![AV_FIELD_UNKNOWN, AV_FIELD_PROGRESSIVE].contains(parameters.field_order)
 
         var sideDataSize: Int = 0
         if let matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &sideDataSize),
