@@ -312,6 +312,21 @@ stsz = path(data, b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsz")
 replace(data, stsz, struct.pack(">I4sIII", 20, b"stsz", 0, 100, 88_000_000))
 open(sys.argv[2], "wb").write(data)
 PY
+# The same bomb behind a first box no one knows (FFmpeg steps over it), and inside a compressed
+# index (cmov: FFmpeg inflates it and parses the tables, which no check could see first).
+python3 - sample_table_bomb.mp4 <<'PY'
+import struct, sys, zlib
+exec(open("mp4boxes.tmp.py").read())
+data = bytearray(open(sys.argv[1], "rb").read())
+open("sample_table_bomb_unknown_first.mp4", "wb").write(struct.pack(">I4s", 24, b"zzzz") + bytes(16) + data)
+moov = path(data, b"moov")[0]
+whole = bytes(data[moov[0]:moov[0] + moov[1]])
+packed = zlib.compress(whole)
+cmov = struct.pack(">I4s", 8 + 12 + 12 + len(packed), b"cmov") + struct.pack(">I4s4s", 12, b"dcom", b"zlib") \
+    + struct.pack(">I4sI", 12 + len(packed), b"cmvd", len(whole)) + packed
+compressed = data[:moov[0]] + struct.pack(">I4s", 8 + len(cmov), b"moov") + cmov + data[moov[0] + moov[1]:]
+open("sample_table_bomb_cmov.mp4", "wb").write(compressed)
+PY
 # A grey 1280x720 VP9 keyframe, then 600 one-byte packets that each say "show the previous frame
 # again" (VP9's show_existing_frame): 10 s at 60 fps in 8 KB, each frame a full picture to encode.
 ff -f lavfi -i "color=gray:size=1280x720:rate=60" -frames:v 1 -c:v libvpx-vp9 -b:v 200k key.tmp.ivf
@@ -464,5 +479,12 @@ ff -r 30 -i both.tmp.h264 -c copy -movflags +faststart sps_change_444.mp4
 ff -f lavfi -i "$(video 320x180 30 1)" -vf "$markers" -c:v libx264 -preset veryfast -crf 30 -pix_fmt yuv420p \
   -flags +ildct+ilme -x264-params interlaced=1:tff=1 -movflags +faststart interlaced_h264.mp4
 rm -f first.tmp.h264 second.tmp.h264 both.tmp.h264
+# 30 s with a single keyframe, at its start: each piece of it would decode from there.
+ff -f lavfi -i "$(video 160x96 30 30)" -vf "$markers" -c:v libx264 -preset veryfast -crf 40 -pix_fmt yuv420p \
+  -g 100000 -keyint_min 100000 -sc_threshold 0 -movflags +faststart sparse_keyframes.mp4
+# A second of 4K HEVC in 140 KB: the child's memory, budgeted from the upload's bytes and then its
+# picture, still lets it be made, AV1 variant included.
+ff -f lavfi -i "$(video 3840x2160 30 1)" -f lavfi -i "$(tone 1)" -vf "$markers" -c:v libx265 -preset ultrafast \
+  -crf 40 -pix_fmt yuv420p -x265-params log-level=error -tag:v hvc1 "${aac[@]}" -movflags +faststart uhd_hevc_1s.mp4
 
 du -ch -- *.mp4 *.mov *.webm *.m4a *.mkv | tail -n 1

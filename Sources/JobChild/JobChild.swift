@@ -29,7 +29,13 @@ public enum JobChild {
                             + sandbox.missing.joined(separator: ", ") + "); nothing was read")))
             return 1
         }
-        ResourceBudget.limitMemory(bytes: request.memoryBytes)
+        // Before a byte of the upload is parsed, its address space is what its size could need.
+        let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: request.inputPath)[.size] as? Int64) ?? nil
+        ResourceBudget.limitMemory(
+            bytes: request.memoryBytes,
+            initially: ResourceBudget.parseMemory(
+                fileBytes: fileBytes ?? 0, threads: threads, ceiling: request.memoryBytes))
         ResourceBudget.limitCPU(seconds: request.cpuSeconds)
         if request.niceness > 0 { _ = nice(Int32(request.niceness)) }
 
@@ -38,6 +44,10 @@ public enum JobChild {
             let report = try MediaProcessor.run(
                 request.media, logger: logger,
                 probed: { info in
+                    ResourceBudget.allowMemory(
+                        bytes: ResourceBudget.memoryBytes(
+                            for: info, threads: threads, encodeWork: request.media.encodeWork,
+                            encodesAV1: request.media.encodesAV1, ceiling: request.memoryBytes))
                     ResourceBudget.limit(
                         for: info, type: request.type, profile: request.profile, cpuCeiling: request.cpuSeconds,
                         limits: request.limits, encodeWork: request.media.encodeWork)

@@ -50,16 +50,47 @@ public enum ResourceBudget {
         min(ceiling, Double(cpuSeconds) + 300)
     }
 
-    /// Limits this process's address space (a decoder that asks for more gets ENOMEM, which is
+    /// Limits this process's address space to `bytes` for good, and for now (until the input is
+    /// probed) to `initially` (a decoder that asks for more gets ENOMEM, which is
     /// `limits_exceeded`), any single FFmpeg allocation to 256 MiB (no real input needs more at
     /// once; a 9 KB MP4 whose sample table claims 88 million samples asks for 2 GB in one piece),
     /// and forbids core dumps (they would hold the input).
-    public static func limitMemory(bytes: Int64) {
+    public static func limitMemory(bytes: Int64, initially: Int64? = nil) {
         _ = clinux_limit_malloc_arenas(4)
         lower(RLIMIT_AS, soft: bytes, hard: bytes)
+        if let initially { setSoft(RLIMIT_AS, initially) }
         lower(RLIMIT_CORE, soft: 0, hard: 0)
         FFmpegAllocations.limit(bytes: min(bytes, 256 << 20))
     }
+
+    /// The address space a job's child gets before its input is parsed, from what is known then:
+    /// the program and its libraries (370 MB mapped here, whatever the input: 512 MiB), 32 MiB per
+    /// thread, and 32 bytes per byte of the upload. A parser that believes a crafted index (FFmpeg
+    /// allocates what tables claim) is bounded by what the upload's bytes could really need: an
+    /// 11 KB file gets 0.5 GB, not the 1.6 GB eight tracks of ten million samples ask for.
+    public static func parseMemory(fileBytes: Int64, threads: Int, ceiling: Int64) -> Int64 {
+        min(ceiling, (512 << 20) + Int64(max(1, threads)) * (32 << 20) + 32 * max(0, fileBytes))
+    }
+
+    /// The address space once the input is probed: 768 MiB, plus 256 bytes per coded pixel for
+    /// every two threads, times the request's encodes (`encodeWork`: an AV1 variant, a second
+    /// pass), plus SVT-AV1's own 1 GiB and 128 MiB per thread when AV1 is encoded, never more than
+    /// `ceiling`. Measured here (2 threads), the least each job ran in: 540 MB for a 320x180
+    /// FULL_PROCESSING, 857 MB for 1080p, 944 MB for 4K HEVC to MEDIUM; with the AV1 variant
+    /// 1.3 GB for 360x640, 1.8 GB for 1080p, 1.9 GB for 4K (below that SVT-AV1 hangs rather than
+    /// fail: the budget must not come near). This gives 0.79, 1.3 and 2.9 GB, and 2.1, 3.5 and
+    /// 7.9 GB with AV1.
+    public static func memoryBytes(
+        for info: MediaInfo, threads: Int, encodeWork: Double, encodesAV1: Bool, ceiling: Int64
+    ) -> Int64 {
+        let pixels = Double(info.video.codedWidth) * Double(info.video.codedHeight)
+        let perPixel = 256 * max(1, Double(threads) / 2) * max(1, encodeWork)
+        let av1: Int64 = encodesAV1 ? (1 << 30) + Int64(max(1, threads)) * (128 << 20) : 0
+        return min(ceiling, (768 << 20) + av1 + Int64(min(pixels * perPixel, Double(ceiling))))
+    }
+
+    /// Moves the address-space limit to `bytes` (within the hard limit `limitMemory` set).
+    public static func allowMemory(bytes: Int64) { setSoft(RLIMIT_AS, bytes) }
 
     /// Once the input is probed: lowers the CPU limit to what it deserves and limits the size of
     /// any file written (`RLIMIT_FSIZE`; a write past it fails with EFBIG, reported as

@@ -9,30 +9,28 @@ struct MP4Tables {
     /// A track's edit list cuts, repeats or retimes its media.
     private(set) var edited = false
 
-    /// Top-level boxes the walk knows; a file starting with anything else is not checked here.
-    private static let topLevel: Set<String> = ["ftyp", "moov", "mdat", "free", "skip", "wide", "pnot", "uuid", "moof"]
     /// Boxes that only hold other boxes, on the way to the tables.
-    private static let containers: Set<String> = ["moov", "trak", "mdia", "minf", "stbl", "edts", "moof", "traf"]
+    private static let containers: Set<String> = [
+        "moov", "trak", "mdia", "minf", "stbl", "edts", "moof", "traf", "mfra",
+    ]
     /// The largest `moov` or `moof` read: a 30-minute 240 fps video's index is a few MB.
     private static let largestIndex = 64 << 20
 
-    /// Reads the boxes of `path` (`size` bytes). Nil when the file is not ISO base media.
+    /// Reads the top-level boxes of `path` (`size` bytes) as FFmpeg's demuxer does: whatever their
+    /// type, as long as their sizes hold (FFmpeg steps over a box it does not know, so a crafted
+    /// first box must not stop the check). A file that is not ISO base media stops the walk at
+    /// once; what it found is returned.
     static func read(path: String, size: Int64) throws(MediaError) -> MP4Tables? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         var tables = MP4Tables()
         var offset: Int64 = 0
-        var first = true
         while offset + 8 <= size {
             guard let header = try? Self.read(handle, at: offset, count: 16), header.count >= 8 else { break }
             let type = String(decoding: header[4..<8], as: UTF8.self)
-            if first {
-                guard topLevel.contains(type) else { return nil }
-                first = false
-            }
             // A box running past the end is a file cut short: FFmpeg says so in its own words.
             guard let (headerBytes, boxBytes) = Self.length(header, remaining: size - offset) else { break }
-            if type == "moov" || type == "moof" {
+            if type == "moov" || type == "moof" || type == "mfra" {
                 guard boxBytes <= Int64(largestIndex) else {
                     throw MediaError.limitsExceeded(
                         "the file's index is \(boxBytes) bytes, over the \(largestIndex >> 20) MiB any real video needs; "
@@ -56,6 +54,13 @@ struct MP4Tables {
             guard let (headerBytes, boxBytes) = Self.length(Data(header), remaining: Int64(body.endIndex - position))
             else { throw Self.damaged("a box inside its \(type) box is larger than it") }
             let payload = body[(position + Int(headerBytes))..<(position + Int(boxBytes))]
+            if child == "cmov" {
+                // FFmpeg inflates a compressed index and parses what comes out, which no check
+                // here can see first; no phone or camera writes one.
+                throw MediaError.limitsExceeded(
+                    "the file's index is compressed (a cmov box), which no phone or camera writes and which could "
+                        + "unpack to any size: re-export the video")
+            }
             if Self.containers.contains(child) {
                 try walk(Data(payload), type: child, fileSize: fileSize)
             } else {
@@ -90,6 +95,19 @@ struct MP4Tables {
             let entryBytes: Int64 = ["stco": 4, "co64": 8, "stts": 8, "stsc": 12, "ctts": 8, "stss": 4][type] ?? 0
             if 8 + entryBytes * word(4) > available {
                 throw Self.damaged("its \(type) table claims \(word(4)) entries in \(available) bytes")
+            }
+        case "sbgp":
+            // Sample-to-group entries of 8 bytes, after a grouping type (and, in version 1, a parameter).
+            let count = word(version == 1 ? 12 : 8)
+            if Int64(version == 1 ? 16 : 12) + 8 * count > available {
+                throw Self.damaged("its sample group table claims \(count) entries in \(available) bytes")
+            }
+        case "tfra":
+            // Random-access entries: a time and an offset (8 or 16 bytes) and three numbers of 1–4 bytes.
+            let sizes = word(8)
+            let entryBytes = Int64(version == 1 ? 16 : 8) + ((sizes >> 4 & 3) + (sizes >> 2 & 3) + (sizes & 3) + 3)
+            if 16 + entryBytes * word(12) > available {
+                throw Self.damaged("its random-access table claims \(word(12)) entries in \(available) bytes")
             }
         case "trun":
             // Each sample holds at least a byte of the file, whatever its default size says.

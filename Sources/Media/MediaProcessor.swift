@@ -77,6 +77,9 @@ public enum MediaProcessor {
         /// The request's video encodes, counted in H.264 encodes of the profile, for its CPU
         /// budget: an AV1 variant costs about 1.8 more (SVT-AV1 preset 10 against libx264 on the
         /// benchmark's clips), a byte budget's second pass one more.
+        /// Whether the request may encode AV1 (the variant asked for always, or variant work).
+        public var encodesAV1: Bool { efficientVariant == .always || part == .efficientVariant }
+
         public var encodeWork: Double {
             (efficientVariant == .always ? 2.8 : 1) + (maxBytes == nil ? 0 : 1)
         }
@@ -127,7 +130,17 @@ public enum MediaProcessor {
         func scaled(_ fraction: Double) { progress(0.02 + 0.97 * fraction) }
         // The CPU budget is kept here, where the work is, so going over it ends as a clean
         // failure (outputs removed); the kernel's RLIMIT_CPU is only the backstop.
-        let budget = cpuBudget(opened.info).map { (seconds: $0, from: ProcessCPU.seconds()) }
+        // A piece gets its share of the job's budget (its decode from the keyframe before its cut
+        // to its end, plus a tenth), not all of it: a fleet never spends N budgets on one video.
+        var share = 1.0
+        if case .encode(let span) = request.pieceWork {
+            let duration = rescale(
+                Int64(opened.info.durationMs ?? 0) * 1000, from: microsecondTimeBase, to: opened.videoStream.timeBase)
+            share = min(1, span.share(ofDuration: duration) + 0.1)
+        }
+        let budget = cpuBudget(opened.info).map {
+            (seconds: share < 1 ? 10 + Int((Double($0) * share).rounded(.up)) : $0, from: ProcessCPU.seconds())
+        }
         func budgeted(_ fraction: Double) throws(MediaError) {
             scaled(fraction)
             if let budget, ProcessCPU.seconds() - budget.from > Double(budget.seconds) {

@@ -19,22 +19,40 @@ public enum Pieces {
         public var start: Int64
         public var end: Int64?
         public var onKeyframe: Bool
+        /// Where decoding starts: the keyframe before `start` (`start` itself on a keyframe; nil in
+        /// spans recorded before it was kept).
+        public var decodeFrom: Int64?
+
+        /// The share of a whole pass's decoding this piece does, for a video lasting `duration`
+        /// (the same time base): from its keyframe to its end.
+        func share(ofDuration duration: Int64) -> Double {
+            guard duration > 0 else { return 1 }
+            return Double((end ?? duration) - (decodeFrom ?? start)) / Double(duration)
+        }
     }
+
+    /// The decoding every piece does before its cut (from the keyframe before it), all pieces
+    /// together, as a share of one pass: cuts that would cost more are dropped, the costliest
+    /// first, so the fleet's work on a video stays within 25 % of one pass's decode (a video with
+    /// one keyframe at its start, cut into 5 s pieces, decoded 2.1 times over).
+    static let leadInShare = 0.25
 
     /// Cuts the video into pieces of about `seconds`: at the first keyframe at or after each
     /// multiple of `seconds`, or at the multiple itself when that keyframe is more than a quarter
-    /// of a piece later (sparse keyframes: a short decode before the cut); a last piece shorter
-    /// than half a piece joins the one before. Reads packets only, nothing is decoded, and keeps
-    /// only the cuts: times past the declared (and checked) duration count as its end, so a
-    /// crafted file cannot ask for more pieces than its duration allows.
+    /// of a piece later (sparse keyframes: a decode from the keyframe before the cut); a last
+    /// piece shorter than half a piece joins the one before; then cuts are dropped, costliest
+    /// decode first, until all pieces together decode at most `leadInShare` more than one pass
+    /// (a video whose keyframes are too sparse is one pass). Reads packets only, nothing is
+    /// decoded, and keeps only the cuts: times past the declared (and checked) duration count as
+    /// its end, so a crafted file cannot ask for more pieces than its duration allows.
     static func spans(_ opened: Probe.Opened, seconds: Double) throws(MediaError) -> [Span] {
         let stream = opened.videoStream
         let start = stream.startTime ?? 0
         let unit = Double(rescale(1_000_000, from: microsecondTimeBase, to: stream.timeBase))
         let length = max(1, Int64(seconds * unit))
         let declared = Int64(Double(opened.info.durationMs ?? 0) / 1000 * unit)
-        var cuts: [(time: Int64, onKeyframe: Bool)] = [(0, true)]
-        var (target, last) = (length, Int64(0))
+        var cuts: [(time: Int64, onKeyframe: Bool, leadIn: Int64)] = [(0, true, 0)]
+        var (target, last, keyframe) = (length, Int64(0), Int64(0))
         var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
         do {
             let packet = try Packet()
@@ -47,19 +65,21 @@ public enum Pieces {
                 if relative - last > length {
                     // A gap with no frames (a timestamp jump): no pieces inside it.
                     while target + length / 4 < last {
-                        cuts.append((target, false))
+                        cuts.append((target, false, target - keyframe))
                         target += length
                     }
                     target = max(target, relative)
                 }
-                guard packet.isKeyframe, relative >= target else { continue }
+                guard packet.isKeyframe else { continue }
+                defer { keyframe = max(keyframe, relative) }
+                guard relative >= target else { continue }
                 // No keyframe came within a quarter piece of these targets: cut there.
                 while target + length / 4 < relative {
-                    cuts.append((target, false))
+                    cuts.append((target, false, target - keyframe))
                     target += length
                 }
                 if relative >= target {
-                    cuts.append((relative, true))
+                    cuts.append((relative, true, 0))
                     target = relative + length
                 }
             }
@@ -69,14 +89,19 @@ public enum Pieces {
             throw .decoding(error)
         }
         while target + length / 2 <= last {
-            cuts.append((target, false))
+            cuts.append((target, false, target - keyframe))
             target += length
         }
         while cuts.count > 1, let final = cuts.last, last - final.time < length / 2 { cuts.removeLast() }
+        while cuts.reduce(0, { $0 + $1.leadIn }) > Int64(Double(last) * leadInShare),
+            let costliest = cuts.indices.dropFirst().max(by: { cuts[$0].leadIn < cuts[$1].leadIn })
+        {
+            cuts.remove(at: costliest)
+        }
         return cuts.indices.map { index in
             Span(
                 start: cuts[index].time, end: index + 1 < cuts.count ? cuts[index + 1].time : nil,
-                onKeyframe: cuts[index].onKeyframe)
+                onKeyframe: cuts[index].onKeyframe, decodeFrom: cuts[index].time - cuts[index].leadIn)
         }
     }
 

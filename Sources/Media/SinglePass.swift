@@ -50,6 +50,8 @@ final class SinglePass {
 
     // Set up by `prepare()`.
     private var transcode: MainTranscode?
+    /// Why the efficient variant was left out, for the report.
+    private var variantLeftOut: String?
     private var remux: Remux?
     /// The efficient variant: a copy or an encode, never both.
     private var variantRemux: Remux?
@@ -185,10 +187,21 @@ final class SinglePass {
         }
         guard plan.efficientVariant == .always, let variantEncoding = plan.variantEncoding else { return }
         variantRole = .videoAv1
-        variantEncode = try MainTranscode(
-            opened, encoding: variantEncoding, why: "asked for",
-            audio: AudioTrack.Decision(opened, encoding: variantEncoding),
-            path: directory.appendingPathComponent(".\(variantRole.rawValue).partial"), threads: threads)
+        // Optional work never costs the job: sizes SVT-AV1 refuses are not tried, and an encoder
+        // that cannot start leaves the variant out, with why.
+        let size = variantEncoding.outputSize(width: info.video.width, height: info.video.height)
+        guard (64...16384).contains(size.width), (64...16384).contains(size.height) else {
+            dropVariant("SVT-AV1 takes pictures of 64 to 16384 pixels a side, not \(size.width)x\(size.height)")
+            return
+        }
+        do {
+            variantEncode = try MainTranscode(
+                opened, encoding: variantEncoding, why: "asked for",
+                audio: AudioTrack.Decision(opened, encoding: variantEncoding),
+                path: directory.appendingPathComponent(".\(variantRole.rawValue).partial"), threads: threads)
+        } catch {
+            dropVariant("the AV1 encoder could not start (\(error))")
+        }
     }
 
     /// Whether an output has audio (so it is decoded: audio is always encoded).
@@ -288,6 +301,7 @@ final class SinglePass {
     /// The variant is optional: one that cannot be made is left out, and the job goes on.
     private func dropVariant(_ reason: String) {
         logger.info("the efficient variant is left out", metadata: ["why": "\(reason)"])
+        variantLeftOut = reason
         for path in [variantRemux?.path, variantEncode?.path].compactMap({ $0 }) {
             try? FileManager.default.removeItem(at: path)
         }
@@ -348,6 +362,7 @@ final class SinglePass {
         try remux?.finish()
         (result.mainPath, result.mainEncoder) = chooseMain()
         result.variant = try finishVariant(mainPath: result.mainPath)
+        if let variantLeftOut { result.mainEncoder?.why.append("\(variantRole.rawValue) left out: \(variantLeftOut)") }
         if plan.thumbnails {
             guard let best = scorer.best else {
                 throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")

@@ -20,6 +20,42 @@ struct ResourceBudgetRules {
             audio: nil, creationTime: nil, location: nil)
     }
 
+    /// Memory before the input is parsed comes from its size: an 11 KB file gets about half a
+    /// gigabyte (its crafted index asked for 1.6 GB), a 200 MB upload what it may need.
+    @Test func parseMemoryFollowsTheUploadsBytes() {
+        let ceiling: Int64 = 8 << 30
+        let small = ResourceBudget.parseMemory(fileBytes: 11 << 10, threads: 2, ceiling: ceiling)
+        #expect(small < 600 << 20 && small > 512 << 20)
+        #expect(ResourceBudget.parseMemory(fileBytes: 200 << 20, threads: 16, ceiling: ceiling) > 6 << 30)
+        #expect(ResourceBudget.parseMemory(fileBytes: 1 << 40, threads: 16, ceiling: ceiling) == ceiling)
+    }
+
+    /// Once probed, from the picture: above what each measured job needed (540 MB for 320x180,
+    /// 857 MB for 1080p, 1.9 GB for 4K with the AV1 variant, 1.37 GB for a small picture with it,
+    /// 2 threads), within the ceiling.
+    @Test func memoryFollowsThePicture() {
+        let ceiling: Int64 = 8 << 30
+        let small = ResourceBudget.memoryBytes(
+            for: info(seconds: 2, bytes: 70 << 10, width: 320, height: 180), threads: 2, encodeWork: 1,
+            encodesAV1: false, ceiling: ceiling)
+        let hd = ResourceBudget.memoryBytes(
+            for: info(seconds: 2, bytes: 480 << 10), threads: 2, encodeWork: 1, encodesAV1: false, ceiling: ceiling)
+        let uhd = ResourceBudget.memoryBytes(
+            for: info(seconds: 3, bytes: 4 << 20, width: 3840, height: 2160), threads: 2, encodeWork: 2.8,
+            encodesAV1: true, ceiling: ceiling)
+        let smallAV1 = ResourceBudget.memoryBytes(
+            for: info(seconds: 2, bytes: 100 << 10, width: 360, height: 640), threads: 2, encodeWork: 2.8,
+            encodesAV1: true, ceiling: ceiling)
+        #expect(small > 540 << 20 && small < 1 << 30)
+        #expect(hd > 857 << 20 && hd < 2 << 30)
+        #expect(uhd > 1900 << 20 && uhd <= ceiling)
+        #expect(smallAV1 > 1400 << 20)
+        #expect(
+            ResourceBudget.memoryBytes(
+                for: info(seconds: 3, bytes: 4 << 20, width: 3840, height: 2160), threads: 64, encodeWork: 3,
+                encodesAV1: true, ceiling: ceiling) == ceiling)
+    }
+
     /// A real phone clip: a minute of 1080p30 in 30 MB gets the duration's allowance (with its
     /// 4× headroom over the benchmark), its bytes allowing more.
     @Test func realClipGetsItsDurationsAllowance() {

@@ -63,4 +63,21 @@ struct EfficientVariantTests {
         let report = try MediaProcessor.run(request, logger: .init(label: "test"))
         #expect(Set(report.outputs.keys) == [.video])
     }
+
+    /// An optional variant never costs the job: a picture SVT-AV1 cannot take (84x32 here) is not
+    /// tried, and the report says why; the job's own video is made as without it.
+    @Test func aVariantThatCannotBeMadeIsLeftOutWithWhy() throws {
+        let directory = try Fixtures.temporaryDirectory("tiny-av1")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var request = MediaProcessor.Request(
+            inputPath: Fixtures.path("tiny_84x33.webm"), outputDirectory: directory.path, type: .compression)
+        request.efficientVariant = .always
+        let report = try MediaProcessor.run(request, logger: .init(label: "test"))
+        let video = try #require(report.outputs[.video])
+        #expect(report.outputs[.videoAv1] == nil && video.width == 84)
+        #expect(
+            video.encoder?.why.contains {
+                $0.hasPrefix("video_av1 left out: SVT-AV1 takes pictures of 64 to 16384 pixels a side")
+            } == true, "\(video.encoder?.why ?? [])")
+    }
 }

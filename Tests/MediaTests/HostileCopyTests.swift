@@ -92,6 +92,30 @@ struct HostileCopyTests {
             result.stderr.hasPrefix("limits_exceeded: the file's index claims 88000000 samples"), "\(result.stderr)")
     }
 
+    /// The same bomb behind an unknown first box (FFmpeg steps over it; the check used to stop
+    /// there) and inside a compressed index (FFmpeg inflates it; no phone writes one): refused
+    /// before FFmpeg allocates, within 512 MB of address space and 2 CPU-s (`ffprobe` takes
+    /// 777 MB of memory for each). The limit is the process's own (`--max-memory`): a spawned
+    /// child's `ru_maxrss` starts at its parent's, the test runner's.
+    @Test(arguments: [
+        ("sample_table_bomb_unknown_first.mp4", "the file's index claims 88000000 samples"),
+        ("sample_table_bomb_cmov.mp4", "the file's index is compressed (a cmov box)"),
+    ])
+    func indexBombsNoCheckCouldSeeAreRefused(_ file: String, message: String) throws {
+        for type in ["METADATA", "COMPRESSION"] {
+            let output = try Fixtures.temporaryDirectory("hostile")
+            defer { try? FileManager.default.removeItem(at: output) }
+            let result = try runProgram(
+                Fixtures.executable,
+                ["process", Fixtures.path(file), "--type", type, "--out", output.path, "--max-memory", "512M"],
+                environment: ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 },
+                timeout: 60)
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("limits_exceeded: \(message)"), "\(result.stderr)")
+            #expect(result.cpuSeconds < 2, "\(result.cpuSeconds) CPU s")
+        }
+    }
+
     /// 600 one-byte "show the previous frame" packets after one keyframe: 10 s of 720p60 in 8 KB.
     /// A repeat is shown longer instead of encoded again, so ULTRA costs a fraction of a second and
     /// the video still lasts 10 s.

@@ -44,8 +44,9 @@ private func frameTimes(_ path: String) throws -> [String] {
 /// keyframes are sparse) and joined without re-encoding plays as one encode of it would.
 @Suite("Long videos in pieces", .oneAtATime)
 struct PiecesTests {
-    /// `long_hevc_720p_20s.mp4` has keyframes at 0, 8.3 and 16.7 s: in 4 s pieces, three cuts
-    /// fall between keyframes. Every frame is there once, at its time, the audio made once lasts
+    /// `long_hevc_720p_20s.mp4` has keyframes at 0, 8.3 and 16.7 s: in 4 s pieces, cuts at 4 and
+    /// 12.3 s fall between keyframes, each decoding 4 s before it; together more than a quarter
+    /// of the video, so the costlier goes and 4 pieces are left. Every frame is there once, at its time, the audio made once lasts
     /// as long, the picture is as good as one pass's, with no join to see, and the free
     /// `video_hevc` copy is made as without pieces.
     @Test func piecesPlayAsOneEncode() throws {
@@ -55,7 +56,7 @@ struct PiecesTests {
         }
         try compressed("long_hevc_720p_20s.mp4", pieceSeconds: 4) { report, path in
             let encoder = try #require(report.outputs[.video]?.encoder)
-            #expect(encoder.why.first?.hasPrefix("video encoded in 5 pieces") == true, "\(encoder.why)")
+            #expect(encoder.why.first?.hasPrefix("video encoded in 4 pieces") == true, "\(encoder.why)")
             #expect(encoder.audioPath == "encode")
             // The upload's own HEVC is still copied beside it, for phones that play it.
             #expect(report.outputs[.videoHevc]?.encoder?.path == "remux")
@@ -79,19 +80,34 @@ struct PiecesTests {
     /// the same size: rotated HEVC, variable frame rate, 240 fps slow motion capped at 60, a
     /// damaged middle (a piece with no decodable frame), an MPEG program stream (which seeks by
     /// bytes, past the keyframe asked for), repeated frames, a mid-stream size change.
+    /// (The 2 s `portrait_hevc_rot90.mov` and `vfr.mp4`, one keyframe each, are one pass in 1 s
+    /// pieces: a cut would cost more decoding than a quarter of the video.)
     @Test(arguments: [
-        "portrait_hevc_rot90.mov", "vfr.mp4", "slowmo_240fps.mp4", "damaged_middle.mp4", "mpeg2_ps.mpg",
-        "repeat_frames.ivf", "resolution_change.webm",
+        ("portrait_hevc_rot90.mov", false), ("vfr.mp4", false), ("slowmo_240fps.mp4", true),
+        ("damaged_middle.mp4", true), ("mpeg2_ps.mpg", true), ("repeat_frames.ivf", true),
+        ("resolution_change.webm", true),
     ])
-    func rotationAndFrameTimesSurviveTheCuts(_ file: String) throws {
+    func rotationAndFrameTimesSurviveTheCuts(_ file: String, cut: Bool) throws {
         let (size, times) = try compressed(file, pieceSeconds: nil, allowRemux: false) { report, path in
             (report.outputs[.video].map { [$0.width, $0.height] }, try frameTimes(path))
         }
         try compressed(file, pieceSeconds: 1, allowRemux: false) { report, path in
             let video = try #require(report.outputs[.video])
-            #expect(video.encoder?.why.first?.contains("pieces") == true)
+            #expect(video.encoder?.why.first?.contains("pieces") == cut, "\(video.encoder?.why ?? [])")
             #expect([video.width, video.height] == size)
             #expect(try frameTimes(path) == times)
+        }
+    }
+
+    /// One keyframe at the start of 30 s: each 5 s piece would decode from it, the fleet's work
+    /// growing with the square of the pieces. Cuts are dropped, costliest first, until all pieces
+    /// together decode at most a quarter more than one pass: the cut at 5 s is left (pieces
+    /// decoding 5 + 30 s of a 30 s video), every frame kept.
+    @Test func sparseKeyframesCostAtMostAQuarterMoreDecoding() throws {
+        try compressed("sparse_keyframes.mp4", pieceSeconds: 5, allowRemux: false) { report, path in
+            #expect(report.outputs[.video]?.encoder?.why.first?.hasPrefix("video encoded in 2 pieces") == true)
+            let frames = try FFprobe.videoPacketCount(path)
+            #expect(frames == 900)
         }
     }
 

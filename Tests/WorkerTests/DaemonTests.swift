@@ -263,6 +263,27 @@ struct DaemonTests {
         #expect(storageKeys(try await deployment.job(ids[3]).text("outputStorageKeys")).isEmpty)
     }
 
+    /// A real 4K upload keeps the memory it needs: its child's address space, budgeted from the
+    /// upload's 140 KB before parsing and from its 3840x2160 picture once probed, lets the job make
+    /// its 720p video and its AV1 variant.
+    @Test func a4KUploadIsMadeWithinItsMemoryBudget() async throws {
+        let deployment = try await Deployment.make()
+        let id = try await deployment.enqueue("uhd_hevc_1s.mp4", type: "COMPRESSION")
+        let served = try await deployment.run(
+            "serve", "--until-idle", extra: ["MEDIA_WORKER_EFFICIENT_VARIANT": "always"])
+        #expect(served.status == 0, "\(served.stderr)")
+        let row = try await deployment.job(id)
+        let error = try row.text("errorMessage") ?? ""
+        #expect(try row.text("status") == "COMPLETED", "\(error)")
+        let metadata = try #require(try deployment.json(row.text("outputMetadata")) as? [String: [String: Any]])
+        #expect(metadata["video"]?["height"] as? Int == 720 && metadata["video"]?["width"] as? Int == 1280)
+        let variant = metadata["video_av1"]
+        let leftOut = (metadata["video"]?["encoder"] as? [String: Any])?["why"] as? [String]
+        #expect(
+            variant?["videoCodec"] as? String == "av1"
+                || leftOut?.contains { $0.hasPrefix("video_av1 left out: it came out") } == true)
+    }
+
     @Test func badInputFailsOnceAndPointlessWorkIsCancelled() async throws {
         let deployment = try await Deployment.make()
         let corrupt = try await deployment.enqueue("truncated.mp4")
