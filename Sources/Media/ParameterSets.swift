@@ -82,21 +82,7 @@ enum ParameterSets {
         }
         switch framing {
         case .annexB?:
-            var starts: [Int] = []
-            var index = 0
-            while index + 2 < bytes.count {
-                if bytes[index] == 0, bytes[index + 1] == 0, bytes[index + 2] == 1 {
-                    starts.append(index + 3)
-                    index += 3
-                } else {
-                    index += 1
-                }
-            }
-            for (position, start) in starts.enumerated() {
-                var end = position + 1 < starts.count ? starts[position + 1] - 3 : bytes.count
-                while end > start, bytes[end - 1] == 0 { end -= 1 }
-                take(start..<end)
-            }
+            annexBUnits(bytes).forEach(take)
         case .lengthPrefixed(let size)?:
             var index = 0
             while index + size <= bytes.count {
@@ -106,25 +92,8 @@ enum ParameterSets {
                 index += size + length
             }
         case .obus?:
-            var index = codec == "av1" && bytes.first.map({ $0 & 0x80 != 0 }) == true ? 4 : 0  // av1C's header
-            while index < bytes.count {
-                let header = bytes[index]
-                var cursor = index + 1 + (header & 0x04 != 0 ? 1 : 0)
-                var size = bytes.count - cursor
-                if header & 0x02 != 0 {
-                    size = 0
-                    var shift = 0
-                    while cursor < bytes.count, shift < 56 {
-                        size |= Int(bytes[cursor] & 0x7F) << shift
-                        cursor += 1
-                        if bytes[cursor - 1] & 0x80 == 0 { break }
-                        shift += 7
-                    }
-                }
-                guard cursor + size <= bytes.count else { break }
-                if (header >> 3) & 0x0F == 1 { found.insert(Array(bytes[cursor..<(cursor + size)])) }
-                index = cursor + size
-            }
+            let start = bytes.first.map { $0 & 0x80 != 0 } == true ? 4 : 0  // av1C's header
+            for obu in obus(bytes, from: start).units where obu.type == 1 { found.insert(Array(bytes[obu.payload])) }
         case nil:
             // avcC or hvcC: the units of its arrays.
             for unit in configurationArrays(Array(bytes), codec: codec) {
@@ -170,24 +139,60 @@ enum ParameterSets {
 
     /// Annex B units (start codes of three or four bytes) whose type is in `keeping`.
     private static func annexB(_ data: [UInt8], keeping: Set<UInt8>, codec: String) -> [UInt8] {
+        annexBUnits(data).flatMap { range -> [UInt8] in
+            let unit = data[range]
+            guard let type = nalType(unit, codec: codec), keeping.contains(type) else { return [] }
+            return [0, 0, 0, 1] + unit
+        }
+    }
+
+    /// Where the units of an Annex B stream are (after start codes of three or four bytes).
+    private static func annexBUnits<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes) -> [Range<Int>]
+    where Bytes.Index == Int {
         var starts: [Int] = []
-        var index = 0
-        while index + 2 < data.count {
-            if data[index] == 0, data[index + 1] == 0, data[index + 2] == 1 {
+        var index = bytes.startIndex
+        while index + 2 < bytes.endIndex {
+            if bytes[index] == 0, bytes[index + 1] == 0, bytes[index + 2] == 1 {
                 starts.append(index + 3)
                 index += 3
             } else {
                 index += 1
             }
         }
-        var out: [UInt8] = []
-        for (position, start) in starts.enumerated() {
-            var end = position + 1 < starts.count ? starts[position + 1] - 3 : data.count
-            while end > start, data[end - 1] == 0 { end -= 1 }
-            let unit = data[start..<end]
-            if let type = nalType(unit, codec: codec), keeping.contains(type) { out += [0, 0, 0, 1] + unit }
+        return starts.enumerated().map { position, start in
+            var end = position + 1 < starts.count ? starts[position + 1] - 3 : bytes.endIndex
+            while end > start, bytes[end - 1] == 0 { end -= 1 }
+            return start..<end
         }
-        return out
+    }
+
+    /// The OBUs of `bytes` from `start`: each one's type, its whole extent and its payload; and
+    /// whether they all parsed (sizes within the bytes). An OBU without a size field runs to the end.
+    private static func obus<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, from start: Int)
+        -> (units: [(type: UInt8, whole: Range<Int>, payload: Range<Int>)], complete: Bool)
+    where Bytes.Index == Int {
+        var units: [(type: UInt8, whole: Range<Int>, payload: Range<Int>)] = []
+        var index = start
+        while index < bytes.endIndex {
+            let header = bytes[index]
+            var cursor = index + 1 + (header & 0x04 != 0 ? 1 : 0)
+            var size = bytes.endIndex - cursor
+            if header & 0x02 != 0 {
+                size = 0
+                var shift = 0
+                while true {
+                    guard cursor < bytes.endIndex, shift < 56 else { return (units, false) }
+                    size |= Int(bytes[cursor] & 0x7F) << shift
+                    cursor += 1
+                    if bytes[cursor - 1] & 0x80 == 0 { break }
+                    shift += 7
+                }
+            }
+            guard size >= 0, cursor + size <= bytes.endIndex else { return (units, false) }
+            units.append(((header >> 3) & 0x0F, index..<(cursor + size), cursor..<(cursor + size)))
+            index = cursor + size
+        }
+        return (units, true)
     }
 
     /// An `avcC` with its SPS and PPS arrays and no SPS extensions (a high profile's trailer says
@@ -232,27 +237,9 @@ enum ParameterSets {
 
     /// The sequence header OBUs of a run of OBUs (each with its size field).
     private static func sequenceHeaderOnly(_ data: [UInt8]) -> [UInt8]? {
-        var out: [UInt8] = []
-        var index = 0
-        while index < data.count {
-            let header = data[index]
-            guard header & 0x02 != 0 else { return nil }  // config OBUs carry their size
-            let extensionBytes = header & 0x04 != 0 ? 1 : 0
-            var size = 0
-            var shift = 0
-            var cursor = index + 1 + extensionBytes
-            while true {
-                guard cursor < data.count, shift < 56 else { return nil }
-                size |= Int(data[cursor] & 0x7F) << shift
-                cursor += 1
-                if data[cursor - 1] & 0x80 == 0 { break }
-                shift += 7
-            }
-            guard cursor + size <= data.count else { return nil }
-            if (header >> 3) & 0x0F == 1 { out += data[index..<(cursor + size)] }
-            index = cursor + size
-        }
-        return out
+        let (units, complete) = obus(data, from: 0)
+        guard complete else { return nil }
+        return units.filter { $0.type == 1 }.flatMap { data[$0.whole] }
     }
 
     /// Reads big-endian fields from a byte array, refusing to run past its end.
