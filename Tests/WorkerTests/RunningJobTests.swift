@@ -44,7 +44,10 @@ struct RunningJobTests {
         // the host removes it.
         let left = try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path)
         #expect(left.count == 1 && left[0].hasPrefix("media-worker-job-\(id)-"), "\(left)")
-        let served = try await deployment.run("serve", "--until-idle", "--stale-after", "2")
+        // Stale after 5 s: short enough to rescue the killed daemon's job soon, long enough that
+        // this daemon's own heartbeat (every second) is never 5 s late on a loaded host (at 2 s it
+        // once rescued its own running job in CI).
+        let served = try await deployment.run("serve", "--until-idle", "--stale-after", "5")
         #expect(served.status == 0, "\(served.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.scratch.path).isEmpty)
         let row = try await deployment.job(id)
