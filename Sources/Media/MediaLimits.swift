@@ -54,11 +54,9 @@ extension MediaLimits {
 /// Every decoded video frame is charged before anything else is done with it.
 extension MediaLimits {
     /// The latest a frame of an input declaring `durationMs` may be stamped: its duration and a
-    /// margin, or the duration limit when it declares none (a header saying 0 s, as an MPEG
-    /// program stream without a duration does, says nothing).
+    /// margin, or the duration limit when it declares none.
     public func latestSeconds(durationMs: Int?) -> Double {
-        DecodeBudget.latestSeconds(
-            declared: durationMs.flatMap { $0 > 0 ? Double($0) / 1000 : nil } ?? maxDurationSeconds)
+        DecodeBudget.latestSeconds(declared: DecodeBudget.declaredSeconds(durationMs) ?? maxDurationSeconds)
     }
 }
 
@@ -66,6 +64,13 @@ struct DecodeBudget {
     /// Frames may run this far past the declared duration: damaged but honest files overrun a
     /// little, crafted ones by hours.
     static func latestSeconds(declared: Double) -> Double { declared + max(5, declared / 5) }
+
+    /// What a header's duration says: nothing when it is under a tenth of a second (an MPEG program
+    /// stream without one says 0 s, or a few milliseconds FFmpeg guessed from its first packets:
+    /// `press.mpg` of wx3.2-examples declares 9 ms and plays 5.6 s).
+    static func declaredSeconds(_ durationMs: Int?) -> Double? {
+        durationMs.flatMap { $0 >= 100 ? Double($0) / 1000 : nil }
+    }
     /// A frame is charged at least this many pixels, so floods of tiny frames count.
     static let minimumFramePixels: Int64 = 128 * 128
 
@@ -75,7 +80,7 @@ struct DecodeBudget {
     private(set) var pixelsDecoded: Int64 = 0
 
     init(limits: MediaLimits, durationMs: Int?) {
-        declaredSeconds = durationMs.flatMap { $0 > 0 ? Double($0) / 1000 : nil }
+        declaredSeconds = Self.declaredSeconds(durationMs)
         latestSeconds = limits.latestSeconds(durationMs: durationMs)
         let share = 4 * latestSeconds / limits.maxDurationSeconds
         pixelBudget = share >= 1 ? limits.maxDecodedPixels : Int64(Double(limits.maxDecodedPixels) * share)
