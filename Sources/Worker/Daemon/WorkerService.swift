@@ -214,8 +214,8 @@ public final class WorkerService: Service, Sendable {
             let ending = await self.runner.run(job, threads: threads, lane: lane, control: control) { event in
                 self.eventSink.yield(.run(job.id, event))
             }
-            self.state.finished(control, ending: ending)
             self.eventSink.yield(.finished(job.id, ending))
+            self.state.finished(control, ending: ending)
             self.wake.yield(.slotFreed)
         }
     }
@@ -235,8 +235,8 @@ public final class WorkerService: Service, Sendable {
         eventSink.yield(.pieceStarted(piece.jobId, piece.index))
         group.addTask {
             let ending = await self.pieces.run(piece, input: nil, threads: threads, control: control)
-            self.state.finished(control, ending: nil)
             self.eventSink.yield(.pieceEnded(piece.jobId, piece.index, ending))
+            self.state.finished(control, ending: nil)
             self.wake.yield(.slotFreed)
         }
     }
@@ -257,8 +257,8 @@ public final class WorkerService: Service, Sendable {
         eventSink.yield(.variantStarted(work.jobId))
         group.addTask {
             let ending = await self.variants.run(work, threads: threads, control: control)
-            self.state.finished(control, ending: nil)
             self.eventSink.yield(.variantEnded(work.jobId, ending))
+            self.state.finished(control, ending: nil)
             self.wake.yield(.slotFreed)
         }
     }
@@ -455,7 +455,8 @@ public final class WorkerService: Service, Sendable {
     }
 }
 
-/// What a `WorkerService` did, for whoever watches `events`.
+/// What a `WorkerService` did, for whoever watches `events`. A run's ending is told before its
+/// slot is freed, so whatever the freed slot claims next comes after it in the stream.
 public enum WorkerEvent: Sendable, Equatable {
     /// The database and storage answered: jobs are claimed from now on.
     case ready
