@@ -1,12 +1,13 @@
 /// `media-worker migrate`: the app's three tables, their enum types and indexes as its ORM
 /// (TypeORM) creates them, plus a trigger that notifies media-worker on insert, and media-worker's
-/// own outputs table (which production needs too, for reuse of forwarded videos). The app's
-/// tables are for local runs and tests only: in production the app owns them. Idempotent.
+/// own tables by their numbered steps (`OwnMigrations.swift`; production needs those too). The
+/// app's tables are for local runs and tests only: in production the app owns them. Idempotent.
 extension JobStore {
-    public func migrate(_ session: PostgresSession) throws {
+    @discardableResult
+    public func migrate(_ session: PostgresSession) throws -> [OwnMigration] {
         let vpName = unquotedLast(tables.videoProcessing)
         let fuName = unquotedLast(tables.fileUpload)
-        try session.transaction("create the tables") {
+        return try session.transaction("create the tables") {
             // Two workers migrating at once must not race on CREATE TYPE.
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 0)", operation: "lock for migrate")
             for column in enumColumns {
@@ -78,7 +79,7 @@ extension JobStore {
                     "updatedAt" TIMESTAMP NOT NULL DEFAULT now()
                 )
                 """, operation: "create the video_processing table")
-            try migrateOwnTables(session)
+            let applied = try migrateOwnTables(session)
             try session.execute(
                 """
                 CREATE INDEX IF NOT EXISTS "IDX_\(vpName)_user_status" ON \(tables.videoProcessing) ("userId", "status")
@@ -101,94 +102,8 @@ extension JobStore {
                     FOR EACH ROW EXECUTE FUNCTION media_worker_notify_job();
                 EXCEPTION WHEN duplicate_object THEN NULL; END $$
                 """, operation: "create the notify trigger")
+            return applied
         }
-    }
-
-    /// media-worker's own tables: results kept for reuse (no key into the app's table: the app may
-    /// purge it; a lookup joins it) and the processing types operators paused. Idempotent; safe on
-    /// a production database.
-    public func migrateOwnTables(_ session: PostgresSession) throws {
-        try session.execute(
-            """
-            CREATE TABLE IF NOT EXISTS \(tables.outputs) (
-                "sha256" text NOT NULL,
-                "processingType" text NOT NULL,
-                "qualityProfile" text NOT NULL,
-                "pipelineVersion" integer NOT NULL,
-                "jobId" integer NOT NULL,
-                "completedAt" TIMESTAMP NOT NULL,
-                "result" json NOT NULL,
-                PRIMARY KEY ("sha256", "processingType", "qualityProfile", "pipelineVersion")
-            )
-            """, operation: "create the outputs table")
-        try session.execute(
-            """
-            CREATE TABLE IF NOT EXISTS \(tables.paused) (
-                "processingType" text PRIMARY KEY,
-                "pausedAt" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-                "reason" text NOT NULL DEFAULT ''
-            )
-            """, operation: "create the paused types table")
-        try session.execute(
-            """
-            CREATE TABLE IF NOT EXISTS \(tables.variants) (
-                "sha256" text NOT NULL,
-                "processingType" text NOT NULL,
-                "qualityProfile" text NOT NULL,
-                "pipelineVersion" integer NOT NULL,
-                "jobId" integer NOT NULL,
-                "reuses" integer NOT NULL DEFAULT 0,
-                "status" text NOT NULL,
-                "attempts" integer NOT NULL DEFAULT 0,
-                "token" text,
-                "error" text,
-                "updatedAt" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-                PRIMARY KEY ("sha256", "processingType", "qualityProfile", "pipelineVersion")
-            )
-            """, operation: "create the variants table")
-        try session.execute(
-            """
-            CREATE INDEX IF NOT EXISTS media_worker_variants_queued ON \(tables.variants) ("status", "updatedAt")
-            """, operation: "index the variants table")
-        try session.execute(
-            """
-            CREATE TABLE IF NOT EXISTS \(tables.pieces) (
-                "jobId" integer NOT NULL,
-                "run" text NOT NULL,
-                "index" integer NOT NULL,
-                "span" json NOT NULL,
-                "status" text NOT NULL DEFAULT 'PENDING',
-                "attempts" integer NOT NULL DEFAULT 0,
-                "token" text,
-                "progress" real NOT NULL DEFAULT 0,
-                "worker" text,
-                "key" text,
-                "error" text,
-                "updatedAt" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-                PRIMARY KEY ("jobId", "run", "index")
-            )
-            """, operation: "create the pieces table")
-        try session.execute(
-            """
-            CREATE INDEX IF NOT EXISTS media_worker_pieces_queued ON \(tables.pieces) ("status", "updatedAt")
-            """, operation: "index the pieces table")
-        try session.execute(
-            """
-            CREATE TABLE IF NOT EXISTS \(tables.unreferenced) (
-                "key" text PRIMARY KEY,
-                "bytes" bigint NOT NULL,
-                "since" TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc')
-            )
-            """, operation: "create the unreferenced objects table")
-        try session.execute(
-            """
-            CREATE TABLE IF NOT EXISTS \(tables.sweeps) (
-                "pass" text PRIMARY KEY,
-                "holder" text,
-                "heldUntil" TIMESTAMP,
-                "lastRunAt" TIMESTAMP
-            )
-            """, operation: "create the sweeps table")
     }
 
     /// The app's enum columns: their type names as TypeORM makes them, all their values (for

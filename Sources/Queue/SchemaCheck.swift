@@ -62,7 +62,7 @@ extension JobStore {
     /// The table privileges the daemon needs that the connected user lacks, e.g.
     /// `UPDATE on file_upload`: it reads and updates jobs and uploads, reads users, reads and
     /// writes its own outputs, variants, pieces, unreferenced and sweeps tables and reads its
-    /// paused-types table (when they exist).
+    /// paused-types and migrations tables (when they exist).
     /// `pg_notify` is everyone's by default.
     public func missingPrivileges(_ session: PostgresSession) throws -> [String] {
         let needs: [(String, String)] = [
@@ -74,7 +74,7 @@ extension JobStore {
             (tables.pieces, "UPDATE"), (tables.pieces, "DELETE"), (tables.outputs, "DELETE"),
             (tables.variants, "DELETE"), (tables.unreferenced, "SELECT"), (tables.unreferenced, "INSERT"),
             (tables.unreferenced, "DELETE"), (tables.sweeps, "SELECT"), (tables.sweeps, "INSERT"),
-            (tables.sweeps, "UPDATE"),
+            (tables.sweeps, "UPDATE"), (tables.migrations, "SELECT"),
         ]
         // One statement, the (table, privilege) pairs bound as parameters, answered in that order.
         let pairs = needs.indices.map { "($\(2 * $0 + 1)::text, $\(2 * $0 + 2)::text, \($0))" }.joined(separator: ", ")

@@ -1,4 +1,4 @@
-/// The app's three table names and media-worker's own (configurable: apps rename them, and an
+/// The app's three table names and media-worker's seven own (configurable: apps rename them, and an
 /// operator may keep media-worker's in a schema of their own), validated and quoted once.
 public struct TableNames: Sendable, Equatable {
     /// Quoted, ready for SQL, e.g. `"public"."video_processing"`.
@@ -18,13 +18,16 @@ public struct TableNames: Sendable, Equatable {
     public let unreferenced: String
     /// media-worker's own table holding the storage sweep's fleet-wide lease.
     public let sweeps: String
+    /// media-worker's own table of the numbered steps its own tables went through.
+    public let migrations: String
 
     /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused.
     public init(
         videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user",
         outputs: String = "media_worker_outputs", paused: String = "media_worker_paused_types",
         variants: String = "media_worker_variants", pieces: String = "media_worker_pieces",
-        unreferenced: String = "media_worker_unreferenced", sweeps: String = "media_worker_sweeps"
+        unreferenced: String = "media_worker_unreferenced", sweeps: String = "media_worker_sweeps",
+        migrations: String = "media_worker_migrations"
     ) throws {
         self.videoProcessing = try Self.quote(videoProcessing)
         self.fileUpload = try Self.quote(fileUpload)
@@ -35,6 +38,7 @@ public struct TableNames: Sendable, Equatable {
         self.pieces = try Self.quote(pieces)
         self.unreferenced = try Self.quote(unreferenced)
         self.sweeps = try Self.quote(sweeps)
+        self.migrations = try Self.quote(migrations)
     }
 
     public static let `default` = try! TableNames()

@@ -185,7 +185,8 @@ public struct Configuration: Sendable {
                 variants: environment["MEDIA_WORKER_TABLE_VARIANTS"] ?? "media_worker_variants",
                 pieces: environment["MEDIA_WORKER_TABLE_PIECES"] ?? "media_worker_pieces",
                 unreferenced: environment["MEDIA_WORKER_TABLE_UNREFERENCED"] ?? "media_worker_unreferenced",
-                sweeps: environment["MEDIA_WORKER_TABLE_SWEEPS"] ?? "media_worker_sweeps")
+                sweeps: environment["MEDIA_WORKER_TABLE_SWEEPS"] ?? "media_worker_sweeps",
+                migrations: environment["MEDIA_WORKER_TABLE_MIGRATIONS"] ?? "media_worker_migrations")
         } catch {
             throw .invalid("MEDIA_WORKER_TABLE_*", "", "table names are identifiers, optionally schema-qualified")
         }

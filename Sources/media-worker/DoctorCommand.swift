@@ -123,6 +123,21 @@ struct DoctorCommand: AsyncParsableCommand {
         } catch {
             report.fail("schema", Self.oneLine(error), fix: "check the database user may read the catalog")
         }
+        do {
+            let agreement = try await connection.withSession("read the schema version") {
+                try store.schemaAgreement($0)
+            }
+            if case .behind = agreement {
+                report.fail(
+                    "migrations", agreement.description,
+                    fix: "run `media-worker migrate --own-tables-only` "
+                        + "(it changes media-worker's tables, nothing of the app's)")
+            } else {
+                report.pass("migrations", agreement.description)
+            }
+        } catch {
+            report.fail("migrations", Self.oneLine(error), fix: "check the database user may read the catalog")
+        }
         let tables = configuration.tables
         let present = { (table: String) async -> Bool in
             (try? await connection.withSession("look for media-worker's own tables") { try store.hasTable($0, table) })

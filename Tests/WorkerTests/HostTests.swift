@@ -1,4 +1,5 @@
 import Foundation
+import Queue
 import TestSupport
 import Testing
 
@@ -191,7 +192,11 @@ struct HostTests {
         let good = try await deployment.run("doctor", "--min-free-space", "1M")
         let goodText = String(decoding: good.stdout, as: UTF8.self)
         #expect(good.status == 0, "\(goodText)")
-        #expect(goodText.contains("all 16 checks passed"), "\(goodText)")
+        #expect(goodText.contains("all 17 checks passed"), "\(goodText)")
+        #expect(
+            goodText.contains(
+                "✔ migrations        own tables at version \(JobStore.ownSchemaVersion), as this binary expects"),
+            "\(goodText)")
         #expect(goodText.contains("✔ sweep             deleted uploads' outputs go within 600 s"), "\(goodText)")
         #expect(goodText.contains("media_worker_paused_types\": nothing paused"), "\(goodText)")
         #expect(goodText.contains("✔ tls               no TLS, Unix socket in /"), "\(goodText)")
@@ -235,6 +240,24 @@ struct HostTests {
             limitedText.contains(
                 #"✘ privileges        the database user lacks UPDATE on "file_upload", INSERT on "media_worker_outputs", "#
                     + #"UPDATE on "media_worker_outputs""#), "\(limitedText)")
+
+        // Own tables a step behind the binary: doctor says so, `migrate --own-tables-only` applies it.
+        let latest = JobStore.ownSchemaVersion
+        try await TestDatabase.query(
+            deployment.databaseURL, "DELETE FROM media_worker_migrations WHERE \"version\" = $1", [String(latest)])
+        let behind = try await deployment.run("doctor")
+        #expect(behind.status == 1)
+        #expect(
+            String(decoding: behind.stdout, as: UTF8.self).contains(
+                "✘ migrations        own tables at version \(latest - 1), this binary expects \(latest)"))
+        let behindServe = try await deployment.run("serve", "--until-idle")
+        #expect(behindServe.status == 0)
+        #expect(behindServe.stderr.contains("own tables at version \(latest - 1), this binary expects \(latest)"))
+        let migrated = try await deployment.run("migrate", "--own-tables-only")
+        #expect(
+            String(decoding: migrated.stdout, as: UTF8.self).hasPrefix(
+                "applied step \(latest) of media-worker's own tables: \(JobStore.ownMigrations.last!.summary)\n"))
+        #expect(try await deployment.run("doctor").status == 0)
 
         try await TestDatabase.query(deployment.databaseURL, #"ALTER TABLE video_processing DROP COLUMN "thumbnails""#)
         let oldSchema = try await deployment.run("doctor")

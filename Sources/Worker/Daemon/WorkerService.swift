@@ -383,10 +383,16 @@ public final class WorkerService: Service, Sendable {
 
     /// Reuse of forwarded videos, pausing types and the storage sweep need media-worker's own
     /// tables: without them (an app database nobody ran `migrate --own-tables-only` on) every job
-    /// is made, nothing is paused and storage is not swept, and the operator hears so once.
+    /// is made, nothing is paused and storage is not swept, and the operator hears so once, as
+    /// they hear when the tables' numbered steps are behind or ahead of this binary's.
     /// Returns whether the sweep's tables exist.
     private func lookForOwnTables() async -> Bool {
         let (store, tables) = (self.store, configuration.tables)
+        switch try? await database.withSession("read the schema version", { try store.schemaAgreement($0) }) {
+        case let agreement? where agreement != .current(version: JobStore.ownSchemaVersion):
+            logger.warning("\(agreement.description)", metadata: ["table": "\(tables.migrations)"])
+        default: break
+        }
         let present = { (table: String) async -> Bool in
             (try? await self.database.withSession("look for media-worker's own tables") {
                 try store.hasTable($0, table)
