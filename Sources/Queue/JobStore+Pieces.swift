@@ -73,7 +73,7 @@ extension JobStore {
                     SELECT pieces."jobId", pieces."run", pieces."index" FROM \(tables.pieces) AS pieces
                     JOIN \(vp) AS job ON job."id" = pieces."jobId" AND job."status" = 'PROCESSING'
                         AND job."startedAt"::text = pieces."run"
-                    WHERE ($1::int IS NULL OR pieces."jobId" = $1::int) AND pieces."attempts" < 3
+                    WHERE ($1::int IS NULL OR pieces."jobId" = $1::int) AND pieces."attempts" < \(Self.backgroundAttempts)
                         AND (pieces."status" = 'PENDING' OR (pieces."status" = 'PROCESSING'
                             AND pieces."updatedAt" < \(Self.now) - make_interval(secs => $2::float8)))
                     ORDER BY pieces."jobId", pieces."index" LIMIT 1 FOR UPDATE OF pieces SKIP LOCKED
@@ -118,7 +118,8 @@ extension JobStore {
         _ session: PostgresSession, _ piece: ClaimedPiece<Span>, key: String? = nil, error: String? = nil,
         released: Bool = false
     ) throws -> Bool {
-        let status = key != nil ? "COMPLETED" : released || piece.attempt < 3 ? "PENDING" : "FAILED"
+        let retried = released || piece.attempt < Self.backgroundAttempts
+        let status = key != nil ? "COMPLETED" : retried ? "PENDING" : "FAILED"
         return try session.execute(
             """
             UPDATE \(tables.pieces) SET "status" = $5, "key" = $6, "error" = $7, "token" = NULL,
@@ -133,7 +134,7 @@ extension JobStore {
     public func piecesState(_ session: PostgresSession, job: Job, staleAfter: Double) throws -> PiecesState {
         let rows = try session.query(
             """
-            SELECT CASE WHEN "status" = 'PROCESSING' AND "attempts" >= 3
+            SELECT CASE WHEN "status" = 'PROCESSING' AND "attempts" >= \(Self.backgroundAttempts)
                     AND "updatedAt" < \(Self.now) - make_interval(secs => $3::float8) THEN 'FAILED' ELSE "status" END
                     AS status,
                 "progress"::float8 AS progress, "key",

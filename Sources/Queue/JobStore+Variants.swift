@@ -52,8 +52,8 @@ extension JobStore {
             try session.execute(
                 """
                 UPDATE \(tables.variants) SET "status" = 'FAILED', "token" = NULL, "updatedAt" = \(Self.now),
-                    "error" = 'stopped three times without finishing'
-                WHERE "status" = 'PROCESSING' AND "attempts" >= 3
+                    "error" = 'stopped \(Self.backgroundAttempts) times without finishing'
+                WHERE "status" = 'PROCESSING' AND "attempts" >= \(Self.backgroundAttempts)
                     AND "updatedAt" < \(Self.now) - make_interval(secs => $1::float8)
                 """, [String(staleAfter)], operation: "give up on variant work")
             return try session.query(

@@ -13,6 +13,9 @@ public struct JobStore: Sendable {
     public static let eventsChannel = "media_worker_events"
     /// Newest `processingLogs` entries kept.
     public static let logCap = 50
+    /// Attempts a piece of a long video, or a popular video's variant work, gets before it fails
+    /// (a job's own attempts are `MEDIA_WORKER_MAX_ATTEMPTS`).
+    public static let backgroundAttempts = 3
     /// Seconds a retried job's place in the queue moves back per retry.
     public static let retryQueuePenalty = 600
     /// Namespace of media-worker's advisory locks (`migrate` takes (namespace, 0) for its transaction).

@@ -21,24 +21,28 @@ public struct TableNames: Sendable, Equatable {
     /// media-worker's own table of the numbered steps its own tables went through.
     public let migrations: String
 
-    /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused.
+    /// The names used when none is given, in the order of `init`'s parameters.
+    public static let defaultNames = [
+        "video_processing", "file_upload", "user", "media_worker_outputs", "media_worker_paused_types",
+        "media_worker_variants", "media_worker_pieces", "media_worker_unreferenced", "media_worker_sweeps",
+        "media_worker_migrations",
+    ]
+
+    /// Names may be schema-qualified (`app.video_processing`); anything but identifiers is refused;
+    /// nil is the default name.
     public init(
-        videoProcessing: String = "video_processing", fileUpload: String = "file_upload", user: String = "user",
-        outputs: String = "media_worker_outputs", paused: String = "media_worker_paused_types",
-        variants: String = "media_worker_variants", pieces: String = "media_worker_pieces",
-        unreferenced: String = "media_worker_unreferenced", sweeps: String = "media_worker_sweeps",
-        migrations: String = "media_worker_migrations"
+        videoProcessing: String? = nil, fileUpload: String? = nil, user: String? = nil, outputs: String? = nil,
+        paused: String? = nil, variants: String? = nil, pieces: String? = nil, unreferenced: String? = nil,
+        sweeps: String? = nil, migrations: String? = nil
     ) throws {
-        self.videoProcessing = try Self.quote(videoProcessing)
-        self.fileUpload = try Self.quote(fileUpload)
-        self.user = try Self.quote(user)
-        self.outputs = try Self.quote(outputs)
-        self.paused = try Self.quote(paused)
-        self.variants = try Self.quote(variants)
-        self.pieces = try Self.quote(pieces)
-        self.unreferenced = try Self.quote(unreferenced)
-        self.sweeps = try Self.quote(sweeps)
-        self.migrations = try Self.quote(migrations)
+        let names = try zip(
+            [videoProcessing, fileUpload, user, outputs, paused, variants, pieces, unreferenced, sweeps, migrations],
+            Self.defaultNames
+        ).map { try Self.quote($0 ?? $1) }
+        (self.videoProcessing, self.fileUpload, self.user, self.outputs, self.paused) =
+            (names[0], names[1], names[2], names[3], names[4])
+        (self.variants, self.pieces, self.unreferenced, self.sweeps, self.migrations) =
+            (names[5], names[6], names[7], names[8], names[9])
     }
 
     public static let `default` = try! TableNames()

@@ -96,99 +96,93 @@ public struct Configuration: Sendable {
     /// One slot per two cores, at least one (see the README for the measurements behind it).
     public static var defaultConcurrency: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
 
-    /// Reads the environment; `MEDIA_WORKER_*` names are documented in the README.
+    /// Reads the environment: each setting by its declaration in `Settings` (its variable, and
+    /// its default parsed like a value from the environment).
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
-        func number(_ name: String, _ fallback: Double) throws(ConfigurationError) -> Double {
-            guard let text = environment[name], !text.isEmpty else { return fallback }
-            guard let value = Double(text), value >= 0 else { throw .invalid(name, text, "a number of seconds ≥ 0") }
+        /// The setting's text: set and not empty, else its declared default (nil: none).
+        func text(_ setting: Setting, _ variable: String? = nil) -> String? {
+            environment[variable ?? setting.variable].flatMap { $0.isEmpty ? nil : $0 } ?? setting.defaultValue
+        }
+        func number(_ setting: Setting, computed: Double? = nil) throws(ConfigurationError) -> Double {
+            guard let text = text(setting) else { return computed ?? 0 }
+            guard let value = Double(text), value >= 0 else {
+                throw .invalid(setting.variable, text, "a number of seconds ≥ 0")
+            }
             return value
         }
-        func integer(_ name: String, _ fallback: Int, minimum: Int = 1) throws(ConfigurationError) -> Int {
-            guard let text = environment[name], !text.isEmpty else { return fallback }
+        func integer(_ setting: Setting, minimum: Int = 1, computed: Int? = nil) throws(ConfigurationError) -> Int {
+            guard let text = text(setting) else { return computed ?? minimum }
             guard let value = Int(text), value >= minimum else {
-                throw .invalid(name, text, "a whole number ≥ \(minimum)")
+                throw .invalid(setting.variable, text, "a whole number ≥ \(minimum)")
             }
             return value
         }
-        databaseURL = environment["DATABASE_URL"] ?? ""
-        awsEnvironment = environment.filter { $0.key.hasPrefix("AWS_") }
-        metricsAddress = environment["MEDIA_WORKER_METRICS_ADDR"].flatMap { $0.isEmpty ? nil : $0 }
-        storageURL = environment["MEDIA_STORAGE_URL"] ?? ""
-        publicURL = environment["MEDIA_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        switch environment["MEDIA_WORKER_POOL_MODE"]?.lowercased() {
-        case nil, "", "session": poolMode = .session
-        case "transaction": poolMode = .transaction
-        case let text?: throw .invalid("MEDIA_WORKER_POOL_MODE", text, "session or transaction")
-        }
-        listenURL = environment["MEDIA_WORKER_LISTEN_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        statementLimits = StatementLimits(
-            statementTimeout: .milliseconds(Int64(try number("MEDIA_WORKER_STATEMENT_TIMEOUT", 30) * 1000)),
-            lockTimeout: .milliseconds(Int64(try number("MEDIA_WORKER_LOCK_TIMEOUT", 5) * 1000)))
-        concurrency = try integer("MEDIA_WORKER_CONCURRENCY", Self.defaultConcurrency)
-        fastSlots = try integer("MEDIA_WORKER_FAST_SLOTS", 1)
-        maxSlotsPerUploader = try integer("MEDIA_WORKER_MAX_SLOTS_PER_UPLOADER", 0, minimum: 0)
-        maxConnections = try integer("MEDIA_WORKER_MAX_CONNECTIONS", 4)
-        // Polling is how a transaction-mode daemon without a LISTEN connection hears of new jobs.
-        pollInterval = try number(
-            "MEDIA_WORKER_POLL_INTERVAL", poolMode == .transaction && listenURL == nil ? 1 : 5)
-        staleAfter = try number("MEDIA_WORKER_STALE_AFTER", 60)
-        maxAttempts = try integer("MEDIA_WORKER_MAX_ATTEMPTS", 3)
-        retryBase = try number("MEDIA_WORKER_RETRY_BASE", 30)
-        shutdownGrace = try number("MEDIA_WORKER_SHUTDOWN_GRACE", 30)
-        uploadWait = try number("MEDIA_WORKER_UPLOAD_WAIT", 3600)
-        jobTimeout = try number("MEDIA_WORKER_JOB_TIMEOUT", 3600)
-        func flag(_ name: String, _ fallback: Bool) throws(ConfigurationError) -> Bool {
-            switch environment[name]?.lowercased() {
-            case nil, "": return fallback
+        func flag(_ setting: Setting) throws(ConfigurationError) -> Bool {
+            switch text(setting)?.lowercased() {
             case "on", "true", "1", "yes": return true
-            case "off", "false", "0", "no": return false
-            case let text?: throw .invalid(name, text, "on or off")
+            case "off", "false", "0", "no", nil: return false
+            case let text?: throw .invalid(setting.variable, text, "on or off")
             }
         }
-        reuseOutputs = try flag("MEDIA_WORKER_REUSE", true)
-        stillsFirst = try flag("MEDIA_WORKER_STILLS_FIRST", true)
-        reuseWait = try number("MEDIA_WORKER_REUSE_WAIT", 300)
-        eraseAfter = try number("MEDIA_WORKER_ERASE_AFTER", 600)
-        sweepGrace = try number("MEDIA_WORKER_SWEEP_GRACE", 3600)
-        let variant = environment["MEDIA_WORKER_EFFICIENT_VARIANT"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
-        guard let efficientVariant = MediaProcessor.EfficientVariant(rawValue: variant ?? "free") else {
-            throw .invalid("MEDIA_WORKER_EFFICIENT_VARIANT", variant ?? "", "free, always or off")
+        func choice<T: RawRepresentable<String>>(_ setting: Setting, _ expected: String) throws(ConfigurationError)
+            -> T
+        {
+            let text = text(setting)?.lowercased() ?? ""
+            guard let value = T(rawValue: text) else { throw .invalid(setting.variable, text, expected) }
+            return value
         }
-        self.efficientVariant = efficientVariant
-        variantAfterReuses = try integer("MEDIA_WORKER_VARIANT_AFTER_REUSES", 3, minimum: 0)
-        pieceSeconds = try number("MEDIA_WORKER_PIECE_SECONDS", 30)
-        piecesAfter = try number("MEDIA_WORKER_PIECES_AFTER", 120)
+        databaseURL = text(Settings.databaseURL) ?? ""
+        awsEnvironment = environment.filter { $0.key.hasPrefix("AWS_") }
+        metricsAddress = text(Settings.metricsAddress)
+        storageURL = text(Settings.storageURL) ?? ""
+        publicURL = text(Settings.publicURL)
+        poolMode = try choice(Settings.poolMode, "session or transaction")
+        listenURL = text(Settings.listenURL)
+        statementLimits = StatementLimits(
+            statementTimeout: .milliseconds(Int64(try number(Settings.statementTimeout) * 1000)),
+            lockTimeout: .milliseconds(Int64(try number(Settings.lockTimeout) * 1000)))
+        concurrency = try integer(Settings.concurrency, computed: Self.defaultConcurrency)
+        fastSlots = try integer(Settings.fastSlots)
+        maxSlotsPerUploader = try integer(Settings.maxSlotsPerUploader, minimum: 0)
+        maxConnections = try integer(Settings.maxConnections)
+        // Polling is how a transaction-mode daemon without a LISTEN connection hears of new jobs.
+        pollInterval = try number(Settings.pollInterval, computed: poolMode == .transaction && listenURL == nil ? 1 : 5)
+        staleAfter = try number(Settings.staleAfter)
+        maxAttempts = try integer(Settings.maxAttempts)
+        retryBase = try number(Settings.retryBase)
+        shutdownGrace = try number(Settings.shutdownGrace)
+        uploadWait = try number(Settings.uploadWait)
+        jobTimeout = try number(Settings.jobTimeout)
+        reuseOutputs = try flag(Settings.reuse)
+        stillsFirst = try flag(Settings.stillsFirst)
+        reuseWait = try number(Settings.reuseWait)
+        eraseAfter = try number(Settings.eraseAfter)
+        sweepGrace = try number(Settings.sweepGrace)
+        efficientVariant = try choice(Settings.efficientVariant, "free, always or off")
+        variantAfterReuses = try integer(Settings.variantAfterReuses, minimum: 0)
+        pieceSeconds = try number(Settings.pieceSeconds)
+        piecesAfter = try number(Settings.piecesAfter)
         maxBytes = [:]
-        for profile in QualityProfile.allCases {
-            let name = "MEDIA_WORKER_MAX_BYTES_\(profile.rawValue)"
-            guard let text = environment[name], !text.isEmpty else { continue }
+        for (profile, variable) in zip(QualityProfile.allCases, Settings.maxBytes.variables) {
+            guard let text = text(Settings.maxBytes, variable) else { continue }
             guard let bytes = Self.byteCount(text), bytes >= 64 << 10 else {
-                throw .invalid(name, text, "a size of at least 64K, e.g. 16M")
+                throw .invalid(variable, text, "a size of at least 64K, e.g. 16M")
             }
             maxBytes[profile] = bytes
         }
-        switch environment["MEDIA_WORKER_SANDBOX"]?.lowercased() {
-        case nil, "", "full": sandboxPolicy = .full
-        case "partial": sandboxPolicy = .partial
-        case let text?: throw .invalid("MEDIA_WORKER_SANDBOX", text, "full or partial (partial is dangerous)")
-        }
-        childMemoryBytes = Int64(try integer("MEDIA_WORKER_CHILD_MEMORY_MB", 8192)) << 20
+        sandboxPolicy = try choice(Settings.sandbox, "full or partial (partial is dangerous)")
+        childMemoryBytes = Int64(try integer(Settings.childMemory)) << 20
         temporaryDirectory =
-            environment["MEDIA_WORKER_TMPDIR"] ?? environment["CACHE_DIRECTORY"] ?? environment["TMPDIR"] ?? "/tmp"
+            text(Settings.temporaryDirectory) ?? environment["CACHE_DIRECTORY"] ?? environment["TMPDIR"] ?? "/tmp"
+        let names = Settings.tables.variables.map { text(Settings.tables, $0) }
         do {
             tables = try TableNames(
-                videoProcessing: environment["MEDIA_WORKER_TABLE_VIDEO_PROCESSING"] ?? "video_processing",
-                fileUpload: environment["MEDIA_WORKER_TABLE_FILE_UPLOAD"] ?? "file_upload",
-                user: environment["MEDIA_WORKER_TABLE_USER"] ?? "user",
-                outputs: environment["MEDIA_WORKER_TABLE_OUTPUTS"] ?? "media_worker_outputs",
-                paused: environment["MEDIA_WORKER_TABLE_PAUSED"] ?? "media_worker_paused_types",
-                variants: environment["MEDIA_WORKER_TABLE_VARIANTS"] ?? "media_worker_variants",
-                pieces: environment["MEDIA_WORKER_TABLE_PIECES"] ?? "media_worker_pieces",
-                unreferenced: environment["MEDIA_WORKER_TABLE_UNREFERENCED"] ?? "media_worker_unreferenced",
-                sweeps: environment["MEDIA_WORKER_TABLE_SWEEPS"] ?? "media_worker_sweeps",
-                migrations: environment["MEDIA_WORKER_TABLE_MIGRATIONS"] ?? "media_worker_migrations")
+                videoProcessing: names[0], fileUpload: names[1], user: names[2], outputs: names[3], paused: names[4],
+                variants: names[5], pieces: names[6], unreferenced: names[7], sweeps: names[8], migrations: names[9])
         } catch {
-            throw .invalid("MEDIA_WORKER_TABLE_*", "", "table names are identifiers, optionally schema-qualified")
+            throw .invalid(
+                Settings.tables.variable.replacing("VIDEO_PROCESSING", with: "*"), "",
+                "table names are identifiers, optionally schema-qualified")
         }
     }
 
@@ -211,7 +205,7 @@ public struct Configuration: Sendable {
         guard budget.pool >= 1 else {
             let needed = maxConnections - budget.pool + 1
             throw .invalid(
-                "MEDIA_WORKER_MAX_CONNECTIONS", "\(maxConnections)",
+                Settings.maxConnections.variable, "\(maxConnections)",
                 "at least \(needed) here (one to LISTEN, one for the reuse locks, one to share)")
         }
     }
@@ -227,9 +221,10 @@ public struct Configuration: Sendable {
 
     /// Checks what a command that talks to the database and storage needs.
     public func validate() throws(ConfigurationError) {
-        if databaseURL.isEmpty { throw .missing("DATABASE_URL", "e.g. postgresql://user@localhost/app") }
+        if databaseURL.isEmpty { throw .missing(Settings.databaseURL.variable, "e.g. postgresql://user@localhost/app") }
         if storageURL.isEmpty {
-            throw .missing("MEDIA_STORAGE_URL", "e.g. file:///var/lib/media-worker/storage or s3://bucket/prefix")
+            throw .missing(
+                Settings.storageURL.variable, "e.g. file:///var/lib/media-worker/storage or s3://bucket/prefix")
         }
         _ = try makeStorage()
         try validateConnectionBudget()
@@ -238,7 +233,7 @@ public struct Configuration: Sendable {
     /// What must never reach a log line: the database password and the AWS secret and session
     /// token. Log handlers mask them wherever they appear.
     public var secrets: [String] {
-        [awsEnvironment["AWS_SECRET_ACCESS_KEY"], awsEnvironment["AWS_SESSION_TOKEN"]].compactMap { $0 }
+        Settings.awsCredentials.variables.dropFirst().map { awsEnvironment[$0] }.compactMap { $0 }
             .filter { !$0.isEmpty } + ConnectionString.secrets(in: databaseURL)
     }
 
@@ -312,15 +307,19 @@ extension Configuration {
             do {
                 location = try S3Location(url: storageURL, environment: awsEnvironment)
             } catch {
-                throw .invalid("MEDIA_STORAGE_URL", ConnectionString.redacted(storageURL), "a bucket URL: \(error)")
+                throw .invalid(
+                    Settings.storageURL.variable, ConnectionString.redacted(storageURL), "a bucket URL: \(error)")
             }
             guard let credentials = S3Credentials(environment: awsEnvironment) else {
-                throw .missing("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", "needed for \(location.description)")
+                throw .missing(
+                    Settings.awsCredentials.variables.prefix(2).joined(separator: " and "),
+                    "needed for \(location.description)")
             }
             return S3Storage(location: location, credentials: credentials, publicBase: publicURL)
         }
         guard let url = URL(string: storageURL), url.scheme == "file", !url.path.isEmpty else {
-            throw .invalid("MEDIA_STORAGE_URL", storageURL, "a file:///absolute/path or s3://bucket[/prefix] URL")
+            throw .invalid(
+                Settings.storageURL.variable, storageURL, "a file:///absolute/path or s3://bucket[/prefix] URL")
         }
         return LocalStorage(root: URL(fileURLWithPath: url.path, isDirectory: true), publicBase: publicURL)
     }

@@ -134,9 +134,9 @@ func makeStandardErrorLogger(
     label: String, verbose: Bool, defaultLevel: Logger.Level, format: LogFormat? = nil, secrets: [String] = []
 ) -> Logger {
     let environment = ProcessInfo.processInfo.environment
-    let configured = environment["MEDIA_WORKER_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+    let configured = environment[Settings.logLevel.variable].flatMap { Logger.Level(rawValue: $0) }
     let level: Logger.Level = verbose ? .debug : configured ?? defaultLevel
-    let format = format ?? environment["MEDIA_WORKER_LOG_FORMAT"].flatMap { LogFormat(rawValue: $0) } ?? .logfmt
+    let format = format ?? environment[Settings.logFormat.variable].flatMap { LogFormat(rawValue: $0) } ?? .logfmt
     let journald = LineLogHandler.underJournald(environment: environment)
     let logger = Logger(label: label) { _ in
         LineLogHandler(level: level, format: format, journald: journald, secrets: secrets)

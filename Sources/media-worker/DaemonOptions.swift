@@ -6,7 +6,7 @@ import Worker
 
 /// The database, for every command that uses it: DATABASE_URL, or the flag, which wins.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: "libpq connection string or URI (DATABASE_URL).")
+    @Option(name: .customLong(Settings.databaseURL.flag!), help: ArgumentHelp(Settings.databaseURL.help))
     var databaseURL: String?
 
     /// `configuration` with the flag applied.
@@ -15,97 +15,88 @@ struct DatabaseOptions: ParsableArguments {
     }
 }
 
-/// Settings shared by the commands that use the database and storage: each environment variable
-/// can also be given as a flag, which wins.
+/// Settings shared by the commands that use the database and storage: each flag, named and
+/// explained by its declaration in `Settings`, overrides its environment variable and is read
+/// and checked exactly as the variable is.
 struct DaemonOptions: ParsableArguments {
     @OptionGroup var database: DatabaseOptions
 
-    @Option(
-        name: .customLong("storage-url"),
-        help: "file:///dir or s3://bucket/prefix?endpoint=…&region=…&pathStyle=… (MEDIA_STORAGE_URL).")
+    @Option(name: .customLong(Settings.storageURL.flag!), help: ArgumentHelp(Settings.storageURL.help))
     var storageURL: String?
 
-    @Option(name: .customLong("public-url"), help: "Base URL of stored outputs (MEDIA_PUBLIC_URL).")
+    @Option(name: .customLong(Settings.publicURL.flag!), help: ArgumentHelp(Settings.publicURL.help))
     var publicURL: String?
 
-    @Option(help: "Encode slots: jobs at once on this host (MEDIA_WORKER_CONCURRENCY; default: one per two cores).")
-    var concurrency: Int?
+    @Option(name: .customLong(Settings.concurrency.flag!), help: ArgumentHelp(Settings.concurrency.help))
+    var concurrency: String?
 
-    @Option(
-        name: .customLong("fast-slots"),
-        help: "Fast-lane slots for quick work beside the encode slots (MEDIA_WORKER_FAST_SLOTS; 1).")
-    var fastSlots: Int?
+    @Option(name: .customLong(Settings.fastSlots.flag!), help: ArgumentHelp(Settings.fastSlots.help))
+    var fastSlots: String?
 
-    @Option(
-        name: .customLong("poll-interval"),
-        help: "Seconds between polls (MEDIA_WORKER_POLL_INTERVAL; 5, or 1 in transaction pool mode).")
-    var pollInterval: Double?
+    @Option(name: .customLong(Settings.pollInterval.flag!), help: ArgumentHelp(Settings.pollInterval.help))
+    var pollInterval: String?
 
-    @Option(
-        name: .customLong("stale-after"),
-        help: "Seconds without heartbeat before rescue (MEDIA_WORKER_STALE_AFTER; 60).")
-    var staleAfter: Double?
+    @Option(name: .customLong(Settings.staleAfter.flag!), help: ArgumentHelp(Settings.staleAfter.help))
+    var staleAfter: String?
 
-    @Option(name: .customLong("max-attempts"), help: "Attempts before FAILED (MEDIA_WORKER_MAX_ATTEMPTS; 3).")
-    var maxAttempts: Int?
+    @Option(name: .customLong(Settings.maxAttempts.flag!), help: ArgumentHelp(Settings.maxAttempts.help))
+    var maxAttempts: String?
 
-    @Option(
-        name: .customLong("retry-base"), help: "Seconds before the first retry, doubling (MEDIA_WORKER_RETRY_BASE; 30)."
-    )
-    var retryBase: Double?
+    @Option(name: .customLong(Settings.retryBase.flag!), help: ArgumentHelp(Settings.retryBase.help))
+    var retryBase: String?
 
-    @Option(name: .customLong("shutdown-grace"), help: "Seconds jobs get on SIGTERM (MEDIA_WORKER_SHUTDOWN_GRACE; 30).")
-    var shutdownGrace: Double?
+    @Option(name: .customLong(Settings.shutdownGrace.flag!), help: ArgumentHelp(Settings.shutdownGrace.help))
+    var shutdownGrace: String?
 
-    @Option(name: .customLong("job-timeout"), help: "Wall-clock seconds per job (MEDIA_WORKER_JOB_TIMEOUT; 3600).")
-    var jobTimeout: Double?
+    @Option(name: .customLong(Settings.jobTimeout.flag!), help: ArgumentHelp(Settings.jobTimeout.help))
+    var jobTimeout: String?
 
-    @Option(
-        name: .customLong("metrics-addr"),
-        help: "host:port for /metrics, /healthz and /readyz (MEDIA_WORKER_METRICS_ADDR; off when unset).")
+    @Option(name: .customLong(Settings.metricsAddress.flag!), help: ArgumentHelp(Settings.metricsAddress.help))
     var metricsAddress: String?
 
-    @Flag(name: .shortAndLong, help: "Log debug detail (same as MEDIA_WORKER_LOG_LEVEL=debug).")
+    @Flag(name: .shortAndLong, help: "Log debug detail (same as \(Settings.logLevel.variable)=debug).")
     var verbose = false
 
-    @Option(name: .customLong("log-format"), help: "logfmt or json (MEDIA_WORKER_LOG_FORMAT; logfmt).")
+    @Option(name: .customLong(Settings.logFormat.flag!), help: ArgumentHelp(Settings.logFormat.help))
     var logFormat: LogFormat?
 
-    func validate() throws {
-        for (name, value) in [
-            ("--concurrency", concurrency), ("--fast-slots", fastSlots), ("--max-attempts", maxAttempts),
-        ] {
-            if let value, value < 1 { throw ValidationError("\(name) must be at least 1") }
-        }
-        for (name, value) in [
-            ("--poll-interval", pollInterval), ("--stale-after", staleAfter), ("--retry-base", retryBase),
-            ("--shutdown-grace", shutdownGrace), ("--job-timeout", jobTimeout),
-        ] {
-            if let value, value < 0 { throw ValidationError("\(name) must not be negative") }
-        }
+    /// The flags given, as the variables they override.
+    private var overrides: [(setting: Setting, value: String)] {
+        [
+            (Settings.databaseURL, database.databaseURL), (Settings.storageURL, storageURL),
+            (Settings.publicURL, publicURL), (Settings.concurrency, concurrency), (Settings.fastSlots, fastSlots),
+            (Settings.pollInterval, pollInterval), (Settings.staleAfter, staleAfter),
+            (Settings.maxAttempts, maxAttempts), (Settings.retryBase, retryBase),
+            (Settings.shutdownGrace, shutdownGrace), (Settings.jobTimeout, jobTimeout),
+            (Settings.metricsAddress, metricsAddress),
+        ].compactMap { setting, value in value.map { (setting, $0) } }
     }
 
     /// The environment, overridden by flags, validated.
     func configuration() throws -> Configuration {
-        var configuration = try Configuration()
-        database.apply(to: &configuration)
-        if let storageURL { configuration.storageURL = storageURL }
-        if let publicURL { configuration.publicURL = publicURL }
-        if let concurrency { configuration.concurrency = concurrency }
-        if let fastSlots { configuration.fastSlots = fastSlots }
-        if let pollInterval { configuration.pollInterval = pollInterval }
-        if let staleAfter { configuration.staleAfter = staleAfter }
-        if let maxAttempts { configuration.maxAttempts = maxAttempts }
-        if let retryBase { configuration.retryBase = retryBase }
-        if let shutdownGrace { configuration.shutdownGrace = shutdownGrace }
-        if let jobTimeout { configuration.jobTimeout = jobTimeout }
-        if let metricsAddress { configuration.metricsAddress = metricsAddress }
+        var configuration = try environmentWithFlags()
         do {
             try configuration.validate()
         } catch {
             throw ValidationError("\(error)")
         }
         return configuration
+    }
+
+    /// The configuration the environment and the flags make; a bad flag is named as the flag.
+    private func environmentWithFlags() throws -> Configuration {
+        let overrides = overrides
+        var environment = ProcessInfo.processInfo.environment
+        for (setting, value) in overrides { environment[setting.variable] = value }
+        do {
+            return try Configuration(environment: environment)
+        } catch .invalid(let variable, let value, let expected) {
+            let flag = overrides.first { $0.setting.variable == variable }?.setting.flag
+            let name = flag.map { "--\($0) " } ?? "\(variable)="
+            throw ValidationError("\(name)\(value) is not \(expected)")
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     /// A logger on stderr at MEDIA_WORKER_LOG_LEVEL (info by default, debug with --verbose) that

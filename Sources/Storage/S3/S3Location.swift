@@ -2,6 +2,8 @@ public import Foundation
 
 /// Where the bucket is, parsed from `s3://BUCKET[/PREFIX]?endpoint=…&region=…&pathStyle=…`.
 public struct S3Location: Sendable, Equatable {
+    /// The region when neither the URL nor `AWS_REGION`/`AWS_DEFAULT_REGION` names one.
+    public static let defaultRegion = "us-east-1"
     public let bucket: String
     /// Prepended to every key with a `/` (empty for none).
     public let prefix: String
@@ -33,7 +35,7 @@ public struct S3Location: Sendable, Equatable {
             options[item.name] = item.value ?? ""
         }
         let region =
-            options["region"] ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+            options["region"] ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? Self.defaultRegion
         guard region.range(of: #"^[a-z0-9\-]+$"#, options: .regularExpression) != nil else {
             throw .malformed("region \(region.debugDescription) is not a region name such as eu-west-1")
         }

@@ -173,7 +173,7 @@ public struct VariantRunner: Sendable {
     /// A failed attempt: tried again later, three attempts at most.
     private func fail(_ work: JobStore.VariantWork, _ reason: String) async throws -> Ending {
         logger.warning("variant work failed", metadata: ["error": "\(reason)"])
-        try await end(work, status: work.attempt >= 3 ? "FAILED" : "PENDING", error: reason)
+        try await end(work, status: work.attempt >= JobStore.backgroundAttempts ? "FAILED" : "PENDING", error: reason)
         return .failed
     }
 }
