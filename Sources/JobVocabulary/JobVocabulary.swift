@@ -1,4 +1,4 @@
-// The job's words, as `schema.md` spells them. Each is parsed once where it enters (a claimed
+// The job's words, as the app's schema (the Schema article) spells them. Each is parsed once where it enters (a claimed
 // row, a CLI flag, the child's request) and travels on as the enum; SQL text is the only other
 // place their raw values appear. Both the media engine and the queue speak them, and neither
 // imports the other, so they live here, in a module of their own that imports nothing. Beside

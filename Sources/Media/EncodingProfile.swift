@@ -27,8 +27,8 @@ public struct VideoEncoding: Sendable, Equatable, Codable {
 }
 
 extension QualityProfile {
-    /// The profile table (also in the README). Tuned on the fixtures and the benchmark's inputs;
-    /// see the README for sizes and SSIM measured with them.
+    /// The profile table (also in the Media article). Tuned on the fixtures and the benchmark's
+    /// inputs; the Media article gives sizes and SSIM measured with them.
     public var encoding: VideoEncoding {
         switch self {
         case .low:

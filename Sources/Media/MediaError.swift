@@ -19,7 +19,7 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A failure that points at media-worker or FFmpeg rather than at the input.
     case internalFailure(String)
 
-    /// The `<code>` of `errorMessage` (see `schema.md`).
+    /// The `<code>` of `errorMessage` (see the Schema article).
     public var code: FailureCode {
         switch self {
         case .inputMissing: .inputMissing

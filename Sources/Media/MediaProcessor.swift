@@ -208,8 +208,8 @@ public enum MediaProcessor {
             if case .split(let seconds, let after) = request.pieceWork, byteBudget == nil,
                 request.part != .efficientVariant, request.type != .preview,
                 Double(opened.info.durationMs ?? 0) / 1000 >= after,
-                Pieces.apply(
-                    to: opened, seconds: seconds, encoding: request.profile.encoding, allowCopy: request.allowRemux)
+                Pieces.worthSplitting(
+                    opened, seconds: seconds, encoding: request.profile.encoding, allowCopy: request.allowRemux)
             {
                 // A long video for the fleet: its cut points (and the stills, when they came
                 // first); the rest is made once its pieces are. One piece is one pass.
@@ -240,7 +240,8 @@ public enum MediaProcessor {
                     files.map { URL(fileURLWithPath: $0) }, source: request.inputPath, encoding: main,
                     allowCopy: request.allowRemux, directory: staging, limits: request.limits, logger: logger)
             } else if byteBudget == nil, request.part != .efficientVariant, let main = plan.main,
-                Pieces.apply(to: opened, seconds: request.pieceSeconds, encoding: main, allowCopy: request.allowRemux)
+                Pieces.worthSplitting(
+                    opened, seconds: request.pieceSeconds, encoding: main, allowCopy: request.allowRemux)
             {
                 let share = plan.preview || plan.thumbnails ? 0.9 : 1
                 pieces = try Pieces.encodeAll(

@@ -272,7 +272,9 @@ public enum Pieces {
 
     /// Whether `opened` is made in pieces of `seconds`: when it lasts at least two pieces and its
     /// video is encoded (a video that can be copied costs no encode to spread).
-    static func apply(to opened: Probe.Opened, seconds: Double?, encoding: VideoEncoding, allowCopy: Bool) -> Bool {
+    static func worthSplitting(_ opened: Probe.Opened, seconds: Double?, encoding: VideoEncoding, allowCopy: Bool)
+        -> Bool
+    {
         guard let seconds, seconds > 0, let duration = opened.info.durationMs else { return false }
         return Double(duration) / 1000 >= 2 * seconds
             && !(allowCopy && CopyCheck(opened.info, encoding: encoding).videoFitsPicture)

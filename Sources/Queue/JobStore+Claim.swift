@@ -13,12 +13,12 @@ extension JobStore {
         /// (0: no cap beyond the fewest-running-first order).
         public var maxSlotsPerUploader: Int
         /// Whether media-worker's paused-types table exists (without it nothing is paused).
-        public var pausesKnown: Bool
+        public var hasPausedTable: Bool
 
-        public init(quickOnly: Bool = false, maxSlotsPerUploader: Int = 0, pausesKnown: Bool = true) {
+        public init(quickOnly: Bool = false, maxSlotsPerUploader: Int = 0, hasPausedTable: Bool = true) {
             self.quickOnly = quickOnly
             self.maxSlotsPerUploader = maxSlotsPerUploader
-            self.pausesKnown = pausesKnown
+            self.hasPausedTable = hasPausedTable
         }
     }
 
@@ -72,8 +72,8 @@ extension JobStore {
         """
 
     /// SQL: the job `vp`'s type is paused (always false without the paused-types table).
-    func typePaused(_ pausesKnown: Bool) -> String {
-        pausesKnown
+    func typePaused(_ hasPausedTable: Bool) -> String {
+        hasPausedTable
             ? "(vp.\"processingType\"::text IN (SELECT \"processingType\" FROM \(tables.paused)))" : "false"
     }
 
@@ -96,7 +96,7 @@ extension JobStore {
             ), runnable AS (
                 SELECT vp."id", COALESCE(vp."userId", -1) AS uploader,
                     vp."createdAt" + make_interval(secs => \(Self.retryQueuePenalty) * vp."retryCount") AS "queuedAt",
-                    \(typePaused(rules.pausesKnown)) AS paused
+                    \(typePaused(rules.hasPausedTable)) AS paused
                 FROM \(vp) AS vp
                 LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
                 WHERE vp."status" = 'PENDING' AND ($6::int IS NULL OR vp."id" = $6::int)
@@ -105,7 +105,7 @@ extension JobStore {
                            * (0.75 + 0.5 * ((vp."id"::bigint * 2654435761) % 1000) / 1000.0) END))
                   AND \(Self.uploadReady(2))
                   AND (NOT $7::bool OR \(Self.quick))
-                  AND ($6::int IS NOT NULL OR NOT \(typePaused(rules.pausesKnown)) OR \(Self.firstLookPending))
+                  AND ($6::int IS NOT NULL OR NOT \(typePaused(rules.hasPausedTable)) OR \(Self.firstLookPending))
             ), crowd AS (
                 SELECT count(DISTINCT uploader) AS uploaders FROM runnable
             ), candidate AS (
@@ -161,12 +161,12 @@ extension JobStore {
 
     /// Whether no job is runnable or running, apart from those waiting for their upload or held
     /// back by a paused type.
-    public func isIdle(_ session: PostgresSession, uploadWait: Double, pausesKnown: Bool) throws -> Bool {
+    public func isIdle(_ session: PostgresSession, uploadWait: Double, hasPausedTable: Bool) throws -> Bool {
         try session.query(
             """
             SELECT count(*) AS n FROM \(vp) AS vp LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
             WHERE vp."status" = 'PROCESSING' OR (vp."status" = 'PENDING' AND \(Self.uploadReady(1))
-                AND (NOT \(typePaused(pausesKnown)) OR \(Self.firstLookPending)))
+                AND (NOT \(typePaused(hasPausedTable)) OR \(Self.firstLookPending)))
             """, [String(uploadWait)], operation: "check for remaining jobs"
         ).first?.require("n", as: Int.self) == 0
     }
@@ -174,14 +174,14 @@ extension JobStore {
     /// Whether a job is waiting that a slot could run now; with `needingAnEncodeSlot`, only jobs
     /// with a long pass (quick work has the fast lane): variant work gives its slot back for those.
     public func hasRunnableJob(
-        _ session: PostgresSession, uploadWait: Double, pausesKnown: Bool, needingAnEncodeSlot: Bool = false
+        _ session: PostgresSession, uploadWait: Double, hasPausedTable: Bool, needingAnEncodeSlot: Bool = false
     ) throws -> Bool {
         let long = ProcessingType.allCases.filter(\.hasLongPass).map { "'\($0.rawValue)'" }.joined(separator: ", ")
         return try session.query(
             """
             SELECT EXISTS (SELECT 1 FROM \(vp) AS vp LEFT JOIN \(tables.fileUpload) AS fu ON fu."id" = vp."fileUploadId"
                 WHERE vp."status" = 'PENDING' AND \(Self.uploadReady(1))
-                AND (NOT \(typePaused(pausesKnown)) OR \(Self.firstLookPending))
+                AND (NOT \(typePaused(hasPausedTable)) OR \(Self.firstLookPending))
                 AND (NOT $2::bool OR vp."processingType"::text IN (\(long)))) AS waiting
             """, [String(uploadWait), String(needingAnEncodeSlot)], operation: "look for runnable jobs"
         ).first?.require("waiting", as: Bool.self) ?? false

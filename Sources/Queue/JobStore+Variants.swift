@@ -45,10 +45,12 @@ extension JobStore {
     /// heartbeating for `staleAfter` seconds), if no job is runnable: variant work never goes
     /// ahead of a chat upload. Work tried three times is left FAILED.
     public func claimVariantWork(
-        _ session: PostgresSession, pipelineVersion: Int, staleAfter: Double, uploadWait: Double, pausesKnown: Bool
+        _ session: PostgresSession, pipelineVersion: Int, staleAfter: Double, uploadWait: Double, hasPausedTable: Bool
     ) throws -> VariantWork? {
         try session.transaction("claim variant work") {
-            guard try !hasRunnableJob(session, uploadWait: uploadWait, pausesKnown: pausesKnown) else { return nil }
+            guard try !hasRunnableJob(session, uploadWait: uploadWait, hasPausedTable: hasPausedTable) else {
+                return nil
+            }
             try session.execute(
                 """
                 UPDATE \(tables.variants) SET "status" = 'FAILED', "token" = NULL, "updatedAt" = \(Self.now),

@@ -47,9 +47,9 @@ public struct JobStore: Sendable {
     /// `value` as JSON text, for `json` and "(JSON)" text columns.
     static func json(_ value: any Encodable) throws -> String { try JSONFormat.text(value) }
 
-    /// The heartbeat between progress writes (while downloading, uploading, waiting): bumps
+    /// A heartbeat between progress writes (while downloading, uploading, waiting): bumps
     /// `updatedAt` of a run's job. False: the run was fenced off.
-    public func keepAlive(_ session: PostgresSession, job: Job) throws -> Bool {
+    public func heartbeat(_ session: PostgresSession, job: Job) throws -> Bool {
         try session.execute(
             "UPDATE \(vp) SET \"updatedAt\" = \(Self.now) WHERE \(fence(1))", [String(job.id), job.token],
             operation: "send a heartbeat") == 1
@@ -140,7 +140,7 @@ public struct JobStore: Sendable {
     /// reprocessed) and must stop.
     /// With `announce`, also tells the app (`media_worker_events`, `{"status": "PROCESSING",
     /// "progress": N}`), for a progress ring without polling.
-    public func heartbeat(
+    public func writeProgress(
         _ session: PostgresSession, job: Job, progress: Int, estimatedSeconds: Int?, announce: Bool = false
     ) throws -> Bool {
         let percent = max(0, min(99, progress))

@@ -93,7 +93,7 @@ public struct Configuration: Sendable {
     /// The program a job's child runs (`run-job`): this very binary, unless a test says otherwise.
     public var childExecutable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
 
-    /// One slot per two cores, at least one (see the README for the measurements behind it).
+    /// One slot per two cores, at least one (the Design article's *Slots* gives the measurements behind it).
     public static var defaultConcurrency: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
 
     /// Reads the environment: each setting by its declaration in `Settings` (its variable, and

@@ -104,7 +104,7 @@ struct DoctorCommand: AsyncParsableCommand {
             } else {
                 report.fail(
                     "privileges", "the database user lacks \(missing.joined(separator: ", "))",
-                    fix: "GRANT them to the user in DATABASE_URL (see the README's Production PostgreSQL)")
+                    fix: "GRANT them to the user in DATABASE_URL (see Operations: Production PostgreSQL)")
             }
         }
         do {

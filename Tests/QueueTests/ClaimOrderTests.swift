@@ -138,7 +138,7 @@ struct ClaimOrderTests {
         try await bench.markLooked(compression)
         #expect(try await bench.claim() == nil)
         #expect(
-            try await bench.claims.withSession("idle") { try store.isIdle($0, uploadWait: 3600, pausesKnown: true) })
+            try await bench.claims.withSession("idle") { try store.isIdle($0, uploadWait: 3600, hasPausedTable: true) })
         let paused = try await bench.claims.withSession("list") { try store.pausedTypes($0) }
         #expect(
             paused.map(\.processingType) == [.compression, .thumbnail] && paused.allSatisfy { $0.reason == "test" })

@@ -87,7 +87,7 @@ struct JobStoreTests {
         #expect(try await lateWriter.withSession("complete") { try store.complete($0, job: first, late) } == .fencedOff)
         #expect(
             try await lateWriter.withSession("beat") {
-                try store.heartbeat($0, job: first, progress: 50, estimatedSeconds: nil)
+                try store.writeProgress($0, job: first, progress: 50, estimatedSeconds: nil)
             } == false)
         let row = try #require(
             try await TestDatabase.query(
@@ -102,7 +102,7 @@ struct JobStoreTests {
         // The current run still writes fine.
         #expect(
             try await rescuer.withSession("beat") {
-                try store.heartbeat($0, job: second, progress: 40, estimatedSeconds: 9)
+                try store.writeProgress($0, job: second, progress: 40, estimatedSeconds: 9)
             })
         await lateWriter.close()
         await rescuer.close()
@@ -127,11 +127,11 @@ struct JobStoreTests {
             }.map(\.id)
         }
         try await TestDatabase.query(url, "UPDATE video_processing SET \"updatedAt\" = now() - interval '50 seconds'")
-        #expect(try await worker.withSession("beat") { try store.keepAlive($0, job: job) })
+        #expect(try await worker.withSession("beat") { try store.heartbeat($0, job: job) })
         #expect(try await rescue().isEmpty, "a heartbeat now keeps the job")
         try await TestDatabase.query(url, "UPDATE video_processing SET \"updatedAt\" = now() - interval '61 seconds'")
         #expect(try await rescue() == [job.id])
-        #expect(try await worker.withSession("beat") { try store.keepAlive($0, job: job) } == false)
+        #expect(try await worker.withSession("beat") { try store.heartbeat($0, job: job) } == false)
         await worker.close()
         await rescuer.close()
     }
@@ -187,7 +187,8 @@ struct JobStoreTests {
             try await connection.withSession("claim") {
                 try store.claim($0, retryBase: 0, uploadWait: 3600, host: "h", pid: 1)
             } == nil)
-        #expect(try await connection.withSession("idle") { try store.isIdle($0, uploadWait: 3600, pausesKnown: true) })
+        #expect(
+            try await connection.withSession("idle") { try store.isIdle($0, uploadWait: 3600, hasPausedTable: true) })
         // Past the wait, it is claimed (to fail as input_missing).
         #expect(
             try await connection.withSession("claim") {

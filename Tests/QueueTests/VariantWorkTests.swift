@@ -49,7 +49,8 @@ struct VariantWorkTests {
             try await connection.withSession("count") { try store.countReuse($0, key: key, jobId: 7, threshold: 1) })
         let claim = {
             try await connection.withSession("claim") {
-                try store.claimVariantWork($0, pipelineVersion: 3, staleAfter: 60, uploadWait: 3600, pausesKnown: true)
+                try store.claimVariantWork(
+                    $0, pipelineVersion: 3, staleAfter: 60, uploadWait: 3600, hasPausedTable: true)
             }
         }
         // A chat job waiting: the variant waits.
@@ -57,14 +58,15 @@ struct VariantWorkTests {
         #expect(try await claim() == nil)
         #expect(
             try await connection.withSession("look") {
-                try store.hasRunnableJob($0, uploadWait: 3600, pausesKnown: true, needingAnEncodeSlot: true)
+                try store.hasRunnableJob($0, uploadWait: 3600, hasPausedTable: true, needingAnEncodeSlot: true)
             })
         try await TestDatabase.query(
             url, "UPDATE video_processing SET \"status\" = 'COMPLETED' WHERE id = $1", [String(job)])
         // Another pipeline's work is never served.
         #expect(
             try await connection.withSession("claim") {
-                try store.claimVariantWork($0, pipelineVersion: 4, staleAfter: 60, uploadWait: 3600, pausesKnown: true)
+                try store.claimVariantWork(
+                    $0, pipelineVersion: 4, staleAfter: 60, uploadWait: 3600, hasPausedTable: true)
             } == nil)
         let work = try #require(try await claim())
         #expect(work.key == key && work.jobId == 7 && work.attempt == 1)

@@ -126,11 +126,11 @@ struct LaneRules {
         let configuration = try Configuration(
             environment: ConfigurationRules.required.merging(["MEDIA_WORKER_MAX_SLOTS_PER_UPLOADER": "3"]) { $1 })
         #expect(
-            Lane.fast.claimRules(configuration, pausesKnown: true)
-                == JobStore.ClaimRules(quickOnly: true, maxSlotsPerUploader: 3, pausesKnown: true))
+            Lane.fast.claimRules(configuration, hasPausedTable: true)
+                == JobStore.ClaimRules(quickOnly: true, maxSlotsPerUploader: 3, hasPausedTable: true))
         #expect(
-            Lane.encode.claimRules(configuration, pausesKnown: false)
-                == JobStore.ClaimRules(quickOnly: false, maxSlotsPerUploader: 3, pausesKnown: false))
+            Lane.encode.claimRules(configuration, hasPausedTable: false)
+                == JobStore.ClaimRules(quickOnly: false, maxSlotsPerUploader: 3, hasPausedTable: false))
         #expect(Lane.encode.slots(configuration) == configuration.concurrency && Lane.fast.slots(configuration) == 1)
     }
 

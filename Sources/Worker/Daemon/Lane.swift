@@ -17,9 +17,10 @@ public enum Lane: String, Sendable, CaseIterable {
     }
 
     /// What a claim into this lane may take and how it chooses.
-    func claimRules(_ configuration: Configuration, pausesKnown: Bool) -> JobStore.ClaimRules {
+    func claimRules(_ configuration: Configuration, hasPausedTable: Bool) -> JobStore.ClaimRules {
         JobStore.ClaimRules(
-            quickOnly: self == .fast, maxSlotsPerUploader: configuration.maxSlotsPerUploader, pausesKnown: pausesKnown)
+            quickOnly: self == .fast, maxSlotsPerUploader: configuration.maxSlotsPerUploader,
+            hasPausedTable: hasPausedTable)
     }
 
     /// Decoder/encoder threads for a job starting while `running` jobs run (itself included): the

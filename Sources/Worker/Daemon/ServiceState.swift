@@ -27,14 +27,14 @@ final class ServiceState: @unchecked Sendable {
 
     func running(in lane: Lane) -> Int { lock.withLock { controls.values.filter { $0.lane == lane }.count } }
     /// Whether media-worker's paused-types table exists (assumed until start-up found otherwise).
-    var pausesKnown: Bool { lock.withLock { pauses } }
-    func pausesUnknown() { lock.withLock { pauses = false } }
+    var hasPausedTable: Bool { lock.withLock { pauses } }
+    func noPausedTable() { lock.withLock { pauses = false } }
     /// Whether media-worker's variants table exists (assumed until start-up found otherwise).
-    var variantsKnown: Bool { lock.withLock { variants } }
-    func variantsUnknown() { lock.withLock { variants = false } }
+    var hasVariantsTable: Bool { lock.withLock { variants } }
+    func noVariantsTable() { lock.withLock { variants = false } }
     /// Whether media-worker's pieces table exists (assumed until start-up found otherwise).
-    var piecesKnown: Bool { lock.withLock { pieces } }
-    func piecesUnknown() { lock.withLock { pieces = false } }
+    var hasPiecesTable: Bool { lock.withLock { pieces } }
+    func noPiecesTable() { lock.withLock { pieces = false } }
 
     func started(in lane: Lane) -> RunControl {
         let control = RunControl()

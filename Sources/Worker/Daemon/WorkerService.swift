@@ -63,7 +63,7 @@ public final class WorkerService: Service, Sendable {
         self.runner = JobRunner(
             configuration: configuration, store: store, database: database, storage: storage, identity: identity,
             logger: logger, metrics: metrics, reuseLocks: reuseLocks, onFailure: { state.failed(job: $0, error: $1) },
-            piecesEnabled: { state.piecesKnown })
+            piecesEnabled: { state.hasPiecesTable })
         pieces = PieceRunner(
             configuration: configuration, store: store, database: database, storage: storage, logger: logger)
         variants = VariantRunner(
@@ -221,7 +221,7 @@ public final class WorkerService: Service, Sendable {
     }
 
     private func claimPiece() async throws -> PieceRunner.Piece? {
-        guard state.piecesKnown else { return nil }
+        guard state.hasPiecesTable else { return nil }
         let (store, configuration, worker) = (self.store, configuration, "\(identity.host)/\(identity.pid)")
         return try await database.withSession("claim a piece") {
             try store.claimPiece(
@@ -242,12 +242,12 @@ public final class WorkerService: Service, Sendable {
     }
 
     private func claimVariant() async throws -> JobStore.VariantWork? {
-        guard state.variantsKnown else { return nil }
-        let (store, configuration, pausesKnown) = (self.store, configuration, state.pausesKnown)
+        guard state.hasVariantsTable else { return nil }
+        let (store, configuration, hasPausedTable) = (self.store, configuration, state.hasPausedTable)
         return try await database.withSession("claim variant work") {
             try store.claimVariantWork(
                 $0, pipelineVersion: configuration.pipelineVersion, staleAfter: configuration.staleAfter,
-                uploadWait: configuration.uploadWait, pausesKnown: pausesKnown)
+                uploadWait: configuration.uploadWait, hasPausedTable: hasPausedTable)
         }
     }
 
@@ -277,7 +277,7 @@ public final class WorkerService: Service, Sendable {
 
     private func claim(into lane: Lane) async throws -> Job? {
         let (store, host, pid, configuration) = (self.store, identity.host, identity.pid, configuration)
-        let rules = lane.claimRules(configuration, pausesKnown: state.pausesKnown)
+        let rules = lane.claimRules(configuration, hasPausedTable: state.hasPausedTable)
         let job = try await database.withSession("claim a job") {
             try store.claim(
                 $0, rules: rules, retryBase: configuration.retryBase, uploadWait: configuration.uploadWait, host: host,
@@ -288,9 +288,9 @@ public final class WorkerService: Service, Sendable {
     }
 
     private func idle() async throws -> Bool {
-        let (store, uploadWait, pausesKnown) = (self.store, configuration.uploadWait, state.pausesKnown)
+        let (store, uploadWait, hasPausedTable) = (self.store, configuration.uploadWait, state.hasPausedTable)
         return try await database.withSession("check for work") {
-            try store.isIdle($0, uploadWait: uploadWait, pausesKnown: pausesKnown)
+            try store.isIdle($0, uploadWait: uploadWait, hasPausedTable: hasPausedTable)
         }
     }
 
@@ -404,19 +404,19 @@ public final class WorkerService: Service, Sendable {
                 metadata: ["table": "\(tables.outputs)"])
         }
         if await !present(tables.paused) {
-            state.pausesUnknown()
+            state.noPausedTable()
             logger.warning(
                 "pausing processing types is off: the paused-types table does not exist (run `media-worker migrate --own-tables-only`)",
                 metadata: ["table": "\(tables.paused)"])
         }
         if configuration.pieceSeconds > 0, await !present(tables.pieces) {
-            state.piecesUnknown()
+            state.noPiecesTable()
             logger.warning(
                 "long videos are encoded in one pass: the pieces table does not exist (run `media-worker migrate --own-tables-only`)",
                 metadata: ["table": "\(tables.pieces)"])
         }
         if configuration.variantAfterReuses > 0, await !present(tables.variants) {
-            state.variantsUnknown()
+            state.noVariantsTable()
             logger.warning(
                 "variants of popular videos are off: the variants table does not exist (run `media-worker migrate --own-tables-only`)",
                 metadata: ["table": "\(tables.variants)"])

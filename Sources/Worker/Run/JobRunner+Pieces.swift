@@ -64,7 +64,7 @@ extension JobRunner {
             let percent = min(95, Int(state.progress / Double(max(1, state.total)) * 95))
             let announce = percent / 10 > announced / 10
             let alive = try await connection.withSession("write progress") {
-                try store.heartbeat($0, job: job, progress: percent, estimatedSeconds: nil, announce: announce)
+                try store.writeProgress($0, job: job, progress: percent, estimatedSeconds: nil, announce: announce)
             }
             guard alive else {
                 await forget()

@@ -48,7 +48,7 @@ extension JobRunner {
                 try await connection.withSession(
                     "wait for the same result",
                     { [job] in
-                        try store.heartbeat($0, job: job, progress: 0, estimatedSeconds: nil)
+                        try store.writeProgress($0, job: job, progress: 0, estimatedSeconds: nil)
                     })
             else { return .make }
             try await Task.sleep(for: .seconds(1))

@@ -98,7 +98,7 @@ struct Run: Sendable {
     /// is wanted (`ClaimCheck`). Doubles as a heartbeat.
     func holdsClaim() async -> Bool {
         await ClaimCheck(database: connection, patience: claimPatience, logger: logger).confirm("the job") {
-            [store, job] in try store.keepAlive($0, job: job)
+            [store, job] in try store.heartbeat($0, job: job)
         }
     }
 
@@ -110,7 +110,7 @@ struct Run: Sendable {
             if Task.isCancelled { return }
             do {
                 _ = try await connection.withSession("send a heartbeat") { [store, job] in
-                    try store.keepAlive($0, job: job)
+                    try store.heartbeat($0, job: job)
                 }
             } catch {
                 logger.warning("could not send a heartbeat; retrying", metadata: ["error": "\(error)"])
@@ -139,7 +139,7 @@ struct Run: Sendable {
                 let announce = percent / 10 > announced / 10
                 do {
                     let alive = try await connection.withSession("write progress") { [store, job, estimate] in
-                        try store.heartbeat(
+                        try store.writeProgress(
                             $0, job: job, progress: percent, estimatedSeconds: estimate, announce: announce)
                     }
                     if !alive {

@@ -2,7 +2,7 @@ import Media
 import Queue
 
 /// An output once uploaded: the file the child made, wrapped once with where it is stored. The
-/// three JSON shapes `schema.md` asks for are encodings of it, each a list of its fields.
+/// three JSON shapes the app's schema asks for (the Schema article) are encodings of it, each a list of its fields.
 struct StoredOutput: Sendable {
     let file: OutputFile
     let key: String

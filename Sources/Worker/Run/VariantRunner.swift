@@ -95,7 +95,7 @@ public struct VariantRunner: Sendable {
                         (
                             try store.keepVariantWorkAlive(session, work),
                             try store.hasRunnableJob(
-                                session, uploadWait: configuration.uploadWait, pausesKnown: true,
+                                session, uploadWait: configuration.uploadWait, hasPausedTable: true,
                                 needingAnEncodeSlot: true)
                         )
                     }) ?? (true, false)
