@@ -487,4 +487,16 @@ ff -f lavfi -i "$(video 160x96 30 30)" -vf "$markers" -c:v libx264 -preset veryf
 ff -f lavfi -i "$(video 3840x2160 30 1)" -f lavfi -i "$(tone 1)" -vf "$markers" -c:v libx265 -preset ultrafast \
   -crf 40 -pix_fmt yuv420p -x265-params log-level=error -tag:v hvc1 "${aac[@]}" -movflags +faststart uhd_hevc_1s.mp4
 
+# Four levels of sound for loudness levelling (6 s each, small pictures): a concert filmed on a
+# phone (loud white noise, about -8 LUFS), a whisper on a voice memo (mono, about -41 LUFS), room
+# tone (about -60 LUFS: under the floor, left as it is) and a clip already at -16 LUFS.
+loudness() { # NAME AUDIO-SOURCE
+  ff -f lavfi -i "$(video 160x96 10 6)" -f lavfi -i "$2" -vf "$markers" "${h264[@]}" -c:a aac -b:a 128k -shortest \
+    -movflags +faststart "$1"
+}
+loudness loudness_concert.mp4 "anoisesrc=color=white:amplitude=0.5:duration=6:seed=1,aformat=channel_layouts=stereo"
+loudness loudness_whisper.mp4 "anoisesrc=color=pink:amplitude=0.05:duration=6:seed=2,aformat=channel_layouts=mono"
+loudness loudness_room_tone.mp4 "anoisesrc=color=pink:amplitude=0.0055:duration=6:seed=3,aformat=channel_layouts=stereo"
+loudness loudness_levelled.mp4 "sine=frequency=1000:sample_rate=48000:duration=6,volume=1.785,aformat=channel_layouts=stereo"
+
 du -ch -- *.mp4 *.mov *.webm *.m4a *.mkv | tail -n 1

@@ -37,6 +37,8 @@ public struct JobRequest: Codable, Sendable, Equatable {
     public var variantSmallerThan: Int?
     /// This run's share of a long video made in pieces (cut it, encode a piece, or join them).
     public var pieceWork: MediaProcessor.PieceWork?
+    /// The loudness outputs are levelled to, in LUFS (nil: as the source has it).
+    public var loudnessTarget: Double? = LoudnessLevel.target
 
     public init(
         inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile, threads: Int,
@@ -67,6 +69,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
         request.maxBytes = maxBytes
         request.variantSmallerThan = variantSmallerThan
         request.pieceWork = pieceWork
+        request.loudnessTarget = loudnessTarget
         return request
     }
 }

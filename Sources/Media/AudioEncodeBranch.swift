@@ -20,10 +20,19 @@ final class AudioEncodeBranch {
     /// The longest gap filled with silence; a longer one (a crafted timestamp) is closed instead.
     static let longestGap = 30.0
 
-    init(audio: AudioInfo, kilobitsPerSecond: Int, container: OutputContainer) throws(FFmpegError) {
-        sampleRate = [44_100, 48_000].contains(audio.sampleRate) ? audio.sampleRate : 48_000
-        channels = min(2, max(1, audio.channels))
+    /// Applied to every sample before the encoder (1: none): the output's loudness level.
+    private let gain: Float
+
+    /// The rate and channels an output's audio has: the source's at 44.1 or 48 kHz (else 48 kHz),
+    /// mono or stereo (more is mixed down).
+    static func outputFormat(_ audio: AudioInfo) -> (sampleRate: Int, channels: Int) {
+        ([44_100, 48_000].contains(audio.sampleRate) ? audio.sampleRate : 48_000, min(2, max(1, audio.channels)))
+    }
+
+    init(audio: AudioInfo, kilobitsPerSecond: Int, gain: Float = 1, container: OutputContainer) throws(FFmpegError) {
+        (sampleRate, channels) = Self.outputFormat(audio)
         bitsPerSecond = kilobitsPerSecond * 1000
+        self.gain = gain
         self.container = container
         encoder = try StreamEncoder(
             audio: StreamEncoder.Audio(
@@ -75,6 +84,11 @@ final class AudioEncodeBranch {
 
     private func encodeQueued(flushing: Bool) throws(FFmpegError) {
         while let frame = try resampler.pop(flushing: flushing) {
+            if gain != 1 {
+                frame.withFloatPlanes { planes in
+                    for plane in planes { for index in plane.indices { plane[index] *= gain } }
+                }
+            }
             frame.presentationTimestamp = nextTimestamp
             nextTimestamp = (nextTimestamp ?? 0) + Int64(frame.sampleCount)
             try encoder.send(frame)

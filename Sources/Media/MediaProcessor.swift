@@ -73,6 +73,9 @@ public enum MediaProcessor {
         public var pieceSeconds: Double?
         /// This run's share of a main video made in pieces by many workers (nil: none).
         public var pieceWork: PieceWork?
+        /// The integrated loudness every output's audio is levelled to, in LUFS (nil: left as
+        /// the source has it). See `LoudnessLevel`.
+        public var loudnessTarget: Double? = LoudnessLevel.target
 
         /// The request's video encodes, counted in H.264 encodes of the profile, for its CPU
         /// budget: an AV1 variant costs about 1.8 more (SVT-AV1 preset 10 against libx264 on the
@@ -192,6 +195,13 @@ public enum MediaProcessor {
             try byteBudget?.check(opened.info, encoding: request.profile.encoding)
             var input = opened
             let early = request.type == .fullProcessing && request.stillsFirst && request.part == .whole
+            // A failure from here on leaves nothing behind, the stills handed over early included.
+            var finished = false
+            defer {
+                if early && !finished {
+                    for still in stills { unlink(outputDirectory.appendingPathComponent(still.path).path) }
+                }
+            }
             if early {
                 // The stills by seeking (a fraction of a second), published at once; then the one
                 // pass, on a freshly opened input, makes what is left.
@@ -216,6 +226,7 @@ public enum MediaProcessor {
                 let spans = try Pieces.spans(
                     try Probe.open(path: request.inputPath, limits: request.limits), seconds: seconds)
                 if spans.count > 1 {
+                    finished = true
                     progress(1)
                     return report(Dictionary(uniqueKeysWithValues: stills.map { ($0.role, $0) }), pieces: spans)
                 }
@@ -233,12 +244,21 @@ public enum MediaProcessor {
                     variantSmallerThan: request.variantSmallerThan)
             }
             byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)
+            // The audio's loudness, measured from the audio alone before the one decode of the
+            // video; every output (pieces included) gets the same gain.
+            let loudness = try request.loudnessTarget.flatMap { target throws(MediaError) in
+                try LoudnessScan.level(path: request.inputPath, limits: request.limits, target: target) {
+                    () throws(MediaError) in try budgeted(0)
+                }
+            }
+            plan.audioGainDB = loudness?.level.gainDB ?? 0
             // A long video to encode: its main video in pieces; the pass makes only what is left.
             var pieces: (path: URL, report: EncoderReport)?
             if case .join(let files) = request.pieceWork, let main = plan.main {
                 pieces = try Pieces.assemble(
                     files.map { URL(fileURLWithPath: $0) }, source: request.inputPath, encoding: main,
-                    allowCopy: request.allowRemux, directory: staging, limits: request.limits, logger: logger)
+                    allowCopy: request.allowRemux, audioGainDB: plan.audioGainDB, directory: staging,
+                    limits: request.limits, logger: logger)
             } else if byteBudget == nil, request.part != .efficientVariant, let main = plan.main,
                 Pieces.worthSplitting(
                     opened, seconds: request.pieceSeconds, encoding: main, allowCopy: request.allowRemux)
@@ -246,7 +266,8 @@ public enum MediaProcessor {
                 let share = plan.preview || plan.thumbnails ? 0.9 : 1
                 pieces = try Pieces.encodeAll(
                     path: request.inputPath, seconds: request.pieceSeconds ?? 0, encoding: main,
-                    allowCopy: request.allowRemux, directory: staging, threads: request.threads,
+                    allowCopy: request.allowRemux, audioGainDB: plan.audioGainDB, directory: staging,
+                    threads: request.threads,
                     limits: request.limits, logger: logger
                 ) { fraction throws(MediaError) in try budgeted(fraction * share) }
             }
@@ -297,8 +318,6 @@ public enum MediaProcessor {
                     }
                 }
             } catch {
-                // A failure leaves nothing behind, the stills handed over early included.
-                for still in stills { unlink(outputDirectory.appendingPathComponent(still.path).path) }
                 throw error as? MediaError ?? .internalFailure("the single pass failed (\(error))")
             }
             if !early { stills = result.stills }
@@ -312,8 +331,11 @@ public enum MediaProcessor {
                 let file = staging.appendingPathComponent(role.fileName)
                 try move(path, to: file)
                 let written = try Probe.inspect(path: file.path, limits: request.limits)
+                var encoder = encoder
+                if written.audio != nil { encoder?.loudness = loudness?.report }
                 outputs[role] = OutputFile(video: role, info: written, encoder: encoder)
             }
+            finished = true
         }
         for output in outputs.values {
             try move(

@@ -166,9 +166,11 @@ public enum Pieces {
     /// Makes the audio of the whole video once, as the main video would have it (AAC), into
     /// `path` (an MP4). Returns what became of it, nil when there is no audio (and then no file).
     static func encodeAudio(
-        _ opened: Probe.Opened, encoding: VideoEncoding, path: URL
+        _ opened: Probe.Opened, encoding: VideoEncoding, gainDB: Double, path: URL
     ) throws(MediaError) -> (path: String, why: String, kilobitsPerSecond: Int?)? {
-        guard let audio = opened.audioStream, let decision = AudioTrack.Decision(opened, encoding: encoding) else {
+        guard let audio = opened.audioStream,
+            let decision = AudioTrack.Decision(opened, encoding: encoding, gainDB: gainDB)
+        else {
             return nil
         }
         do {
@@ -284,8 +286,8 @@ public enum Pieces {
     /// audio and the join: what a fleet does in parallel, on this machine (`process --pieces`).
     /// Nil when the video makes one piece only (then one pass makes it).
     static func encodeAll(
-        path: String, seconds: Double, encoding: VideoEncoding, allowCopy: Bool, directory: URL, threads: Int,
-        limits: MediaLimits, logger: Logger, progress: (Double) throws(MediaError) -> Void
+        path: String, seconds: Double, encoding: VideoEncoding, allowCopy: Bool, audioGainDB: Double, directory: URL,
+        threads: Int, limits: MediaLimits, logger: Logger, progress: (Double) throws(MediaError) -> Void
     ) throws(MediaError) -> (path: URL, report: EncoderReport)? {
         let opened = try Probe.open(path: path, limits: limits)
         let stream = opened.videoStream
@@ -309,22 +311,22 @@ public enum Pieces {
             }
         }
         return try assemble(
-            files, source: path, encoding: encoding, allowCopy: allowCopy, directory: directory, limits: limits,
-            logger: logger)
+            files, source: path, encoding: encoding, allowCopy: allowCopy, audioGainDB: audioGainDB,
+            directory: directory, limits: limits, logger: logger)
     }
 
     /// The main video from its encoded `pieces` (in order): the audio of `source` made once, then
     /// the join; the report says how it was made.
     static func assemble(
-        _ pieces: [URL], source: String, encoding: VideoEncoding, allowCopy: Bool, directory: URL,
-        limits: MediaLimits, logger: Logger
+        _ pieces: [URL], source: String, encoding: VideoEncoding, allowCopy: Bool, audioGainDB: Double,
+        directory: URL, limits: MediaLimits, logger: Logger
     ) throws(MediaError) -> (path: URL, report: EncoderReport) {
         let opened = try Probe.open(path: source, limits: limits)
         let info = opened.info
         let audioFile = directory.appendingPathComponent(".audio.mp4")
         defer { try? FileManager.default.removeItem(at: audioFile) }
         let audio = try timed("audio", logger: logger) { () throws(MediaError) in
-            try encodeAudio(opened, encoding: encoding, path: audioFile)
+            try encodeAudio(opened, encoding: encoding, gainDB: audioGainDB, path: audioFile)
         }
         let joined = directory.appendingPathComponent(".video.pieces.partial")
         try timed("join", logger: logger) { () throws(MediaError) in

@@ -27,6 +27,8 @@ final class SinglePass {
         /// The main video was made elsewhere (in pieces): `main` only says what the variant
         /// copy must fit, and the variant must be smaller than `variantSmallerThan`.
         var mainMadeElsewhere = false
+        /// The gain that levels every output's audio, in dB (0: none).
+        var audioGainDB = 0.0
     }
 
     /// What the pass wrote, before the caller names the files.
@@ -136,7 +138,7 @@ final class SinglePass {
             if !(copyVideo && check.videoWithinProfile) {
                 transcode = try MainTranscode(
                     opened, encoding: encoding, why: plan.allowRemux ? check.videoReason : plan.noCopyReason,
-                    audio: AudioTrack.Decision(opened, encoding: encoding),
+                    audio: AudioTrack.Decision(opened, encoding: encoding, gainDB: plan.audioGainDB),
                     path: directory.appendingPathComponent(".video.transcode.partial"), threads: threads)
             }
             if copyVideo {
@@ -144,7 +146,7 @@ final class SinglePass {
                     opened,
                     why: check.videoWithinProfile
                         ? "fits" : "fits the picture (\(check.videoReason)): made beside the encode",
-                    audio: AudioTrack.Decision(opened, encoding: encoding),
+                    audio: AudioTrack.Decision(opened, encoding: encoding, gainDB: plan.audioGainDB),
                     path: directory.appendingPathComponent(".video.remux.partial"))
             }
         }
@@ -179,7 +181,7 @@ final class SinglePass {
                 variantRole = copyRole
                 variantRemux = try Remux(
                     opened, why: "the upload's \(info.video.codec) fits",
-                    audio: AudioTrack.Decision(opened, encoding: encoding),
+                    audio: AudioTrack.Decision(opened, encoding: encoding, gainDB: plan.audioGainDB),
                     path: directory.appendingPathComponent(".\(copyRole.rawValue).partial"))
                 return
             }
@@ -197,7 +199,7 @@ final class SinglePass {
         do {
             variantEncode = try MainTranscode(
                 opened, encoding: variantEncoding, why: "asked for",
-                audio: AudioTrack.Decision(opened, encoding: variantEncoding),
+                audio: AudioTrack.Decision(opened, encoding: variantEncoding, gainDB: plan.audioGainDB),
                 path: directory.appendingPathComponent(".\(variantRole.rawValue).partial"), threads: threads)
         } catch {
             dropVariant("the AV1 encoder could not start (\(error))")

@@ -159,11 +159,14 @@ final class AudioTrack {
     struct Decision {
         var kilobitsPerSecond: Int
         var why: String
+        /// The gain that levels the output's loudness, in dB (0: none).
+        var gainDB = 0.0
 
         /// `opened`'s audio as `encoding` has it: AAC at the profile's rate, or at the source's own
         /// when that is lower (an encode never spends more bits than the audio had). Nil: no audio.
-        init?(_ opened: Probe.Opened, encoding: VideoEncoding) {
+        init?(_ opened: Probe.Opened, encoding: VideoEncoding, gainDB: Double = 0) {
             guard opened.audioStream != nil, let source = opened.info.audio else { return nil }
+            self.gainDB = gainDB
             let profileRate = encoding.audioKbps ?? 128
             kilobitsPerSecond = source.bitRate.map { min(profileRate, max(48, Int($0 / 1000))) } ?? profileRate
             why = source.codec == "aac" ? "AAC is encoded again, never copied" : "\(source.codec) is not AAC"
@@ -183,7 +186,8 @@ final class AudioTrack {
         timeBase = stream.timeBase
         zero = rescale(zeroMicroseconds, from: microsecondTimeBase, to: stream.timeBase)
         encoder = try AudioEncodeBranch(
-            audio: opened.info.audio!, kilobitsPerSecond: decision.kilobitsPerSecond, container: container)
+            audio: opened.info.audio!, kilobitsPerSecond: decision.kilobitsPerSecond,
+            gain: Float(pow(10, decision.gainDB / 20)), container: container)
         why = "audio encoded: \(decision.why)"
     }
 

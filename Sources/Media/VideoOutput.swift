@@ -20,6 +20,8 @@ public struct EncoderReport: Codable, Sendable, Equatable {
     public var width: Int
     public var height: Int
     public var fps: Double?
+    /// How its audio was levelled (nil: no audio, or levelling off).
+    public var loudness: LoudnessReport?
 }
 
 /// Which of a source's streams can be copied into an output MP4 of codec `videoCodec` as they

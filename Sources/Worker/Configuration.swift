@@ -77,6 +77,9 @@ public struct Configuration: Sendable {
     /// The most a job's main video may weigh, per profile (`MEDIA_WORKER_MAX_BYTES_LOW`, `…_MEDIUM`,
     /// `…_HIGH`, `…_ULTRA`: bytes, or with K, M or G); none by default.
     public var maxBytes: [QualityProfile: Int64]
+    /// The loudness every output's audio is levelled to, in LUFS (`MEDIA_WORKER_LOUDNESS`, -16;
+    /// nil: `off`, the source's level kept).
+    public var loudnessTarget: Double?
     /// How much of the job sandbox serve insists on (`MEDIA_WORKER_SANDBOX`: `full`, or the
     /// dangerous `partial`).
     public var sandboxPolicy: SandboxPolicy
@@ -170,6 +173,11 @@ public struct Configuration: Sendable {
             }
             maxBytes[profile] = bytes
         }
+        let loudness = text(Settings.loudness) ?? ""
+        guard let target = LoudnessTarget(loudness) else {
+            throw .invalid(Settings.loudness.variable, loudness, LoudnessTarget.expected)
+        }
+        loudnessTarget = target.lufs
         sandboxPolicy = try choice(Settings.sandbox, "full or partial (partial is dangerous)")
         childMemoryBytes = Int64(try integer(Settings.childMemory)) << 20
         temporaryDirectory =
@@ -254,7 +262,7 @@ public struct Configuration: Sendable {
         let listen = listenURL.map(ConnectionString.redacted) ?? (poolMode == .session ? "database" : "off (polling)")
         let tableNames = [
             tables.videoProcessing, tables.fileUpload, tables.user, tables.outputs, tables.paused, tables.variants,
-            tables.pieces, tables.unreferenced, tables.sweeps,
+            tables.pieces, tables.unreferenced, tables.sweeps, tables.migrations,
         ]
         let settings: [String] = [
             "database=\(redactedDatabaseURL)", "poolMode=\(poolMode.rawValue)", "listen=\(listen)",
@@ -267,6 +275,7 @@ public struct Configuration: Sendable {
             "reuse=\(reuseOutputs ? "on" : "off")", "eraseAfter=\(eraseAfter)s", "sweepGrace=\(sweepGrace)s",
             "stillsFirst=\(stillsFirst ? "on" : "off")",
             "efficientVariant=\(efficientVariant.rawValue)", "variantAfterReuses=\(variantAfterReuses)",
+            "loudness=\(loudnessTarget.map { "\($0)" } ?? "off")",
             "pieces=\(pieceSeconds > 0 ? "\(Int(pieceSeconds))s after \(Int(piecesAfter))s" : "off")",
             "maxBytes=\(maxBytes.isEmpty ? "none" : maxBytes.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ","))",
             "pipeline=\(pipelineVersion)",

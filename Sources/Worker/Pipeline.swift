@@ -11,5 +11,6 @@ public enum Pipeline {
     /// 4: copies keep only what a decoder needs (an allow-list of units, the decoder configuration
     /// rebuilt from the parameter sets), audio always encoded, no copy of interlaced video or of a
     /// stream whose parameter sets change.
-    public static let version = 4
+    /// 5: every output's audio levelled to the loudness target (EBU R128, one linear gain).
+    public static let version = 5
 }

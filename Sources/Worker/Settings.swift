@@ -184,6 +184,11 @@ public enum Settings {
             "COMPRESSION and FULL_PROCESSING also write the video in a more efficient codec: `free` copies an HEVC or "
             + "AV1 upload that fits the profile (`video_hevc`, `video_av1`, no encode); `always` also encodes "
             + "`video_av1` with SVT-AV1 when there is no such copy (about 1.8× the job's CPU); `off`")
+    public static let loudness = Setting(
+        "MEDIA_WORKER_LOUDNESS", flag: nil, default: .value("-16"),
+        meaning: "the integrated loudness (EBU R128, LUFS) every output's audio is levelled to by one linear gain, "
+            + "measured from the audio alone before the encode: the true peak stays under −1.5 dBTP (the gain is "
+            + "lowered to keep it), a clip under −50 LUFS is left as it is; `off` keeps the source's level")
     public static let sandbox = Setting(
         "MEDIA_WORKER_SANDBOX", default: .value("full"),
         meaning:
@@ -208,7 +213,7 @@ public enum Settings {
         pollInterval, poolMode, listenURL, maxConnections, statementTimeout, lockTimeout, staleAfter, maxAttempts,
         retryBase, shutdownGrace, jobTimeout, uploadWait, childMemory, temporaryDirectory, tables, eraseAfter,
         sweepGrace, reuse, reuseWait, stillsFirst, maxBytes, pieceSeconds, piecesAfter, variantAfterReuses,
-        efficientVariant, sandbox, logLevel, logFormat, metricsAddress, systemd,
+        efficientVariant, loudness, sandbox, logLevel, logFormat, metricsAddress, systemd,
     ]
 
     /// The settings table of Operations.md.

@@ -147,6 +147,10 @@ func makeStandardErrorLogger(
 
 extension LogFormat: ExpressibleByArgument {}
 
+extension LoudnessTarget: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
 /// Output options shared by the commands that report on a file.
 struct ReportOptions: ParsableArguments {
     @Flag(help: "Print one JSON object on stdout instead of a readable summary.")

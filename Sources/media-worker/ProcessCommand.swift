@@ -63,6 +63,13 @@ struct ProcessCommand: ParsableCommand {
                 + "parallel for long uploads.", valueName: "seconds"))
     var pieces: Double?
 
+    @Option(
+        help: ArgumentHelp(
+            "Level every output's audio to this integrated loudness (EBU R128) by one linear gain, its true peak "
+                + "under -1.5 dBTP, clips under -50 LUFS left as they are; off keeps the source's level.",
+            valueName: "LUFS|off"))
+    var loudness = LoudnessTarget.lufs(LoudnessLevel.target)
+
     @Flag(help: "Write report.html, a contact sheet of the run, into the output folder.")
     var report = false
 
@@ -92,6 +99,7 @@ struct ProcessCommand: ParsableCommand {
             request.efficientVariant = variant
             request.maxBytes = maxBytes?.bytes
             request.pieceSeconds = pieces
+            request.loudnessTarget = loudness.lufs
             let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
             let fileStarted = ContinuousClock.now
             let outcome: Result<ProcessingReport, MediaError>

@@ -98,6 +98,23 @@ public enum FFprobe {
         return (line.split(separator: ",").first.flatMap { Int($0) } ?? 0, result.stderr)
     }
 
+    /// The integrated loudness (LUFS) and true peak (dBTP) of the audio of `path`, by FFmpeg's
+    /// `ebur128` filter (the EBU R128 meter) run through ffprobe's lavfi input; nil without
+    /// ffprobe.
+    public static func loudness(_ path: String) throws -> (integrated: Double, truePeak: Double)? {
+        guard let executable else { return nil }
+        let result = try runProgram(
+            executable,
+            [
+                "-v", "error", "-f", "lavfi", "-i", "amovie=\(path),ebur128=metadata=1:peak=true",
+                "-show_entries", "frame_tags=lavfi.r128.I,lavfi.r128.true_peak", "-of", "csv=p=0",
+            ])
+        let rows = String(decoding: result.stdout, as: UTF8.self).split(separator: "\n")
+            .map { $0.split(separator: ",").compactMap { Double($0) } }.filter { $0.count == 2 }
+        guard let last = rows.last, let peak = rows.map({ $0[1] }).max() else { return nil }
+        return (last[0], 20 * log10(peak))
+    }
+
     /// How many packets the first video stream of `path` has, counted by reading them all.
     public static func videoPacketCount(_ path: String) throws -> Int? {
         guard let executable else { return nil }

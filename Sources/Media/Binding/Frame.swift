@@ -81,6 +81,20 @@ final class Frame {
         pointer.pointee.sample_rate > 0 ? Double(pointer.pointee.nb_samples) / Double(pointer.pointee.sample_rate) : 0
     }
 
+    /// The samples of a planar float audio frame (what `AudioResampler` gives), one buffer per
+    /// channel, for `body`; empty for any other format.
+    func withFloatPlanes<R>(_ body: ([UnsafeMutableBufferPointer<Float>]) throws -> R) rethrows -> R {
+        let raw = pointer.pointee
+        guard raw.format == AV_SAMPLE_FMT_FLTP.rawValue, let data = raw.extended_data else { return try body([]) }
+        let planes = (0..<channelCount).compactMap { channel in
+            data[channel].map { plane in
+                UnsafeMutableBufferPointer(
+                    start: UnsafeMutableRawPointer(plane).assumingMemoryBound(to: Float.self), count: sampleCount)
+            }
+        }
+        return try withExtendedLifetime(self) { try body(planes) }
+    }
+
     /// Drops the frame's buffers so it can be filled again.
     func reset() { av_frame_unref(pointer) }
 

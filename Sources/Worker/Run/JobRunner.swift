@@ -243,6 +243,7 @@ public struct JobRunner: Sendable {
         request.part = part
         request.sandboxPolicy = configuration.sandboxPolicy
         request.efficientVariant = configuration.efficientVariant
+        request.loudnessTarget = configuration.loudnessTarget
         request.maxBytes = configuration.maxBytes[job.qualityProfile]
         request.pieceWork =
             pieceWork

@@ -76,6 +76,7 @@ public struct VariantRunner: Sendable {
         request.part = .efficientVariant
         request.sandboxPolicy = configuration.sandboxPolicy
         request.variantSmallerThan = video.bytes
+        request.loudnessTarget = configuration.loudnessTarget
         request.niceness = 19
         let child = ChildProcess(
             executable: configuration.childExecutable,
