@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """media-worker's benchmark: measures it against the `ffmpeg` program doing the same work, in one run.
 
-Usage: python3 .ci/bench.py [--rounds N] [--skip-long] [--work DIR]   (or: bash .ci/bench)
+Usage: python3 .ci/bench.py [--rounds N] [--skip-long] [--work DIR] [--chat | --eta | --profiles]
+(or: bash .ci/bench)
 
 Generates long synthetic inputs (testsrc2 + sine, nothing committed), then for each task runs
 media-worker (release build) and the equivalent ffmpeg/ffprobe commands N rounds each, alternating
@@ -60,6 +61,7 @@ def main():
     parser.add_argument("--profiles", action="store_true", help="only measure the quality profiles (size, SSIM, speed)")
     parser.add_argument("--work", default=None, help="folder for inputs and outputs (default: a temporary one)")
     parser.add_argument("--chat", action="store_true", help="only measure the daemon's chat figures (stills, reuse)")
+    parser.add_argument("--eta", action="store_true", help="only measure the time left the progress bar shows")
     options = parser.parse_args()
 
     subprocess.run(["swift", "build", "-c", "release", "--product", "media-worker"], cwd=ROOT, check=True)
@@ -118,15 +120,19 @@ def main():
         return measure_profiles(binary, source, path)
     if options.chat:
         return measure_chat(binary, source, path, options.rounds)
+    if options.eta:
+        return measure_eta(binary, path)
 
     print(f"\n{options.rounds} rounds, medians; CPU = user + system seconds\n")
     print("| task (60 s 1080p30 input unless said) | media-worker wall s | CPU s | ffmpeg wall s | CPU s "
           "| wall ratio | CPU ratio |")
     print("|---|---|---|---|---|---|---|")
+    # The `ffmpeg` runs do not level loudness: the like-for-like rows turn it off, and the table
+    # after them says what levelling costs.
     compare("COMPRESSION MEDIUM vs `ffmpeg` with the same filters and x264/AAC settings",
-            [ours(source, "COMPRESSION")], [ff_compression], options.rounds)
+            [ours(source, "COMPRESSION", "--loudness", "off")], [ff_compression], options.rounds)
     compare("FULL_PROCESSING vs ffprobe + 4 `ffmpeg` runs (video, preview, poster, thumbnail)",
-            [ours(source, "FULL_PROCESSING")], ff_separate, options.rounds)
+            [ours(source, "FULL_PROCESSING", "--loudness", "off")], ff_separate, options.rounds)
     phone = path("phone_720p_60s.mp4")
     compare("COMPRESSION of a compatible 720p phone clip: remux vs media-worker's own transcode (`--no-remux`)",
             [ours(phone, "COMPRESSION")], [ours(phone, "COMPRESSION", "--no-remux")], options.rounds)
@@ -137,7 +143,8 @@ def main():
         ("media-worker METADATA", ours(source, "METADATA")),
         ("media-worker THUMBNAIL (6 seeks)", ours(source, "THUMBNAIL")),
         ("media-worker PREVIEW alone", ours(source, "PREVIEW")),
-        ("media-worker COMPRESSION", ours(source, "COMPRESSION")),
+        ("media-worker COMPRESSION, loudness levelled (the default)", ours(source, "COMPRESSION")),
+        ("media-worker COMPRESSION, `--loudness off`", ours(source, "COMPRESSION", "--loudness", "off")),
         ("media-worker FULL_PROCESSING", ours(source, "FULL_PROCESSING")),
     ]:
         runs = [run(command) for _ in range(options.rounds)]
@@ -153,8 +160,68 @@ def main():
         growth = rss["landscape_1080p_600s.mp4"] / rss["landscape_1080p_60s.mp4"] - 1
         print(f"\npeak RSS of the 10-minute input is {growth * 100:+.1f} % of the 1-minute one's")
     measure_chat(binary, source, path, options.rounds)
+    measure_eta(binary, path)
     if not options.work:
         shutil.rmtree(work)
+
+
+def eta_at_half(command):
+    """Runs `command` with its stderr on a pseudo-terminal, so its progress bar draws, and returns
+    the time left the bar said when it first reached 50 % and the seconds the run actually went on."""
+    import pty, re, select
+    master, slave = pty.openpty()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    said, at, pending = None, None, b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        chunk = b""
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                chunk = b""
+        if not chunk and process.poll() is not None:
+            break
+        frames = (pending + chunk).split(b"\r")
+        pending = frames.pop()
+        for frame in frames:
+            match = re.search(r"(\d+)%.*about (\d+) (s|min) left", frame.decode(errors="replace"))
+            if match and said is None and int(match.group(1)) >= 50:
+                said, at = int(match.group(2)) * (60 if match.group(3) == "min" else 1), time.monotonic()
+    process.wait()
+    os.close(master)
+    return said, (time.monotonic() - at) if at is not None else None
+
+
+def measure_eta(binary, path):
+    """The time left `process`'s progress bar shows at 50 %, against the time the run then really
+    took, on ten jobs of the benchmark inputs and the longer fixtures."""
+    fixtures = os.path.join(ROOT, "Fixtures")
+    jobs = [
+        ("landscape_1080p_60s.mp4", "COMPRESSION", "MEDIUM"), ("landscape_1080p_60s.mp4", "FULL_PROCESSING", "MEDIUM"),
+        ("landscape_1080p_60s.mp4", "COMPRESSION", "LOW"), ("landscape_1080p_60s.mp4", "COMPRESSION", "HIGH"),
+        ("phone_720p_60s.mp4", "COMPRESSION", "LOW"), ("phone_720p_60s.mp4", "FULL_PROCESSING", "HIGH"),
+        (os.path.join(fixtures, "long_hevc_720p_20s.mp4"), "COMPRESSION", "ULTRA"),
+        (os.path.join(fixtures, "long_hevc_720p_20s.mp4"), "FULL_PROCESSING", "HIGH"),
+        (os.path.join(fixtures, "sparse_keyframes.mp4"), "COMPRESSION", "ULTRA"),
+        ("landscape_1080p_60s.mp4", "COMPRESSION", "ULTRA"),
+    ]
+    print("\n| job | said at 50 % s | then took s | error |\n|---|---|---|---|")
+    within = 0
+    for name, kind, profile in jobs:
+        source = name if os.path.isabs(name) else path(name)
+        said, took = eta_at_half([binary, "process", source, "--out", path("eta_out"), "--type", kind,
+                                  "--profile", profile])
+        shutil.rmtree(path("eta_out"), ignore_errors=True)
+        if said is None or took is None:
+            print(f"| {os.path.basename(source)} {kind} {profile} | not shown | | |", flush=True)
+            continue
+        error = (said - took) / took
+        within += abs(error) <= 0.2
+        print(f"| {os.path.basename(source)} {kind} {profile} | {said} | {took:.1f} | {error * 100:+.0f} % |",
+              flush=True)
+    print(f"\nwithin ±20 % at 50 %: {within} of {len(jobs)} jobs")
 
 
 def measure_chat(binary, source, path, rounds):

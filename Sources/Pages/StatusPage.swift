@@ -73,6 +73,12 @@ public enum StatusPage {
             const bar = document.createElement('div'); bar.className = 'bar';
             const done = document.createElement('div'); done.style.width = job.progress + '%'; bar.append(done);
             const td = cell(row, ''); td.append(bar, ' ' + job.progress + ' %');
+            if (job.leftSeconds != null) {
+              const left = document.createElement('span'); left.className = 'left';
+              left.textContent = job.leftSeconds < 90 ? 'about ' + Math.max(1, Math.ceil(job.leftSeconds)) + ' s left'
+                : 'about ' + Math.round(job.leftSeconds / 60) + ' min left';
+              td.append(' · ', left);
+            }
             cell(row, job.host ? job.host + ':' + job.pid : '?'); cell(row, job.lane || '?'); cell(row, job.attempt);
             cell(row, seconds(job.ageSeconds));
           });

@@ -46,6 +46,9 @@ extension JobStore {
         public var ageSeconds: Double
         /// Seconds since its last heartbeat.
         public var quietSeconds: Double
+        /// Seconds its run expects to go on (`estimatedDurationSeconds` less its age so far), once
+        /// known; never under 0.
+        public var leftSeconds: Double?
     }
 
     public struct FailedJob: Codable, Sendable, Equatable {
@@ -87,6 +90,8 @@ extension JobStore {
                 vp."progress", vp."retryCount" + 1 AS attempt, vp."originalFileName" AS file,
                 extract(epoch FROM \(Self.now) - vp."startedAt")::float8 AS age,
                 extract(epoch FROM \(Self.now) - vp."updatedAt")::float8 AS quiet,
+                greatest(0, vp."estimatedDurationSeconds" - extract(epoch FROM \(Self.now) - vp."startedAt"))::float8
+                    AS "left",
                 claim.entry->>'host' AS host, (claim.entry->>'pid')::int AS pid, claim.entry->>'lane' AS lane
             FROM \(vp) AS vp
             LEFT JOIN LATERAL (
@@ -103,7 +108,7 @@ extension JobStore {
                 progress: try row.require("progress"), attempt: try row.require("attempt"),
                 host: try row.decode("host"), pid: try row.decode("pid"), lane: try row.decode("lane"),
                 file: try row.require("file"), ageSeconds: try row.decode("age") ?? 0,
-                quietSeconds: try row.decode("quiet") ?? 0)
+                quietSeconds: try row.decode("quiet") ?? 0, leftSeconds: try row.decode("left"))
         }
         let uploaders = try session.query(
             """

@@ -139,9 +139,12 @@ public struct JobStore: Sendable {
     /// Writes progress (and so the heartbeat). False: the run was fenced off (rescued, cancelled,
     /// reprocessed) and must stop.
     /// With `announce`, also tells the app (`media_worker_events`, `{"status": "PROCESSING",
-    /// "progress": N}`), for a progress ring without polling.
+    /// "progress": N, "etaSeconds": S}`), for a progress ring and a time left without polling.
+    /// `estimatedSeconds` is the whole run's expected duration (`estimatedDurationSeconds`),
+    /// `secondsLeft` what is left of it.
     public func writeProgress(
-        _ session: PostgresSession, job: Job, progress: Int, estimatedSeconds: Int?, announce: Bool = false
+        _ session: PostgresSession, job: Job, progress: Int, estimatedSeconds: Int?, secondsLeft: Int? = nil,
+        announce: Bool = false
     ) throws -> Bool {
         let percent = max(0, min(99, progress))
         let write = {
@@ -156,7 +159,7 @@ public struct JobStore: Sendable {
         guard announce else { return try write() }
         return try session.transaction("write and announce progress") {
             let alive = try write()
-            if alive { try notify(session, job: job, status: .processing, progress: percent) }
+            if alive { try notify(session, job: job, status: .processing, progress: percent, eta: secondsLeft) }
             return alive
         }
     }
@@ -354,16 +357,17 @@ public struct JobStore: Sendable {
 
     /// `pg_notify('media_worker_events', {jobId, fileUploadId, status, processingType[, stage][, progress]})`.
     func notify(
-        _ session: PostgresSession, job: Job, status: JobStatus, stage: String? = nil, progress: Int? = nil
+        _ session: PostgresSession, job: Job, status: JobStatus, stage: String? = nil, progress: Int? = nil,
+        eta: Int? = nil
     ) throws {
         try notify(
             session, jobId: job.id, fileUploadId: job.fileUploadId, status: status,
-            processingType: job.processingType.rawValue, stage: stage, progress: progress)
+            processingType: job.processingType.rawValue, stage: stage, progress: progress, eta: eta)
     }
 
     func notify(
         _ session: PostgresSession, jobId: Int, fileUploadId: Int?, status: JobStatus, processingType: String,
-        stage: String? = nil, progress: Int? = nil
+        stage: String? = nil, progress: Int? = nil, eta: Int? = nil
     ) throws {
         struct Event: Encodable {
             let jobId: Int
@@ -372,6 +376,7 @@ public struct JobStore: Sendable {
             let processingType: String
             let stage: String?
             let progress: Int?
+            let etaSeconds: Int?
         }
         try session.execute(
             "SELECT pg_notify($1, $2)",
@@ -380,7 +385,7 @@ public struct JobStore: Sendable {
                 try Self.json(
                     Event(
                         jobId: jobId, fileUploadId: fileUploadId, status: status, processingType: processingType,
-                        stage: stage, progress: progress)),
+                        stage: stage, progress: progress, etaSeconds: eta)),
             ], operation: "announce a job's news")
     }
 

@@ -74,7 +74,7 @@ struct DaemonOptions: ParsableArguments {
 
     /// The environment, overridden by flags, validated.
     func configuration() throws -> Configuration {
-        var configuration = try environmentWithFlags()
+        let configuration = try environmentWithFlags()
         do {
             try configuration.validate()
         } catch {

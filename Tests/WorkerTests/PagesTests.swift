@@ -119,7 +119,9 @@ struct PagesTests {
         }
         for await _ in opened { break }
         _ = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION", profile: "ULTRA")
-        let (refreshes, history, text) = try await watcher.value
+        let (refreshes, history, text, timeLeft) = try await watcher.value
+        // The running job's time left, from its own pace, once it is known.
+        #expect(timeLeft.wholeMatch(of: /about \d+ (s|min) left/) != nil, "\(timeLeft)")
         #expect(refreshes >= 2, "redrawn \(refreshes) times")
         let values = history.split(separator: ",").compactMap { Int($0) }
         #expect(Set(values).count >= 2 && values == values.sorted(), "the bar did not move: \(values)")
@@ -136,29 +138,32 @@ struct PagesTests {
     }
 
     /// Opens `url` in Chromium, calls `opened`, and samples the progress history of the running
-    /// job whose row names `file` once a second until it holds two different values (or 90 seconds
-    /// pass: an encode runs at nice 19, and the rest of the suite shares the machine).
+    /// job whose row names `file` once a second until it holds two different values and shows the
+    /// time left (or 90 seconds pass: an encode runs at nice 19, and the rest of the suite shares
+    /// the machine).
     private static func watchProgress(
         of file: String, at url: String, opened: () -> Void
-    ) throws -> (Int, String, String) {
+    ) throws -> (Int, String, String, String) {
         let browser = try DevTools()
         let page = try browser.open(url)
         opened()
         var history = ""
+        var timeLeft = ""
         for _ in 0..<90 {
             Thread.sleep(forTimeInterval: 1)
-            let seen =
-                try browser.evaluate(
-                    """
-                    [...document.querySelectorAll('[data-job]')].find(row => row.textContent.includes('\(file)'))
-                        ?.dataset.progressHistory || ''
-                    """, session: page) as? String ?? ""
+            let row = "[...document.querySelectorAll('[data-job]')].find(row => row.textContent.includes('\(file)'))"
+            let seen = try browser.evaluate("\(row)?.dataset.progressHistory || ''", session: page) as? String ?? ""
             // The longest history seen: the row goes when the job ends.
             if seen.count > history.count { history = seen }
-            if Set(history.split(separator: ",")).count >= 2 { break }
+            if timeLeft.isEmpty {
+                timeLeft =
+                    try browser.evaluate("\(row)?.querySelector('.left')?.textContent || ''", session: page)
+                    as? String ?? ""
+            }
+            if Set(history.split(separator: ",")).count >= 2 && !timeLeft.isEmpty { break }
         }
         let refreshes = try browser.evaluate("Number(document.body.dataset.refreshes)", session: page) as? Int ?? 0
         let text = try browser.evaluate("document.body.innerText", session: page) as? String ?? ""
-        return (refreshes, history, text)
+        return (refreshes, history, text, timeLeft)
     }
 }

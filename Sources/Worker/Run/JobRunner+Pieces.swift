@@ -2,6 +2,7 @@ import Foundation
 import JobVocabulary
 import Logging
 import Media
+import Observability
 import Queue
 
 extension JobRunner {
@@ -47,6 +48,8 @@ extension JobRunner {
             configuration: configuration, store: store, database: connection, storage: storage, logger: logger)
         var announced = 0
         var state: JobStore.PiecesState
+        var timeLeft = TimeLeft()
+        let began = ContinuousClock.now
         while true {
             state = try await connection.withSession("read the pieces") {
                 try store.piecesState($0, job: job, staleAfter: configuration.staleAfter)
@@ -63,8 +66,14 @@ extension JobRunner {
             // The pieces are 95 % of the job; the app hears of every ten points.
             let percent = min(95, Int(state.progress / Double(max(1, state.total)) * 95))
             let announce = percent / 10 > announced / 10
+            // The time left at the fleet's pace on these pieces, the join's tenth included.
+            let seconds = (ContinuousClock.now - began) / .seconds(1)
+            timeLeft.record(state.progress / Double(max(1, state.total)), at: seconds)
+            let left = timeLeft.secondsLeft(at: seconds).map { Int(($0 * 1.1).rounded(.up)) }
+            let estimate = left.map { Int(((ContinuousClock.now - run.started) / .seconds(1)).rounded(.up)) + $0 }
             let alive = try await connection.withSession("write progress") {
-                try store.writeProgress($0, job: job, progress: percent, estimatedSeconds: nil, announce: announce)
+                try store.writeProgress(
+                    $0, job: job, progress: percent, estimatedSeconds: estimate, secondsLeft: left, announce: announce)
             }
             guard alive else {
                 await forget()

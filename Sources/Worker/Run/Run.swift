@@ -126,21 +126,31 @@ struct Run: Sendable {
         var written = -1
         var announced = 0
         var lastWrite = ContinuousClock.now - .seconds(10)
-        var estimate: Int?
+        var prior: Int?
+        var timeLeft = TimeLeft()
+        let began = ContinuousClock.now
         while !Task.isCancelled {
             // 100 is the write-back's, once the outputs are stored: a finished child is at 99.
             let percent = min(99, Int((from + (1 - from) * state.progress) * 100))
-            if estimate == nil, let durationMs = state.durationMs {
-                estimate = estimatedSeconds(
+            if prior == nil, let durationMs = state.durationMs {
+                prior = estimatedSeconds(
                     durationMs: durationMs, type: job.processingType, profile: job.qualityProfile)
             }
+            // The time left at the child's own pace once it is known, else the guess from the
+            // input's duration; the estimate is the whole run's, from its claim.
+            let childSeconds = (ContinuousClock.now - began) / .seconds(1)
+            timeLeft.record(state.progress, at: childSeconds)
+            let left = timeLeft.secondsLeft(at: childSeconds).map { Int($0.rounded(.up)) }
+            let runSeconds = (ContinuousClock.now - started) / .seconds(1)
+            let estimate = left.map { Int(runSeconds.rounded(.up)) + $0 } ?? prior
             if percent != written || ContinuousClock.now - lastWrite >= .seconds(3) {
                 // The app hears of progress once per ten points: enough for a progress ring.
                 let announce = percent / 10 > announced / 10
                 do {
                     let alive = try await connection.withSession("write progress") { [store, job, estimate] in
                         try store.writeProgress(
-                            $0, job: job, progress: percent, estimatedSeconds: estimate, announce: announce)
+                            $0, job: job, progress: percent, estimatedSeconds: estimate, secondsLeft: left,
+                            announce: announce)
                     }
                     if !alive {
                         control.fence()
