@@ -7,7 +7,9 @@ edit lists that replay or retime, sample tables claiming millions of samples, fl
 frames, SEI payloads, display matrices that mirror, turn, skew or vanish)
 or crafts a file that tries to make FFmpeg open another one (HLS, DASH, FFconcat, SDP, URLs), and
 runs `media-worker process --type FULL_PROCESSING --json` on it with a memory and CPU limit and a
-wall-clock timeout. A case passes when the process exits 0 with a report, or 1 with an error whose
+wall-clock timeout; every path an upload's bytes can take is on: the loudness scan (an audio-only
+read), the storyboard from a second up (tiles from the pass's frames, or keyframes decoded on their
+own beside a copy), copies, the stills. A case passes when the process exits 0 with a report, or 1 with an error whose
 code is one of the schema's and whose message is readable; it fails on a signal death, a hang, an
 unknown code, any open of the canary file that lies beside every input, or an output carrying the
 uploader's SEI user data. It prints the most CPU seconds per KB of upload any case cost.
@@ -254,7 +256,7 @@ def run_case(binary, path, out, timeout, memory):
     started = time.monotonic()
     process = subprocess.Popen(
         [binary, "process", path, "--out", out, "--type", "FULL_PROCESSING", "--json", "--max-memory", memory,
-         "--max-cpu", str(timeout * 2)],
+         "--max-cpu", str(timeout * 2), "--storyboard-after", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     hung = False
     try:

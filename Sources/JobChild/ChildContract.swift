@@ -39,6 +39,8 @@ public struct JobRequest: Codable, Sendable, Equatable {
     public var pieceWork: MediaProcessor.PieceWork?
     /// The loudness outputs are levelled to, in LUFS (nil: as the source has it).
     public var loudnessTarget: Double? = LoudnessLevel.target
+    /// FULL_PROCESSING of a video at least this long also makes a storyboard (nil: never).
+    public var storyboardAfter: Double? = 30
 
     public init(
         inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile, threads: Int,
@@ -70,6 +72,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
         request.variantSmallerThan = variantSmallerThan
         request.pieceWork = pieceWork
         request.loudnessTarget = loudnessTarget
+        request.storyboardAfter = storyboardAfter
         return request
     }
 }

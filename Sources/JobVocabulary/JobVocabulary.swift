@@ -97,12 +97,18 @@ public enum OutputRole: String, CaseIterable, Codable, CodingKeyRepresentable, S
     case poster
     /// The small JPEG still.
     case thumbnail
+    /// For scrubbing a longer video: one WebP of small frames at a fixed interval…
+    case storyboard
+    /// …and the WebVTT file whose cues point into it (`storyboard.webp#xywh=x,y,w,h`).
+    case storyboardVtt = "storyboard_vtt"
 
     /// The file it is written to, in a job's output folder and under its storage key.
     public var fileName: String {
         switch self {
         case .video, .videoHevc, .videoAv1, .preview: "\(rawValue).mp4"
         case .poster, .thumbnail: "\(rawValue).jpg"
+        case .storyboard: "storyboard.webp"
+        case .storyboardVtt: "storyboard.vtt"
         }
     }
 
@@ -110,8 +116,13 @@ public enum OutputRole: String, CaseIterable, Codable, CodingKeyRepresentable, S
         switch self {
         case .video, .videoHevc, .videoAv1, .preview: "video/mp4"
         case .poster, .thumbnail: "image/jpeg"
+        case .storyboard: "image/webp"
+        case .storyboardVtt: "text/vtt"
         }
     }
+
+    /// The storyboard's sprite or its cues (made only for videos of some length).
+    public var isStoryboard: Bool { self == .storyboard || self == .storyboardVtt }
 
     /// A version of the main video in a more efficient codec, for clients that can play it.
     public var isEfficientVariant: Bool { self == .videoHevc || self == .videoAv1 }

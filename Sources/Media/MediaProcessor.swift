@@ -76,6 +76,9 @@ public enum MediaProcessor {
         /// The integrated loudness every output's audio is levelled to, in LUFS (nil: left as
         /// the source has it). See `LoudnessLevel`.
         public var loudnessTarget: Double? = LoudnessLevel.target
+        /// FULL_PROCESSING of a video lasting at least this many seconds also makes a storyboard
+        /// (`storyboard`, `storyboard_vtt`) in its pass. Nil: never.
+        public var storyboardAfter: Double? = 30
 
         /// The request's video encodes, counted in H.264 encodes of the profile, for its CPU
         /// budget: an AV1 variant costs about 1.8 more (SVT-AV1 preset 10 against libx264 on the
@@ -244,6 +247,10 @@ public enum MediaProcessor {
                     variantSmallerThan: request.variantSmallerThan)
             }
             byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)
+            if request.type == .fullProcessing, request.part != .efficientVariant, let after = request.storyboardAfter {
+                plan.storyboard = StoryboardPlan.forVideo(
+                    seconds: Double(opened.info.durationMs ?? 0) / 1000, after: after)
+            }
             // The audio's loudness, measured from the audio alone before the one decode of the
             // video; every output (pieces included) gets the same gain.
             let loudness = try request.loudnessTarget.flatMap { target throws(MediaError) in
@@ -321,6 +328,7 @@ public enum MediaProcessor {
                 throw error as? MediaError ?? .internalFailure("the single pass failed (\(error))")
             }
             if !early { stills = result.stills }
+            for file in result.storyboard { outputs[file.role] = file }
             damage = result.damage
             for (role, path, encoder) in [
                 (OutputRole.video, result.mainPath, result.mainEncoder),

@@ -29,6 +29,8 @@ final class SinglePass {
         var mainMadeElsewhere = false
         /// The gain that levels every output's audio, in dB (0: none).
         var audioGainDB = 0.0
+        /// A storyboard for scrubbing, from the frames this pass decodes (nil: none).
+        var storyboard: StoryboardPlan?
     }
 
     /// What the pass wrote, before the caller names the files.
@@ -39,6 +41,8 @@ final class SinglePass {
         var previewEncoder: EncoderReport?
         var variant: (role: OutputRole, path: URL, encoder: EncoderReport)?
         var stills: [OutputFile] = []
+        /// The storyboard's sprite and cues, already in the folder (empty: none).
+        var storyboard: [OutputFile] = []
         var damage: DamageReport?
     }
 
@@ -65,6 +69,9 @@ final class SinglePass {
     private var scorer: CandidateScorer
     private var videoDecoder: StreamDecoder?
     private var audioDecoder: StreamDecoder?
+    private var storyboard: StoryboardCollector?
+    /// Decodes keyframes alone for the storyboard once nothing else needs the video decoded.
+    private var keyframeDecoder: StreamDecoder?
     private let videoStart: Int64
     private let durationSeconds: Double
     private var budget: DecodeBudget
@@ -167,6 +174,9 @@ final class SinglePass {
             audioDecoder = try StreamDecoder(
                 input: input, stream: audio.index, timeBase: audio.timeBase, threads: 1, maxPixels: 0)
         }
+        storyboard = plan.storyboard.map {
+            StoryboardCollector(plan: $0, video: opened.info.video, timeBase: video.timeBase, threads: threads)
+        }
     }
 
     /// The efficient variant: a copy of an HEVC or AV1 upload that fits the profile as the main
@@ -233,6 +243,9 @@ final class SinglePass {
                     let seconds = Double(timestamp - videoStart) * video.timeBase.doubleValue
                     try budget.check(seconds: seconds)
                     try progress(min(0.99, seconds / durationSeconds))
+                    if packet.isKeyframe, storyboard?.wants(seconds) == true {
+                        try decodeKeyframe(packet)
+                    }
                 }
                 try copyVideo(packet)
             } else if let audio = opened.audioStream, packet.streamIndex == audio.index {
@@ -240,7 +253,7 @@ final class SinglePass {
                     try audioDecoder.decode(packet, into: frame, damage: &audioDamage) { try takeAudioFrame() }
                 }
             }
-            if videoSinks.isEmpty && !decodingVideo && !decodingAudio { break }
+            if videoSinks.isEmpty && !decodingVideo && !decodingAudio && storyboard?.wants(.infinity) != true { break }
         }
         if decodingVideo, let videoDecoder {
             try videoDecoder.decode(nil, into: frame, damage: &videoDamage) { try takeVideoFrame(progress: progress) }
@@ -321,6 +334,7 @@ final class SinglePass {
         let shifted = timestamp - videoStart
         let seconds = Double(shifted) * opened.videoStream.timeBase.doubleValue
         try budget.charge(width: frame.width, height: frame.height, seconds: seconds)
+        try storyboard?.offer(frame, seconds: seconds)
         if let preview, !preview.started {
             if let candidate = try scorer.offer(frame, seconds: seconds), !candidate.score.isUnusable {
                 preview.start(at: shifted)  // the first usable candidate: not a black opening
@@ -338,6 +352,29 @@ final class SinglePass {
             try encode.video.consume(frame)
         }
         try progress(min(0.99, seconds / durationSeconds))
+    }
+
+    /// A keyframe of a video nothing else decodes any more, for the storyboard alone.
+    private func decodeKeyframe(_ packet: Packet) throws {
+        let video = opened.videoStream
+        if keyframeDecoder == nil {
+            keyframeDecoder = try StreamDecoder(
+                input: opened.file, stream: video.index, timeBase: video.timeBase, threads: threads,
+                maxPixels: limits.maxPixels, frameDuration: video.nominalFrameDuration)
+        }
+        // Each keyframe on its own, as the first picture of a stream: decoded, drained, and the
+        // decoder flushed (an HEVC CRA fed after another from a different GOP clashes with it).
+        guard let keyframeDecoder else { return }
+        try keyframeDecoder.decode(packet, into: frame, damage: &videoDamage) { try takeKeyframe() }
+        try keyframeDecoder.decode(nil, into: frame, damage: &videoDamage) { try takeKeyframe() }
+        keyframeDecoder.flush()
+    }
+
+    private func takeKeyframe() throws {
+        guard let timestamp = frame.timestamp else { return }
+        let seconds = Double(timestamp - videoStart) * opened.videoStream.timeBase.doubleValue
+        try budget.charge(width: frame.width, height: frame.height, seconds: seconds)
+        try storyboard?.offer(frame, seconds: seconds)
     }
 
     private func takeAudioFrame() throws {
@@ -365,6 +402,7 @@ final class SinglePass {
         (result.mainPath, result.mainEncoder) = chooseMain()
         result.variant = try finishVariant(mainPath: result.mainPath)
         if let variantLeftOut { result.mainEncoder?.why.append("\(variantRole.rawValue) left out: \(variantLeftOut)") }
+        result.storyboard = try storyboard?.write(to: directory, durationSeconds: durationSeconds) ?? []
         if plan.thumbnails {
             guard let best = scorer.best else {
                 throw MediaError.corruptInput("no video frame could be decoded; the file is damaged, upload it again")

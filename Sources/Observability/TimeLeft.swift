@@ -1,7 +1,8 @@
 /// How long a job has left, from its own measured pace: progress (0…1) recorded against seconds
-/// since the work began. The pace is that of the last half of the time measured (at least the last
-/// 2 s), so a first stretch that goes faster or slower than the rest (the probe, the stills, a
-/// copy before an encode) stops counting once the job is well into its main work. Nothing is
+/// since the work began. The pace is that of the last quarter of the time measured (at least the
+/// last second), so a first stretch that goes faster or slower than the rest (the probe, the
+/// stills and preview decoded before a copy races on) stops counting once the job is into its
+/// main work. Nothing is
 /// said before 5 % of the work and 1 s have passed: an early guess would be noise.
 public struct TimeLeft: Sendable {
     private var samples: [(seconds: Double, fraction: Double)] = []
@@ -25,8 +26,9 @@ public struct TimeLeft: Sendable {
             now - first.seconds >= 1
         else { return nil }
         if last.fraction >= 1 { return 0 }
-        let windowStart = now - max(2, (now - first.seconds) / 2)
-        let start = samples.last { $0.seconds <= windowStart } ?? first
+        let windowStart = now - max(1, (now - first.seconds) / 4)
+        // The window starts at the last progress before it (a stall counts: no progress since).
+        let start = samples.last { $0.seconds <= windowStart && $0.fraction < last.fraction } ?? first
         let (done, took) = (last.fraction - start.fraction, now - start.seconds)
         guard done > 0, took > 0 else { return nil }
         return (1 - last.fraction) * took / done

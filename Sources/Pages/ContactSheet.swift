@@ -15,12 +15,19 @@ public enum ContactSheet {
         public var outcome: Result<ProcessingReport, MediaError>
         /// Wall-clock seconds it took.
         public var seconds: Double
+        /// The storyboard's WebVTT text, when one was made: embedded in the page, so its cues load
+        /// from a page opened straight from the disk too.
+        public var storyboardCues: String?
 
-        public init(name: String, folder: String, outcome: Result<ProcessingReport, MediaError>, seconds: Double) {
+        public init(
+            name: String, folder: String, outcome: Result<ProcessingReport, MediaError>, seconds: Double,
+            storyboardCues: String? = nil
+        ) {
             self.name = name
             self.folder = folder
             self.outcome = outcome
             self.seconds = seconds
+            self.storyboardCues = storyboardCues
         }
     }
 
@@ -42,7 +49,8 @@ public enum ContactSheet {
             <title>media-worker contact sheet</title>
             <style>\(style)</style></head>
             <body><header><h1>media-worker contact sheet</h1><div class=totals>\(summary)</div></header>
-            <main>\(entries.map(card).joined(separator: "\n"))</main></body></html>
+            <main>\(entries.map(card).joined(separator: "\n"))</main>
+            <script data-sheet>\(scrubbing)</script></body></html>
             """
     }
 
@@ -84,7 +92,23 @@ public enum ContactSheet {
             media += figure("preview", element("video", preview, 240, "muted loop autoplay playsinline"))
         }
         if let video = report.outputs[.video] {
-            media += figure("video", element("video", video, 320, "controls preload=metadata"))
+            // The storyboard's cues ride on the video as a metadata track: the browser's own
+            // WebVTT parser reads them, and the strip under the video scrubs through them.
+            var tag = element("video", video, 320, "controls preload=metadata")
+            if let cues = entry.storyboardCues, let sprite = report.outputs[.storyboard],
+                let tiles = report.outputs[.storyboardVtt]
+            {
+                let track =
+                    "<track kind=metadata default src=\"data:text/vtt;base64,\(Data(cues.utf8).base64EncodedString())\">"
+                tag = tag.replacingOccurrences(of: "</video>", with: track + "</video>")
+                media += figure("video", tag)
+                media += figure(
+                    "storyboard: move over the strip to scrub",
+                    "<div class=scrub data-sprite=\"\(link(sprite.path))\"><div class=tile style=\"width:\(tiles.width)px;"
+                        + "height:\(tiles.height)px\"></div><div class=strip></div></div>")
+            } else {
+                media += figure("video", tag)
+            }
         }
         return """
             <section class=card data-type="\(escape(report.type.rawValue))">
@@ -169,6 +193,32 @@ public enum ContactSheet {
         figure{margin:0}figcaption{font-size:11px;color:#666}img,video{display:block;background:#ddd;max-width:100%;object-fit:contain}
         table{border-collapse:collapse;margin-top:8px;width:100%}th,td{text-align:left;padding:2px 8px;border-bottom:1px solid #eee}
         .failed{border-left:6px solid #c0392b}.error{color:#c0392b}
+        .scrub .tile{background:#ddd no-repeat}.scrub .strip{height:14px;margin-top:4px;background:#1d2633;border-radius:7px;cursor:ew-resize}
+        """
+
+    /// Shows, over each storyboard's strip, the tile of the cue at the pointer's time.
+    private static let scrubbing = """
+        for (const scrub of document.querySelectorAll('.scrub')) {
+          const video = scrub.closest('.card').querySelector('video.video');
+          const track = video.textTracks[0];
+          track.mode = 'hidden';
+          const tile = scrub.querySelector('.tile'), strip = scrub.querySelector('.strip');
+          const show = time => {
+            const cues = [...(track.cues || [])];
+            const cue = cues.find(c => c.startTime <= time && time < c.endTime) || cues[cues.length - 1];
+            if (!cue) return;
+            const [x, y] = cue.text.split('#xywh=')[1].split(',').map(Number);
+            tile.style.backgroundImage = 'url("' + scrub.dataset.sprite + '")';
+            tile.style.backgroundPosition = -x + 'px ' + -y + 'px';
+            tile.dataset.cue = cue.startTime;
+          };
+          strip.addEventListener('mousemove', event => {
+            const box = strip.getBoundingClientRect();
+            const last = [...(track.cues || [])].pop();
+            show((event.clientX - box.left) / box.width * (video.duration || (last ? last.endTime : 0)));
+          });
+          video.querySelector('track').addEventListener('load', () => show(0));
+        }
         """
 }
 

@@ -80,6 +80,9 @@ public struct Configuration: Sendable {
     /// The loudness every output's audio is levelled to, in LUFS (`MEDIA_WORKER_LOUDNESS`, -16;
     /// nil: `off`, the source's level kept).
     public var loudnessTarget: Double?
+    /// FULL_PROCESSING of a video at least this long makes a storyboard
+    /// (`MEDIA_WORKER_STORYBOARD_AFTER`, 30 s; nil: `0`, never).
+    public var storyboardAfter: Double?
     /// How much of the job sandbox serve insists on (`MEDIA_WORKER_SANDBOX`: `full`, or the
     /// dangerous `partial`).
     public var sandboxPolicy: SandboxPolicy
@@ -178,6 +181,8 @@ public struct Configuration: Sendable {
             throw .invalid(Settings.loudness.variable, loudness, LoudnessTarget.expected)
         }
         loudnessTarget = target.lufs
+        let storyboard = try number(Settings.storyboardAfter)
+        storyboardAfter = storyboard > 0 ? storyboard : nil
         sandboxPolicy = try choice(Settings.sandbox, "full or partial (partial is dangerous)")
         childMemoryBytes = Int64(try integer(Settings.childMemory)) << 20
         temporaryDirectory =
@@ -276,6 +281,7 @@ public struct Configuration: Sendable {
             "stillsFirst=\(stillsFirst ? "on" : "off")",
             "efficientVariant=\(efficientVariant.rawValue)", "variantAfterReuses=\(variantAfterReuses)",
             "loudness=\(loudnessTarget.map { "\($0)" } ?? "off")",
+            "storyboardAfter=\(storyboardAfter.map { "\($0)s" } ?? "off")",
             "pieces=\(pieceSeconds > 0 ? "\(Int(pieceSeconds))s after \(Int(piecesAfter))s" : "off")",
             "maxBytes=\(maxBytes.isEmpty ? "none" : maxBytes.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }.joined(separator: ","))",
             "pipeline=\(pipelineVersion)",

@@ -189,6 +189,11 @@ public enum Settings {
         meaning: "the integrated loudness (EBU R128, LUFS) every output's audio is levelled to by one linear gain, "
             + "measured from the audio alone before the encode: the true peak stays under −1.5 dBTP (the gain is "
             + "lowered to keep it), a clip under −50 LUFS is left as it is; `off` keeps the source's level")
+    public static let storyboardAfter = Setting(
+        "MEDIA_WORKER_STORYBOARD_AFTER", default: .value("30"),
+        meaning: "FULL_PROCESSING of a video lasting at least this many seconds also makes `storyboard` (one JPEG "
+            + "of small frames every 2 s, or more often than every 1 % of a long video) and `storyboard_vtt` (its "
+            + "WebVTT cues) for scrubbing; `0` never")
     public static let sandbox = Setting(
         "MEDIA_WORKER_SANDBOX", default: .value("full"),
         meaning:
@@ -213,7 +218,7 @@ public enum Settings {
         pollInterval, poolMode, listenURL, maxConnections, statementTimeout, lockTimeout, staleAfter, maxAttempts,
         retryBase, shutdownGrace, jobTimeout, uploadWait, childMemory, temporaryDirectory, tables, eraseAfter,
         sweepGrace, reuse, reuseWait, stillsFirst, maxBytes, pieceSeconds, piecesAfter, variantAfterReuses,
-        efficientVariant, loudness, sandbox, logLevel, logFormat, metricsAddress, systemd,
+        efficientVariant, loudness, storyboardAfter, sandbox, logLevel, logFormat, metricsAddress, systemd,
     ]
 
     /// The settings table of Operations.md.

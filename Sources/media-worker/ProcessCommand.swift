@@ -70,6 +70,13 @@ struct ProcessCommand: ParsableCommand {
             valueName: "LUFS|off"))
     var loudness = LoudnessTarget.lufs(LoudnessLevel.target)
 
+    @Option(
+        name: .customLong("storyboard-after"),
+        help: ArgumentHelp(
+            "FULL_PROCESSING of a video at least this long also makes a storyboard for scrubbing (storyboard.jpg "
+                + "and its WebVTT cues); 0: never.", valueName: "seconds"))
+    var storyboardAfter: Double = 30
+
     @Flag(help: "Write report.html, a contact sheet of the run, into the output folder.")
     var report = false
 
@@ -80,6 +87,7 @@ struct ProcessCommand: ParsableCommand {
     func validate() throws {
         guard threads >= 0 else { throw ValidationError("--threads must be 0 or more") }
         guard (pieces ?? 1) >= 1 else { throw ValidationError("--pieces must be at least 1 second") }
+        guard storyboardAfter >= 0 else { throw ValidationError("--storyboard-after must not be negative") }
         guard !files.isEmpty else { throw ValidationError("name at least one video file") }
     }
 
@@ -100,6 +108,7 @@ struct ProcessCommand: ParsableCommand {
             request.maxBytes = maxBytes?.bytes
             request.pieceSeconds = pieces
             request.loudnessTarget = loudness.lufs
+            request.storyboardAfter = storyboardAfter > 0 ? storyboardAfter : nil
             let bar = ProgressBar(title: "\(type.rawValue) \(URL(fileURLWithPath: file).lastPathComponent)")
             let fileStarted = ContinuousClock.now
             let outcome: Result<ProcessingReport, MediaError>
@@ -134,7 +143,12 @@ struct ProcessCommand: ParsableCommand {
             entries.append(
                 ContactSheet.Entry(
                     name: URL(fileURLWithPath: file).lastPathComponent, folder: folder, outcome: outcome,
-                    seconds: (ContinuousClock.now - fileStarted).inSeconds))
+                    seconds: (ContinuousClock.now - fileStarted).inSeconds,
+                    storyboardCues: (try? outcome.get().outputs[.storyboardVtt]).flatMap { cues in
+                        try? String(
+                            contentsOfFile: ((outputDirectory as NSString).appendingPathComponent(folder) as NSString)
+                                .appendingPathComponent(cues.path), encoding: .utf8)
+                    }))
         }
         if report {
             let page = (outputDirectory as NSString).appendingPathComponent("report.html")

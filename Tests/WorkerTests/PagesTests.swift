@@ -23,7 +23,34 @@ private let harness = """
         videos: videos.map(v => ({src: v.getAttribute('src'), readyState: v.readyState, duration: v.duration})),
         headings: [...page.querySelectorAll('h2')].map(h => h.textContent),
         failedCards: [...page.querySelectorAll('.card.failed')].map(c => c.dataset.code),
-        injected: page.querySelectorAll('img[src="x"], script:not(:empty)').length,
+        injected: page.querySelectorAll('img[src="x"], script:not(:empty):not([data-sheet])').length,
+      });
+    };
+    </script></body></html>
+    """
+
+/// Waits for the storyboard track of the contact sheet in the frame to load, then reports its
+/// cues as the browser's WebVTT parser read them, and the tile shown with the pointer halfway
+/// along the strip.
+private let storyboardHarness = """
+    <!doctype html><html><body>
+    <iframe id="page" src="PAGE" style="width:1300px;height:2000px"></iframe><pre id="result">pending</pre>
+    <script>
+    const frame = document.getElementById('page');
+    frame.onload = async () => {
+      const page = frame.contentDocument;
+      const track = page.querySelector('video.video track');
+      for (let i = 0; i < 100 && track.readyState !== 2; i++) await new Promise(done => setTimeout(done, 100));
+      const cues = [...track.track.cues].map(c => ({start: c.startTime, end: c.endTime, text: c.text}));
+      const strip = page.querySelector('.scrub .strip'), box = strip.getBoundingClientRect();
+      strip.dispatchEvent(new MouseEvent('mousemove', {clientX: box.left + box.width * 0.55, clientY: box.top + 2}));
+      const tile = page.querySelector('.scrub .tile');
+      const sprite = new Image();
+      sprite.src = page.querySelector('.scrub').dataset.sprite;
+      await new Promise(done => { sprite.onload = sprite.onerror = done; });
+      document.getElementById('result').textContent = JSON.stringify({
+        readyState: track.readyState, cues, shownCue: Number(tile.dataset.cue),
+        position: tile.style.backgroundPosition, spriteWidth: sprite.naturalWidth,
       });
     };
     </script></body></html>
@@ -83,6 +110,34 @@ struct PagesTests {
         #expect(found["injected"] as? Int == 0)
         try Browser.screenshot(page.absoluteString, to: folder.appendingPathComponent("report.png"))
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("report.png").path))
+    }
+
+    /// The storyboard on the contact sheet: Chromium's WebVTT parser reads every cue (a `<track>`
+    /// of kind metadata on the video), the sprite decodes, and pointing halfway along the strip
+    /// shows the tile of the cue at that time.
+    @Test func contactSheetScrubsTheStoryboard() throws {
+        let out = try Fixtures.temporaryDirectory("scrub")
+        let result = try runProgram(
+            Fixtures.executable,
+            [
+                "process", Fixtures.path("long_hevc_720p_20s.mp4"), "--out", out.path, "--type", "FULL_PROCESSING",
+                "--storyboard-after", "10", "--report",
+            ])
+        #expect(result.status == 0, "\(result.stderr)")
+        try storyboardHarness.replacingOccurrences(of: "PAGE", with: "report.html")
+            .write(to: out.appendingPathComponent("harness.html"), atomically: true, encoding: .utf8)
+        let dom = try Browser.dom(out.appendingPathComponent("harness.html").absoluteString)
+        let found = try #require(
+            try JSONSerialization.jsonObject(with: Data((Browser.text(ofElement: "result", in: dom) ?? "").utf8))
+                as? [String: Any], "\(dom.suffix(500))")
+        #expect(found["readyState"] as? Int == 2, "the track loaded")
+        let cues = try #require(found["cues"] as? [[String: Any]])
+        #expect(cues.count == 10)
+        #expect(cues.first?["start"] as? Double == 0 && cues.last?["end"] as? Double == 20)
+        #expect(cues.last?["text"] as? String == "storyboard.webp#xywh=1440,0,160,90")
+        // 55 % of 20 s is 11 s: the cue from 10 s, the sixth tile.
+        #expect(found["shownCue"] as? Double == 10 && found["position"] as? String == "-800px 0px", "\(found)")
+        #expect(found["spriteWidth"] as? Int == 1600)
     }
 
     /// `/status` while a transcode runs: the page redraws from `/status.json` and the job's

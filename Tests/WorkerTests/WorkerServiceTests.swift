@@ -188,7 +188,7 @@ struct WorkerServiceTests {
         #expect(fractions.all.last == 1 && fractions.all == fractions.all.sorted())
         let row = try await worker.row(id)
         #expect(try row.text("status") == JobStatus.completed.rawValue)
-        for role in OutputRole.allCases where !role.isEfficientVariant {
+        for role in OutputRole.allCases where !role.isEfficientVariant && !role.isStoryboard {
             #expect(endsInRunKey(storageKeys(try row.text("keys"))[role.rawValue], job: id, file: role.fileName))
         }
     }
@@ -207,5 +207,5 @@ final class FractionLog: @unchecked Sendable {
 /// The outputs of a FULL_PROCESSING job under MEDIUM with the default `free` variant: every role
 /// but the efficient variants, and `video_hevc` too when the upload is HEVC that fits (a copy).
 func fullProcessingRoles(hevcUpload: Bool) -> [OutputRole] {
-    OutputRole.allCases.filter { !$0.isEfficientVariant || (hevcUpload && $0 == .videoHevc) }
+    OutputRole.allCases.filter { !$0.isStoryboard && (!$0.isEfficientVariant || (hevcUpload && $0 == .videoHevc)) }
 }

@@ -17,7 +17,7 @@ public enum FFmpegCapabilities {
     public static func hasFilter(_ name: String) -> Bool { avfilter_get_by_name(name) != nil }
 
     /// Encoders the outputs need: H.264 video, AAC audio, JPEG stills, AV1 variants.
-    public static let requiredEncoders = ["libx264", "aac", "mjpeg", "libsvtav1"]
+    public static let requiredEncoders = ["libx264", "aac", "mjpeg", "libsvtav1", "libwebp"]
     /// Decoders of what phones and browsers upload.
     public static let expectedDecoders = ["h264", "hevc", "vp9", "av1", "aac", "opus", "pcm_s16le"]
     /// Filters of the display transform (rotation, scaling, HDR tone mapping, frame rate).

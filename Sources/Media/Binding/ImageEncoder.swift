@@ -1,12 +1,13 @@
 import CFFmpeg
 
 /// Encodes single frames as images with FFmpeg's encoders: baseline JPEG (`mjpeg`) for the
-/// stills, PNG for small pictures drawn for people (a BlurHash on the contact sheet).
+/// stills, lossy WebP (`libwebp`) for the storyboard, PNG for small pictures drawn for people (a
+/// BlurHash on the contact sheet).
 enum ImageEncoder {
     /// The JPEG bytes of `frame`, which must be `yuvj420p`. `quality` is the `-q:v` scale
     /// (2 best … 31 worst).
     static func jpeg(_ frame: Frame, quality: Int) throws(FFmpegError) -> [UInt8] {
-        try encode(frame, codec: AV_CODEC_ID_MJPEG, name: "mjpeg", format: AV_PIX_FMT_YUVJ420P) { encoder in
+        try encode(frame, encoder: "mjpeg", format: AV_PIX_FMT_YUVJ420P) { encoder in
             encoder.pointee.color_range = AVCOL_RANGE_JPEG
             encoder.pointee.flags |= AV_CODEC_FLAG_QSCALE
             encoder.pointee.global_quality = Int32(quality) * cffmpeg_qp2lambda()
@@ -14,16 +15,25 @@ enum ImageEncoder {
         }
     }
 
+    /// The lossy WebP bytes of `frame`, which must be `yuv420p` (BT.601 limited range).
+    /// `quality` is libwebp's 0 … 100 (best).
+    static func webp(_ frame: Frame, quality: Int) throws(FFmpegError) -> [UInt8] {
+        try encode(frame, encoder: "libwebp", format: AV_PIX_FMT_YUV420P) { encoder in
+            encoder.pointee.flags |= AV_CODEC_FLAG_QSCALE
+            encoder.pointee.global_quality = Int32(quality) * cffmpeg_qp2lambda()
+        }
+    }
+
     /// The PNG bytes of `frame`, which must be `rgb24`.
     static func png(_ frame: Frame) throws(FFmpegError) -> [UInt8] {
-        try encode(frame, codec: AV_CODEC_ID_PNG, name: "png", format: AV_PIX_FMT_RGB24) { _ in }
+        try encode(frame, encoder: "png", format: AV_PIX_FMT_RGB24) { _ in }
     }
 
     private static func encode(
-        _ frame: Frame, codec id: AVCodecID, name: String, format: AVPixelFormat,
+        _ frame: Frame, encoder name: String, format: AVPixelFormat,
         configure: (UnsafeMutablePointer<AVCodecContext>) -> Void
     ) throws(FFmpegError) -> [UInt8] {
-        guard let codec = avcodec_find_encoder(id) else {
+        guard let codec = avcodec_find_encoder_by_name(name) else {
             throw FFmpegError(call: "avcodec_find_encoder(\(name))", code: cffmpeg_averror(ENOSYS))
         }
         var context: UnsafeMutablePointer<AVCodecContext>? = try allocated(

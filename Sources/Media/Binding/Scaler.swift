@@ -9,8 +9,9 @@ final class Scaler {
 
     /// A scaler from `source`'s size, format and colour matrix to `width`×`height` in `format`.
     /// RGB, grey and full-range YUV ("J") outputs get BT.601 full range, which is what JPEG
-    /// means; other YUV outputs get BT.709 limited range, which is what the encoders tag.
-    init(source: Frame, width: Int, height: Int, format: AVPixelFormat) throws(FFmpegError) {
+    /// means; other YUV outputs get BT.709 limited range, which is what the encoders tag, or with
+    /// `bt601`, BT.601 limited range, which is what WebP means.
+    init(source: Frame, width: Int, height: Int, format: AVPixelFormat, bt601: Bool = false) throws(FFmpegError) {
         self.width = width
         self.height = height
         self.format = format
@@ -28,25 +29,26 @@ final class Scaler {
         let jpegLike = [AV_PIX_FMT_RGB24, AV_PIX_FMT_GRAY8, AV_PIX_FMT_YUVJ420P].contains(format)
         sws_setColorspaceDetails(
             context, sws_getCoefficients(sourceMatrix), sourceFullRange ? 1 : 0,
-            sws_getCoefficients(jpegLike ? SWS_CS_ITU601 : SWS_CS_ITU709), jpegLike ? 1 : 0,
+            sws_getCoefficients(jpegLike || bt601 ? SWS_CS_ITU601 : SWS_CS_ITU709), jpegLike ? 1 : 0,
             0, 1 << 16, 1 << 16)
     }
 
     /// The packed or JPEG formats the stages ask for, so no FFmpeg enum leaves the binding.
     enum Layout {
-        case rgb, gray, jpegYUV
+        case rgb, gray, jpegYUV, webpYUV
 
         var format: AVPixelFormat {
             switch self {
             case .rgb: AV_PIX_FMT_RGB24
             case .gray: AV_PIX_FMT_GRAY8
             case .jpegYUV: AV_PIX_FMT_YUVJ420P
+            case .webpYUV: AV_PIX_FMT_YUV420P
             }
         }
     }
 
     convenience init(source: Frame, width: Int, height: Int, layout: Layout) throws(FFmpegError) {
-        try self.init(source: source, width: width, height: height, format: layout.format)
+        try self.init(source: source, width: width, height: height, format: layout.format, bt601: layout == .webpYUV)
     }
 
     deinit {

@@ -244,6 +244,7 @@ public struct JobRunner: Sendable {
         request.sandboxPolicy = configuration.sandboxPolicy
         request.efficientVariant = configuration.efficientVariant
         request.loudnessTarget = configuration.loudnessTarget
+        request.storyboardAfter = configuration.storyboardAfter
         request.maxBytes = configuration.maxBytes[job.qualityProfile]
         request.pieceWork =
             pieceWork
