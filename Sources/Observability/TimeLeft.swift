@@ -37,6 +37,6 @@ public struct TimeLeft: Sendable {
     /// "about 12 s left", "about 3 min left", as a person reads it.
     public static func phrase(_ seconds: Double) -> String {
         seconds < 90
-            ? "about \(max(1, Int(seconds.rounded(.up)))) s left" : "about \(Int((seconds / 60).rounded())) min left"
+            ? "about \(max(1, Int(seconds.rounded()))) s left" : "about \(Int((seconds / 60).rounded())) min left"
     }
 }

