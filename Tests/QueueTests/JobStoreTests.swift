@@ -262,7 +262,7 @@ final class WarningCount: LogHandler, @unchecked Sendable {
 }
 
 @Suite("Connection strings")
-struct ConnectionStringTests {
+struct ConnectionStringRules {
     static let malformed = [
         "postgresql://u:s3cretpw@[::1/db", "postgresql://u:s3cr%zzpw@h/db", "host=h password=s3cretpw dbname",
         "postgresql://u:s3cretpw@h:5432:9/db?sslmode=bad",

@@ -213,7 +213,7 @@ struct S3StorageTests {
 }
 
 @Suite("S3Location parsing")
-struct S3LocationTests {
+struct S3LocationRules {
     @Test func customEndpointDefaultsToPathStyle() throws {
         let location = try S3Location(url: "s3://media/uploads/v1/?endpoint=http://127.0.0.1:9000&region=eu-west-3")
         #expect(location.bucket == "media")
@@ -242,7 +242,7 @@ struct S3LocationTests {
 
 /// What the store's error documents turn into: plain words saying what to fix.
 @Suite("S3 errors in plain words")
-struct S3FailureTests {
+struct S3FailureRules {
     @Test func wrongRegionNamesTheBucketsRegion() {
         let failure = S3Failure(
             status: 301,
