@@ -48,7 +48,7 @@ final class AudioEncodeBranch {
     /// gaps, as AAC needs, unless the source's timestamps drift from the samples it holds.
     func consume(_ frame: Frame, startSeconds: Double) throws(MediaError) {
         // A frame a damaged packet decoded into nonsense (no rate, no channels) is skipped.
-        guard frame.sampleDuration > 0, (1...64).contains(frame.channelCount) else { return }
+        guard frame.isPlausibleAudio else { return }
         do {
             if nextTimestamp == nil { nextTimestamp = max(0, Int64((startSeconds * Double(sampleRate)).rounded())) }
             let frameSeconds = frame.sampleDuration
@@ -101,4 +101,9 @@ final class AudioEncodeBranch {
             try container.write(packet, stream: streamIndex, timeBase: encoder.timeBase)
         }
     }
+}
+
+extension Frame {
+    /// Audio a damaged packet did not decode into nonsense: a known rate, 1 to 64 channels.
+    var isPlausibleAudio: Bool { sampleDuration > 0 && (1...64).contains(channelCount) }
 }

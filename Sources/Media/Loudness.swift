@@ -204,8 +204,8 @@ public struct LoudnessLevel: Equatable, Sendable {
         }
     }
 
-    /// The gain as a factor of the samples.
-    var factor: Float { Float(pow(10, gainDB / 20)) }
+    /// A gain in decibels as the factor the samples are multiplied by.
+    static func factor(decibels: Double) -> Float { Float(pow(10, decibels / 20)) }
 }
 
 /// A loudness target as settings spell it: `off`, or LUFS from −70 to −5 (e.g. `-16`).

@@ -27,42 +27,35 @@ enum LoudnessScan {
     ) throws(MediaError) -> (level: LoudnessLevel, report: LoudnessReport)? {
         let cpu = ProcessCPU.seconds()
         let opened = try Probe.open(path: path, limits: limits)
-        guard let audio = opened.audioStream, let info = opened.info.audio else { return nil }
+        guard let info = opened.info.audio, opened.audioStream != nil else { return nil }
         let (rate, channels) = AudioEncodeBranch.outputFormat(info)
         var meter = LoudnessMeter(sampleRate: rate, channels: channels)
+        let resampler: AudioResampler
         do {
-            opened.file.discardAllStreams(except: [audio.index])
-            let decoder = try StreamDecoder(
-                input: opened.file, stream: audio.index, timeBase: audio.timeBase, threads: 1, maxPixels: 0)
-            let resampler = try AudioResampler(sampleRate: rate, channels: channels, frameSize: 4096)
-            var damage = DamagedPackets(
-                stream: "audio", expectedPackets: nil, packetsPerSecond: Double(audio.sampleRate) / 1024)
-            var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
-            let (packet, frame) = (try Packet(), try Frame())
-            func measure(flushing: Bool) throws(FFmpegError) {
-                while let samples = try resampler.pop(flushing: flushing) {
-                    samples.withFloatPlanes { planes in meter.add(planes.map { UnsafeBufferPointer($0) }) }
-                }
+            resampler = try AudioResampler(sampleRate: rate, channels: channels, frameSize: 4096)
+        } catch {
+            throw .decoding(error)
+        }
+        func measure(flushing: Bool) throws(FFmpegError) {
+            while let samples = try resampler.pop(flushing: flushing) {
+                samples.withFloatPlanes { planes in meter.add(planes.map { UnsafeBufferPointer($0) }) }
             }
-            func take() throws(FFmpegError) {
-                // A frame a damaged packet decoded into nonsense is skipped, as the encode does.
-                guard frame.sampleDuration > 0, (1...64).contains(frame.channelCount) else { return }
-                try resampler.push(frame)
-                try measure(flushing: false)
-            }
-            var packets = 0
-            while try opened.file.read(into: packet) {
-                try replay.count(packet.size, stream: packet.streamIndex)
-                guard packet.streamIndex == audio.index else { continue }
+        }
+        var packets = 0
+        try opened.decodeAudioAlone(
+            eachPacket: {
                 packets += 1
                 if packets % 64 == 0 { try checkBudget() }
-                try decoder.decode(packet, into: frame, damage: &damage) { try take() }
             }
-            try decoder.decode(nil, into: frame, damage: &damage) { try take() }
+        ) { frame in
+            // A frame a damaged packet decoded into nonsense is skipped, as the encode skips it.
+            guard frame.isPlausibleAudio else { return }
+            try resampler.push(frame)
+            try measure(flushing: false)
+        }
+        do {
             try resampler.push(nil)
             try measure(flushing: true)
-        } catch let error as MediaError {
-            throw error
         } catch {
             throw .decoding(error)
         }

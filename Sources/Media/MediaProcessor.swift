@@ -80,12 +80,12 @@ public enum MediaProcessor {
         /// (`storyboard`, `storyboard_vtt`) in its pass. Nil: never.
         public var storyboardAfter: Double? = 30
 
-        /// The request's video encodes, counted in H.264 encodes of the profile, for its CPU
-        /// budget: an AV1 variant costs about 1.8 more (SVT-AV1 preset 10 against libx264 on the
-        /// benchmark's clips), a byte budget's second pass one more.
         /// Whether the request may encode AV1 (the variant asked for always, or variant work).
         public var encodesAV1: Bool { efficientVariant == .always || part == .efficientVariant }
 
+        /// The request's video encodes, counted in H.264 encodes of the profile, for its CPU
+        /// budget: an AV1 variant costs about 1.8 more (SVT-AV1 preset 10 against libx264 on the
+        /// benchmark's clips), a byte budget's second pass one more.
         public var encodeWork: Double {
             (efficientVariant == .always ? 2.8 : 1) + (maxBytes == nil ? 0 : 1)
         }
@@ -252,8 +252,9 @@ public enum MediaProcessor {
                     seconds: Double(opened.info.durationMs ?? 0) / 1000, after: after)
             }
             // The audio's loudness, measured from the audio alone before the one decode of the
-            // video; every output (pieces included) gets the same gain.
-            let loudness = try request.loudnessTarget.flatMap { target throws(MediaError) in
+            // video; every output with sound (pieces included; a preview is muted) gets the same gain.
+            let levelled = plan.main != nil && opened.audioStream != nil ? request.loudnessTarget : nil
+            let loudness = try levelled.flatMap { target throws(MediaError) in
                 try LoudnessScan.level(path: request.inputPath, limits: request.limits, target: target) {
                     () throws(MediaError) in try budgeted(0)
                 }

@@ -167,38 +167,25 @@ public enum Pieces {
     /// `path` (an MP4). Returns what became of it, nil when there is no audio (and then no file).
     static func encodeAudio(
         _ opened: Probe.Opened, encoding: VideoEncoding, gainDB: Double, path: URL
-    ) throws(MediaError) -> (path: String, why: String, kilobitsPerSecond: Int?)? {
-        guard let audio = opened.audioStream,
-            let decision = AudioTrack.Decision(opened, encoding: encoding, gainDB: gainDB)
-        else {
-            return nil
-        }
+    ) throws(MediaError) -> (path: String, why: String, kilobitsPerSecond: Int)? {
+        guard let decision = AudioTrack.Decision(opened, encoding: encoding, gainDB: gainDB) else { return nil }
+        let (container, track): (OutputContainer, AudioTrack)
         do {
-            let container = try OutputContainer(path: path.path, format: "mp4")
-            let track = try AudioTrack(
+            container = try OutputContainer(path: path.path, format: "mp4")
+            track = try AudioTrack(
                 decision, opened: opened, container: container, zeroMicroseconds: opened.videoStartMicroseconds)
             try container.writeHeader(options: [:])
-            opened.file.discardAllStreams(except: [audio.index])
-            let decoder = try StreamDecoder(
-                input: opened.file, stream: audio.index, timeBase: audio.timeBase, threads: 1, maxPixels: 0)
-            var damage = DamagedPackets(
-                stream: "audio", expectedPackets: nil, packetsPerSecond: Double(audio.sampleRate) / 1024)
-            var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
-            let (packet, frame) = (try Packet(), try Frame())
-            while try opened.file.read(into: packet) {
-                try replay.count(packet.size, stream: packet.streamIndex)
-                guard packet.streamIndex == audio.index else { continue }
-                try decoder.decode(packet, into: frame, damage: &damage) { try track.consume(frame) }
-            }
-            try decoder.decode(nil, into: frame, damage: &damage) { try track.consume(frame) }
-            try track.finish()
-            try container.finish()
-            return (track.path, track.why, track.kilobitsPerSecond)
-        } catch let error as MediaError {
-            throw error
         } catch {
             throw .decoding(error)
         }
+        try opened.decodeAudioAlone { frame in try track.consume(frame) }
+        do {
+            try track.finish()
+            try container.finish()
+        } catch {
+            throw .decoding(error)
+        }
+        return (track.path, track.why, track.kilobitsPerSecond)
     }
 
     /// Joins the video `pieces` (in order) and the `audio` into one MP4 with its index first,

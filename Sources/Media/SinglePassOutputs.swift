@@ -143,7 +143,7 @@ final class Remux {
         EncoderReport(
             path: "remux", audioPath: audio?.path, why: ["video copied: \(videoWhy)"] + (audio.map { [$0.why] } ?? []),
             codec: info.video.codec, preset: nil, crf: nil, maxrateKbps: nil, bufsizeKbps: nil,
-            audioKbps: audio?.kilobitsPerSecond ?? info.audio?.bitRate.map { Int($0 / 1000) },
+            audioKbps: audio?.kilobitsPerSecond,
             width: info.video.width, height: info.video.height, fps: info.video.frameRate)
     }
 }
@@ -187,12 +187,12 @@ final class AudioTrack {
         zero = rescale(zeroMicroseconds, from: microsecondTimeBase, to: stream.timeBase)
         encoder = try AudioEncodeBranch(
             audio: opened.info.audio!, kilobitsPerSecond: decision.kilobitsPerSecond,
-            gain: Float(pow(10, decision.gainDB / 20)), container: container)
+            gain: LoudnessLevel.factor(decibels: decision.gainDB), container: container)
         why = "audio encoded: \(decision.why)"
     }
 
     var path: String { "encode" }
-    var kilobitsPerSecond: Int? { encoder.bitsPerSecond / 1000 }
+    var kilobitsPerSecond: Int { encoder.bitsPerSecond / 1000 }
 
     /// Encodes one decoded frame at its place on the output's timeline.
     func consume(_ frame: Frame) throws(MediaError) {

@@ -94,20 +94,24 @@ public enum ContactSheet {
         if let video = report.outputs[.video] {
             // The storyboard's cues ride on the video as a metadata track: the browser's own
             // WebVTT parser reads them, and the strip under the video scrubs through them.
-            var tag = element("video", video, 320, "controls preload=metadata")
-            if let cues = entry.storyboardCues, let sprite = report.outputs[.storyboard],
-                let tiles = report.outputs[.storyboardVtt]
-            {
-                let track =
-                    "<track kind=metadata default src=\"data:text/vtt;base64,\(Data(cues.utf8).base64EncodedString())\">"
-                tag = tag.replacingOccurrences(of: "</video>", with: track + "</video>")
-                media += figure("video", tag)
+            let storyboard = entry.storyboardCues.flatMap { cues in
+                report.outputs[.storyboard].flatMap { sprite in
+                    report.outputs[.storyboardVtt].map { tiles in (cues, sprite, tiles) }
+                }
+            }
+            let track = storyboard.map {
+                "<track kind=metadata default src=\"data:text/vtt;base64,\(Data($0.0.utf8).base64EncodedString())\">"
+            }
+            media += figure(
+                "video",
+                Self.element(
+                    "video", video, link: link(video.path), side: 320, "controls preload=metadata",
+                    inside: track ?? ""))
+            if let (_, sprite, tiles) = storyboard {
                 media += figure(
                     "storyboard: move over the strip to scrub",
                     "<div class=scrub data-sprite=\"\(link(sprite.path))\"><div class=tile style=\"width:\(tiles.width)px;"
                         + "height:\(tiles.height)px\"></div><div class=strip></div></div>")
-            } else {
-                media += figure("video", tag)
             }
         }
         return """
@@ -163,14 +167,14 @@ public enum ContactSheet {
     }
 
     /// An output as `<img>` or `<video>` (its class its role) at `link`, in a box of at most `side`
-    /// pixels from the size media-worker made, whatever its stream declares.
-    private static func element(_ tag: String, _ file: OutputFile, link: String, side: Int, _ attributes: String)
-        -> String
-    {
+    /// pixels from the size media-worker made, whatever its stream declares; a video holds `inside`.
+    private static func element(
+        _ tag: String, _ file: OutputFile, link: String, side: Int, _ attributes: String, inside: String = ""
+    ) -> String {
         let (width, height) = fitted(file.width, file.height, into: side)
         let opening =
             "<\(tag) class=\(file.role.rawValue) src=\"\(link)\" width=\(width) height=\(height) \(attributes)>"
-        return tag == "video" ? opening + "</video>" : opening
+        return tag == "video" ? opening + inside + "</video>" : opening
     }
 
     private static func fitted(_ width: Int, _ height: Int, into side: Int) -> (Int, Int) {

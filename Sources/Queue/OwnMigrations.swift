@@ -200,6 +200,6 @@ extension JobStore {
     /// An index name for `table` (quoted, maybe schema-qualified) made from its own name, so two
     /// deployments with their own table names in one schema get their own indexes.
     static func index(_ table: String, _ suffix: String) -> String {
-        "\"\(table.split(separator: ".").last!.dropFirst().dropLast())_\(suffix)\""
+        "\"\(unquotedLast(table))_\(suffix)\""
     }
 }

@@ -5,8 +5,8 @@
 extension JobStore {
     @discardableResult
     public func migrate(_ session: PostgresSession) throws -> [OwnMigration] {
-        let vpName = unquotedLast(tables.videoProcessing)
-        let fuName = unquotedLast(tables.fileUpload)
+        let vpName = Self.unquotedLast(tables.videoProcessing)
+        let fuName = Self.unquotedLast(tables.fileUpload)
         return try session.transaction("create the tables") {
             // Two workers migrating at once must not race on CREATE TYPE.
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 0)", operation: "lock for migrate")
@@ -110,7 +110,7 @@ extension JobStore {
     /// `migrate`), and the values media-worker writes or compares with (for `doctor`).
     var enumColumns: [(table: String, column: String, typeName: String, values: [String], used: [String])] {
         let (vp, fu) = (tables.videoProcessing, tables.fileUpload)
-        let (vpName, fuName) = (unquotedLast(vp), unquotedLast(fu))
+        let (vpName, fuName) = (Self.unquotedLast(vp), Self.unquotedLast(fu))
         let types = ProcessingType.allCases.map(\.rawValue)
         let statuses = JobStatus.allCases.map(\.rawValue)
         let profiles = QualityProfile.allCases.map(\.rawValue)
@@ -125,7 +125,8 @@ extension JobStore {
         ]
     }
 
-    private func unquotedLast(_ quoted: String) -> String {
+    /// A quoted, maybe schema-qualified table name's own name: `"app"."file_upload"` → `file_upload`.
+    static func unquotedLast(_ quoted: String) -> String {
         String(quoted.split(separator: ".").last!.dropFirst().dropLast())
     }
 }

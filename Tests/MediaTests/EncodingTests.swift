@@ -7,13 +7,14 @@ import Testing
 /// Runs `type` on a fixture into a fresh folder and hands the report and folder to `body`.
 func withProcessed<R>(
     _ file: String, type: ProcessingType, profile: QualityProfile = .medium, allowRemux: Bool = true,
-    _ body: (ProcessingReport, URL) throws -> R
+    configure: (inout MediaProcessor.Request) -> Void = { _ in }, _ body: (ProcessingReport, URL) throws -> R
 ) throws -> R {
     let directory = try Fixtures.temporaryDirectory(type.rawValue)
     defer { try? FileManager.default.removeItem(at: directory) }
-    let request = MediaProcessor.Request(
+    var request = MediaProcessor.Request(
         inputPath: Fixtures.path(file), outputDirectory: directory.path, type: type, profile: profile,
         allowRemux: allowRemux)
+    configure(&request)
     return try body(try MediaProcessor.run(request, logger: Logger(label: "test")), directory)
 }
 

@@ -83,18 +83,19 @@ struct LoudnessTests {
     private func compressed(
         _ file: String, target: Double? = LoudnessLevel.target, pieceSeconds: Double? = nil
     ) throws -> (report: LoudnessReport?, input: (integrated: Double, truePeak: Double), output: (Double, Double)) {
-        let directory = try Fixtures.temporaryDirectory("loudness")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var request = MediaProcessor.Request(
-            inputPath: Fixtures.path(file), outputDirectory: directory.path, type: .compression)
-        request.loudnessTarget = target
-        request.pieceSeconds = pieceSeconds
-        let report = try MediaProcessor.run(request, logger: Logger(label: "test"))
-        let video = try #require(report.outputs[.video])
-        if pieceSeconds != nil { #expect(video.encoder?.why.contains { $0.contains("pieces") } == true) }
-        let input = try #require(try FFprobe.loudness(Fixtures.path(file)))
-        let output = try #require(try FFprobe.loudness(directory.appendingPathComponent(video.path).path))
-        return (video.encoder?.loudness, input, output)
+        try withProcessed(
+            file, type: .compression,
+            configure: {
+                $0.loudnessTarget = target
+                $0.pieceSeconds = pieceSeconds
+            }
+        ) { report, directory in
+            let video = try #require(report.outputs[.video])
+            if pieceSeconds != nil { #expect(video.encoder?.why.contains { $0.contains("pieces") } == true) }
+            let input = try #require(try FFprobe.loudness(Fixtures.path(file)))
+            let output = try #require(try FFprobe.loudness(directory.appendingPathComponent(video.path).path))
+            return (video.encoder?.loudness, input, output)
+        }
     }
 
     @Test(arguments: ["loudness_concert.mp4", "loudness_whisper.mp4"])

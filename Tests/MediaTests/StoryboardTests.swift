@@ -36,13 +36,12 @@ struct StoryboardTests {
     private func processed(
         _ file: String, after: Double?, pieceSeconds: Double? = nil, _ body: (ProcessingReport, URL) throws -> Void
     ) throws {
-        let directory = try Fixtures.temporaryDirectory("storyboard")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var request = MediaProcessor.Request(
-            inputPath: Fixtures.path(file), outputDirectory: directory.path, type: .fullProcessing)
-        request.storyboardAfter = after
-        request.pieceSeconds = pieceSeconds
-        try body(try MediaProcessor.run(request, logger: Logger(label: "test")), directory)
+        try withProcessed(
+            file, type: .fullProcessing,
+            configure: {
+                $0.storyboardAfter = after
+                $0.pieceSeconds = pieceSeconds
+            }, body)
     }
 
     /// The cues of a WebVTT file: start seconds and the `#xywh` rectangle.

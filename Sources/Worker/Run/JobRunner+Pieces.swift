@@ -70,7 +70,7 @@ extension JobRunner {
             let seconds = (ContinuousClock.now - began) / .seconds(1)
             timeLeft.record(state.progress / Double(max(1, state.total)), at: seconds)
             let left = timeLeft.secondsLeft(at: seconds).map { Int(($0 * 1.1).rounded(.up)) }
-            let estimate = left.map { Int(((ContinuousClock.now - run.started) / .seconds(1)).rounded(.up)) + $0 }
+            let estimate = left.map(run.expectedSeconds)
             let alive = try await connection.withSession("write progress") {
                 try store.writeProgress(
                     $0, job: job, progress: percent, estimatedSeconds: estimate, secondsLeft: left, announce: announce)

@@ -20,6 +20,10 @@ struct Run: Sendable {
 
     var elapsed: Duration { ContinuousClock.now - started }
 
+    /// The run's whole expected duration in seconds (`estimatedDurationSeconds`) when `left`
+    /// seconds remain: what it took so far, plus that.
+    func expectedSeconds(left: Int) -> Int { Int((elapsed / .seconds(1)).rounded(.up)) + left }
+
     func event(_ name: String, message: String? = nil) -> ProcessingLogEvent {
         ProcessingLogEvent(event: name, attempt: job.attempt, host: identity.host, pid: identity.pid, message: message)
     }
@@ -141,8 +145,7 @@ struct Run: Sendable {
             let childSeconds = (ContinuousClock.now - began) / .seconds(1)
             timeLeft.record(state.progress, at: childSeconds)
             let left = timeLeft.secondsLeft(at: childSeconds).map { Int($0.rounded(.up)) }
-            let runSeconds = (ContinuousClock.now - started) / .seconds(1)
-            let estimate = left.map { Int(runSeconds.rounded(.up)) + $0 } ?? prior
+            let estimate = left.map(expectedSeconds) ?? prior
             if percent != written || ContinuousClock.now - lastWrite >= .seconds(3) {
                 // The app hears of progress once per ten points: enough for a progress ring.
                 let announce = percent / 10 > announced / 10
