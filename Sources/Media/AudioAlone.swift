@@ -12,8 +12,7 @@ extension Probe.Opened {
             file.discardAllStreams(except: [audio.index])
             let decoder = try StreamDecoder(
                 input: file, stream: audio.index, timeBase: audio.timeBase, threads: 1, maxPixels: 0)
-            var damage = DamagedPackets(
-                stream: "audio", expectedPackets: nil, packetsPerSecond: Double(audio.sampleRate) / 1024)
+            var damage = DamagedPackets(audio: self)
             var replay = ReplayCheck(fileBytes: info.sizeBytes)
             let (packet, frame) = (try Packet(), try Frame())
             while try file.read(into: packet) {

@@ -104,6 +104,11 @@ final class AudioEncodeBranch {
 }
 
 extension Frame {
-    /// Audio a damaged packet did not decode into nonsense: a known rate, 1 to 64 channels.
-    var isPlausibleAudio: Bool { sampleDuration > 0 && (1...64).contains(channelCount) }
+    /// Audio a damaged packet did not decode into nonsense: a known rate, 1 to 64 channels, and
+    /// float samples within 12 dB of full scale (a damaged AAC frame can decode into samples
+    /// thousands of times full scale: a burst of noise, not sound).
+    var isPlausibleAudio: Bool {
+        sampleDuration > 0 && (1...64).contains(channelCount)
+            && withFloatPlanes { planes in planes.allSatisfy { plane in plane.allSatisfy { abs($0) <= 4 } } }
+    }
 }

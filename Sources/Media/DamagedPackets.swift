@@ -1,37 +1,70 @@
-/// Packets of one stream its decoder refused. A file with a few undecodable packets plays in every
-/// player, and FFmpeg's own tools skip them and go on: so does media-worker, up to `limit`
-/// (2 % of the stream's packets or 2 seconds of them, whichever is more); past it the input is
-/// `corrupt_input`. What was skipped is reported (`ProcessingReport.damage`).
+/// Packets of one stream its decoder refused. A file with undecodable packets plays in every
+/// player as long as pictures and sound keep coming, and FFmpeg's own tools skip them and go on:
+/// so does media-worker. What counts is time, not packets: the input is `corrupt_input` when the
+/// refused packets span more than `longestGap` seconds with nothing decoded in between (2 seconds,
+/// or 2 % of the duration when that is more). A Theora file whose inter frames mostly fail but
+/// whose keyframes come twice a second plays (choppy), and converts; a stream that shows nothing
+/// for seconds does not. Packets without timestamps count instead: `longestRun` in a row (2 seconds
+/// of them at the stream's rate), and ten times that even with timestamps, so timestamps that never
+/// advance cannot buy an endless run of refusals. What was skipped is reported
+/// (`ProcessingReport.damage`).
 struct DamagedPackets {
     let stream: String
-    let limit: Int
+    let longestGap: Double
+    let longestRun: Int
+    private let secondsPerTick: Double
     private(set) var skipped = 0
+    /// Refused packets since the last decoded frame, and where the stretch without one began.
+    private var run = 0
+    private var lastDecoded: Int64?
+    private var firstRefused: Int64?
 
-    /// For a stream expected to hold about `expectedPackets` packets at `packetsPerSecond`.
-    init(stream: String, expectedPackets: Int?, packetsPerSecond: Double?) {
+    /// For a stream in `timeBase` lasting about `durationSeconds`, at about `packetsPerSecond`.
+    init(stream: String, timeBase: Rational, durationSeconds: Double?, packetsPerSecond: Double?) {
         self.stream = stream
-        limit = max(8, Int(Double(expectedPackets ?? 0) * 0.02), Int(2 * min(packetsPerSecond ?? 30, 240)))
+        secondsPerTick = timeBase.doubleValue
+        longestGap = max(2, 0.02 * (durationSeconds ?? 0))
+        longestRun = max(8, Int(2 * min(packetsPerSecond ?? 30, 240)))
     }
 
     /// For the video stream of `opened`.
     init(video opened: Probe.Opened) {
-        let video = opened.videoStream
-        let rate = video.averageFrameRate?.doubleValue
-        let expected =
-            video.frameCount.map(Int.init) ?? opened.info.durationMs.map { Int(Double($0) / 1000 * (rate ?? 30)) }
-        self.init(stream: "video", expectedPackets: expected, packetsPerSecond: rate)
+        self.init(
+            stream: "video", timeBase: opened.videoStream.timeBase,
+            durationSeconds: opened.info.durationMs.map { Double($0) / 1000 },
+            packetsPerSecond: opened.videoStream.averageFrameRate?.doubleValue)
     }
 
-    /// Notes one packet the decoder refused with `error`. Out of memory is no damage (it is
-    /// `limits_exceeded`); past the limit the input is judged corrupt.
-    mutating func skip(_ error: FFmpegError) throws(MediaError) {
+    /// For the audio stream of `opened` (AAC's 1024 samples a packet as the rate).
+    init(audio opened: Probe.Opened) {
+        self.init(
+            stream: "audio", timeBase: opened.audioStream?.timeBase ?? microsecondTimeBase,
+            durationSeconds: opened.info.durationMs.map { Double($0) / 1000 },
+            packetsPerSecond: opened.audioStream.map { Double($0.sampleRate) / 1024 })
+    }
+
+    /// Notes a frame decoded at `timestamp` (in the stream's time base): the stretch ends.
+    mutating func decoded(at timestamp: Int64?) {
+        run = 0
+        firstRefused = nil
+        if let timestamp { lastDecoded = max(lastDecoded ?? timestamp, timestamp) }
+    }
+
+    /// Notes one packet (at `timestamp`, when it has one) the decoder refused with `error`. Out of
+    /// memory is no damage (it is `limits_exceeded`); past the limits the input is judged corrupt.
+    mutating func skip(_ error: FFmpegError, at timestamp: Int64?) throws(MediaError) {
         if error.isOutOfMemory { throw .outOfMemory(error) }
         skipped += 1
-        if skipped > limit {
-            throw .corruptInput(
-                "more than \(limit) \(stream) packets cannot be decoded (the last: \(error.text)); the file is too "
-                    + "damaged to play, upload it again")
-        }
+        run += 1
+        if firstRefused == nil { firstRefused = timestamp }
+        let from = lastDecoded ?? firstRefused
+        let gap = timestamp.flatMap { to in from.map { Double(to - $0) * secondsPerTick } }
+        guard (gap ?? 0) > longestGap || run > (gap == nil ? longestRun : 10 * longestRun) else { return }
+        let stretch =
+            gap.map { String(format: "for %.1f s", $0) } ?? "in \(run) packets in a row"
+        throw .corruptInput(
+            "no \(stream) could be decoded \(stretch) (\(skipped) packets refused, the last: \(error.text)); "
+                + "the file is too damaged to play, upload it again")
     }
 }
 
@@ -52,7 +85,7 @@ extension StreamDecoder {
             do throws(FFmpegError) {
                 sent = try send(packet)
             } catch {
-                try damage.skip(error)
+                try damage.skip(error, at: packet?.timestamp)
                 return
             }
             while true {
@@ -60,10 +93,16 @@ extension StreamDecoder {
                 do throws(FFmpegError) {
                     output = try receive(into: frame)
                 } catch {
-                    try damage.skip(error)
+                    try damage.skip(error, at: packet?.timestamp)
                     break
                 }
                 guard output == .frame else { break }
+                if frame.sampleCount > 0 && !frame.isPlausibleAudio {
+                    // Sound a damaged packet decoded into: noise far past full scale, or none.
+                    try damage.skip(.invalidData("the audio decoder"), at: packet?.timestamp)
+                    continue
+                }
+                damage.decoded(at: frame.timestamp)
                 try take()
             }
         }

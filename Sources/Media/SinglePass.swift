@@ -99,9 +99,7 @@ final class SinglePass {
         durationSeconds = max(0.001, Double(opened.info.durationMs ?? 0) / 1000)
         budget = DecodeBudget(limits: limits, durationMs: opened.info.durationMs)
         videoDamage = DamagedPackets(video: opened)
-        audioDamage = DamagedPackets(
-            stream: "audio", expectedPackets: nil,
-            packetsPerSecond: opened.audioStream.map { Double($0.sampleRate) / 1024 })
+        audioDamage = DamagedPackets(audio: opened)
         let times =
             plan.thumbnails || plan.preview ? settings.candidateTimes(durationMs: opened.info.durationMs ?? 0) : []
         scorer = CandidateScorer(times: times, logger: logger)

@@ -31,11 +31,12 @@ final class VideoFrameReader {
             do throws(FFmpegError) {
                 output = try decoder.receive(into: frame)
             } catch {
-                try damage.skip(error)
+                try damage.skip(error, at: packet.timestamp)
                 continue
             }
             switch output {
             case .frame:
+                damage.decoded(at: frame.timestamp)
                 let timestamp = frame.timestamp ?? stream.startTime ?? 0
                 let seconds = Double(timestamp - (stream.startTime ?? 0)) * stream.timeBase.doubleValue
                 try budget.charge(width: frame.width, height: frame.height, seconds: seconds)
@@ -48,7 +49,7 @@ final class VideoFrameReader {
                     do throws(FFmpegError) {
                         _ = try decoder.send(packet)
                     } catch {
-                        try damage.skip(error)
+                        try damage.skip(error, at: packet.timestamp)
                     }
                 } else {
                     draining = true

@@ -95,21 +95,50 @@ struct VarietyTests {
         }
     }
 
-    /// Damage past the threshold is `corrupt_input`, never `internal`: here most of the media data
-    /// is overwritten.
+    /// Damage scattered over the whole file (every 97th byte of the media data flipped) leaves
+    /// pictures and sound coming, as players show it and the `ffmpeg` program converts it: converted,
+    /// with what was skipped in the report, and no burst of noise from the audio it garbled.
+    @Test func scatteredDamageConvertsAndIsReported() throws {
+        let input = try damaged { bytes, start in
+            for index in stride(from: start + 2000, to: bytes.count - 1000, by: 97) { bytes[index] ^= 0xA5 }
+        }
+        let report = try MediaProcessor.run(request(input), logger: Logger(label: "t"))
+        let damage = try #require(report.damage)
+        #expect(damage.audioPacketsSkipped > 100 && damage.videoPacketsSkipped > 0, "\(damage)")
+        let video = try #require(report.outputs[.video])
+        #expect(abs((video.durationMs ?? 0) - 4000) <= 40)
+        let peak = try #require(video.encoder?.loudness?.measuredTruePeakDbtp)
+        #expect(peak < 3, "decoded noise reached the output: \(peak) dBTP")
+    }
+
+    /// Damage past the threshold is `corrupt_input`, never `internal`: here nothing decodes for
+    /// over two seconds (two thirds of the media data overwritten).
     @Test func heavyDamageIsCorruptInput() throws {
-        let folder = try Fixtures.temporaryDirectory("damaged")
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("damaged_middle.mp4"))))
-        let start = try #require(bytes.firstRange(of: Array("mdat".utf8))).upperBound
-        for index in stride(from: start + 2000, to: bytes.count - 1000, by: 97) { bytes[index] ^= 0xA5 }
-        let input = folder.appendingPathComponent("heavily_damaged.mp4")
-        try Data(bytes).write(to: input)
-        let request = MediaProcessor.Request(
-            inputPath: input.path, outputDirectory: folder.appendingPathComponent("out").path, type: .compression,
-            allowRemux: false)
+        let input = try damaged { bytes, start in
+            let (from, to) = (start + (bytes.count - start) / 4, start + (bytes.count - start) * 11 / 12)
+            for index in from..<to { bytes[index] ^= 0xA5 }
+        }
         let error = try #require(throws: MediaError.self) {
-            try MediaProcessor.run(request, logger: Logger(label: "t"))
+            try MediaProcessor.run(request(input), logger: Logger(label: "t"))
         }
         #expect(error.code == .corruptInput, "\(error)")
+        #expect("\(error)".contains("could be decoded for"), "\(error)")
+    }
+
+    /// `damaged_middle.mp4` with `damage` done to its bytes (given the offset of its media data).
+    private func damaged(_ damage: (inout [UInt8], Int) -> Void) throws -> URL {
+        let folder = try Fixtures.temporaryDirectory("damaged")
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("damaged_middle.mp4"))))
+        damage(&bytes, try #require(bytes.firstRange(of: Array("mdat".utf8))).upperBound)
+        let input = folder.appendingPathComponent("heavily_damaged.mp4")
+        try Data(bytes).write(to: input)
+        return input
+    }
+
+    private func request(_ input: URL) -> MediaProcessor.Request {
+        MediaProcessor.Request(
+            inputPath: input.path,
+            outputDirectory: input.deletingLastPathComponent().appendingPathComponent("out").path,
+            type: .compression, allowRemux: false)
     }
 }
