@@ -1,3 +1,4 @@
+import Foundation
 import JobVocabulary
 
 /// The encode settings of one output, in the terms of `ffmpeg`'s command line, so anyone can
@@ -125,5 +126,48 @@ extension VideoEncoding {
         let scale = shortSide > shortSideMax ? Double(shortSideMax) / Double(shortSide) : 1
         func even(_ value: Double) -> Int { max(2, Int((value / 2 + 1e-6).rounded(.down)) * 2) }
         return (even(Double(width) * scale), even(Double(height) * scale))
+    }
+}
+
+extension VideoEncoding {
+    /// The lowest peak rate a fitted encoding gets, in kbit/s (a header's nonsense is no rate).
+    static let lowestFittedKbps = 8
+
+    /// The encoding for `info`'s video: its peak rate brought down to what the upload itself
+    /// spends on its picture, scaled by the share of its pixels the output keeps (to the power
+    /// 0.75: a smaller picture needs more bits per pixel; never more than all of them: non-square
+    /// pixels made square add none) and by how many more bits H.264 needs
+    /// than the upload's codec for the same picture (HEVC and VP9 1.5, AV1 1.8, older codecs 1), with
+    /// a buffer of one second (a 4 s clip cannot spend its first seconds' bits at three times the
+    /// rate). An upload richer than the profile keeps the profile's rate.
+    func fitted(to info: MediaInfo) -> VideoEncoding {
+        guard let sourceBits = Self.videoBitsPerSecond(info) else { return self }
+        let size = outputSize(width: info.video.width, height: info.video.height)
+        let pixels = Double(size.width * size.height) / Double(max(1, info.video.codedWidth * info.video.codedHeight))
+        let kept = pow(min(1, pixels), 0.75)
+        let factor =
+            switch info.video.codec {
+            case "hevc", "vp9": 1.5
+            case "av1": 1.8
+            default: 1.0
+            }
+        let cap = max(Self.lowestFittedKbps, Int((Double(sourceBits) * kept * factor / 1000).rounded(.up)))
+        guard cap < maxrateKbps else { return self }
+        var fitted = self
+        (fitted.maxrateKbps, fitted.bufsizeKbps) = (cap, cap)
+        return fitted
+    }
+
+    /// What the upload spends on its picture, in bit/s: the larger of the video stream's own rate
+    /// and the whole file's rate less the audio's, when both are known and within 2× of each
+    /// other. Either alone may mislead (a Matroska header states no rate; a file whose timestamps
+    /// jump spreads its bytes over a duration its frames do not fill), so an encoding is fitted
+    /// only where the two agree.
+    private static func videoBitsPerSecond(_ info: MediaInfo) -> Int64? {
+        guard let declared = info.video.bitRate, declared > 0, let milliseconds = info.durationMs, milliseconds > 0
+        else { return nil }
+        let measured = info.sizeBytes * 8_000 / Int64(milliseconds) - (info.audio?.bitRate ?? 0)
+        guard measured > 0, measured <= 2 * declared, declared <= 2 * measured else { return nil }
+        return max(declared, measured)
     }
 }

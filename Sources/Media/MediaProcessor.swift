@@ -133,6 +133,10 @@ public enum MediaProcessor {
             "probed input", metadata: ["container": "\(opened.info.container)", "codec": "\(opened.info.video.codec)"])
         probed(opened.info)
         progress(0.02)
+        // The profile's settings, at most at the rate the upload itself spends on its picture.
+        let (encoding, av1Encoding) = (
+            request.profile.encoding.fitted(to: opened.info), request.profile.av1Encoding.fitted(to: opened.info)
+        )
         func scaled(_ fraction: Double) { progress(0.02 + 0.97 * fraction) }
         // The CPU budget is kept here, where the work is, so going over it ends as a clean
         // failure (outputs removed); the kernel's RLIMIT_CPU is only the backstop.
@@ -167,7 +171,7 @@ public enum MediaProcessor {
             // One piece of a long video, for the worker that claimed it.
             let piece = staging.appendingPathComponent(Pieces.fileName)
             try Pieces.encodeVideo(
-                opened, span: span, encoding: request.profile.encoding, path: piece, threads: request.threads,
+                opened, span: span, encoding: encoding, path: piece, threads: request.threads,
                 limits: request.limits, progress: budgeted)
             try move(piece, to: outputDirectory.appendingPathComponent(Pieces.fileName))
             progress(1)
@@ -195,7 +199,7 @@ public enum MediaProcessor {
                 request.type == .preview
                     ? nil : ByteBudget(maxBytes: maxBytes, statistics: staging.appendingPathComponent("x264"))
             }
-            try byteBudget?.check(opened.info, encoding: request.profile.encoding)
+            try byteBudget?.check(opened.info, encoding: encoding)
             var input = opened
             let early = request.type == .fullProcessing && request.stillsFirst && request.part == .whole
             // A failure from here on leaves nothing behind, the stills handed over early included.
@@ -222,7 +226,7 @@ public enum MediaProcessor {
                 request.part != .efficientVariant, request.type != .preview,
                 Double(opened.info.durationMs ?? 0) / 1000 >= after,
                 Pieces.worthSplitting(
-                    opened, seconds: seconds, encoding: request.profile.encoding, allowCopy: request.allowRemux)
+                    opened, seconds: seconds, encoding: encoding, allowCopy: request.allowRemux)
             {
                 // A long video for the fleet: its cut points (and the stills, when they came
                 // first); the rest is made once its pieces are. One piece is one pass.
@@ -235,15 +239,15 @@ public enum MediaProcessor {
                 }
             }
             var plan = SinglePass.Plan(
-                main: request.type == .preview ? nil : request.profile.encoding,
+                main: request.type == .preview ? nil : encoding,
                 preview: request.type != .compression,
                 thumbnails: request.type == .fullProcessing && request.part == .whole && !early,
                 allowRemux: request.allowRemux, efficientVariant: request.efficientVariant,
-                variantEncoding: request.profile.av1Encoding)
+                variantEncoding: av1Encoding)
             if request.part == .efficientVariant {
                 plan = SinglePass.Plan(
-                    main: request.profile.encoding, preview: false, thumbnails: false, allowRemux: false,
-                    efficientVariant: .always, variantEncoding: request.profile.av1Encoding, variantOnly: true,
+                    main: encoding, preview: false, thumbnails: false, allowRemux: false,
+                    efficientVariant: .always, variantEncoding: av1Encoding, variantOnly: true,
                     variantSmallerThan: request.variantSmallerThan)
             }
             byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)

@@ -108,7 +108,11 @@ struct EncodingTests {
             if path == "transcode" {
                 let encoder = try #require(video.encoder)
                 #expect(encoder.crf == profile.encoding.crf && encoder.preset == profile.encoding.preset)
-                #expect(encoder.maxrateKbps == profile.encoding.maxrateKbps)
+                // The source's 1.8 Mbit/s at 1080p is less than the profile's peak at its size:
+                // the peak is the source's, scaled by the pixels kept (`aLowRateUploadKeepsToItsOwnRate`).
+                let kept = pow(Double(width * height) / Double(1920 * 1080), 0.75)
+                let sourceRate = Double(try #require(report.input.video.bitRate))
+                #expect(abs(Double(try #require(encoder.maxrateKbps)) - sourceRate * kept / 1000) <= 60)
                 // Audio is always encoded, never above the source's 96 kbit/s: LOW at its 64.
                 #expect(encoder.audioPath == "encode")
                 #expect(encoder.audioKbps == min(96, profile.encoding.audioKbps ?? 96))
@@ -120,6 +124,22 @@ struct EncodingTests {
         try withProcessed("hdr_hevc_pq_10bit.mp4", type: .compression, profile: .ultra) { report, _ in
             let video = try #require(report.outputs[.video])
             #expect(video.width == 640 && video.height == 360)
+        }
+    }
+
+    /// A low-rate upload is not made bigger than it spends on its picture: the peak rate is the
+    /// upload's own (here 20 s of 720p HEVC at about 350 kbit/s, all its pixels kept), times the
+    /// 1.5 H.264 needs over HEVC, with a buffer of one second. Before, its H.264 was 2.8× the upload.
+    @Test func aLowRateUploadKeepsToItsOwnRate() throws {
+        let source = try Probe.inspect(path: Fixtures.path("long_hevc_720p_20s.mp4"))
+        let sourceRate = Double(try #require(source.video.bitRate))
+        try withProcessed("long_hevc_720p_20s.mp4", type: .compression, allowRemux: false) { report, directory in
+            let video = try #require(report.outputs[.video])
+            let cap = Double(try #require(video.encoder?.maxrateKbps)) * 1000
+            #expect(cap >= sourceRate * 1.5 && cap <= sourceRate * 1.5 * 1.1, "\(cap) from \(sourceRate)")
+            let written = try Probe.inspect(path: directory.appendingPathComponent(video.path).path)
+            #expect(Double(try #require(written.video.bitRate)) <= cap * 1.05)
+            #expect(Int64(video.bytes) < source.sizeBytes * 3 / 2, "\(video.bytes) bytes from \(source.sizeBytes)")
         }
     }
 
