@@ -185,13 +185,16 @@ final class VideoEncodeBranch {
 }
 
 /// Keeps at most `maxRate` frames per second by dropping, never duplicating: a frame is kept when
-/// it is the first in its 1/maxRate-second slot, so 240 fps becomes 60 with every kept frame at its
-/// own time, a 1 fps file stamped with a 1000 fps clock loses nothing, and output frames can
-/// never outnumber decoded ones.
+/// it comes at or after the next tick of a grid of 1/maxRate seconds anchored at the first frame
+/// (a fifth of a tick early is on time: the jitter of a source at the cap itself), so 240 fps
+/// becomes an even 60 with every kept frame at its own time (and players read 60 from it, not
+/// 240), 144 fps averages 60, a 1 fps file stamped with a 1000 fps clock loses nothing, and output
+/// frames can never outnumber decoded ones. After a gap of more than a tick the grid starts again
+/// at the frame that ends it.
 struct FrameRateCap {
     let maxRate: Double
     let timeBase: Rational
-    private var lastSlot: Int64?
+    private var due: Double?
 
     init(maxRate: Double, timeBase: Rational) {
         self.maxRate = maxRate
@@ -200,9 +203,10 @@ struct FrameRateCap {
 
     /// Whether the frame stamped `timestamp` (in `timeBase`) is kept.
     mutating func keeps(_ timestamp: Int64) -> Bool {
-        let slot = Int64((Double(timestamp) * timeBase.doubleValue * maxRate + 0.5).rounded(.down))
-        if let lastSlot, slot <= lastSlot { return false }
-        lastSlot = slot
+        let (seconds, tick) = (Double(timestamp) * timeBase.doubleValue, 1 / maxRate)
+        if let due, seconds < due - tick / 5 { return false }
+        let grid = due ?? seconds
+        due = seconds >= grid + tick ? seconds + tick : grid + tick
         return true
     }
 }
