@@ -35,6 +35,8 @@ public struct JobRequest: Codable, Sendable, Equatable {
     public var maxBytes: Int64?
     /// With `part` `.efficientVariant`: the bytes of the `video` the variant must beat.
     public var variantSmallerThan: Int?
+    /// With `part` `.efficientVariant`: the `video` (in the job folder) whose picture it must equal.
+    public var variantComparedWith: String?
     /// This run's share of a long video made in pieces (cut it, encode a piece, or join them).
     public var pieceWork: MediaProcessor.PieceWork?
     /// The loudness outputs are levelled to, in LUFS (nil: as the source has it).
@@ -70,6 +72,7 @@ public struct JobRequest: Codable, Sendable, Equatable {
         request.efficientVariant = efficientVariant
         request.maxBytes = maxBytes
         request.variantSmallerThan = variantSmallerThan
+        request.variantComparedWith = variantComparedWith
         request.pieceWork = pieceWork
         request.loudnessTarget = loudnessTarget
         request.storyboardAfter = storyboardAfter

@@ -136,26 +136,31 @@ extension VideoEncoding {
     /// The encoding for `info`'s video: its peak rate brought down to what the upload itself
     /// spends on its picture, scaled by the share of its pixels the output keeps (to the power
     /// 0.75: a smaller picture needs more bits per pixel; never more than all of them: non-square
-    /// pixels made square add none) and by how many more bits H.264 needs
-    /// than the upload's codec for the same picture (HEVC and VP9 1.5, AV1 1.8, older codecs 1), with
-    /// a buffer of one second (a 4 s clip cannot spend its first seconds' bits at three times the
+    /// pixels made square add none) and by how far the upload's codec's bits go against the
+    /// encoding's (`efficiency`: H.264 from HEVC 1.5×, AV1 from H.264 0.56×), with a buffer of
+    /// one second (a 4 s clip cannot spend its first seconds' bits at three times the
     /// rate). An upload richer than the profile keeps the profile's rate.
     func fitted(to info: MediaInfo) -> VideoEncoding {
         guard let sourceBits = Self.videoBitsPerSecond(info) else { return self }
         let size = outputSize(width: info.video.width, height: info.video.height)
         let pixels = Double(size.width * size.height) / Double(max(1, info.video.codedWidth * info.video.codedHeight))
         let kept = pow(min(1, pixels), 0.75)
-        let factor =
-            switch info.video.codec {
-            case "hevc", "vp9": 1.5
-            case "av1": 1.8
-            default: 1.0
-            }
+        let factor = Self.efficiency(of: info.video.codec) / Self.efficiency(of: codec.rawValue)
         let cap = max(Self.lowestFittedKbps, Int((Double(sourceBits) * kept * factor / 1000).rounded(.up)))
         guard cap < maxrateKbps else { return self }
         var fitted = self
         (fitted.maxrateKbps, fitted.bufsizeKbps) = (cap, cap)
         return fitted
+    }
+
+    /// How far a codec's bits go, against H.264's: the bytes H.264 needs for the same picture are
+    /// this many times the codec's (HEVC and VP9 1.5, AV1 1.8, older codecs 1).
+    private static func efficiency(of codec: String) -> Double {
+        switch codec {
+        case "hevc", "vp9": 1.5
+        case "av1": 1.8
+        default: 1.0
+        }
     }
 
     /// What the upload spends on its picture, in bit/s: the larger of the video stream's own rate

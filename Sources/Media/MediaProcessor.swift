@@ -67,6 +67,9 @@ public enum MediaProcessor {
         public var maxBytes: Int64?
         /// With `part` `.efficientVariant`: the bytes of the `video` the variant must beat.
         public var variantSmallerThan: Int?
+        /// With `part` `.efficientVariant`: the `video` made then, whose picture the variant's must
+        /// equal (SSIM within 0.005), as a variant made in the same pass as `video` must.
+        public var variantComparedWith: String?
         /// Encode the main video of an input at least twice this long in pieces of about this
         /// many seconds, one after another, joined without re-encoding (`Pieces`). Nil: one pass.
         /// Not with a byte budget (its second pass needs the whole video's statistics) or a variant.
@@ -160,12 +163,14 @@ public enum MediaProcessor {
             }
         }
 
-        func report(_ outputs: [OutputRole: OutputFile], damage: DamageReport? = nil, pieces: [Pieces.Span]? = nil)
-            -> ProcessingReport
-        {
+        func report(
+            _ outputs: [OutputRole: OutputFile], damage: DamageReport? = nil, pieces: [Pieces.Span]? = nil,
+            variantLeftOut: String? = nil
+        ) -> ProcessingReport {
             ProcessingReport(
                 type: request.type, profile: request.profile, input: opened.info, outputs: outputs,
-                elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)), damage: damage, pieces: pieces)
+                elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)), damage: damage, pieces: pieces,
+                variantLeftOut: variantLeftOut)
         }
         if case .encode(let span) = request.pieceWork {
             // One piece of a long video, for the worker that claimed it.
@@ -179,6 +184,7 @@ public enum MediaProcessor {
         }
         var outputs: [OutputRole: OutputFile] = [:]
         var stills: [OutputFile] = []
+        var variantLeftOut: String?
         var damage: DamageReport?
         switch request.type {
         case .metadata:
@@ -248,7 +254,8 @@ public enum MediaProcessor {
                 plan = SinglePass.Plan(
                     main: encoding, preview: false, thumbnails: false, allowRemux: false,
                     efficientVariant: .always, variantEncoding: av1Encoding, variantOnly: true,
-                    variantSmallerThan: request.variantSmallerThan)
+                    variantSmallerThan: request.variantSmallerThan,
+                    variantComparedWith: request.variantComparedWith.map { URL(fileURLWithPath: $0) })
             }
             byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)
             if request.type == .fullProcessing, request.part != .efficientVariant, let after = request.storyboardAfter {
@@ -335,6 +342,7 @@ public enum MediaProcessor {
             if !early { stills = result.stills }
             for file in result.storyboard { outputs[file.role] = file }
             damage = result.damage
+            variantLeftOut = result.variantLeftOut
             for (role, path, encoder) in [
                 (OutputRole.video, result.mainPath, result.mainEncoder),
                 (.preview, result.previewPath, result.previewEncoder),
@@ -362,7 +370,7 @@ public enum MediaProcessor {
             }
         }
         progress(1)
-        return report(outputs, damage: damage)
+        return report(outputs, damage: damage, variantLeftOut: variantLeftOut)
     }
 
     /// Renames `source` to `target`, replacing what is there.

@@ -69,6 +69,9 @@ public struct ProcessingReport: Codable, Sendable, Equatable {
     public var damage: DamageReport?
     /// With `PieceWork.split`: the pieces the main video is to be made in (nil: made here).
     public var pieces: [Pieces.Span]?
+    /// Why an efficient variant this run set out to make is not among the outputs (nil: none was
+    /// left out). Also in `video`'s `encoder.why` when there is one.
+    public var variantLeftOut: String?
 }
 
 extension ProcessingReport {

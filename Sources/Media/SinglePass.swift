@@ -7,6 +7,8 @@ import Logging
 /// Stream copies (remux) take the packets as read. Everything runs on the calling thread, one
 /// frame at a time, so memory does not grow with the input's length.
 final class SinglePass {
+    /// How much lower than `video`'s an AV1 variant's SSIM may be, and the variant kept.
+    static let variantSimilarityMargin = 0.005
     /// Which outputs this pass makes.
     struct Plan {
         var main: VideoEncoding?
@@ -24,6 +26,8 @@ final class SinglePass {
         /// `variantSmallerThan` bytes (the `video` made then).
         var variantOnly = false
         var variantSmallerThan: Int?
+        /// The main video a variant made alone is compared with (nil: none at hand).
+        var variantComparedWith: URL?
         /// The main video was made elsewhere (in pieces): `main` only says what the variant
         /// copy must fit, and the variant must be smaller than `variantSmallerThan`.
         var mainMadeElsewhere = false
@@ -41,6 +45,8 @@ final class SinglePass {
         var previewEncoder: EncoderReport?
         var variant: (role: OutputRole, path: URL, encoder: EncoderReport)?
         var stills: [OutputFile] = []
+        /// Why the variant planned was left out (nil: none was).
+        var variantLeftOut: String?
         /// The storyboard's sprite and cues, already in the folder (empty: none).
         var storyboard: [OutputFile] = []
         var damage: DamageReport?
@@ -208,7 +214,8 @@ final class SinglePass {
             variantEncode = try MainTranscode(
                 opened, encoding: variantEncoding, why: "asked for",
                 audio: AudioTrack.Decision(opened, encoding: variantEncoding, gainDB: plan.audioGainDB),
-                path: directory.appendingPathComponent(".\(variantRole.rawValue).partial"), threads: threads)
+                path: directory.appendingPathComponent(".\(variantRole.rawValue).partial"), threads: threads,
+                sampled: true)
         } catch {
             dropVariant("the AV1 encoder could not start (\(error))")
         }
@@ -400,6 +407,7 @@ final class SinglePass {
         (result.mainPath, result.mainEncoder) = chooseMain()
         result.variant = try finishVariant(mainPath: result.mainPath)
         if let variantLeftOut { result.mainEncoder?.why.append("\(variantRole.rawValue) left out: \(variantLeftOut)") }
+        result.variantLeftOut = variantLeftOut
         result.storyboard = try storyboard?.write(to: directory, durationSeconds: durationSeconds) ?? []
         if plan.thumbnails {
             guard let best = scorer.best else {
@@ -434,7 +442,25 @@ final class SinglePass {
             dropVariant("it came out at \(size) bytes, not smaller than the main video's \(main)")
             return nil
         }
-        return (variantRole, path, encoder)
+        var report = encoder
+        if let samples = variantEncode?.video.samples, let mainVideo = mainPath ?? plan.variantComparedWith {
+            // Clients that take the variant see a picture as good as `video`'s, or none.
+            let started = ProcessCPU.seconds()
+            let (variantScore, mainScore) = (
+                try samples.similarity(of: path, limits: limits), try samples.similarity(of: mainVideo, limits: limits)
+            )
+            if let variantScore, let mainScore {
+                let comparison = String(
+                    format: "SSIM %.4f against the video's %.4f (%.2f CPU s to measure)", variantScore, mainScore,
+                    ProcessCPU.seconds() - started)
+                guard variantScore >= mainScore - SinglePass.variantSimilarityMargin else {
+                    dropVariant("its picture came out worse: \(comparison)")
+                    return nil
+                }
+                report.why.append(comparison)
+            }
+        }
+        return (variantRole, path, report)
     }
 
     private func fileSize(_ url: URL) -> Int {

@@ -14,7 +14,7 @@ final class MainTranscode {
 
     init(
         _ opened: Probe.Opened, encoding: VideoEncoding, why: String, audio: AudioTrack.Decision?, path: URL,
-        threads: Int
+        threads: Int, sampled: Bool = false
     )
         throws(FFmpegError)
     {
@@ -25,7 +25,7 @@ final class MainTranscode {
         self.container = container
         video = try VideoEncodeBranch(
             encoding: encoding, video: opened.info.video, stream: opened.videoStream, container: container,
-            threads: threads, declaredEnd: opened.videoEnd)
+            threads: threads, declaredEnd: opened.videoEnd, sampled: sampled)
         // The output's zero is the video's first timestamp; audio keeps its offset from it.
         self.audio = try audio.map { decision throws(FFmpegError) in
             try AudioTrack(

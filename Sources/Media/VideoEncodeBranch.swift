@@ -44,13 +44,15 @@ final class VideoEncodeBranch {
     private let lastSent: Frame
     private var lastSentTimestamp: Int64?
     private let repeatInterval: Int64
+    /// A few of the pictures given to the encoder, to score outputs against (nil: not kept).
+    let samples: PictureSamples?
 
     /// Sets up the branch for frames of `stream` (stamped in its time base) and adds its stream
     /// to `container`. `declaredEnd` (seconds from the video's start) is where the source says its
     /// video ends.
     init(
         encoding: VideoEncoding, video: VideoInfo, stream: StreamDescription, container: OutputContainer, threads: Int,
-        declaredEnd: Double?
+        declaredEnd: Double?, sampled: Bool = false
     ) throws(FFmpegError) {
         self.encoding = encoding
         self.video = video
@@ -65,6 +67,11 @@ final class VideoEncodeBranch {
             sourceRate.map { $0.doubleValue > encoding.fpsMax + 0.01 ? Rational(Int32(encoding.fpsMax), 1) : $0 }
             ?? Rational(30, 1)
         frameRate = sourceRate == nil ? nil : rate.doubleValue
+        samples =
+            sampled
+            ? PictureSamples(
+                expectedFrames: Int((declaredEnd ?? 10) * rate.doubleValue), width: size.width, height: size.height)
+            : nil
         input = FrameShape(
             width: stream.width, height: stream.height, pixelFormat: stream.rawFormat,
             sampleAspectRatio: stream.sampleAspectRatio)
@@ -169,6 +176,7 @@ final class VideoEncodeBranch {
             if let timestamp = filtered.presentationTimestamp, graph.outputTimeBase != encoderTimeBase {
                 filtered.presentationTimestamp = rescale(timestamp, from: graph.outputTimeBase, to: encoderTimeBase)
             }
+            try samples?.offer(filtered)
             try encoder.send(filtered)
             try drainEncoder()
         }

@@ -80,4 +80,42 @@ struct EfficientVariantTests {
                 $0.hasPrefix("video_av1 left out: SVT-AV1 takes pictures of 64 to 16384 pixels a side")
             } == true, "\(video.encoder?.why ?? [])")
     }
+
+    /// A variant is kept only when its picture is as good as `video`'s (SSIM within 0.005 against
+    /// the same source frames): background work on a popular video compares with the `video` made
+    /// then. Against a finer `video` (ULTRA's CRF 20 at the same size) the MEDIUM AV1 is left out
+    /// with both scores; against a coarser one (LOW's CRF 28) it is kept and says so.
+    @Test func aVariantIsKeptOnlyWhenItsPictureIsAsGood() throws {
+        let directory = try Fixtures.temporaryDirectory("av1-ssim")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = Fixtures.path("h263_qcif.3gp")
+        func video(_ profile: QualityProfile) throws -> String {
+            let folder = directory.appendingPathComponent(profile.rawValue).path
+            let report = try MediaProcessor.run(
+                .init(
+                    inputPath: input, outputDirectory: folder, type: .compression, profile: profile, allowRemux: false),
+                logger: .init(label: "test"))
+            return folder + "/" + (try #require(report.outputs[.video])).path
+        }
+        func variant(comparedWith main: String) throws -> ProcessingReport {
+            var request = MediaProcessor.Request(
+                inputPath: input, outputDirectory: directory.appendingPathComponent(UUID().uuidString).path,
+                type: .compression)
+            request.part = .efficientVariant
+            request.variantSmallerThan = .max
+            request.variantComparedWith = main
+            return try MediaProcessor.run(request, logger: .init(label: "test"))
+        }
+        let (finer, coarser) = (try video(.ultra), try video(.low))
+
+        let refused = try variant(comparedWith: finer)
+        #expect(refused.outputs[.videoAv1] == nil)
+        let why = try #require(refused.variantLeftOut)
+        #expect(why.hasPrefix("its picture came out worse: SSIM 0.9"), "\(why)")
+
+        let kept = try #require(try variant(comparedWith: coarser).outputs[.videoAv1])
+        let comparison = try #require(kept.encoder?.why.first { $0.hasPrefix("SSIM ") })
+        let scores = comparison.split(separator: " ").compactMap { Double($0) }
+        #expect(scores.count == 2 && scores[0] >= scores[1] - 0.005 && scores[0] > 0.9, "\(comparison)")
+    }
 }

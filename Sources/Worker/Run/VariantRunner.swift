@@ -67,6 +67,20 @@ public struct VariantRunner: Sendable {
         } catch {
             return try await fail(work, "the source could not be fetched: \(error)")
         }
+        // The `video` made then, whose picture the variant's must equal; without it (a result
+        // kept before keys were), the variant is judged by its bytes alone.
+        let mainVideo = directory.appendingPathComponent("video.mp4")
+        let compared: Bool
+        if let key = source.kept.keys[.video] {
+            do {
+                _ = try await storage.download(key: key, to: mainVideo, expectedSize: Int64(video.bytes))
+                compared = true
+            } catch {
+                return try await fail(work, "the video to compare with could not be fetched: \(error)")
+            }
+        } else {
+            compared = false
+        }
         let outputs = directory.appendingPathComponent("out", isDirectory: true)
         var request = JobRequest(
             inputPath: input.path, outputDirectory: outputs.path, type: work.key.processingType,
@@ -76,6 +90,7 @@ public struct VariantRunner: Sendable {
         request.part = .efficientVariant
         request.sandboxPolicy = configuration.sandboxPolicy
         request.variantSmallerThan = video.bytes
+        request.variantComparedWith = compared ? mainVideo.path : nil
         request.loudnessTarget = configuration.loudnessTarget
         request.niceness = 19
         let child = ChildProcess(
@@ -123,7 +138,8 @@ public struct VariantRunner: Sendable {
             return try await fail(work, "the media process ended with \(exit)")
         }
         guard let file = processed.outputs[.videoAv1] else {
-            try await end(work, status: "COMPLETED", error: "the AV1 encode was not smaller than the H.264 video")
+            try await end(
+                work, status: "COMPLETED", error: "video_av1 left out: \(processed.variantLeftOut ?? "not made")")
             return .completed
         }
         if let problem = OutputCheck.problem(with: file, in: outputs) {
