@@ -60,7 +60,8 @@ final class VideoEncodeBranch {
         self.threads = threads
         self.container = container
         size = encoding.outputSize(width: video.width, height: video.height)
-        frameCap = FrameRateCap(maxRate: encoding.fpsMax, timeBase: stream.timeBase)
+        frameCap = FrameRateCap(
+            maxRate: encoding.fpsMax, timeBase: stream.timeBase, frameDuration: stream.nominalFrameDuration)
         // A rate from a damaged header (one frame in 68 years) is no rate at all.
         let sourceRate = stream.averageFrameRate.flatMap { (0.1...1000).contains($0.doubleValue) ? $0 : nil }
         let rate =
@@ -192,29 +193,36 @@ final class VideoEncodeBranch {
     }
 }
 
-/// Keeps at most `maxRate` frames per second by dropping, never duplicating: a frame is kept when
-/// it comes at or after the next tick of a grid of 1/maxRate seconds anchored at the first frame
-/// (a fifth of a tick early is on time: the jitter of a source at the cap itself), so 240 fps
-/// becomes an even 60 with every kept frame at its own time (and players read 60 from it, not
+/// Keeps at most `maxRate` frames per second by dropping, never duplicating: the output's clock is
+/// cut into ticks of 1/maxRate seconds from zero, and a frame is kept when it is the first in a
+/// tick it reaches (a fifth of a tick early counts: the jitter of a source at the cap itself). So
+/// 240 fps becomes an even 60 with every kept frame at its own time (players read 60 from it, not
 /// 240), 144 fps averages 60, a 1 fps file stamped with a 1000 fps clock loses nothing, and output
-/// frames can never outnumber decoded ones. After a gap of more than a tick the grid starts again
-/// at the frame that ends it.
+/// frames can never outnumber decoded ones. The first frame seen counts as following one a frame
+/// earlier, so the pieces of a long video, each starting at its own cut, keep exactly the frames
+/// one pass keeps.
 struct FrameRateCap {
     let maxRate: Double
     let timeBase: Rational
-    private var due: Double?
+    /// One frame of the source, in `timeBase`.
+    let frameDuration: Int64
+    private var lastTick: Int64?
 
-    init(maxRate: Double, timeBase: Rational) {
+    init(maxRate: Double, timeBase: Rational, frameDuration: Int64) {
         self.maxRate = maxRate
         self.timeBase = timeBase
+        self.frameDuration = frameDuration
+    }
+
+    private func tick(_ timestamp: Int64) -> Int64 {
+        Int64((Double(timestamp) * timeBase.doubleValue * maxRate + 0.2).rounded(.down))
     }
 
     /// Whether the frame stamped `timestamp` (in `timeBase`) is kept.
     mutating func keeps(_ timestamp: Int64) -> Bool {
-        let (seconds, tick) = (Double(timestamp) * timeBase.doubleValue, 1 / maxRate)
-        if let due, seconds < due - tick / 5 { return false }
-        let grid = due ?? seconds
-        due = seconds >= grid + tick ? seconds + tick : grid + tick
+        let tick = tick(timestamp)
+        if tick <= lastTick ?? self.tick(timestamp - frameDuration) { return false }
+        lastTick = tick
         return true
     }
 }

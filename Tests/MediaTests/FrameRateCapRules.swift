@@ -5,9 +5,12 @@ import Testing
 /// Which frames a frame-rate cap keeps: pure rules.
 @Suite("Frame rate cap rules")
 struct FrameRateCapRules {
-    /// The kept timestamps of `timestamps` (in `timeBase`) under a cap of `rate`.
-    private func kept(_ timestamps: [Int64], rate: Double = 60, timeBase: Rational) -> [Int64] {
-        var cap = FrameRateCap(maxRate: rate, timeBase: timeBase)
+    /// The kept timestamps of `timestamps` (in `timeBase`, frames `frameDuration` apart) under a
+    /// cap of `rate`.
+    private func kept(_ timestamps: [Int64], rate: Double = 60, timeBase: Rational, frameDuration: Int64 = 1)
+        -> [Int64]
+    {
+        var cap = FrameRateCap(maxRate: rate, timeBase: timeBase, frameDuration: frameDuration)
         return timestamps.filter { cap.keeps($0) }
     }
 
@@ -22,22 +25,35 @@ struct FrameRateCapRules {
     @Test func jitterAtTheCapKeepsEveryFrame() {
         let jitter: [Int64] = [0, 2, -1, 1, -2, 0, 1]
         let frames = (0..<600).map { Int64($0) * 1000 / 60 + jitter[$0 % jitter.count] }
-        #expect(kept(frames, timeBase: Rational(1, 1000)).count == 600)
+        #expect(kept(frames, timeBase: Rational(1, 1000), frameDuration: 17).count == 600)
     }
 
     /// 144 fps averages at most 60; a slow source stamped with a fine clock loses nothing.
     @Test func fasterSourcesAverageTheCapAndSlowOnesKeepAll() {
-        let fast = kept((0..<1440).map { Int64($0) * 1_000_000 / 144 }, timeBase: Rational(1, 1_000_000))
+        let fast = kept(
+            (0..<1440).map { Int64($0) * 1_000_000 / 144 }, timeBase: Rational(1, 1_000_000), frameDuration: 6944)
         #expect((599...601).contains(fast.count))
-        #expect(kept((0..<10).map { Int64($0) * 1000 }, timeBase: Rational(1, 1000)).count == 10)
+        #expect(kept((0..<10).map { Int64($0) * 1000 }, timeBase: Rational(1, 1000), frameDuration: 1000).count == 10)
     }
 
-    /// After a gap the grid starts at the frame that ends it: no burst to catch up.
+    /// After a gap the ticks go on from zero: no burst to catch up, the first frame after it kept.
     @Test func afterAGapTheGridStartsAgain() {
         let frames = (0..<120).map { Int64($0) } + (0..<120).map { 100_000 + Int64($0) }
         let after = kept(frames, timeBase: Rational(1, 120)).filter { $0 >= 100_000 }
         #expect(after.count == 60)
         #expect(after.first == 100_000)
+    }
+
+    /// A piece starting mid-tick keeps what one pass keeps: its first frame only when the frame
+    /// before it (a frame earlier) was in an earlier tick.
+    @Test func aPieceKeepsWhatOnePassKeeps() {
+        let whole = kept(Array(0..<480), timeBase: Rational(1, 240))
+        for cut in [241, 242, 243, 244, 250] {
+            let pieces =
+                kept(Array(0..<Int64(cut)), timeBase: Rational(1, 240))
+                + kept(Array(Int64(cut)..<480), timeBase: Rational(1, 240))
+            #expect(pieces == whole, "cut at \(cut)")
+        }
     }
 
     /// A frame stamped before the last kept one is dropped.
