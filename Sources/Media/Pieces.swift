@@ -54,12 +54,15 @@ public enum Pieces {
         var cuts: [(time: Int64, onKeyframe: Bool, leadIn: Int64)] = [(0, true, 0)]
         var (target, last, keyframe) = (length, Int64(0), Int64(0))
         var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
+        var continuity = TimestampContinuity(opened.file)
         do {
             let packet = try Packet()
             opened.file.discardAllStreams(except: [stream.index])
             while try opened.file.read(into: packet) {
                 try replay.count(packet.size, stream: packet.streamIndex)
-                guard packet.streamIndex == stream.index, let time = packet.presentationTimestamp else { continue }
+                guard packet.streamIndex == stream.index else { continue }
+                continuity.mend(packet, timeBase: stream.timeBase)
+                guard let time = packet.presentationTimestamp else { continue }
                 let relative = min(time - start, declared)
                 defer { last = max(last, relative) }
                 if relative - last > length {
@@ -92,6 +95,9 @@ public enum Pieces {
             cuts.append((target, false, target - keyframe))
             target += length
         }
+        // Pieces are found again by seeking to their times: timestamps that restart or leap
+        // (`TimestampContinuity`) name two places at once, so such a video is one pass.
+        if !continuity.jumps.isEmpty { return [Span(start: 0, end: nil, onKeyframe: true, decodeFrom: 0)] }
         while cuts.count > 1, let final = cuts.last, last - final.time < length / 2 { cuts.removeLast() }
         while cuts.reduce(0, { $0 + $1.leadIn }) > Int64(Double(last) * leadInShare),
             let costliest = cuts.indices.dropFirst().max(by: { cuts[$0].leadIn < cuts[$1].leadIn })

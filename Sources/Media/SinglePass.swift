@@ -81,6 +81,7 @@ final class SinglePass {
     private let videoStart: Int64
     private let durationSeconds: Double
     private var budget: DecodeBudget
+    private var continuity: TimestampContinuity
     private var videoDamage: DamagedPackets
     private var audioDamage: DamagedPackets
     private let frame: Frame
@@ -104,6 +105,7 @@ final class SinglePass {
         videoStart = rescale(opened.videoStartMicroseconds, from: microsecondTimeBase, to: video.timeBase)
         durationSeconds = max(0.001, Double(opened.info.durationMs ?? 0) / 1000)
         budget = DecodeBudget(limits: limits, durationMs: opened.info.durationMs)
+        continuity = TimestampContinuity(opened.file)
         videoDamage = DamagedPackets(video: opened)
         audioDamage = DamagedPackets(audio: opened)
         let times =
@@ -240,6 +242,7 @@ final class SinglePass {
         while try input.read(into: packet) {
             try replay.count(packet.size, stream: packet.streamIndex)
             if packet.streamIndex == video.index {
+                continuity.mend(packet, timeBase: video.timeBase)
                 if decodingVideo, let videoDecoder {
                     try videoDecoder.decode(packet, into: frame, damage: &videoDamage) {
                         try takeVideoFrame(progress: progress)
@@ -254,6 +257,7 @@ final class SinglePass {
                 }
                 try copyVideo(packet)
             } else if let audio = opened.audioStream, packet.streamIndex == audio.index {
+                continuity.mend(packet, timeBase: audio.timeBase)
                 if let audioDecoder {
                     try audioDecoder.decode(packet, into: frame, damage: &audioDamage) { try takeAudioFrame() }
                 }
@@ -408,6 +412,11 @@ final class SinglePass {
         result.variant = try finishVariant(mainPath: result.mainPath)
         if let variantLeftOut { result.mainEncoder?.why.append("\(variantRole.rawValue) left out: \(variantLeftOut)") }
         result.variantLeftOut = variantLeftOut
+        if !continuity.jumps.isEmpty {
+            let times = continuity.jumps.map { String(format: "%.2f s", $0) }.joined(separator: ", ")
+            logger.info("the input's timestamps jump: what follows plays after it", metadata: ["at": "\(times)"])
+            result.mainEncoder?.why.append("the input's timestamps jump at \(times): what follows plays after it")
+        }
         result.storyboard = try storyboard?.write(to: directory, durationSeconds: durationSeconds) ?? []
         if plan.thumbnails {
             guard let best = scorer.best else {

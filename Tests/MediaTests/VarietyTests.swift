@@ -95,6 +95,35 @@ struct VarietyTests {
         }
     }
 
+    /// Two transport streams joined end to end (`cat a.ts b.ts`, as recorders and cutters make
+    /// them): the second's timestamps restart at the first's start. Both halves are kept, one after
+    /// the other, as the `ffmpeg` program keeps them (the second half was silently lost), and the
+    /// report says where the timestamps jumped.
+    @Test func aJoinedTransportStreamKeepsBothHalves() throws {
+        let folder = try Fixtures.temporaryDirectory("joined-ts")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let half = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("stream_changes.ts")))
+        let input = folder.appendingPathComponent("joined.ts")
+        try (half + half).write(to: input)
+        let halfSeconds =
+            Double(try #require(try Probe.inspect(path: Fixtures.path("stream_changes.ts")).durationMs)) / 1000
+        // In one pass, and asked for pieces of a second: pieces are found by their times, which
+        // here name two places each, so it is one pass too.
+        for pieceSeconds in [nil, 1.0] {
+            let out = folder.appendingPathComponent("out-\(pieceSeconds ?? 0)")
+            var request = MediaProcessor.Request(
+                inputPath: input.path, outputDirectory: out.path, type: .compression, allowRemux: false)
+            request.pieceSeconds = pieceSeconds
+            let report = try MediaProcessor.run(request, logger: Logger(label: "t"))
+            let video = try #require(report.outputs[.video])
+            let streams = try #require(try FFprobe.streamDurations(out.appendingPathComponent(video.path).path))
+            #expect(abs((streams["video"] ?? 0) - 2 * halfSeconds) <= 0.07, "\(streams) for 2 × \(halfSeconds)")
+            #expect(abs((streams["audio"] ?? 0) - 2 * halfSeconds) <= 0.07, "\(streams) for 2 × \(halfSeconds)")
+            #expect(video.encoder?.why.contains { $0.hasPrefix("the input's timestamps jump at 1.9") } == true)
+            #expect(video.encoder?.why.first?.contains("pieces") == false)
+        }
+    }
+
     /// Damage scattered over the whole file (every 97th byte of the media data flipped) leaves
     /// pictures and sound coming, as players show it and the `ffmpeg` program converts it: converted,
     /// with what was skipped in the report, and no burst of noise from the audio it garbled.

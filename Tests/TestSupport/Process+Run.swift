@@ -71,6 +71,18 @@ public enum FFprobe {
         return try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
     }
 
+    /// Each stream's duration in seconds by its type (`video`, `audio`), as ffprobe reads it.
+    public static func streamDurations(_ path: String) throws -> [String: Double]? {
+        guard let streams = try describe(path)?["streams"] as? [[String: Any]] else { return nil }
+        return Dictionary(
+            streams.compactMap { stream in
+                guard let type = stream["codec_type"] as? String,
+                    let duration = (stream["duration"] as? String).flatMap(Double.init)
+                else { return nil }
+                return (type, duration)
+            }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// The MD5 of every packet's payload in stream `stream` (`v:0`, `a:0`) of `path`, in order.
     public static func packetHashes(_ path: String, stream: String) throws -> [String]? {
         guard let executable else { return nil }

@@ -113,6 +113,10 @@ final class InputFile {
         )
     }
 
+    /// Whether the container's timestamps may restart or leap mid-file (`AVFMT_TS_DISCONT`: MPEG
+    /// transport and program streams).
+    var timestampsMayJump: Bool { formatContext.pointee.iformat.pointee.flags & AVFMT_TS_DISCONT != 0 }
+
     /// The stream FFmpeg judges the main one of its kind (`av_find_best_stream`), or nil.
     func bestVideoStream() -> Int? {
         let index = av_find_best_stream(formatContext, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)

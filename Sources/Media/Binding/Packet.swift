@@ -48,6 +48,12 @@ final class Packet {
         av_packet_move_ref(pointer, other.pointer)
     }
 
+    /// Moves the packet's presentation and decoding times (those it has) by `ticks`.
+    func shift(by ticks: Int64) {
+        if pointer.pointee.pts != noTimestamp { pointer.pointee.pts += ticks }
+        if pointer.pointee.dts != noTimestamp { pointer.pointee.dts += ticks }
+    }
+
     /// The decoding timestamp, in the stream's time base.
     var decodingTimestamp: Int64? { pointer.pointee.dts == noTimestamp ? nil : pointer.pointee.dts }
 

@@ -1,0 +1,40 @@
+/// Timestamps made continuous where a container's may restart or leap (MPEG transport and program
+/// streams: recordings cut and joined, a camera's clock reset), as the `ffmpeg` program makes
+/// them: a packet whose decoding time falls more than 0.1 s behind what its stream already
+/// reached, or lands more than 10 s away from where its stream should go on, moves that and every
+/// later packet of every stream by the jump. What follows then plays after what came before,
+/// instead of being dropped as out of order (a joined transport stream lost its second half).
+/// Other containers' timestamps are left as they are.
+struct TimestampContinuity {
+    private let active: Bool
+    /// Added to every packet, in microseconds.
+    private var offset: Int64 = 0
+    /// Per stream: where its next packet should start, and the latest decoding time it reached
+    /// (microseconds, on the mended clock).
+    private var expected: [Int: Int64] = [:]
+    private var reached: [Int: Int64] = [:]
+    /// Where, in seconds from the first packet, the input's timestamps jumped.
+    private(set) var jumps: [Double] = []
+    private var start: Int64?
+
+    init(_ file: InputFile) { active = file.timestampsMayJump }
+
+    /// Mends `packet` (of a stream in `timeBase`) in place.
+    mutating func mend(_ packet: Packet, timeBase: Rational) {
+        guard active, let raw = packet.timestamp else { return }
+        let stream = packet.streamIndex
+        var time = rescale(raw, from: timeBase, to: microsecondTimeBase) + offset
+        if start == nil { start = time }
+        if let next = expected[stream], let latest = reached[stream] {
+            let delta = time - next
+            if abs(delta) > 10_000_000 || time + 100_000 < latest {
+                offset -= delta
+                time -= delta
+                jumps.append(Double(next - (start ?? 0)) / 1_000_000)
+            }
+        }
+        if offset != 0 { packet.shift(by: rescale(offset, from: microsecondTimeBase, to: timeBase)) }
+        expected[stream] = time + max(0, rescale(packet.duration, from: timeBase, to: microsecondTimeBase))
+        reached[stream] = max(reached[stream] ?? time, time)
+    }
+}
