@@ -8,7 +8,9 @@ public import Media
 /// deadline by the daemon.
 public enum ResourceBudget {
     /// CPU seconds for `type` at `profile` on an input like `info`, never more than `ceiling`:
-    /// - fixed work (probe, seeks, stills): 10 s, plus up to 50 s more at 50 s per MB of upload;
+    /// - fixed work (probe, seeks, stills): 10 s, plus up to 50 s more at 15 s per MB of upload
+    ///   (decoding a megabyte of any codec takes well under a second; 50 s per MB gave a 1.4 MB 4K
+    ///   VP9 stream of repeated frames declaring 30 minutes 77 CPU s at MEDIUM, now 47);
     /// - for an encode, per second of declared duration a multiple of what the benchmark measured
     ///   for 1080p30 (LOW 1, MEDIUM 1.5, HIGH 3, ULTRA 8 CPU s: 4× headroom over MEDIUM's 0.37),
     ///   scaled up for more pixels per second, but never more than what the upload's bytes can
@@ -21,7 +23,7 @@ public enum ResourceBudget {
         encodeWork: Double = 1
     ) -> Int {
         let megabytes = Double(info.sizeBytes) / 1_048_576
-        let fixed = 10 + min(50, 50 * megabytes)
+        let fixed = 10 + min(50, 15 * megabytes)
         guard type == .compression || type == .fullProcessing else { return min(ceiling, Int(fixed.rounded(.up))) }
         let multiple = profile.cost * encodeWork
         let rate = min(info.video.frameRate ?? 30, 240)

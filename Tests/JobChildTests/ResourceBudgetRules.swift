@@ -73,6 +73,15 @@ struct ResourceBudgetRules {
         #expect(budget <= 11, "\(budget) CPU s")
     }
 
+    /// Repeated frames are cheap to send and cheap to decode: a 1.4 MB 4K VP9 stream declaring 30
+    /// minutes buys what its bytes could hold, not what its header claims (77 CPU s before).
+    @Test func aSmallFileOfRepeatedFramesGetsLittle() {
+        let budget = ResourceBudget.cpuSeconds(
+            for: info(seconds: 1800, bytes: 1_400_000, width: 3840, height: 2160, rate: 30), type: .compression,
+            profile: .medium, ceiling: 7200)
+        #expect(budget == 47, "\(budget) CPU s")
+    }
+
     /// Stills and metadata need no per-second allowance; the fixed part grows with the upload.
     @Test func quickTypesGetTheFixedPart() {
         #expect(
