@@ -499,4 +499,10 @@ loudness loudness_whisper.mp4 "anoisesrc=color=pink:amplitude=0.05:duration=6:se
 loudness loudness_room_tone.mp4 "anoisesrc=color=pink:amplitude=0.0055:duration=6:seed=3,aformat=channel_layouts=stereo"
 loudness loudness_levelled.mp4 "sine=frequency=1000:sample_rate=48000:duration=6,volume=1.785,aformat=channel_layouts=stereo"
 
+# Sound that starts a second before the picture (a camera that records sound first; cut streams):
+# a tone in that second, then silence, so a test hears whether the output keeps the two together.
+ff -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=5,volume=enable='gte(t,1)':volume=0" \
+  -itsoffset 1 -f lavfi -i "$(video 320x180 30 4)" -map 1:v -map 0:a -vf "$markers" "${h264[@]}" -c:a aac -b:a 64k \
+  early_audio.mkv
+
 du -ch -- *.mp4 *.mov *.webm *.m4a *.mkv | tail -n 1

@@ -49,6 +49,9 @@ final class AudioEncodeBranch {
     func consume(_ frame: Frame, startSeconds: Double) throws(MediaError) {
         // A frame a damaged packet decoded into nonsense (no rate, no channels) is skipped.
         guard frame.isPlausibleAudio else { return }
+        // Sound from before the first picture is left out: the output starts with the picture,
+        // and what is heard stays with what is seen (a frame reaching past zero is kept whole).
+        if nextTimestamp == nil && startSeconds + frame.sampleDuration <= 0 { return }
         do {
             if nextTimestamp == nil { nextTimestamp = max(0, Int64((startSeconds * Double(sampleRate)).rounded())) }
             let frameSeconds = frame.sampleDuration

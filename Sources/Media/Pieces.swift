@@ -54,7 +54,7 @@ public enum Pieces {
         var cuts: [(time: Int64, onKeyframe: Bool, leadIn: Int64)] = [(0, true, 0)]
         var (target, last, keyframe) = (length, Int64(0), Int64(0))
         var replay = ReplayCheck(fileBytes: opened.info.sizeBytes)
-        var continuity = TimestampContinuity(opened.file)
+        var continuity = TimestampContinuity(opened.file, video: stream.index)
         do {
             let packet = try Packet()
             opened.file.discardAllStreams(except: [stream.index])

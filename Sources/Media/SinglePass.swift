@@ -105,7 +105,7 @@ final class SinglePass {
         videoStart = rescale(opened.videoStartMicroseconds, from: microsecondTimeBase, to: video.timeBase)
         durationSeconds = max(0.001, Double(opened.info.durationMs ?? 0) / 1000)
         budget = DecodeBudget(limits: limits, durationMs: opened.info.durationMs)
-        continuity = TimestampContinuity(opened.file)
+        continuity = TimestampContinuity(opened.file, video: opened.videoStream.index)
         videoDamage = DamagedPackets(video: opened)
         audioDamage = DamagedPackets(audio: opened)
         let times =

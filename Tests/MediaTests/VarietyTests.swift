@@ -95,6 +95,21 @@ struct VarietyTests {
         }
     }
 
+    /// Sound that starts a second before the picture (a tone in that second, silence after) stays
+    /// with the picture in an encode: the output starts with the first picture and its sound is
+    /// silent (but for the tail of the audio frame reaching past the picture's start, kept whole),
+    /// not the tone moved under the picture (which put it a second early), and lasts as long as the
+    /// picture.
+    @Test func soundBeforeThePictureIsLeftOutNotMovedUnderIt() throws {
+        try withProcessed("early_audio.mkv", type: .compression, allowRemux: false) { report, directory in
+            let path = directory.appendingPathComponent(try #require(report.outputs[.video]).path).path
+            let streams = try #require(try FFprobe.streamDurations(path))
+            #expect(abs((streams["audio"] ?? 0) - (streams["video"] ?? 0)) <= 0.05, "\(streams)")
+            let level = try #require(try FFprobe.audioLevel(path, from: 0.1, to: 0.9))
+            #expect(level < -60, "the output's first second: \(level) dBFS")
+        }
+    }
+
     /// Two transport streams joined end to end (`cat a.ts b.ts`, as recorders and cutters make
     /// them): the second's timestamps restart at the first's start. Both halves are kept, one after
     /// the other, as the `ffmpeg` program keeps them (the second half was silently lost), and the

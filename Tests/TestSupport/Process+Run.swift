@@ -71,6 +71,21 @@ public enum FFprobe {
         return try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
     }
 
+    /// The RMS level, in dBFS, of `path`'s sound from `from` to `to` seconds of its audio stream
+    /// (`-inf` for silence), by FFmpeg's `astats` filter.
+    public static func audioLevel(_ path: String, from: Double, to: Double) throws -> Double? {
+        guard let executable else { return nil }
+        let graph = "amovie=\(path),atrim=\(from):\(to),astats=metadata=1:reset=0"
+        let result = try runProgram(
+            executable,
+            [
+                "-v", "error", "-f", "lavfi", graph, "-show_entries", "frame_tags=lavfi.astats.Overall.RMS_level",
+                "-of", "csv=p=0",
+            ])
+        let last = String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").last
+        return last.map { $0.trimmingCharacters(in: .whitespaces) == "-inf" ? -.infinity : Double($0) ?? .nan }
+    }
+
     /// Each stream's duration in seconds by its type (`video`, `audio`), as ffprobe reads it.
     public static func streamDurations(_ path: String) throws -> [String: Double]? {
         guard let streams = try describe(path)?["streams"] as? [[String: Any]] else { return nil }
