@@ -172,12 +172,28 @@ public enum MediaProcessor {
                 elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)), damage: damage, pieces: pieces,
                 variantLeftOut: variantLeftOut)
         }
+        // FULL_PROCESSING of a long enough video scrubs: its storyboard's plan, for the whole video.
+        let storyboard =
+            request.type == .fullProcessing && request.part != .efficientVariant
+            ? request.storyboardAfter.flatMap {
+                StoryboardPlan.forVideo(seconds: Double(opened.info.durationMs ?? 0) / 1000, after: $0)
+            } : nil
         if case .encode(let span) = request.pieceWork {
-            // One piece of a long video, for the worker that claimed it.
+            // One piece of a long video, for the worker that claimed it, with its storyboard tiles.
             let piece = staging.appendingPathComponent(Pieces.fileName)
-            try Pieces.encodeVideo(
+            let tiles = try Pieces.encodeVideo(
                 opened, span: span, encoding: encoding, path: piece, threads: request.threads,
-                limits: request.limits, progress: budgeted)
+                limits: request.limits, storyboard: storyboard, progress: budgeted)
+            if let tiles {
+                do {
+                    try Data(tiles).write(to: Pieces.tilesFile(of: piece))
+                } catch {
+                    throw .outputUnwritable(reason: "the piece's storyboard tiles: \(systemReason(error))")
+                }
+                try move(
+                    Pieces.tilesFile(of: piece),
+                    to: Pieces.tilesFile(of: outputDirectory.appendingPathComponent(Pieces.fileName)))
+            }
             try move(piece, to: outputDirectory.appendingPathComponent(Pieces.fileName))
             progress(1)
             return report([:])
@@ -258,10 +274,7 @@ public enum MediaProcessor {
                     variantComparedWith: request.variantComparedWith.map { URL(fileURLWithPath: $0) })
             }
             byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)
-            if request.type == .fullProcessing, request.part != .efficientVariant, let after = request.storyboardAfter {
-                plan.storyboard = StoryboardPlan.forVideo(
-                    seconds: Double(opened.info.durationMs ?? 0) / 1000, after: after)
-            }
+            plan.storyboard = storyboard
             // The audio's loudness, measured from the audio alone before the one decode of the
             // video; every output with sound (pieces included; a preview is muted) gets the same gain.
             let levelled = plan.main != nil && opened.audioStream != nil ? request.loudnessTarget : nil
@@ -274,21 +287,23 @@ public enum MediaProcessor {
             // A long video to encode: its main video in pieces; the pass makes only what is left.
             var pieces: (path: URL, report: EncoderReport)?
             if case .join(let files) = request.pieceWork, let main = plan.main {
+                let files = files.map { URL(fileURLWithPath: $0) }
                 pieces = try Pieces.assemble(
-                    files.map { URL(fileURLWithPath: $0) }, source: request.inputPath, encoding: main,
-                    allowCopy: request.allowRemux, audioGainDB: plan.audioGainDB, directory: staging,
-                    limits: request.limits, logger: logger)
+                    files, source: request.inputPath, encoding: main, allowCopy: request.allowRemux,
+                    audioGainDB: plan.audioGainDB, directory: staging, limits: request.limits, logger: logger)
+                plan.storyboardPieces = Pieces.tiles(beside: files)
             } else if byteBudget == nil, request.part != .efficientVariant, let main = plan.main,
                 Pieces.worthSplitting(
                     opened, seconds: request.pieceSeconds, encoding: main, allowCopy: request.allowRemux)
             {
                 let share = plan.preview || plan.thumbnails ? 0.9 : 1
-                pieces = try Pieces.encodeAll(
+                let made = try Pieces.encodeAll(
                     path: request.inputPath, seconds: request.pieceSeconds ?? 0, encoding: main,
                     allowCopy: request.allowRemux, audioGainDB: plan.audioGainDB, directory: staging,
-                    threads: request.threads,
-                    limits: request.limits, logger: logger
+                    threads: request.threads, limits: request.limits, storyboard: storyboard, logger: logger
                 ) { fraction throws(MediaError) in try budgeted(fraction * share) }
+                pieces = made.map { ($0.path, $0.report) }
+                plan.storyboardPieces = made?.tiles
             }
             if pieces != nil {
                 // The pass copies a free variant (an HEVC or AV1 upload that fits) beside the

@@ -114,13 +114,21 @@ public enum Pieces {
     /// Encodes the video frames of `span` (no audio) with `encoding` into `path`, an MP4 (it keeps
     /// the encoder's decoding and presentation times exactly, the first piece's negative ones
     /// included). `progress` gets 0…1 of the span.
+    /// With a `storyboard` plan, it also takes the storyboard's tiles of the span from the frames
+    /// it decodes, and returns them (`StoryboardCollector.piece`) for the join.
+    @discardableResult
     static func encodeVideo(
         _ opened: Probe.Opened, span: Span, encoding: VideoEncoding, path: URL, threads: Int, limits: MediaLimits,
-        progress: (Double) throws(MediaError) -> Void
-    ) throws(MediaError) {
+        storyboard: StoryboardPlan? = nil, progress: (Double) throws(MediaError) -> Void
+    ) throws(MediaError) -> [UInt8]? {
         let stream = opened.videoStream
         let zero = stream.startTime ?? 0
         let seconds = { (time: Int64) in Double(time) * stream.timeBase.doubleValue }
+        let tiles = storyboard.map {
+            StoryboardCollector(
+                plan: $0, video: opened.info.video, timeBase: stream.timeBase, threads: threads,
+                start: seconds(span.start))
+        }
         do {
             let container = try OutputContainer(path: path.path, format: "mp4")
             let branch = try VideoEncodeBranch(
@@ -140,6 +148,7 @@ public enum Pieces {
                 if shifted < span.start { continue }
                 if let stop = span.end, shifted >= stop { break }
                 frame.presentationTimestamp = shifted
+                try tiles?.offer(frame, seconds: seconds(shifted))
                 try branch.consume(frame)
                 try progress(min(1, (seconds(shifted) - seconds(span.start)) / (end - seconds(span.start))))
             }
@@ -150,6 +159,19 @@ public enum Pieces {
         } catch {
             throw .decoding(error)
         }
+        return tiles?.piece
+    }
+
+    /// The extension of a piece file's storyboard tiles, kept beside it under its name.
+    public static let tilesExtension = "tiles"
+
+    /// Where a piece file's storyboard tiles are kept beside it.
+    static func tilesFile(of piece: URL) -> URL { piece.deletingPathExtension().appendingPathExtension(tilesExtension) }
+
+    /// The storyboard tiles kept beside each of `pieces`, in order; nil when any has none.
+    static func tiles(beside pieces: [URL]) -> [[UInt8]]? {
+        let tiles = pieces.map { piece in (try? Data(contentsOf: tilesFile(of: piece))).map { [UInt8]($0) } }
+        return tiles.contains { $0 == nil } ? nil : tiles.compactMap { $0 }
     }
 
     /// Moves `reader` to a keyframe at or before `timestamp` and decodes its first frame into
@@ -280,8 +302,9 @@ public enum Pieces {
     /// Nil when the video makes one piece only (then one pass makes it).
     static func encodeAll(
         path: String, seconds: Double, encoding: VideoEncoding, allowCopy: Bool, audioGainDB: Double, directory: URL,
-        threads: Int, limits: MediaLimits, logger: Logger, progress: (Double) throws(MediaError) -> Void
-    ) throws(MediaError) -> (path: URL, report: EncoderReport)? {
+        threads: Int, limits: MediaLimits, storyboard: StoryboardPlan? = nil, logger: Logger,
+        progress: (Double) throws(MediaError) -> Void
+    ) throws(MediaError) -> (path: URL, report: EncoderReport, tiles: [[UInt8]]?)? {
         let opened = try Probe.open(path: path, limits: limits)
         let stream = opened.videoStream
         let spans = try spans(opened, seconds: seconds)
@@ -290,6 +313,7 @@ public enum Pieces {
             "encoding in pieces",
             metadata: ["pieces": "\(spans.count)", "decodedBeforeCut": "\(spans.filter { !$0.onKeyframe }.count)"])
         var files: [URL] = []
+        var tiles: [[UInt8]] = []
         defer { for file in files { try? FileManager.default.removeItem(at: file) } }
         for (index, span) in spans.enumerated() {
             let file = directory.appendingPathComponent(".piece-\(index).mp4")
@@ -297,15 +321,17 @@ public enum Pieces {
             let startSeconds = Double(span.start) * stream.timeBase.doubleValue
             try timed("video", ["piece": "\(index)", "start": "\(startSeconds)"], logger: logger) {
                 () throws(MediaError) in
-                try encodeVideo(
+                let piece = try encodeVideo(
                     try Probe.open(path: path, limits: limits), span: span, encoding: encoding, path: file,
-                    threads: threads, limits: limits
+                    threads: threads, limits: limits, storyboard: storyboard
                 ) { fraction throws(MediaError) in try progress((Double(index) + fraction) / Double(spans.count)) }
+                if let piece { tiles.append(piece) }
             }
         }
-        return try assemble(
+        let (joined, report) = try assemble(
             files, source: path, encoding: encoding, allowCopy: allowCopy, audioGainDB: audioGainDB,
             directory: directory, limits: limits, logger: logger)
+        return (joined, report, storyboard == nil ? nil : tiles)
     }
 
     /// The main video from its encoded `pieces` (in order): the audio of `source` made once, then

@@ -35,6 +35,9 @@ final class SinglePass {
         var audioGainDB = 0.0
         /// A storyboard for scrubbing, from the frames this pass decodes (nil: none).
         var storyboard: StoryboardPlan?
+        /// The storyboard's tiles the pieces of a long video made, in order (nil: none; then this
+        /// pass takes them from keyframes).
+        var storyboardPieces: [[UInt8]]?
     }
 
     /// What the pass wrote, before the caller names the files.
@@ -182,6 +185,9 @@ final class SinglePass {
         }
         storyboard = plan.storyboard.map {
             StoryboardCollector(plan: $0, video: opened.info.video, timeBase: video.timeBase, threads: threads)
+        }
+        if let pieces = plan.storyboardPieces, storyboard?.adopt(pieces: pieces) == false {
+            logger.warning("the pieces' storyboard tiles do not fit: taking them from keyframes")
         }
     }
 

@@ -78,9 +78,14 @@ final class StoryboardCollector {
     let tileHeight: Int
     private var tiles: [(seconds: Double, bitmap: Bitmap)] = []
     private var next = 0.0
+    /// The tiles came whole from the pieces of a long video: no frame is wanted any more.
+    private var adopted = false
 
-    init(plan: StoryboardPlan, video: VideoInfo, timeBase: Rational, threads: Int) {
+    /// A collector for frames from `start` seconds on (a piece of a long video takes the tiles
+    /// of its own times, as one pass would).
+    init(plan: StoryboardPlan, video: VideoInfo, timeBase: Rational, threads: Int, start: Double = 0) {
         self.plan = plan
+        next = (start / plan.interval - 0.001).rounded(.up) * plan.interval
         transform = DisplayTransform(video: video)
         self.timeBase = timeBase
         self.threads = threads
@@ -91,7 +96,51 @@ final class StoryboardCollector {
 
     /// Whether a frame shown at `seconds` would become a tile.
     func wants(_ seconds: Double) -> Bool {
-        tiles.count < StoryboardPlan.maxTiles && seconds >= next - 0.001
+        !adopted && tiles.count < StoryboardPlan.maxTiles && seconds >= next - 0.001
+    }
+
+    /// The tiles taken so far, for the join of a long video's pieces: a line of JSON (tile size,
+    /// times) and the tiles' RGB bytes.
+    var piece: [UInt8] {
+        let header = PieceHeader(width: tileWidth, height: tileHeight, times: tiles.map(\.seconds))
+        let line = (try? JSONEncoder().encode(header)).map { Array($0) } ?? []
+        return line + [0x0A] + tiles.flatMap(\.bitmap.bytes)
+    }
+
+    private struct PieceHeader: Codable {
+        var width: Int
+        var height: Int
+        var times: [Double]
+    }
+
+    /// Takes the tiles each piece of a long video made (`piece`, in order) instead of decoding:
+    /// false (and nothing taken) when any is not what this collector would have made. They come
+    /// from another child that read the same upload, so they are checked like any input.
+    func adopt(pieces: [[UInt8]]) -> Bool {
+        var taken: [(seconds: Double, bitmap: Bitmap)] = []
+        let tileBytes = tileWidth * tileHeight * 3
+        for piece in pieces {
+            guard let newline = piece.firstIndex(of: 0x0A),
+                let header = try? JSONDecoder().decode(PieceHeader.self, from: Data(piece[..<newline])),
+                header.width == tileWidth, header.height == tileHeight,
+                taken.count + header.times.count <= StoryboardPlan.maxTiles,
+                piece.count - newline - 1 == header.times.count * tileBytes
+            else { return false }
+            for (index, seconds) in header.times.enumerated() {
+                guard seconds.isFinite, seconds > taken.last?.seconds ?? -1 else { return false }
+                let start = newline + 1 + index * tileBytes
+                taken.append(
+                    (
+                        seconds,
+                        Bitmap(
+                            width: tileWidth, height: tileHeight, channels: 3,
+                            bytes: Array(piece[start..<start + tileBytes]))
+                    ))
+            }
+        }
+        tiles = taken
+        adopted = true
+        return true
     }
 
     /// Makes a tile of `frame` (shown at `seconds`) if the storyboard wants one then.

@@ -113,17 +113,62 @@ struct StoryboardTests {
         }
     }
 
-    /// Video the pass no longer decodes (here, the final pass after the pieces, past the
-    /// preview's seconds): keyframes alone are decoded for it, each cue starting at its keyframe.
-    @Test func aVideoNotDecodedGetsItsTilesFromKeyframes() throws {
-        try processed("long_hevc_720p_20s.mp4", after: 10, pieceSeconds: 5) { report, directory in
-            let vttFile = try #require(report.outputs[.storyboardVtt])
-            let vtt = try String(contentsOf: directory.appendingPathComponent(vttFile.path), encoding: .utf8)
-            let starts = try cues(vtt).map(\.start)
-            // The first seconds come from the preview's decode (every 2 s), the rest from keyframes.
-            #expect(starts.count == 4 && starts[0...1] == [0, 2], "\(starts)")
-            #expect(abs(starts[2] - 8.333) < 0.01 && abs(starts[3] - 16.667) < 0.01, "\(starts)")
+    /// A long video's pieces each make the storyboard tiles of their own times from the frames
+    /// they decode, and the join puts them together: the same storyboard as one pass, byte for
+    /// byte, in pieces made here one after another and in pieces made apart (split, each piece by
+    /// itself, join, as a fleet does). Without the pieces' tiles (pieces stored before they made
+    /// them) the join, which decodes the video only for the preview's seconds, decodes keyframes
+    /// alone for it, each cue starting at its keyframe.
+    @Test func piecesMakeTheirPartOfTheStoryboard() throws {
+        let file = "long_hevc_720p_20s.mp4"
+        func storyboard(_ report: ProcessingReport, in directory: URL) throws -> (vtt: String, sprite: Data) {
+            let vtt = directory.appendingPathComponent(try #require(report.outputs[.storyboardVtt]).path)
+            let sprite = directory.appendingPathComponent(try #require(report.outputs[.storyboard]).path)
+            return (try String(contentsOf: vtt, encoding: .utf8), try Data(contentsOf: sprite))
         }
+        let whole = try withProcessed(file, type: .fullProcessing, configure: { $0.storyboardAfter = 10 }) {
+            try storyboard($0, in: $1)
+        }
+        #expect(try cues(whole.vtt).map(\.start) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18])
+        let here = try withProcessed(
+            file, type: .fullProcessing,
+            configure: {
+                $0.storyboardAfter = 10
+                $0.pieceSeconds = 5
+            }
+        ) { report, directory in
+            #expect(report.outputs[.video]?.encoder?.why.first?.contains("pieces") == true)
+            return try storyboard(report, in: directory)
+        }
+        #expect(here.vtt == whole.vtt && here.sprite == whole.sprite)
+
+        let folder = try Fixtures.temporaryDirectory("storyboard-pieces")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func run(_ work: MediaProcessor.PieceWork, into name: String) throws -> (ProcessingReport, URL) {
+            let directory = folder.appendingPathComponent(name)
+            var request = MediaProcessor.Request(
+                inputPath: Fixtures.path(file), outputDirectory: directory.path, type: .fullProcessing)
+            request.storyboardAfter = 10
+            request.pieceWork = work
+            return (try MediaProcessor.run(request, logger: Logger(label: "test")), directory)
+        }
+        let spans = try #require(try run(.split(seconds: 5, after: 10), into: "split").0.pieces)
+        #expect(spans.count > 1)
+        let pieces = try spans.enumerated().map { index, span in
+            try run(.encode(span), into: "piece-\(index)").1.appendingPathComponent(Pieces.fileName)
+        }
+        let (joined, directory) = try run(.join(pieces.map(\.path)), into: "join")
+        let apart = try storyboard(joined, in: directory)
+        #expect(apart.vtt == whole.vtt && apart.sprite == whole.sprite)
+
+        for piece in pieces {
+            try FileManager.default.removeItem(at: piece.deletingPathExtension().appendingPathExtension("tiles"))
+        }
+        let (fromKeyframes, keyframeDirectory) = try run(.join(pieces.map(\.path)), into: "join-keyframes")
+        let starts = try cues(try storyboard(fromKeyframes, in: keyframeDirectory).vtt).map(\.start)
+        // The first seconds come from the preview's decode (every 2 s), the rest from keyframes.
+        #expect(starts.count == 4 && starts[0...1] == [0, 2], "\(starts)")
+        #expect(abs(starts[2] - 8.333) < 0.01 && abs(starts[3] - 16.667) < 0.01, "\(starts)")
     }
 
     @Test func shortVideosAndOtherTypesGetNone() throws {

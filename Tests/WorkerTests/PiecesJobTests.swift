@@ -53,13 +53,14 @@ extension InProcessWorker {
 @Suite("Long videos in pieces across workers", .heavy)
 struct PiecesJobTests {
     /// 20 s cut into 2 s pieces (at least 10 s to be cut), two workers: the one that claims the job
-    /// coordinates, the other encodes pieces; the joined video plays whole, in sync, and nothing
-    /// of the pieces is left.
+    /// coordinates, the other encodes pieces; the joined video plays whole, in sync, its storyboard
+    /// has a tile every 2 s (each piece made its own; the join alone could only take the keyframes,
+    /// every 8.3 s), and nothing of the pieces is left.
     @Test func twoWorkersEncodeOneVideo() async throws {
         let worker = try await InProcessWorker.make([
-            "MEDIA_WORKER_PIECE_SECONDS": "2", "MEDIA_WORKER_PIECES_AFTER": "10",
+            "MEDIA_WORKER_PIECE_SECONDS": "2", "MEDIA_WORKER_PIECES_AFTER": "10", "MEDIA_WORKER_STORYBOARD_AFTER": "10",
         ])
-        let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression)
+        let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .fullProcessing)
         let said = try await worker.serveTogether(["a", "b"]) {
             [JobStatus.completed.rawValue, JobStatus.failed.rawValue].contains(await worker.status(id))
         }
@@ -87,6 +88,8 @@ struct PiecesJobTests {
         let streams = try #require(try FFprobe.describe(file.path)?["streams"] as? [[String: Any]])
         let lengths = streams.compactMap { ($0["duration"] as? String).flatMap(Double.init) }
         #expect(lengths.count == 2 && lengths.allSatisfy { abs($0 - 20) < 0.034 }, "\(lengths)")
+        let cues = try #require((try await worker.outputFiles(ofJob: id))["storyboard_vtt"])
+        #expect(String(decoding: cues, as: UTF8.self).components(separatedBy: " --> ").count - 1 == 10)
         // Nothing of the pieces is left: no rows, no stored files.
         #expect(try await worker.pieceRows().isEmpty)
         let stored = try await worker.configuration.makeStorage().list(prefix: "media-worker/jobs/\(id)/")

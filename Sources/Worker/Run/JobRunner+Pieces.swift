@@ -92,7 +92,8 @@ extension JobRunner {
                 try await Task.sleep(for: .seconds(1))
             }
         }
-        // Every piece is stored: fetch them beside the input and join them in one more child.
+        // Every piece is stored: fetch them (and their storyboard tiles) beside the input and join
+        // them in one more child.
         let folder = input.deletingLastPathComponent().appendingPathComponent("pieces", isDirectory: true)
         var files: [String] = []
         do {
@@ -101,6 +102,10 @@ extension JobRunner {
                 let file = folder.appendingPathComponent("\(index).mp4")
                 _ = try await storage.download(key: key, to: file, expectedSize: nil)
                 files.append(file.path)
+                // Its storyboard tiles, when it made some; without them the join takes keyframes.
+                _ = try? await storage.download(
+                    key: OutputKeys.tiles(ofPiece: key),
+                    to: file.deletingPathExtension().appendingPathExtension(Pieces.tilesExtension), expectedSize: nil)
             }
         } catch {
             await forget()

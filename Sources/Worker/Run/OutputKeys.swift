@@ -8,6 +8,7 @@ import Media
 /// ```
 /// media-worker/jobs/<job id>/<run>/<role>.<ext>                  a run's outputs
 /// media-worker/jobs/<job id>/<run>/pieces/<index>-<claim>.mp4    a long video's pieces
+/// media-worker/jobs/<job id>/<run>/pieces/<index>-<claim>.tiles  and their storyboard tiles
 /// media-worker/jobs/<job id>/variant-<claim>/video_av1.mp4       background variant work
 /// ```
 ///
@@ -31,6 +32,11 @@ public enum OutputKeys {
     /// Where the piece `index`, claimed with `claim`, of the run `token` of job `jobId` is stored.
     static func piece(jobId: Int, token: String, index: Int, claim: String) -> String {
         "\(prefix)\(jobId)/\(run(token))/pieces/\(index)-\(claim.lowercased().prefix(8)).mp4"
+    }
+
+    /// Where the storyboard tiles of the piece stored under `pieceKey` are stored, beside it.
+    static func tiles(ofPiece pieceKey: String) -> String {
+        (pieceKey.hasSuffix(".mp4") ? String(pieceKey.dropLast(4)) : pieceKey) + ".tiles"
     }
 
     /// Where variant work claimed with `claim` on the result of job `jobId` stores `role`.

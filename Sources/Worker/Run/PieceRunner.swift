@@ -80,6 +80,7 @@ public struct PieceRunner: Sendable {
             cpuSeconds: Int(configuration.jobTimeout) * max(1, ProcessInfo.processInfo.activeProcessorCount))
         request.part = .longPass
         request.pieceWork = .encode(piece.span)
+        request.storyboardAfter = configuration.storyboardAfter
         request.sandboxPolicy = configuration.sandboxPolicy
         request.niceness = 19
         let child = ChildProcess(
@@ -122,6 +123,11 @@ public struct PieceRunner: Sendable {
         let key = OutputKeys.piece(jobId: piece.jobId, token: piece.run, index: piece.index, claim: piece.token)
         do {
             try await storage.upload(file, key: key, contentType: "video/mp4")
+            let tiles = file.deletingPathExtension().appendingPathExtension(Pieces.tilesExtension)
+            if FileManager.default.fileExists(atPath: tiles.path) {
+                try await storage.upload(
+                    tiles, key: OutputKeys.tiles(ofPiece: key), contentType: "application/octet-stream")
+            }
         } catch {
             return try await end(piece, error: "the piece could not be stored: \(error)")
         }
