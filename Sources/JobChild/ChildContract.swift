@@ -2,82 +2,35 @@ public import Foundation
 public import JobVocabulary
 public import Media
 
-/// What the daemon asks a job's child to do: built by `JobRunner`, passed as the one argument of
-/// `media-worker run-job`, decoded there and nowhere else.
+/// What the daemon asks a job's child to do: the media work itself (`media`, what `media-worker
+/// process` runs too) and how the child is confined and budgeted. Built by the runners
+/// (`ChildWork`), passed as the one argument of `media-worker run-job`, decoded there and nowhere
+/// else.
 public struct JobRequest: Codable, Sendable, Equatable {
-    /// The downloaded input, inside the job's private folder.
-    public var inputPath: String
-    /// Where the outputs go, inside the same folder.
-    public var outputDirectory: String
-    public var type: ProcessingType
-    public var profile: QualityProfile
-    /// Decoder and encoder threads; 0 sizes them to the machine.
-    public var threads: Int
-    public var limits: MediaLimits
+    /// The media work: its input (inside the job's private folder), outputs, type, profile and
+    /// settings.
+    public var media: MediaProcessor.Request
     /// The daemon: the child dies with it, and stops at once if it is already gone.
     public var parentPID: Int32
     /// Address-space limit, in bytes.
     public var memoryBytes: Int64
     /// CPU-time ceiling, in seconds (lowered once the input is probed).
     public var cpuSeconds: Int
-    /// FULL_PROCESSING: make and report the stills before the long pass.
-    public var stillsFirst = true
-    /// How much of the job this run does (a first look, the long pass after one, or all of it).
-    public var part = MediaProcessor.Part.whole
     /// `full`: the child stops before reading the input when it cannot confine itself completely.
     public var sandboxPolicy = SandboxPolicy.full
     /// Added to the child's nice value: an encode slot's long pass yields the CPU to the fast
     /// lane's quick work (and to the daemon), so a chat's stills do not wait for an encode.
     public var niceness = 0
-    /// Whether the job also makes `video_hevc` or `video_av1`.
-    public var efficientVariant = MediaProcessor.EfficientVariant.whenFree
-    /// The most the main video may weigh, in bytes (nil: no budget).
-    public var maxBytes: Int64?
-    /// With `part` `.efficientVariant`: the bytes of the `video` the variant must beat.
-    public var variantSmallerThan: Int?
-    /// With `part` `.efficientVariant`: the `video` (in the job folder) whose picture it must equal.
-    public var variantComparedWith: String?
-    /// This run's share of a long video made in pieces (cut it, encode a piece, or join them).
-    public var pieceWork: MediaProcessor.PieceWork?
-    /// The loudness outputs are levelled to, in LUFS (nil: as the source has it).
-    public var loudnessTarget: Double? = LoudnessLevel.target
-    /// FULL_PROCESSING of a video at least this long also makes a storyboard (nil: never).
-    public var storyboardAfter: Double? = 30
 
-    public init(
-        inputPath: String, outputDirectory: String, type: ProcessingType, profile: QualityProfile, threads: Int,
-        limits: MediaLimits, parentPID: Int32, memoryBytes: Int64, cpuSeconds: Int
-    ) {
-        self.inputPath = inputPath
-        self.outputDirectory = outputDirectory
-        self.type = type
-        self.profile = profile
-        self.threads = threads
-        self.limits = limits
+    public init(media: MediaProcessor.Request, parentPID: Int32, memoryBytes: Int64, cpuSeconds: Int) {
+        self.media = media
         self.parentPID = parentPID
         self.memoryBytes = memoryBytes
         self.cpuSeconds = cpuSeconds
     }
 
     /// The folder the child may write to, and nothing else.
-    public var jobFolder: String { URL(fileURLWithPath: inputPath).deletingLastPathComponent().path }
-
-    /// The media engine's request.
-    public var media: MediaProcessor.Request {
-        var request = MediaProcessor.Request(
-            inputPath: inputPath, outputDirectory: outputDirectory, type: type, profile: profile, limits: limits,
-            threads: threads)
-        request.stillsFirst = stillsFirst
-        request.part = part
-        request.efficientVariant = efficientVariant
-        request.maxBytes = maxBytes
-        request.variantSmallerThan = variantSmallerThan
-        request.variantComparedWith = variantComparedWith
-        request.pieceWork = pieceWork
-        request.loudnessTarget = loudnessTarget
-        request.storyboardAfter = storyboardAfter
-        return request
-    }
+    public var jobFolder: String { URL(fileURLWithPath: media.inputPath).deletingLastPathComponent().path }
 }
 
 /// One line of JSON a job's child writes on its stdout for the daemon. A new kind of message is a

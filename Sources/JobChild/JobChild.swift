@@ -30,8 +30,9 @@ public enum JobChild {
             return 1
         }
         // Before a byte of the upload is parsed, its address space is what its size could need.
-        let threads = request.threads > 0 ? request.threads : ProcessInfo.processInfo.activeProcessorCount
-        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: request.inputPath)[.size] as? Int64) ?? nil
+        let threads = request.media.threads > 0 ? request.media.threads : ProcessInfo.processInfo.activeProcessorCount
+        let fileBytes =
+            (try? FileManager.default.attributesOfItem(atPath: request.media.inputPath)[.size] as? Int64) ?? nil
         ResourceBudget.limitMemory(
             bytes: request.memoryBytes,
             initially: ResourceBudget.parseMemory(
@@ -49,20 +50,21 @@ public enum JobChild {
                             for: info, threads: threads, encodeWork: request.media.encodeWork,
                             encodesAV1: request.media.encodesAV1, ceiling: request.memoryBytes))
                     ResourceBudget.limit(
-                        for: info, type: request.type, profile: request.profile, cpuCeiling: request.cpuSeconds,
-                        limits: request.limits, encodeWork: request.media.encodeWork)
+                        for: info, type: request.media.type, profile: request.media.profile,
+                        cpuCeiling: request.cpuSeconds,
+                        limits: request.media.limits, encodeWork: request.media.encodeWork)
                     send(.probe(info))
                 },
                 cpuBudget: {
                     ResourceBudget.cpuSeconds(
-                        for: $0, type: request.type, profile: request.profile, ceiling: request.cpuSeconds,
+                        for: $0, type: request.media.type, profile: request.media.profile, ceiling: request.cpuSeconds,
                         encodeWork: request.media.encodeWork)
                 },
                 stillsReady: { send(.stills($0)) },
                 progress: { fraction in
                     // A line per whole percent at most: the parent throttles database writes. A
                     // first look is over in a moment, and the job's progress is its long pass's.
-                    guard request.part != .firstLook, fraction - lastSent >= 0.01 || fraction >= 1 else { return }
+                    guard request.media.part != .firstLook, fraction - lastSent >= 0.01 || fraction >= 1 else { return }
                     lastSent = fraction
                     send(.progress(fraction))
                 })

@@ -44,7 +44,7 @@ public enum MediaProcessor {
     }
 
     /// What to do.
-    public struct Request: Sendable {
+    public struct Request: Sendable, Equatable, Codable {
         public var inputPath: String
         public var outputDirectory: String
         public var type: ProcessingType

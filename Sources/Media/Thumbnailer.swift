@@ -3,7 +3,7 @@ import JobVocabulary
 import Logging
 
 /// How THUMBNAIL picks and writes its frame.
-public struct ThumbnailSettings: Sendable, Equatable {
+public struct ThumbnailSettings: Sendable, Equatable, Codable {
     /// Longest side of the poster (never upscaled).
     public var posterMaxSide = 1280
     /// Longest side of the thumbnail (never upscaled).

@@ -28,9 +28,12 @@ struct ContractTests {
     }
 
     @Test func requestRoundTrips() throws {
-        let request = JobRequest(
+        var media = MediaProcessor.Request(
             inputPath: "/tmp/job/input", outputDirectory: "/tmp/job/out", type: .fullProcessing, profile: .high,
-            threads: 2, limits: .default, parentPID: 7, memoryBytes: 1 << 30, cpuSeconds: 60)
+            threads: 2)
+        media.pieceWork = .split(seconds: 30, after: 120)
+        media.variantComparedWith = "/tmp/job/video.mp4"
+        let request = JobRequest(media: media, parentPID: 7, memoryBytes: 1 << 30, cpuSeconds: 60)
         #expect(try JSONDecoder().decode(JobRequest.self, from: JSONFormat.encoder().encode(request)) == request)
         #expect(request.jobFolder == "/tmp/job")
     }

@@ -56,15 +56,7 @@ public struct JobRunner: Sendable {
     }
 
     /// How a run ended, for logs, metrics and `reprocess`'s exit code.
-    public enum Ending: String, Sendable {
-        case completed, retrying, failed, cancelled, released
-        /// A first look published what it found; the job waits (PENDING) for an encode slot.
-        case parked
-        /// Someone else owns the job now (rescued, cancelled, reprocessed): nothing was written.
-        case fencedOff
-        /// The database could not be reached to record the end: rescue will deal with it.
-        case unrecorded
-    }
+    public typealias Ending = RunEnding
 
     /// What a run tells whoever started it, as it goes.
     public enum Event: Sendable, Equatable {
@@ -231,60 +223,46 @@ public struct JobRunner: Sendable {
     ) async throws -> Ending {
         let job = run.job
         let outputs = input.deletingLastPathComponent().appendingPathComponent("out", isDirectory: true)
-        // CPU seconds: the wall-clock budget on every core the job may use, until the child has
-        // probed the input and lowers it to what the input deserves.
-        let cpuCeiling =
-            Int(configuration.jobTimeout) * (threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
-        var request = JobRequest(
-            inputPath: input.path, outputDirectory: outputs.path, type: job.processingType,
-            profile: job.qualityProfile, threads: threads, limits: .default, parentPID: getpid(),
-            memoryBytes: configuration.childMemoryBytes, cpuSeconds: cpuCeiling)
-        request.stillsFirst = configuration.stillsFirst
-        request.part = part
-        request.sandboxPolicy = configuration.sandboxPolicy
-        request.efficientVariant = configuration.efficientVariant
-        request.loudnessTarget = configuration.loudnessTarget
-        request.storyboardAfter = configuration.storyboardAfter
-        request.maxBytes = configuration.maxBytes[job.qualityProfile]
-        request.pieceWork =
+        let work = ChildWork(configuration: configuration)
+        var request = work.request(
+            input: input, outputs: outputs, type: job.processingType, profile: job.qualityProfile, threads: threads)
+        request.media.stillsFirst = configuration.stillsFirst
+        request.media.part = part
+        request.media.efficientVariant = configuration.efficientVariant
+        request.media.maxBytes = configuration.maxBytes[job.qualityProfile]
+        request.media.pieceWork =
             pieceWork
             ?? (splitting && configuration.pieceSeconds > 0 && part != .firstLook && piecesEnabled()
                 ? .split(seconds: configuration.pieceSeconds, after: configuration.piecesAfter) : nil)
         let encodeWork = request.media.encodeWork
+        let cpuCeiling = request.cpuSeconds
         request.niceness = part == .firstLook || !job.processingType.hasLongPass ? 0 : 19
-        let child = ChildProcess(
-            executable: configuration.childExecutable,
-            arguments: ["run-job", try JSONFormat.text(request)], directory: input.deletingLastPathComponent())
-        let state = ChildState()
-        guard control.attach(child) else { return try await run.release() }
-        let heartbeat = Task { await run.beat(state: state, control: control, from: progressFrom) }
         let childStarted = ContinuousClock.now
-        let decoder = JSONDecoder()
-        let exit = try await child.run(timeout: configuration.jobTimeout) { [logger] line in
-            guard let message = try? decoder.decode(ChildMessage.self, from: line) else { return }
-            state.take(message)
-            switch message {
-            case .progress(let fraction): observe(.progress(fraction))
-            case .sandbox(let sandbox) where !sandbox.isComplete:
-                logger.error(
-                    "the job's child is not fully confined",
-                    metadata: [
-                        "lacks": "\(sandbox.missing.joined(separator: ", "))",
-                        "policy": "\(configuration.sandboxPolicy.rawValue)",
-                    ])
-            case .probe(let info):
-                stills.probed(info)
-                let cpu = ResourceBudget.cpuSeconds(
-                    for: info, type: job.processingType, profile: job.qualityProfile, ceiling: cpuCeiling,
-                    encodeWork: encodeWork)
-                child.shortenDeadline(
-                    to: ResourceBudget.wallSeconds(cpuSeconds: cpu, ceiling: configuration.jobTimeout))
-            case .stills(let files): stills.publish(files, from: outputs, sha256: sha256)
-            default: break
-            }
-        }
-        heartbeat.cancel()
-        _ = await heartbeat.value
+        let outcome = try await work.run(
+            request, in: input.deletingLastPathComponent(), control: control,
+            onMessage: { [logger, configuration] message, child in
+                switch message {
+                case .progress(let fraction): observe(.progress(fraction))
+                case .sandbox(let sandbox) where !sandbox.isComplete:
+                    logger.error(
+                        "the job's child is not fully confined",
+                        metadata: [
+                            "lacks": "\(sandbox.missing.joined(separator: ", "))",
+                            "policy": "\(configuration.sandboxPolicy.rawValue)",
+                        ])
+                case .probe(let info):
+                    stills.probed(info)
+                    let cpu = ResourceBudget.cpuSeconds(
+                        for: info, type: job.processingType, profile: job.qualityProfile, ceiling: cpuCeiling,
+                        encodeWork: encodeWork)
+                    child.shortenDeadline(
+                        to: ResourceBudget.wallSeconds(cpuSeconds: cpu, ceiling: configuration.jobTimeout))
+                case .stills(let files): stills.publish(files, from: outputs, sha256: sha256)
+                default: break
+                }
+            },
+            alongside: { state in await run.beat(state: state, control: control, from: progressFrom) })
+        guard case .ended(let exit, let state, _) = outcome else { return try await run.release() }
         let publishedNow = await stills.finished()
         let childTime = ContinuousClock.now - childStarted
         metrics.stage("process", duration: childTime)

@@ -21,10 +21,8 @@ public struct PieceRunner: Sendable {
 
     typealias Piece = JobStore.ClaimedPiece<Pieces.Span>
 
-    /// How a claimed piece ended.
-    public enum Ending: String, Sendable {
-        case completed, failed, released, fencedOff, unrecorded
-    }
+    /// How a claimed piece ended: completed, failed, released, fenced off or unrecorded.
+    public typealias Ending = RunEnding
 
     /// Encodes `piece` from `input` (a local copy of the job's input) or, without one, from a
     /// fresh download.
@@ -73,43 +71,24 @@ public struct PieceRunner: Sendable {
         } catch {
             return try await end(piece, error: "the input could not be fetched: \(error)")
         }
-        var request = JobRequest(
-            inputPath: input.path, outputDirectory: outputs.path, type: piece.processingType,
-            profile: piece.qualityProfile, threads: threads, limits: .default, parentPID: getpid(),
-            memoryBytes: configuration.childMemoryBytes,
-            cpuSeconds: Int(configuration.jobTimeout) * max(1, ProcessInfo.processInfo.activeProcessorCount))
-        request.part = .longPass
-        request.pieceWork = .encode(piece.span)
-        request.storyboardAfter = configuration.storyboardAfter
-        request.sandboxPolicy = configuration.sandboxPolicy
+        let work = ChildWork(configuration: configuration)
+        var request = work.request(
+            input: input, outputs: outputs, type: piece.processingType, profile: piece.qualityProfile, threads: threads)
+        request.media.part = .longPass
+        request.media.pieceWork = .encode(piece.span)
         request.niceness = 19
-        let child = ChildProcess(
-            executable: configuration.childExecutable, arguments: ["run-job", try JSONFormat.text(request)],
-            directory: input.deletingLastPathComponent())
-        guard control.attach(child) else { return try await end(piece, released: true) }
-        let state = ChildState()
-        let takenAway = Flag()
-        let watch = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                guard !Task.isCancelled else { return }
-                let alive =
-                    (try? await database.withSession("keep a piece alive") {
-                        try store.keepPieceAlive($0, piece, progress: state.progress)
-                    }) ?? true
-                if !alive {
-                    takenAway.set()
-                    child.stop()
-                    return
-                }
-            }
+        // The heartbeat carries the piece's progress; a piece taken away stops.
+        let outcome = try await work.run(
+            request, in: input.deletingLastPathComponent(), control: control,
+            watch: { [database] state in
+                (try? await database.withSession("keep a piece alive") {
+                    try store.keepPieceAlive($0, piece, progress: state.progress)
+                }) ?? true
+            })
+        guard case .ended(let exit, let state, let takenAway) = outcome else {
+            return try await end(piece, released: true)
         }
-        let decoder = JSONDecoder()
-        let exit = try await child.run(timeout: configuration.jobTimeout) { line in
-            if let message = try? decoder.decode(ChildMessage.self, from: line) { state.take(message) }
-        }
-        watch.cancel()
-        if takenAway.isSet { return .fencedOff }
+        if takenAway { return .fencedOff }
         if control.stopRequested || exit == .stopped { return try await end(piece, released: true) }
         let file = outputs.appendingPathComponent(Pieces.fileName)
         guard exit == .exited(0), state.report != nil, FileManager.default.fileExists(atPath: file.path) else {

@@ -18,10 +18,8 @@ public struct VariantRunner: Sendable {
     let storage: any Storage
     let logger: Logger
 
-    /// How claimed variant work ended.
-    public enum Ending: String, Sendable {
-        case completed, failed, released, fencedOff, unrecorded
-    }
+    /// How claimed variant work ended: completed, failed, released, fenced off or unrecorded.
+    public typealias Ending = RunEnding
 
     /// Runs `work` with `threads`; `control` stops it (shutdown).
     func run(_ work: JobStore.VariantWork, threads: Int, control: RunControl) async -> Ending {
@@ -82,32 +80,21 @@ public struct VariantRunner: Sendable {
             compared = false
         }
         let outputs = directory.appendingPathComponent("out", isDirectory: true)
-        var request = JobRequest(
-            inputPath: input.path, outputDirectory: outputs.path, type: work.key.processingType,
-            profile: work.key.qualityProfile, threads: threads, limits: .default, parentPID: getpid(),
-            memoryBytes: configuration.childMemoryBytes,
-            cpuSeconds: Int(configuration.jobTimeout) * max(1, ProcessInfo.processInfo.activeProcessorCount))
-        request.part = .efficientVariant
-        request.sandboxPolicy = configuration.sandboxPolicy
-        request.variantSmallerThan = video.bytes
-        request.variantComparedWith = compared ? mainVideo.path : nil
-        request.loudnessTarget = configuration.loudnessTarget
+        let child = ChildWork(configuration: configuration)
+        var request = child.request(
+            input: input, outputs: outputs, type: work.key.processingType, profile: work.key.qualityProfile,
+            threads: threads)
+        request.media.part = .efficientVariant
+        request.media.variantSmallerThan = video.bytes
+        request.media.variantComparedWith = compared ? mainVideo.path : nil
         request.niceness = 19
-        let child = ChildProcess(
-            executable: configuration.childExecutable,
-            arguments: ["run-job", try JSONFormat.text(request)], directory: directory)
-        guard control.attach(child) else {
-            try await release(work)
-            return .released
-        }
         // Gives the slot back as soon as a job is runnable; heartbeats meanwhile.
-        let (yielded, takenAway) = (Flag(), Flag())
-        let watch = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                guard !Task.isCancelled else { return }
+        let yielded = Flag()
+        let outcome = try await child.run(
+            request, in: directory, control: control,
+            watch: { [database, configuration] _ in
                 let (alive, wanted) =
-                    (try? await database.withSession("watch variant work") { [configuration] session in
+                    (try? await database.withSession("watch variant work") { session in
                         (
                             try store.keepVariantWorkAlive(session, work),
                             try store.hasRunnableJob(
@@ -115,20 +102,14 @@ public struct VariantRunner: Sendable {
                                 needingAnEncodeSlot: true)
                         )
                     }) ?? (true, false)
-                if !alive || wanted {
-                    (alive ? yielded : takenAway).set()
-                    child.stop()
-                    return
-                }
-            }
+                if alive && wanted { yielded.set() }
+                return alive && !wanted
+            })
+        guard case .ended(let exit, let state, let stopped) = outcome else {
+            try await release(work)
+            return .released
         }
-        let decoder = JSONDecoder()
-        let state = ChildState()
-        let exit = try await child.run(timeout: configuration.jobTimeout) { line in
-            if let message = try? decoder.decode(ChildMessage.self, from: line) { state.take(message) }
-        }
-        watch.cancel()
-        if takenAway.isSet { return .fencedOff }
+        if stopped && !yielded.isSet { return .fencedOff }
         if yielded.isSet || control.stopRequested || exit == .stopped {
             logger.info("variant work given back: a job is waiting, or the worker stops")
             try await release(work)
