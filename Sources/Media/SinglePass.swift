@@ -9,69 +9,23 @@ import Logging
 final class SinglePass {
     /// How much lower than `video`'s an AV1 variant's SSIM may be, and the variant kept.
     static let variantSimilarityMargin = 0.005
-    /// Which outputs this pass makes.
-    struct Plan {
-        var main: VideoEncoding?
-        var preview: Bool
-        var thumbnails: Bool
-        var allowRemux: Bool
-        /// Why nothing is copied when `allowRemux` is false (for the report).
-        var noCopyReason = "copies are off"
-        /// Beside the main video: a copy of an upload that already is HEVC or AV1 and fits
-        /// (`video_hevc`, `video_av1`), unless `.off`; with `.always`, an encode with
-        /// `variantEncoding` when there is no such copy.
-        var efficientVariant = MediaProcessor.EfficientVariant.whenFree
-        var variantEncoding: VideoEncoding?
-        /// Only the variant (background work on a result made earlier), kept when smaller than
-        /// `variantSmallerThan` bytes (the `video` made then).
-        var variantOnly = false
-        var variantSmallerThan: Int?
-        /// The main video a variant made alone is compared with (nil: none at hand).
-        var variantComparedWith: URL?
-        /// The main video was made elsewhere (in pieces): `main` only says what the variant
-        /// copy must fit, and the variant must be smaller than `variantSmallerThan`.
-        var mainMadeElsewhere = false
-        /// The gain that levels every output's audio, in dB (0: none).
-        var audioGainDB = 0.0
-        /// A storyboard for scrubbing, from the frames this pass decodes (nil: none).
-        var storyboard: StoryboardPlan?
-        /// The storyboard's tiles the pieces of a long video made, in order (nil: none; then this
-        /// pass takes them from keyframes).
-        var storyboardPieces: [[UInt8]]?
-    }
-
-    /// What the pass wrote, before the caller names the files.
-    struct Result {
-        var mainPath: URL?
-        var mainEncoder: EncoderReport?
-        var previewPath: URL?
-        var previewEncoder: EncoderReport?
-        var variant: (role: OutputRole, path: URL, encoder: EncoderReport)?
-        var stills: [OutputFile] = []
-        /// Why the variant planned was left out (nil: none was).
-        var variantLeftOut: String?
-        /// The storyboard's sprite and cues, already in the folder (empty: none).
-        var storyboard: [OutputFile] = []
-        var damage: DamageReport?
-    }
-
-    private let opened: Probe.Opened
-    private let plan: Plan
-    private let directory: URL
-    private let threads: Int
-    private let limits: MediaLimits
+    let opened: Probe.Opened
+    let plan: Plan
+    let directory: URL
+    let threads: Int
+    let limits: MediaLimits
     private let settings: ThumbnailSettings
-    private let logger: Logger
+    let logger: Logger
 
     // Set up by `prepare()`.
-    private var transcode: MainTranscode?
+    var transcode: MainTranscode?
     /// Why the efficient variant was left out, for the report.
-    private var variantLeftOut: String?
-    private var remux: Remux?
+    var variantLeftOut: String?
+    var remux: Remux?
     /// The efficient variant: a copy or an encode, never both.
-    private var variantRemux: Remux?
-    private var variantEncode: MainTranscode?
-    private var variantRole = OutputRole.videoAv1
+    var variantRemux: Remux?
+    var variantEncode: MainTranscode?
+    var variantRole = OutputRole.videoAv1
     /// Where copied packets go, rebuilt when an output is set up or dropped.
     private var videoSinks: [CopySink] = []
     private var preview: PreviewEncode?
@@ -191,44 +145,6 @@ final class SinglePass {
         }
     }
 
-    /// The efficient variant: a copy of an HEVC or AV1 upload that fits the profile as the main
-    /// copy would (tagged `hvc1` for Apple's players), else, when asked for always, an AV1 encode
-    /// in this same decode.
-    private func prepareVariant(_ encoding: VideoEncoding) throws {
-        let info = opened.info
-        let copyRole: OutputRole? = ["hevc": .videoHevc, "av1": .videoAv1][info.video.codec]
-        if plan.allowRemux, let copyRole {
-            let check = CopyCheck(info, encoding: encoding, videoCodec: info.video.codec)
-            if check.videoWithinProfile {
-                variantRole = copyRole
-                variantRemux = try Remux(
-                    opened, why: "the upload's \(info.video.codec) fits",
-                    audio: AudioTrack.Decision(opened, encoding: encoding, gainDB: plan.audioGainDB),
-                    path: directory.appendingPathComponent(".\(copyRole.rawValue).partial"))
-                return
-            }
-            logger.debug("the upload's own codec is not copied", metadata: ["why": "\(check.videoReason)"])
-        }
-        guard plan.efficientVariant == .always, let variantEncoding = plan.variantEncoding else { return }
-        variantRole = .videoAv1
-        // Optional work never costs the job: sizes SVT-AV1 refuses are not tried, and an encoder
-        // that cannot start leaves the variant out, with why.
-        let size = variantEncoding.outputSize(width: info.video.width, height: info.video.height)
-        guard (64...16384).contains(size.width), (64...16384).contains(size.height) else {
-            dropVariant("SVT-AV1 takes pictures of 64 to 16384 pixels a side, not \(size.width)x\(size.height)")
-            return
-        }
-        do {
-            variantEncode = try MainTranscode(
-                opened, encoding: variantEncoding, why: "asked for",
-                audio: AudioTrack.Decision(opened, encoding: variantEncoding, gainDB: plan.audioGainDB),
-                path: directory.appendingPathComponent(".\(variantRole.rawValue).partial"), threads: threads,
-                sampled: true)
-        } catch {
-            dropVariant("the AV1 encoder could not start (\(error))")
-        }
-    }
-
     /// Whether an output has audio (so it is decoded: audio is always encoded).
     private var decodingAudio: Bool {
         [transcode?.audio, remux?.audio, variantRemux?.audio, variantEncode?.audio].contains { $0 != nil }
@@ -329,7 +245,7 @@ final class SinglePass {
     }
 
     /// The variant is optional: one that cannot be made is left out, and the job goes on.
-    private func dropVariant(_ reason: String) {
+    func dropVariant(_ reason: String) {
         logger.info("the efficient variant is left out", metadata: ["why": "\(reason)"])
         variantLeftOut = reason
         for path in [variantRemux?.path, variantEncode?.path].compactMap({ $0 }) {
@@ -441,87 +357,6 @@ final class SinglePass {
         preview.start(at: 0)
         while !preview.finished, try reader.next(into: frame), let timestamp = frame.timestamp {
             try preview.consume(frame, timestamp: timestamp - videoStart)
-        }
-    }
-
-    /// The variant, when there is one and it came out smaller than the main video (a larger one
-    /// would cost its clients more than `video` does).
-    private func finishVariant(mainPath: URL?) throws -> (role: OutputRole, path: URL, encoder: EncoderReport)? {
-        try variantRemux?.finish()
-        try variantEncode?.finish()
-        guard let path = variantRemux?.path ?? variantEncode?.path,
-            let encoder = variantRemux?.report(opened.info) ?? variantEncode?.report
-        else { return nil }
-        let (size, main) = (fileSize(path), mainPath.map(fileSize) ?? plan.variantSmallerThan ?? Int.max)
-        guard size < main else {
-            dropVariant("it came out at \(size) bytes, not smaller than the main video's \(main)")
-            return nil
-        }
-        var report = encoder
-        if let samples = variantEncode?.video.samples, let mainVideo = mainPath ?? plan.variantComparedWith {
-            // Clients that take the variant see a picture as good as `video`'s, or none.
-            let started = ProcessCPU.seconds()
-            let (variantScore, mainScore) = (
-                try samples.similarity(of: path, limits: limits), try samples.similarity(of: mainVideo, limits: limits)
-            )
-            if let variantScore, let mainScore {
-                let comparison = String(
-                    format: "SSIM %.4f against the video's %.4f (%.2f CPU s to measure)", variantScore, mainScore,
-                    ProcessCPU.seconds() - started)
-                guard variantScore >= mainScore - SinglePass.variantSimilarityMargin else {
-                    dropVariant("its picture came out worse: \(comparison)")
-                    return nil
-                }
-                report.why.append(comparison)
-            }
-        }
-        return (variantRole, path, report)
-    }
-
-    private func fileSize(_ url: URL) -> Int {
-        (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
-    }
-
-    /// The remux when there is no transcode, or when the transcode came out larger: an output
-    /// is never bigger than a copy that plays as well.
-    private func chooseMain() -> (URL?, EncoderReport?) {
-        guard let remux else { return (transcode?.path, transcode?.report) }
-        guard let transcode else { return (remux.path, remux.report(opened.info)) }
-        let (encoded, copied) = (fileSize(transcode.path), fileSize(remux.path))
-        let comparison = "the encode is \(encoded) bytes, the copy \(copied)"
-        if encoded > copied {
-            logger.debug("the encode came out larger than the copy: keeping the copy")
-            try? FileManager.default.removeItem(at: transcode.path)
-            var report = remux.report(opened.info)
-            report.why.append("kept the copy: \(comparison)")
-            return (remux.path, report)
-        }
-        try? FileManager.default.removeItem(at: remux.path)
-        var report = transcode.report
-        report.why.append("kept the encode: \(comparison)")
-        return (transcode.path, report)
-    }
-}
-
-/// Each byte of a file belongs to one packet at most: a stream whose packets add up to more than
-/// the file (an MP4 edit list replaying a clip thousands of times, chunk offsets all pointing at
-/// one frame) plays its data again and again. Refused before it costs a decode or a copy of it.
-struct ReplayCheck {
-    let fileBytes: Int64
-    private var read: [Int: Int64] = [:]
-
-    init(fileBytes: Int64) { self.fileBytes = fileBytes }
-
-    /// Some containers share a little between streams (DV's audio lives in its video frames).
-    var allowance: Int64 { fileBytes + fileBytes / 20 + (256 << 10) }
-
-    mutating func count(_ bytes: Int, stream: Int) throws(MediaError) {
-        let total = read[stream, default: 0] + Int64(bytes)
-        read[stream] = total
-        if total > allowance {
-            throw .limitsExceeded(
-                "the file's index plays the same data more than once (over \(total) bytes of packets from a "
-                    + "\(fileBytes)-byte file); it is crafted or damaged: re-export it")
         }
     }
 }
