@@ -46,50 +46,57 @@ extension JobRunner {
         }
         let pieces = PieceRunner(
             configuration: configuration, store: store, database: connection, storage: storage, logger: logger)
-        var announced = 0
-        var state: JobStore.PiecesState
-        var timeLeft = TimeLeft()
+        var coordination = PiecesCoordination()
+        var action = PiecesCoordination.Action.observe
+        var claimed: PieceRunner.Piece?
         let began = ContinuousClock.now
-        while true {
-            state = try await connection.withSession("read the pieces") {
-                try store.piecesState($0, job: job, staleAfter: configuration.staleAfter)
-            }
-            if let failure = state.failure {
+        let keys: [String]
+        loop: while true {
+            switch action {
+            case .observe:
+                let state = try await connection.withSession("read the pieces") {
+                    try store.piecesState($0, job: job, staleAfter: configuration.staleAfter)
+                }
+                action = coordination.next(
+                    .observed(
+                        state, seconds: (ContinuousClock.now - began) / .seconds(1),
+                        stopRequested: control.stopRequested))
+            case .writeProgress(let percent, let left, let announce):
+                let estimate = left.map(run.expectedSeconds)
+                let alive = try await connection.withSession("write progress") {
+                    try store.writeProgress(
+                        $0, job: job, progress: percent, estimatedSeconds: estimate, secondsLeft: left,
+                        announce: announce)
+                }
+                if alive { observe(.progress(Double(percent) / 100)) }
+                action = coordination.next(.progressWritten(alive: alive))
+            case .claimPiece:
+                claimed = try await connection.withSession("claim a piece") {
+                    try store.claimPiece(
+                        $0, ofJob: job.id, staleAfter: configuration.staleAfter,
+                        worker: "\(identity.host)/\(identity.pid)",
+                        as: Pieces.Span.self)
+                }
+                action = coordination.next(.claimed(claimed != nil))
+            case .encodeClaimed:
+                if let piece = claimed { _ = await pieces.run(piece, input: input, threads: threads, control: control) }
+                claimed = nil
+                action = coordination.next(.done)
+            case .wait:
+                try await Task.sleep(for: .seconds(1))
+                action = coordination.next(.done)
+            case .join(let stored):
+                keys = stored
+                break loop
+            case .fail(let reason):
                 await forget()
-                return try await run.fail(JobFailure(.crashed, "a piece of the video failed three times: \(failure)"))
-            }
-            if state.completed == state.total { break }
-            if control.stopRequested {
+                return try await run.fail(JobFailure(.crashed, reason))
+            case .release:
                 await forget()
                 return try await run.release()
-            }
-            // The pieces are 95 % of the job; the app hears of every ten points.
-            let percent = min(95, Int(state.progress / Double(max(1, state.total)) * 95))
-            let announce = percent / 10 > announced / 10
-            // The time left at the fleet's pace on these pieces, the join's tenth included.
-            let seconds = (ContinuousClock.now - began) / .seconds(1)
-            timeLeft.record(state.progress / Double(max(1, state.total)), at: seconds)
-            let left = timeLeft.secondsLeft(at: seconds).map { Int(($0 * 1.1).rounded(.up)) }
-            let estimate = left.map(run.expectedSeconds)
-            let alive = try await connection.withSession("write progress") {
-                try store.writeProgress(
-                    $0, job: job, progress: percent, estimatedSeconds: estimate, secondsLeft: left, announce: announce)
-            }
-            guard alive else {
+            case .takenAway:
                 await forget()
                 return try await run.takenAway()
-            }
-            if announce { announced = percent }
-            observe(.progress(Double(percent) / 100))
-            let claimed = try await connection.withSession("claim a piece") {
-                try store.claimPiece(
-                    $0, ofJob: job.id, staleAfter: configuration.staleAfter, worker: "\(identity.host)/\(identity.pid)",
-                    as: Pieces.Span.self)
-            }
-            if let claimed {
-                _ = await pieces.run(claimed, input: input, threads: threads, control: control)
-            } else {
-                try await Task.sleep(for: .seconds(1))
             }
         }
         // Every piece is stored: fetch them (and their storyboard tiles) beside the input and join
@@ -98,7 +105,7 @@ extension JobRunner {
         var files: [String] = []
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for (index, key) in state.keys.enumerated() {
+            for (index, key) in keys.enumerated() {
                 let file = folder.appendingPathComponent("\(index).mp4")
                 _ = try await storage.download(key: key, to: file, expectedSize: nil)
                 files.append(file.path)
