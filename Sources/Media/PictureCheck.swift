@@ -37,15 +37,17 @@ enum StructuralSimilarity {
     }
 }
 
-/// A few of the pictures an encoder was given, kept in grey, spread over the video, so what it
-/// made (or another encode of the same frames) can be scored against them afterwards: frame `n` of
-/// an output is frame `n` its encoder received, as no encoder here drops or adds frames.
+/// A few of the pictures an encoder was given, kept in grey with their times, spread over the
+/// video, so what it made (or another output of the same frames, a copy included) can be scored
+/// against them afterwards: each output is sought to the keyframe before a sample and decoded to
+/// the frame shown at its time, so a long video costs a few GOPs of decoding, not all of it.
 /// At most 8 pictures and 32 MB.
 final class PictureSamples {
     private let every: Int
     private let most: Int
     private var index = 0
-    private var references: [Int: Bitmap] = [:]
+    /// Seconds on the output's clock, and the picture shown then.
+    private var references: [(seconds: Double, picture: Bitmap)] = []
 
     /// For an encode of about `expectedFrames` frames of `width`×`height`.
     init(expectedFrames: Int, width: Int, height: Int) {
@@ -53,32 +55,41 @@ final class PictureSamples {
         every = max(1, expectedFrames / most)
     }
 
-    /// Keeps `frame` (the next the encoder gets) when it is one of the samples.
-    func offer(_ frame: Frame) throws(FFmpegError) {
+    /// Keeps `frame` (the next the encoder gets, shown at `seconds`) when it is one of the samples.
+    func offer(_ frame: Frame, seconds: Double) throws(FFmpegError) {
         defer { index += 1 }
         guard index % every == 0, references.count < most else { return }
-        references[index] = try Self.grey(frame)
+        references.append((seconds, try Self.grey(frame)))
     }
 
     private static func grey(_ frame: Frame) throws(FFmpegError) -> Bitmap {
         try Scaler(source: frame, width: frame.width, height: frame.height, layout: .gray).scale(frame).packedBitmap()
     }
 
-    /// The mean SSIM of the video at `path` against the samples, decoding it up to the last
-    /// sampled frame; nil when it has none of them or pictures of another size.
+    /// The mean SSIM of the video at `path` against the samples; nil when a sample's frame is not
+    /// in it, or is a picture of another size (no verdict).
     func similarity(of path: URL, limits: MediaLimits) throws -> Double? {
-        guard let last = references.keys.max() else { return nil }
+        guard !references.isEmpty else { return nil }
         let reader = try VideoFrameReader(try Probe.open(path: path.path, limits: limits), threads: 1, limits: limits)
         let frame = try Frame()
-        var (scores, index) = ([Double](), 0)
-        while index <= last, try reader.next(into: frame) {
-            if let reference = references[index] {
+        var scores: [Double] = []
+        var reached: Double?
+        for (seconds, reference) in references {
+            // Decoding on is cheaper than a seek when the sample is near (a short video).
+            if reached.map({ seconds - $0 > 5 || seconds < $0 }) ?? (seconds > 5) {
+                try reader.seek(toKeyframeBefore: reader.timestamp(atSeconds: seconds))
+            }
+            while try reader.next(into: frame), let timestamp = frame.timestamp {
+                let shown = Double(timestamp - (reader.stream.startTime ?? 0)) * reader.stream.timeBase.doubleValue
+                reached = shown
+                if shown < seconds - 0.002 { continue }
+                guard shown <= seconds + 0.002 else { return nil }
                 let picture = try Self.grey(frame)
                 guard picture.width == reference.width && picture.height == reference.height else { return nil }
                 scores.append(StructuralSimilarity.of(reference, picture))
+                break
             }
-            index += 1
         }
-        return scores.isEmpty ? nil : scores.reduce(0, +) / Double(scores.count)
+        return scores.count == references.count ? scores.reduce(0, +) / Double(scores.count) : nil
     }
 }

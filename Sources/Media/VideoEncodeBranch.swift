@@ -177,7 +177,8 @@ final class VideoEncodeBranch {
             if let timestamp = filtered.presentationTimestamp, graph.outputTimeBase != encoderTimeBase {
                 filtered.presentationTimestamp = rescale(timestamp, from: graph.outputTimeBase, to: encoderTimeBase)
             }
-            try samples?.offer(filtered)
+            try samples?.offer(
+                filtered, seconds: Double(filtered.presentationTimestamp ?? 0) * encoderTimeBase.doubleValue)
             try encoder.send(filtered)
             try drainEncoder()
         }
