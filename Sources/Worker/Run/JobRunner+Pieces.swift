@@ -14,10 +14,11 @@ extension JobRunner {
     /// reprocess or a rescue fences it off as any run, and its pieces are then forgotten (their
     /// workers notice at their next heartbeat). A piece that failed three times fails the job.
     func coordinatePieces(
-        _ run: Run, spans: [Pieces.Span], part: MediaProcessor.Part, threads: Int, control: RunControl, input: URL,
-        stills: StillsPublisher, published: [OutputRole: StoredOutput], sha256: String,
-        reuseKey: JobStore.ReuseKey?, observe: @escaping @Sendable (Event) -> Void
+        _ child: ChildRun, spans: [Pieces.Span], part: MediaProcessor.Part, published: [OutputRole: StoredOutput]
     ) async throws -> Ending {
+        let (run, threads, control, input, observe) = (
+            child.run, child.threads, child.control, child.input, child.observe
+        )
         let (job, connection, logger, store) = (run.job, run.connection, run.logger, store)
         // The rest of the type after the pieces: the stills already published are not made again.
         let rest: MediaProcessor.Part = published.values.contains { $0.file.role.isStill } ? .longPass : part
@@ -29,9 +30,7 @@ extension JobRunner {
         } catch {
             // No pieces table (or no right to it): one pass, as without pieces.
             logger.warning("could not record the pieces; encoding in one pass", metadata: ["error": "\(error)"])
-            return try await runChild(
-                run, part: rest, threads: threads, control: control, input: input, stills: stills,
-                published: published, sha256: sha256, reuseKey: reuseKey, splitting: false, observe: observe)
+            return try await runToEnd(child, part: rest, published: published, splitting: false)
         }
         guard recorded else { return try await run.takenAway() }
         logger.info("encoding in pieces", metadata: ["pieces": "\(spans.count)"])
@@ -118,10 +117,23 @@ extension JobRunner {
             await forget()
             return try await run.fail(JobFailure(.storage, "the video's pieces could not be fetched: \(error)"))
         }
-        let ending = try await runChild(
-            run, part: rest, threads: threads, control: control, input: input, stills: stills, published: published,
-            sha256: sha256, reuseKey: reuseKey, pieceWork: .join(files), progressFrom: 0.95, observe: observe)
+        let ending = try await runToEnd(
+            child, part: rest, published: published, pieceWork: .join(files), progressFrom: 0.95)
         await forget()
+        return ending
+    }
+
+    /// Runs a child that may not answer with pieces (one pass, or the join): its run's end.
+    private func runToEnd(
+        _ child: ChildRun, part: MediaProcessor.Part, published: [OutputRole: StoredOutput],
+        pieceWork: MediaProcessor.PieceWork? = nil, splitting: Bool = true, progressFrom: Double = 0
+    ) async throws -> Ending {
+        let outcome = try await runChild(
+            child, part: part, published: published, pieceWork: pieceWork, splitting: splitting,
+            progressFrom: progressFrom)
+        guard case .ended(let ending) = outcome else {
+            return try await child.run.fail(JobFailure(.internal, "the join of a video's pieces asked for pieces"))
+        }
         return ending
     }
 }

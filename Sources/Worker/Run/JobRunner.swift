@@ -3,7 +3,7 @@ import JobChild
 import JobVocabulary
 public import Logging
 import Media
-public import Observability
+import Observability
 public import Queue
 public import Storage
 
@@ -192,9 +192,35 @@ public struct JobRunner: Sendable {
         let stills = StillsPublisher(
             run: run, upload: { [self] in try await upload($0, from: $1, run: run, damage: nil) }, control: control,
             observe: observe)
-        return try await runChild(
-            run, part: part, threads: threads, control: control, input: input, stills: stills,
-            published: published, sha256: downloaded.sha256, reuseKey: reuseKey, observe: observe)
+        let child = ChildRun(
+            run: run, threads: threads, control: control, input: input, stills: stills, sha256: downloaded.sha256,
+            reuseKey: reuseKey, observe: observe)
+        switch try await runChild(child, part: part, published: published) {
+        case .ended(let ending): return ending
+        case .pieces(let spans, let published):
+            return try await coordinatePieces(child, spans: spans, part: part, published: published)
+        }
+    }
+
+    /// What every child of one run shares: the run, its slot's threads and control, the input in
+    /// the job's private folder, the stills publisher, the input's hash, the reuse key it makes,
+    /// and who hears of its events.
+    struct ChildRun {
+        let run: Run
+        let threads: Int
+        let control: RunControl
+        let input: URL
+        let stills: StillsPublisher
+        let sha256: String
+        let reuseKey: JobStore.ReuseKey?
+        let observe: @Sendable (Event) -> Void
+    }
+
+    /// How a run's child ended: the run's end, or a long video's pieces to coordinate (with the
+    /// stills published so far).
+    enum ChildOutcome {
+        case ended(Ending)
+        case pieces([Pieces.Span], published: [OutputRole: StoredOutput])
     }
 
     /// How much of `job` this run does, and the stills an earlier first look stored. In the fast
@@ -214,13 +240,16 @@ public struct JobRunner: Sendable {
     }
 
     /// Runs the job's child for `part`, then records what it made. A long video's child may
-    /// answer with its pieces instead (`pieceWork` `.split`): the run then coordinates them.
+    /// answer with its pieces instead (`pieceWork` `.split`, unless `splitting` is off), for the
+    /// caller to coordinate.
     func runChild(
-        _ run: Run, part: MediaProcessor.Part, threads: Int, control: RunControl, input: URL,
-        stills: StillsPublisher, published: [OutputRole: StoredOutput], sha256: String,
-        reuseKey: JobStore.ReuseKey?, pieceWork: MediaProcessor.PieceWork? = nil, splitting: Bool = true,
-        progressFrom: Double = 0, observe: @escaping @Sendable (Event) -> Void
-    ) async throws -> Ending {
+        _ child: ChildRun, part: MediaProcessor.Part, published: [OutputRole: StoredOutput],
+        pieceWork: MediaProcessor.PieceWork? = nil, splitting: Bool = true, progressFrom: Double = 0
+    ) async throws -> ChildOutcome {
+        let (run, threads, control, input, stills, sha256, reuseKey, observe) = (
+            child.run, child.threads, child.control, child.input, child.stills, child.sha256, child.reuseKey,
+            child.observe
+        )
         let job = run.job
         let outputs = input.deletingLastPathComponent().appendingPathComponent("out", isDirectory: true)
         let work = ChildWork(configuration: configuration)
@@ -262,7 +291,7 @@ public struct JobRunner: Sendable {
                 }
             },
             alongside: { state in await run.beat(state: state, control: control, from: progressFrom) })
-        guard case .ended(let exit, let state, _) = outcome else { return try await run.release() }
+        guard case .ended(let exit, let state, _) = outcome else { return .ended(try await run.release()) }
         let publishedNow = await stills.finished()
         let childTime = ContinuousClock.now - childStarted
         metrics.stage("process", duration: childTime)
@@ -270,46 +299,50 @@ public struct JobRunner: Sendable {
             metrics.realtimeFactor(type: job.processingType, Double(durationMs) / 1000 / childTime.inSeconds)
         }
 
-        if control.fenced { return try await run.takenAway() }
-        if control.stopRequested { return try await run.release() }
+        if control.fenced { return .ended(try await run.takenAway()) }
+        if control.stopRequested { return .ended(try await run.release()) }
         // A child past its wall-clock deadline that the CPU limit stopped first (a loaded host,
         // where the deadline's timer ran late) timed out all the same.
         let pastDeadline = childTime.inSeconds >= configuration.jobTimeout
         switch exit {
         case .timedOut,
             .signalled(SIGXCPU) where pastDeadline:
-            return try await run.fail(
-                JobFailure(.timeout, "processing took longer than its time budget and was stopped"))
+            return .ended(
+                try await run.fail(
+                    JobFailure(.timeout, "processing took longer than its time budget and was stopped")))
         case .signalled(SIGXCPU):
-            return try await run.fail(
-                JobFailure(
-                    .limitsExceeded,
-                    "decoding the video needed more CPU time than its duration allows; re-export it, or reprocess it "
-                        + "on a host with a larger MEDIA_WORKER_JOB_TIMEOUT"))
+            return .ended(
+                try await run.fail(
+                    JobFailure(
+                        .limitsExceeded,
+                        "decoding the video needed more CPU time than its duration allows; re-export it, or reprocess it "
+                            + "on a host with a larger MEDIA_WORKER_JOB_TIMEOUT")))
         case .signalled(let signal):
-            return try await run.fail(
-                JobFailure(
-                    .crashed, "the media process died with signal \(signal) (\(String(cString: strsignal(signal))))"))
+            return .ended(
+                try await run.fail(
+                    JobFailure(
+                        .crashed, "the media process died with signal \(signal) (\(String(cString: strsignal(signal))))"
+                    )))
         case .stopped:
-            return try await run.release()
+            return .ended(try await run.release())
         case .exited(let status):
             if let report = state.report, status == 0 {
                 if part == .firstLook {
-                    return try await park(run, report: report, directory: outputs, sha256: sha256, observe: observe)
+                    return .ended(
+                        try await park(run, report: report, directory: outputs, sha256: sha256, observe: observe))
                 }
                 if let spans = report.pieces {
-                    return try await coordinatePieces(
-                        run, spans: spans, part: part, threads: threads, control: control, input: input,
-                        stills: stills, published: published.merging(publishedNow) { $1 }, sha256: sha256,
-                        reuseKey: reuseKey, observe: observe)
+                    return .pieces(spans, published: published.merging(publishedNow) { $1 })
                 }
-                return try await finish(
-                    run, report: report, directory: outputs, stored: published.merging(publishedNow) { $1 },
-                    sha256: sha256, reuseKey: reuseKey)
+                return .ended(
+                    try await finish(
+                        run, report: report, directory: outputs, stored: published.merging(publishedNow) { $1 },
+                        sha256: sha256, reuseKey: reuseKey))
             }
-            if let failure = state.failure { return try await run.fail(failure) }
-            return try await run.fail(
-                JobFailure(.crashed, "the media process exited with status \(status) and no report"))
+            if let failure = state.failure { return .ended(try await run.fail(failure)) }
+            return .ended(
+                try await run.fail(
+                    JobFailure(.crashed, "the media process exited with status \(status) and no report")))
         }
     }
 }
