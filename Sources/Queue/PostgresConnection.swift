@@ -23,10 +23,18 @@ public struct StatementLimits: Sendable, Equatable {
     /// app's locks, since every query of the app would queue behind it while it waits.
     public static let migration = StatementLimits(statementTimeout: .zero, lockTimeout: .seconds(10))
 
-    /// `BEGIN` and both limits, one round trip (a constant string: milliseconds only).
+    /// How long a transaction may sit idle between its statements before the server ends the
+    /// session: as long as a statement may run (a minute without a statement limit). Ours never
+    /// pause, so only a frozen or cut-off worker meets it, and its row locks (a heartbeat's, a
+    /// claim's) go with its session: rescue skips locked rows, so a worker stopped between an
+    /// UPDATE and its COMMIT would otherwise keep its job from ever being rescued.
+    var idleInTransaction: Duration { statementTimeout > .zero ? statementTimeout : .seconds(60) }
+
+    /// `BEGIN` and the limits, one round trip (a constant string: milliseconds only).
     var begin: String {
         "BEGIN; SET LOCAL statement_timeout = \(max(0, statementTimeout.inMilliseconds)); "
-            + "SET LOCAL lock_timeout = \(max(0, lockTimeout.inMilliseconds))"
+            + "SET LOCAL lock_timeout = \(max(0, lockTimeout.inMilliseconds)); "
+            + "SET LOCAL idle_in_transaction_session_timeout = \(idleInTransaction.inMilliseconds)"
     }
 }
 

@@ -61,6 +61,46 @@ struct SharedDatabaseTests {
         await worker.close()
     }
 
+    /// A worker frozen (SIGSTOP, a paused VM) between a heartbeat's UPDATE and its COMMIT holds
+    /// the job's row; rescue skips locked rows. The server ends a transaction idle for longer than
+    /// a statement may run, so the row is free again and the job is rescued.
+    @Test func aFrozenTransactionLetsGoOfItsRows() async throws {
+        let url = try await TestDatabase.create()
+        let id = try await insertJob(url)
+        _ = try await TestDatabase.query(
+            url,
+            "UPDATE video_processing SET status = 'PROCESSING', \"updatedAt\" = now() - interval '1 hour' WHERE id = $1",
+            [String(id)])
+        let limits = StatementLimits(statementTimeout: .milliseconds(1500), lockTimeout: .milliseconds(250))
+        let frozen = PostgresConnection(
+            url: url, label: "frozen", logger: .init(label: "test"), reconnectPatience: .zero, limits: limits)
+        defer { Task { await frozen.close() } }
+        let rescuer = PostgresConnection(url: url, label: "rescuer", logger: .init(label: "test"))
+        defer { Task { await rescuer.close() } }
+        let rescue = { @Sendable in
+            try await rescuer.withSession("rescue") {
+                try JobStore().rescueStale($0, staleAfter: 60, maxAttempts: 3, host: "h", pid: 1).map(\.id)
+            }
+        }
+        let passedBy = Box()
+        let ended: Void? = try? await frozen.withSession("freeze in a transaction") { session in
+            try session.transaction("heartbeat, then frozen") {
+                try session.execute("UPDATE video_processing SET progress = 5 WHERE id = $1", [String(id)])
+                // Frozen: rescue passes the row by while the session idles in its transaction.
+                let semaphore = DispatchSemaphore(value: 0)
+                Task {
+                    passedBy.ids = try? await rescue()
+                    semaphore.signal()
+                }
+                semaphore.wait()
+                Thread.sleep(forTimeInterval: 2.5)
+            }
+        }
+        #expect(passedBy.ids == [])
+        #expect(ended == nil, "the server kept a transaction idle for 2.5 s")
+        #expect(try await rescue() == [id])
+    }
+
     /// `sslmode=verify-full` with the right CA connects over TLS (and `doctor` says so); with a CA
     /// that did not sign the server's certificate it fails at once, saying what to fix.
     @Test func tlsIsVerifiedAndAnUntrustedServerIsRefused() async throws {
@@ -97,4 +137,9 @@ struct SharedDatabaseTests {
         #expect(report.contains("✔ tls               TLSv1.3 ("), "\(report)")
         #expect(report.contains("to localhost"))
     }
+}
+
+/// A value set on one thread and read on another, after a semaphore ordered them.
+private final class Box: @unchecked Sendable {
+    var ids: [Int]?
 }
