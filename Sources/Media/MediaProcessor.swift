@@ -136,10 +136,9 @@ public enum MediaProcessor {
             "probed input", metadata: ["container": "\(opened.info.container)", "codec": "\(opened.info.video.codec)"])
         probed(opened.info)
         progress(0.02)
-        // The profile's settings, at most at the rate the upload itself spends on its picture.
-        let (encoding, av1Encoding) = (
-            request.profile.encoding.fitted(to: opened.info), request.profile.av1Encoding.fitted(to: opened.info)
-        )
+        // What the request does with this input, decided before any decoding.
+        let media = MediaPlan(request, info: opened.info)
+        let (encoding, storyboard) = (media.encoding, media.storyboard)
         func scaled(_ fraction: Double) { progress(0.02 + 0.97 * fraction) }
         // The CPU budget is kept here, where the work is, so going over it ends as a clean
         // failure (outputs removed); the kernel's RLIMIT_CPU is only the backstop.
@@ -172,12 +171,6 @@ public enum MediaProcessor {
                 elapsedMs: Int((ContinuousClock.now - started) / .milliseconds(1)), damage: damage, pieces: pieces,
                 variantLeftOut: variantLeftOut)
         }
-        // FULL_PROCESSING of a long enough video scrubs: its storyboard's plan, for the whole video.
-        let storyboard =
-            request.type == .fullProcessing && request.part != .efficientVariant
-            ? request.storyboardAfter.flatMap {
-                StoryboardPlan.forVideo(seconds: Double(opened.info.durationMs ?? 0) / 1000, after: $0)
-            } : nil
         if case .encode(let span) = request.pieceWork {
             // One piece of a long video, for the worker that claimed it, with its storyboard tiles.
             let piece = staging.appendingPathComponent(Pieces.fileName)
@@ -217,13 +210,12 @@ public enum MediaProcessor {
                 break
             }
             // A budget the video cannot fit is refused before any work (the stills included).
-            let byteBudget = request.maxBytes.flatMap { maxBytes in
-                request.type == .preview
-                    ? nil : ByteBudget(maxBytes: maxBytes, statistics: staging.appendingPathComponent("x264"))
+            let byteBudget = media.maxBytes.map {
+                ByteBudget(maxBytes: $0, statistics: staging.appendingPathComponent("x264"))
             }
             try byteBudget?.check(opened.info, encoding: encoding)
             var input = opened
-            let early = request.type == .fullProcessing && request.stillsFirst && request.part == .whole
+            let early = media.stillsFirst
             // A failure from here on leaves nothing behind, the stills handed over early included.
             var finished = false
             defer {
@@ -244,12 +236,7 @@ public enum MediaProcessor {
                 stillsReady(stills)
                 input = try Probe.open(path: request.inputPath, limits: request.limits)
             }
-            if case .split(let seconds, let after) = request.pieceWork, byteBudget == nil,
-                request.part != .efficientVariant, request.type != .preview,
-                Double(opened.info.durationMs ?? 0) / 1000 >= after,
-                Pieces.worthSplitting(
-                    opened, seconds: seconds, encoding: encoding, allowCopy: request.allowRemux)
-            {
+            if let seconds = media.splitSeconds {
                 // A long video for the fleet: its cut points (and the stills, when they came
                 // first); the rest is made once its pieces are. One piece is one pass.
                 let spans = try Pieces.spans(
@@ -260,25 +247,11 @@ public enum MediaProcessor {
                     return report(Dictionary(uniqueKeysWithValues: stills.map { ($0.role, $0) }), pieces: spans)
                 }
             }
-            var plan = SinglePass.Plan(
-                main: request.type == .preview ? nil : encoding,
-                preview: request.type != .compression,
-                thumbnails: request.type == .fullProcessing && request.part == .whole && !early,
-                allowRemux: request.allowRemux, efficientVariant: request.efficientVariant,
-                variantEncoding: av1Encoding)
-            if request.part == .efficientVariant {
-                plan = SinglePass.Plan(
-                    main: encoding, preview: false, thumbnails: false, allowRemux: false,
-                    efficientVariant: .always, variantEncoding: av1Encoding, variantOnly: true,
-                    variantSmallerThan: request.variantSmallerThan,
-                    variantComparedWith: request.variantComparedWith.map { URL(fileURLWithPath: $0) })
-            }
+            var plan = media.pass
             byteBudget?.prepare(&plan, uploadBytes: opened.info.sizeBytes)
-            plan.storyboard = storyboard
             // The audio's loudness, measured from the audio alone before the one decode of the
             // video; every output with sound (pieces included; a preview is muted) gets the same gain.
-            let levelled = plan.main != nil && opened.audioStream != nil ? request.loudnessTarget : nil
-            let loudness = try levelled.flatMap { target throws(MediaError) in
+            let loudness = try media.loudnessTarget.flatMap { target throws(MediaError) in
                 try LoudnessScan.level(path: request.inputPath, limits: request.limits, target: target) {
                     () throws(MediaError) in try budgeted(0)
                 }
@@ -292,13 +265,10 @@ public enum MediaProcessor {
                     files, source: request.inputPath, encoding: main, allowCopy: request.allowRemux,
                     audioGainDB: plan.audioGainDB, directory: staging, limits: request.limits, logger: logger)
                 plan.storyboardPieces = Pieces.tiles(beside: files)
-            } else if byteBudget == nil, request.part != .efficientVariant, let main = plan.main,
-                Pieces.worthSplitting(
-                    opened, seconds: request.pieceSeconds, encoding: main, allowCopy: request.allowRemux)
-            {
+            } else if let seconds = media.localPieceSeconds, let main = plan.main {
                 let share = plan.preview || plan.thumbnails ? 0.9 : 1
                 let made = try Pieces.encodeAll(
-                    path: request.inputPath, seconds: request.pieceSeconds ?? 0, encoding: main,
+                    path: request.inputPath, seconds: seconds, encoding: main,
                     allowCopy: request.allowRemux, audioGainDB: plan.audioGainDB, directory: staging,
                     threads: request.threads, limits: request.limits, storyboard: storyboard, logger: logger
                 ) { fraction throws(MediaError) in try budgeted(fraction * share) }

@@ -289,12 +289,12 @@ public enum Pieces {
 
     /// Whether `opened` is made in pieces of `seconds`: when it lasts at least two pieces and its
     /// video is encoded (a video that can be copied costs no encode to spread).
-    static func worthSplitting(_ opened: Probe.Opened, seconds: Double?, encoding: VideoEncoding, allowCopy: Bool)
+    static func worthSplitting(_ info: MediaInfo, seconds: Double?, encoding: VideoEncoding, allowCopy: Bool)
         -> Bool
     {
-        guard let seconds, seconds > 0, let duration = opened.info.durationMs else { return false }
+        guard let seconds, seconds > 0, let duration = info.durationMs else { return false }
         return Double(duration) / 1000 >= 2 * seconds
-            && !(allowCopy && CopyCheck(opened.info, encoding: encoding).videoFitsPicture)
+            && !(allowCopy && CopyCheck(info, encoding: encoding).videoFitsPicture)
     }
 
     /// The main video of `path` made in pieces of about `seconds`, one after another, then the
