@@ -47,8 +47,6 @@ final class AudioEncodeBranch {
     /// output's timeline: the first frame's sets where the audio starts; the rest follow on without
     /// gaps, as AAC needs, unless the source's timestamps drift from the samples it holds.
     func consume(_ frame: Frame, startSeconds: Double) throws(MediaError) {
-        // A frame a damaged packet decoded into nonsense (no rate, no channels) is skipped.
-        guard frame.isPlausibleAudio else { return }
         // Sound from before the first picture is left out: the output starts with the picture,
         // and what is heard stays with what is seen (a frame reaching past zero is kept whole).
         if nextTimestamp == nil && startSeconds + frame.sampleDuration <= 0 { return }
@@ -103,15 +101,5 @@ final class AudioEncodeBranch {
         while try encoder.receive(into: packet) == .packet {
             try container.write(packet, stream: streamIndex, timeBase: encoder.timeBase)
         }
-    }
-}
-
-extension Frame {
-    /// Audio a damaged packet did not decode into nonsense: a known rate, 1 to 64 channels, and
-    /// float samples within 12 dB of full scale (a damaged AAC frame can decode into samples
-    /// thousands of times full scale: a burst of noise, not sound).
-    var isPlausibleAudio: Bool {
-        sampleDuration > 0 && (1...64).contains(channelCount)
-            && withFloatPlanes { planes in planes.allSatisfy { plane in plane.allSatisfy { abs($0) <= 4 } } }
     }
 }

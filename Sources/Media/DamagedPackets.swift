@@ -97,14 +97,32 @@ extension StreamDecoder {
                     break
                 }
                 guard output == .frame else { break }
-                if frame.sampleCount > 0 && !frame.isPlausibleAudio {
-                    // Sound a damaged packet decoded into: noise far past full scale, or none.
-                    try damage.skip(.invalidData("the audio decoder"), at: packet?.timestamp)
-                    continue
+                if frame.width == 0 {
+                    // Audio: an empty frame holds nothing to hear; sound a damaged packet decoded
+                    // into (no rate, no channels, noise far past full scale) is refused. Every
+                    // consumer of decoded audio gets frames from here alone.
+                    guard frame.sampleCount > 0 else {
+                        damage.decoded(at: frame.timestamp)
+                        continue
+                    }
+                    guard frame.isPlausibleAudio else {
+                        try damage.skip(.invalidData("the audio decoder"), at: packet?.timestamp)
+                        continue
+                    }
                 }
                 damage.decoded(at: frame.timestamp)
                 try take()
             }
         }
+    }
+}
+
+extension Frame {
+    /// Audio a damaged packet did not decode into nonsense: a known rate, 1 to 64 channels, and
+    /// float samples within 12 dB of full scale (a damaged AAC frame can decode into samples
+    /// thousands of times full scale: a burst of noise, not sound).
+    fileprivate var isPlausibleAudio: Bool {
+        sampleDuration > 0 && (1...64).contains(channelCount)
+            && withFloatPlanes { planes in planes.allSatisfy { plane in plane.allSatisfy { abs($0) <= 4 } } }
     }
 }

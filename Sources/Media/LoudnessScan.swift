@@ -48,8 +48,6 @@ enum LoudnessScan {
                 if packets % 64 == 0 { try checkBudget() }
             }
         ) { frame in
-            // A frame a damaged packet decoded into nonsense is skipped, as the encode skips it.
-            guard frame.isPlausibleAudio else { return }
             try resampler.push(frame)
             try measure(flushing: false)
         }

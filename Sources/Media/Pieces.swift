@@ -97,7 +97,7 @@ public enum Pieces {
         }
         // Pieces are found again by seeking to their times: timestamps that restart or leap
         // (`TimestampContinuity`) name two places at once, so such a video is one pass.
-        if !continuity.jumps.isEmpty { return [Span(start: 0, end: nil, onKeyframe: true, decodeFrom: 0)] }
+        if continuity.jumpCount > 0 { return [Span(start: 0, end: nil, onKeyframe: true, decodeFrom: 0)] }
         while cuts.count > 1, let final = cuts.last, last - final.time < length / 2 { cuts.removeLast() }
         while cuts.reduce(0, { $0 + $1.leadIn }) > Int64(Double(last) * leadInShare),
             let costliest = cuts.indices.dropFirst().max(by: { cuts[$0].leadIn < cuts[$1].leadIn })
@@ -162,15 +162,29 @@ public enum Pieces {
         return tiles?.piece
     }
 
-    /// The extension of a piece file's storyboard tiles, kept beside it under its name.
-    public static let tilesExtension = "tiles"
+    /// Where a piece file's storyboard tiles are kept: beside it, under its name (`3.mp4`,
+    /// `3.tiles`).
+    public static func tilesFile(ofPiece path: String) -> String {
+        URL(fileURLWithPath: path).deletingPathExtension().appendingPathExtension("tiles").path
+    }
 
-    /// Where a piece file's storyboard tiles are kept beside it.
-    static func tilesFile(of piece: URL) -> URL { piece.deletingPathExtension().appendingPathExtension(tilesExtension) }
+    static func tilesFile(of piece: URL) -> URL { URL(fileURLWithPath: tilesFile(ofPiece: piece.path)) }
 
-    /// The storyboard tiles kept beside each of `pieces`, in order; nil when any has none.
+    /// The most a piece's tiles can weigh: every tile of a storyboard at the largest size, and
+    /// their header. A larger file is no piece's and is not read.
+    static let largestTilesFile =
+        StoryboardPlan.maxTiles * StoryboardPlan.tileMaxSide * StoryboardPlan.tileMaxSide * 3 + (64 << 10)
+
+    /// The storyboard tiles kept beside each of `pieces`, in order; nil when any has none (or
+    /// more than a piece's tiles can weigh).
     static func tiles(beside pieces: [URL]) -> [[UInt8]]? {
-        let tiles = pieces.map { piece in (try? Data(contentsOf: tilesFile(of: piece))).map { [UInt8]($0) } }
+        let tiles = pieces.map { piece -> [UInt8]? in
+            let file = tilesFile(of: piece)
+            guard let size = try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int,
+                size <= largestTilesFile
+            else { return nil }
+            return (try? Data(contentsOf: file)).map { [UInt8]($0) }
+        }
         return tiles.contains { $0 == nil } ? nil : tiles.compactMap { $0 }
     }
 

@@ -334,8 +334,7 @@ final class SinglePass {
         result.variant = try finishVariant(mainPath: result.mainPath)
         if let variantLeftOut { result.mainEncoder?.why.append("\(variantRole.rawValue) left out: \(variantLeftOut)") }
         result.variantLeftOut = variantLeftOut
-        if !continuity.jumps.isEmpty {
-            let times = continuity.jumps.map { String(format: "%.2f s", $0) }.joined(separator: ", ")
+        if let times = continuity.jumpsDescription {
             logger.info("the input's timestamps jump: what follows plays after it", metadata: ["at": "\(times)"])
             result.mainEncoder?.why.append("the input's timestamps jump at \(times): what follows plays after it")
         }

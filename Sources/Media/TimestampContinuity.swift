@@ -16,8 +16,11 @@ struct TimestampContinuity {
     /// (microseconds, on the mended clock).
     private var expected: [Int: Int64] = [:]
     private var reached: [Int: Int64] = [:]
-    /// Where, in seconds from the first packet, the input's timestamps jumped.
-    private(set) var jumps: [Double] = []
+    /// How often the input's timestamps jumped, and where the first few did (seconds from the
+    /// first packet): a crafted stream may jump at every packet, and the report names a few.
+    private(set) var jumpCount = 0
+    private var firstJumps: [Double] = []
+    private static let jumpsNamed = 5
     private var start: Int64?
 
     /// For `file`, whose video is stream `video`.
@@ -37,11 +40,20 @@ struct TimestampContinuity {
             if abs(delta) > 10_000_000 || time + 100_000 < latest {
                 offset -= delta
                 time -= delta
-                jumps.append(Double(next - (start ?? 0)) / 1_000_000)
+                jumpCount += 1
+                if firstJumps.count < Self.jumpsNamed { firstJumps.append(Double(next - (start ?? 0)) / 1_000_000) }
             }
         }
         if offset != 0 { packet.shift(by: rescale(offset, from: microsecondTimeBase, to: timeBase)) }
         expected[stream] = time + max(0, rescale(packet.duration, from: timeBase, to: microsecondTimeBase))
         reached[stream] = max(reached[stream] ?? time, time)
+    }
+
+    /// Where the timestamps jumped, for the report ("1.93 s", "1.93 s, 3.87 s and 40 more"); nil
+    /// when they never did.
+    var jumpsDescription: String? {
+        guard jumpCount > 0 else { return nil }
+        let named = firstJumps.map { String(format: "%.2f s", $0) }.joined(separator: ", ")
+        return jumpCount > firstJumps.count ? "\(named) and \(jumpCount - firstJumps.count) more" : named
     }
 }

@@ -96,7 +96,7 @@ extension JobStore {
                 operation: "read the source job's input"
             ).first
         else {
-            try finishVariantWork(session, work, status: "FAILED", error: "the result it was to extend is gone")
+            try finishVariantWork(session, work, status: .failed, error: "the result it was to extend is gone")
             return nil
         }
         return VariantSource(inputStorageKey: try input.require("key"), kept: found.result)
@@ -120,15 +120,15 @@ extension JobStore {
             """, work.key.parameters + [work.token], operation: "give variant work back")
     }
 
-    /// Ends claimed work as `status` (`COMPLETED`, `FAILED`, or `PENDING` to try again).
-    public func finishVariantWork(_ session: PostgresSession, _ work: VariantWork, status: String, error: String?)
+    /// Ends claimed work as `status` (completed, failed, or pending to try again).
+    public func finishVariantWork(_ session: PostgresSession, _ work: VariantWork, status: JobStatus, error: String?)
         throws
     {
         try session.execute(
             """
             UPDATE \(tables.variants) SET "status" = $6, "error" = $7, "token" = NULL, "updatedAt" = \(Self.now)
             WHERE \(variantFence)
-            """, work.key.parameters + [work.token, status, error], operation: "end variant work")
+            """, work.key.parameters + [work.token, status.rawValue, error], operation: "end variant work")
     }
 
     /// Adds a made variant, in one transaction fenced by the claim: the kept result becomes

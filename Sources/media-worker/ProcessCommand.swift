@@ -73,7 +73,7 @@ struct ProcessCommand: ParsableCommand {
     @Option(
         name: .customLong("storyboard-after"),
         help: ArgumentHelp(
-            "FULL_PROCESSING of a video at least this long also makes a storyboard for scrubbing (storyboard.jpg "
+            "FULL_PROCESSING of a video at least this long also makes a storyboard for scrubbing (storyboard.webp "
                 + "and its WebVTT cues); 0: never.", valueName: "seconds"))
     var storyboardAfter: Double = 30
 

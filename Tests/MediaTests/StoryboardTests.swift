@@ -162,7 +162,7 @@ struct StoryboardTests {
         #expect(apart.vtt == whole.vtt && apart.sprite == whole.sprite)
 
         for piece in pieces {
-            try FileManager.default.removeItem(at: piece.deletingPathExtension().appendingPathExtension("tiles"))
+            try FileManager.default.removeItem(atPath: Pieces.tilesFile(ofPiece: piece.path))
         }
         let (fromKeyframes, keyframeDirectory) = try run(.join(pieces.map(\.path)), into: "join-keyframes")
         let starts = try cues(try storyboard(fromKeyframes, in: keyframeDirectory).vtt).map(\.start)

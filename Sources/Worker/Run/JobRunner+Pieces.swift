@@ -111,7 +111,7 @@ extension JobRunner {
                 // Its storyboard tiles, when it made some; without them the join takes keyframes.
                 _ = try? await storage.download(
                     key: OutputKeys.tiles(ofPiece: key),
-                    to: file.deletingPathExtension().appendingPathExtension(Pieces.tilesExtension), expectedSize: nil)
+                    to: URL(fileURLWithPath: Pieces.tilesFile(ofPiece: file.path)), expectedSize: nil)
             }
         } catch {
             await forget()

@@ -102,7 +102,7 @@ public struct PieceRunner: Sendable {
         let key = OutputKeys.piece(jobId: piece.jobId, token: piece.run, index: piece.index, claim: piece.token)
         do {
             try await storage.upload(file, key: key, contentType: "video/mp4")
-            let tiles = file.deletingPathExtension().appendingPathExtension(Pieces.tilesExtension)
+            let tiles = URL(fileURLWithPath: Pieces.tilesFile(ofPiece: file.path))
             if FileManager.default.fileExists(atPath: tiles.path) {
                 try await storage.upload(
                     tiles, key: OutputKeys.tiles(ofPiece: key), contentType: "application/octet-stream")

@@ -48,7 +48,7 @@ public struct VariantRunner: Sendable {
                 "read the variant's source", { try store.variantSource($0, work, as: KeptResult.self) })
         else { return .failed }
         guard source.kept.outputs[.videoAv1] == nil, let video = source.kept.outputs[.video] else {
-            try await end(work, status: "COMPLETED", error: nil)
+            try await end(work, status: .completed, error: nil)
             return .completed
         }
         let folder: WorkFolder
@@ -120,7 +120,7 @@ public struct VariantRunner: Sendable {
         }
         guard let file = processed.outputs[.videoAv1] else {
             try await end(
-                work, status: "COMPLETED", error: "video_av1 left out: \(processed.variantLeftOut ?? "not made")")
+                work, status: .completed, error: "video_av1 left out: \(processed.variantLeftOut ?? "not made")")
             return .completed
         }
         if let problem = OutputCheck.problem(with: file, in: outputs) {
@@ -156,7 +156,7 @@ public struct VariantRunner: Sendable {
         return recorded ? .completed : .fencedOff
     }
 
-    private func end(_ work: JobStore.VariantWork, status: String, error: String?) async throws {
+    private func end(_ work: JobStore.VariantWork, status: JobStatus, error: String?) async throws {
         let store = store
         try await database.withSession("end variant work") {
             try store.finishVariantWork($0, work, status: status, error: error)
@@ -171,7 +171,7 @@ public struct VariantRunner: Sendable {
     /// A failed attempt: tried again later, three attempts at most.
     private func fail(_ work: JobStore.VariantWork, _ reason: String) async throws -> Ending {
         logger.warning("variant work failed", metadata: ["error": "\(reason)"])
-        try await end(work, status: work.attempt >= JobStore.backgroundAttempts ? "FAILED" : "PENDING", error: reason)
+        try await end(work, status: work.attempt >= JobStore.backgroundAttempts ? .failed : .pending, error: reason)
         return .failed
     }
 }
