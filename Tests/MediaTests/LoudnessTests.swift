@@ -78,7 +78,7 @@ extension LoudnessLevel {
 /// Every output's audio at −16 LUFS (± 1 LU) with its true peak at most −1.5 dBTP, as FFmpeg's
 /// own EBU R128 meter hears the written file: loud and quiet uploads levelled, room tone left as
 /// it is, an upload already level left alone, a long video in pieces levelled once for the whole.
-@Suite("Loudness levelling")
+@Suite("Loudness levelling", .oneAtATime)
 struct LoudnessTests {
     private func compressed(
         _ file: String, target: Double? = LoudnessLevel.target, pieceSeconds: Double? = nil

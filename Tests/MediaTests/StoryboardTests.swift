@@ -30,7 +30,7 @@ struct StoryboardRules {
 /// The storyboard of FULL_PROCESSING: each tile is the frame the independent judge decodes at its
 /// cue's time (closer to it than to the frames an interval away), the cues parse, and the sprite
 /// stays small.
-@Suite("Storyboards")
+@Suite("Storyboards", .oneAtATime)
 struct StoryboardTests {
     /// Runs FULL_PROCESSING on `file` with storyboards from `after` seconds, in pieces or not.
     private func processed(

@@ -104,7 +104,7 @@ struct SharedDatabaseTests {
     /// `sslmode=verify-full` with the right CA connects over TLS (and `doctor` says so); with a CA
     /// that did not sign the server's certificate it fails at once, saying what to fix.
     @Test func tlsIsVerifiedAndAnUntrustedServerIsRefused() async throws {
-        let cluster = try TestDatabase.tlsCluster()
+        let cluster = try await onOwnThread { try TestDatabase.tlsCluster() }
         let trusted = PostgresConnection(
             url: cluster.url(rootCertificate: cluster.ca), label: "tls", logger: .init(label: "test"),
             reconnectPatience: .seconds(5))
@@ -127,7 +127,7 @@ struct SharedDatabaseTests {
         #expect(error.description.contains("check that sslrootcert in DATABASE_URL names the CA"))
         #expect(ContinuousClock.now - started < .seconds(10), "not retried for the 30 s a lost server gets")
 
-        let doctor = try runProgram(
+        let doctor = try await runProgramAsync(
             Fixtures.executable, ["doctor"],
             environment: [
                 "PATH": "/usr/bin:/bin", "DATABASE_URL": cluster.url(rootCertificate: cluster.ca),

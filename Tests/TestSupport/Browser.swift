@@ -18,9 +18,10 @@ public enum Browser {
     }
 
     /// The page's DOM after `budget` ms of virtual time.
-    public static func dom(_ url: String, budget: Int = 8000) throws -> String {
+    public static func dom(_ url: String, budget: Int = 8000) async throws -> String {
         guard let executable else { throw TestSupportError("chromium is not installed") }
-        let result = try runProgram(executable, arguments(["--dump-dom", url], budget: budget), timeout: 120)
+        let result = try await runProgramAsync(
+            executable, arguments(["--dump-dom", url], budget: budget), timeout: 120)
         return String(decoding: result.stdout, as: UTF8.self)
     }
 
@@ -28,10 +29,10 @@ public enum Browser {
     public static func screenshot(
         _ url: String, to file: URL, width: Int = 1300, height: Int = 1800, budget: Int = 5000
     )
-        throws
+        async throws
     {
         guard let executable else { throw TestSupportError("chromium is not installed") }
-        _ = try runProgram(
+        _ = try await runProgramAsync(
             executable,
             arguments(["--window-size=\(width),\(height)", "--screenshot=\(file.path)", url], budget: budget),
             timeout: 120)
@@ -139,6 +140,9 @@ public final class DevTools {
                 pending.removeSubrange(pending.startIndex...end)
                 return (try JSONSerialization.jsonObject(with: Data(message)) as? [String: Any]) ?? [:]
             }
+            // A browser that stops answering fails its test instead of holding the run.
+            var ready = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 60_000) > 0 else { throw TestSupportError("chromium did not answer for 60 s") }
             let count = read(output, &chunk, chunk.count)
             guard count > 0 else { throw TestSupportError("chromium closed its pipe") }
             pending.append(contentsOf: chunk[0..<count])

@@ -195,16 +195,20 @@ public struct BackgroundProgram: Sendable {
     }
 }
 
-/// `runProgram` on a dispatch thread, so a long program never holds one of Swift's few
-/// cooperative threads (other tests' tasks must keep running meanwhile).
-public func runProgramAsync(
-    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil
-) async throws -> ProgramResult {
+/// Runs `body` on a thread of its own and waits for it without holding one of Swift's few
+/// cooperative threads (one per core): for work that blocks (a program, a browser, a polling loop),
+/// so that other tests' tasks, and the daemons some of them run in this process, keep running.
+public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
-            continuation.resume(with: Result { try runProgram(executable, arguments, environment: environment) })
-        }
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
+}
+
+/// `runProgram` on a thread of its own (see `onOwnThread`).
+public func runProgramAsync(
+    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, timeout: Double = 300
+) async throws -> ProgramResult {
+    try await onOwnThread { try runProgram(executable, arguments, environment: environment, timeout: timeout) }
 }
 
 /// Starts `executable` with stdin from /dev/null and stdout/stderr opened at the given paths with

@@ -48,7 +48,8 @@ public enum TestDatabase {
     /// A cluster of its own (for a test that restarts it): its URI for a migrated database
     /// `media_worker`, and a function that restarts the server. Stopped at exit.
     public static func privateCluster() async throws -> PrivateCluster {
-        let (directory, port) = try startCluster(label: "private-\(UUID().uuidString.prefix(8))")
+        let label = "private-\(UUID().uuidString.prefix(8))"
+        let (directory, port) = try await onOwnThread { try startCluster(label: label) }
         let server = { (database: String) in "postgresql:///\(database)?host=\(directory)&port=\(port)&user=postgres" }
         let admin = PostgresConnection(url: server("postgres"), label: "test-admin", logger: .init(label: "test"))
         _ = try await admin.withSession("create a database") {

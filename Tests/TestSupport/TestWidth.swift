@@ -1,5 +1,12 @@
 import Foundation
+import Media
 public import Testing
+
+/// FFmpeg's libraries print on stderr at their default level (every x264 encode a dozen lines of
+/// statistics, every edit list a warning): megabytes over the suite, which drown what failed. The
+/// daemon and its children silence them at start-up; the tests, which run media work in their own
+/// process, do so the first time a media or daemon suite runs.
+private let ffmpegQuiet: Void = FFmpegLog.setLevel(.quiet)
 
 /// For suites whose tests block their thread with media work (synchronous `MediaProcessor.run`,
 /// `runProgram`): such tests run one at a time. Swift Testing runs them on the cooperative pool,
@@ -12,6 +19,7 @@ public struct OneAtATime: SuiteTrait, TestTrait, TestScoping {
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
         guard testCase != nil else { return try await function() }
+        ffmpegQuiet
         try await Permits.blocking.holding(function)
     }
 }
@@ -27,6 +35,7 @@ public struct Heavy: SuiteTrait, TestTrait, TestScoping {
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
         guard testCase != nil else { return try await function() }
+        ffmpegQuiet
         try await Permits.heavy.holding(function)
     }
 }

@@ -46,6 +46,27 @@ struct ChildIsolationTests {
         #expect(check.writeInFolder == "allowed")
     }
 
+    /// A child that writes a line longer than `ChildProcess.longestLine` (a subverted decoder
+    /// flooding its pipe) costs the daemon no more than that: the line is dropped, the lines
+    /// around it arrive whole, and lines split across reads are joined.
+    @Test func anOverlongLineFromAChildIsDropped() async throws {
+        let folder = try Fixtures.temporaryDirectory("flood")
+        let longest = ChildProcess.longestLine
+        let script = """
+            printf 'first\\n'; head -c \(longest + 100_000) /dev/zero | tr '\\0' x; printf '\\nafter\\n'
+            head -c 200000 /dev/zero | tr '\\0' y; printf '\\nlast'
+            """
+        let child = ChildProcess(
+            executable: URL(fileURLWithPath: "/bin/sh"), arguments: ["-c", script], directory: folder)
+        let lines = LineCollector()
+        let exit = try await child.run(timeout: 60) { lines.append($0) }
+        #expect(exit == .exited(0))
+        let texts = lines.all.map { String(decoding: $0, as: UTF8.self) }
+        #expect(
+            texts.count == 3 && texts.first == "first" && texts.dropFirst().first == "after", "\(texts.map(\.count))")
+        #expect(texts.last == String(repeating: "y", count: 200_000))
+    }
+
     @Test func reportedOutputsMustBePlainFilesInTheFolder() throws {
         let folder = try Fixtures.temporaryDirectory("outputs")
         let secret = try Fixtures.temporaryDirectory("elsewhere").appendingPathComponent("secret.jpg")

@@ -122,7 +122,7 @@ struct HostTests {
         defer { server.signal(SIGKILL) }
         #expect(await notify.wait(timeout: 20) { $0 == "WATCHDOG=1" })
 
-        try await Task.detached { try cluster.stop() }.value
+        try await onOwnThread { try cluster.stop() }
         #expect(
             try await eventually(timeout: 15) {
                 let (status, body) = try await fetch("http://127.0.0.1:\(port)/healthz")
@@ -132,7 +132,7 @@ struct HostTests {
         let down = notify.messages.count
         #expect(await !notify.wait(timeout: 1.2, from: down) { $0 == "WATCHDOG=1" })
 
-        try await Task.detached { try cluster.start() }.value
+        try await onOwnThread { try cluster.start() }
         #expect(await notify.wait(timeout: 20, from: down) { $0 == "WATCHDOG=1" })
         #expect(try await fetch("http://127.0.0.1:\(port)/healthz").0 == 200)
         server.signal(SIGTERM)
@@ -159,13 +159,13 @@ struct HostTests {
             try await eventually(timeout: 30) {
                 try await jobs.asyncMap { try await deployment.job($0).text("status") } == ["PROCESSING", "PROCESSING"]
             })
-        try await Task.detached { try cluster.stop() }.value
+        try await onOwnThread { try cluster.stop() }
         let stopping = ContinuousClock.now
         server.signal(SIGTERM)
         #expect(await server.wait(timeout: 60) == 0)
         let took = ContinuousClock.now - stopping
         #expect(took < .seconds(15), "stopped after \(took)")
-        try await Task.detached { try cluster.start() }.value
+        try await onOwnThread { try cluster.start() }
     }
 
     @Test func jsonLogsCarryJournaldPriorities() async throws {

@@ -60,7 +60,7 @@ private let storyboardHarness = """
 struct PagesTests {
     /// `process … --report`: every image decodes, every video has its metadata and the right
     /// duration, the failed input is an error card, a hostile file name is text.
-    @Test func contactSheetLoadsOfflineAndEscapesNames() throws {
+    @Test func contactSheetLoadsOfflineAndEscapesNames() async throws {
         let folder = try Fixtures.temporaryDirectory("sheet")
         let hostile = folder.appendingPathComponent("<img src=x onerror=alert(1)>.mp4")
         try FileManager.default.copyItem(atPath: Fixtures.path("no_audio.mp4"), toPath: hostile.path)
@@ -69,7 +69,7 @@ struct PagesTests {
             Fixtures.path("portrait_rot90.mp4"), Fixtures.path("hdr_hevc_pq_10bit.mp4"), Fixtures.path("truncated.mp4"),
             hostile.path,
         ]
-        let result = try runProgram(
+        let result = try await runProgramAsync(
             Fixtures.executable, ["process"] + inputs + ["--out", out.path, "--report", "--json"])
         #expect(result.status == 1, "the truncated input fails")
         // Each successful input's report, by folder: what the page's videos must last.
@@ -89,7 +89,7 @@ struct PagesTests {
 
         try harness.replacingOccurrences(of: "PAGE", with: "report.html")
             .write(to: out.appendingPathComponent("harness.html"), atomically: true, encoding: .utf8)
-        let dom = try Browser.dom(out.appendingPathComponent("harness.html").absoluteString)
+        let dom = try await Browser.dom(out.appendingPathComponent("harness.html").absoluteString)
         let found = try #require(
             try JSONSerialization.jsonObject(with: Data((Browser.text(ofElement: "result", in: dom) ?? "").utf8))
                 as? [String: Any], "\(dom.suffix(500))")
@@ -108,16 +108,16 @@ struct PagesTests {
         #expect(found["failedCards"] as? [String] == ["corrupt_input"])
         #expect((found["headings"] as? [String])?.contains("<img src=x onerror=alert(1)>.mp4") == true)
         #expect(found["injected"] as? Int == 0)
-        try Browser.screenshot(page.absoluteString, to: folder.appendingPathComponent("report.png"))
+        try await Browser.screenshot(page.absoluteString, to: folder.appendingPathComponent("report.png"))
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("report.png").path))
     }
 
     /// The storyboard on the contact sheet: Chromium's WebVTT parser reads every cue (a `<track>`
     /// of kind metadata on the video), the sprite decodes, and pointing halfway along the strip
     /// shows the tile of the cue at that time.
-    @Test func contactSheetScrubsTheStoryboard() throws {
+    @Test func contactSheetScrubsTheStoryboard() async throws {
         let out = try Fixtures.temporaryDirectory("scrub")
-        let result = try runProgram(
+        let result = try await runProgramAsync(
             Fixtures.executable,
             [
                 "process", Fixtures.path("long_hevc_720p_20s.mp4"), "--out", out.path, "--type", "FULL_PROCESSING",
@@ -126,7 +126,7 @@ struct PagesTests {
         #expect(result.status == 0, "\(result.stderr)")
         try storyboardHarness.replacingOccurrences(of: "PAGE", with: "report.html")
             .write(to: out.appendingPathComponent("harness.html"), atomically: true, encoding: .utf8)
-        let dom = try Browser.dom(out.appendingPathComponent("harness.html").absoluteString)
+        let dom = try await Browser.dom(out.appendingPathComponent("harness.html").absoluteString)
         let found = try #require(
             try JSONSerialization.jsonObject(with: Data((Browser.text(ofElement: "result", in: dom) ?? "").utf8))
                 as? [String: Any], "\(dom.suffix(500))")
@@ -168,9 +168,11 @@ struct PagesTests {
         // quickly this machine encodes. ULTRA keeps 720p with x264's `medium` preset: a few seconds.
         let url = "http://127.0.0.1:\(port)/status"
         let (opened, pageIsOpen) = AsyncStream.makeStream(of: Void.self)
-        let watcher = Task.detached {
+        let watcher = Task {
             defer { pageIsOpen.finish() }
-            return try Self.watchProgress(of: "long_hevc_720p_20s.mp4", at: url) { pageIsOpen.yield(()) }
+            return try await onOwnThread {
+                try Self.watchProgress(of: "long_hevc_720p_20s.mp4", at: url) { pageIsOpen.yield(()) }
+            }
         }
         for await _ in opened { break }
         _ = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION", profile: "ULTRA")
@@ -179,7 +181,11 @@ struct PagesTests {
         #expect(timeLeft.wholeMatch(of: /about \d+ (s|min) left/) != nil, "\(timeLeft)")
         #expect(refreshes >= 2, "redrawn \(refreshes) times")
         let values = history.split(separator: ",").compactMap { Int($0) }
-        #expect(Set(values).count >= 2 && values == values.sorted(), "the bar did not move: \(values)")
+        let serveLog = try? String(
+            contentsOf: deployment.scratch.appendingPathComponent("serve.log"), encoding: .utf8)
+        #expect(
+            Set(values).count >= 2 && values == values.sorted(),
+            "the bar did not move: \(values); the daemon said:\n\(serveLog?.suffix(3000) ?? "-")")
         #expect(text.contains("long_hevc_720p_20s.mp4"))
         #expect(text.contains("truncated.mp4") && text.contains("corrupt_input"), "\(text)")
         #expect(text.contains("PREVIEW paused since") && text.contains("<b>drill</b>"), "\(text)")
@@ -187,7 +193,7 @@ struct PagesTests {
         #expect(text.contains("\tencode\t") && text.contains("1\t1\t100 %"), "\(text)")
         let status = try await fetch("http://127.0.0.1:\(port)/status.json")
         #expect(status.0 == 200 && status.1.contains(#""running""#))
-        try Browser.screenshot(
+        try await Browser.screenshot(
             "http://127.0.0.1:\(port)/status", to: deployment.scratch.appendingPathComponent("status.png"),
             width: 1200, height: 900)
     }

@@ -220,7 +220,11 @@ struct PiecesJobTests {
                 }
                 return false
             })
-        let (index, helper) = try #require(held)
+        let said = ["a", "b"].map { name in
+            let log = try? String(contentsOf: logs.appendingPathComponent("\(name).log"), encoding: .utf8)
+            return "\(name).log:\n\(log ?? "-")"
+        }
+        let (index, helper) = try #require(held, "no piece held by the other daemon; \(said.joined(separator: "\n"))")
         helper.signal(SIGKILL)
         _ = await helper.wait(timeout: 5)
         #expect(

@@ -131,7 +131,7 @@ struct RunningJobTests {
             scratch: try Fixtures.temporaryDirectory("scratch"), route: .direct)
         let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         let daemon = try await startWhileRunning(deployment, job: id, ["--until-idle"])
-        try await Task.detached { try cluster.restart() }.value
+        try await onOwnThread { try cluster.restart() }
         #expect(await daemon.wait(timeout: 120) == 0)
         let row = try await deployment.job(id)
         #expect(try row.text("status") == "COMPLETED")

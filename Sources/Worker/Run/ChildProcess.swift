@@ -138,18 +138,34 @@ final class ChildProcess: @unchecked Sendable {
         if target > 0 { kill(target, SIGKILL) }
     }
 
-    /// Reads lines until the child closes its stdout (it exits, or is killed).
+    /// The longest line a child may write (its report is a few kilobytes): a child gone wrong on
+    /// a hostile upload cannot make the daemon hold more than this of its output.
+    static let longestLine = 4 << 20
+
+    /// Reads lines until the child closes its stdout (it exits, or is killed). A line longer than
+    /// `longestLine` is dropped, up to its newline, unread.
     private static func readLines(from descriptor: Int32, onLine: (Data) -> Void) {
         var buffer = Data()
+        var dropping = false
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let count = read(descriptor, &chunk, chunk.count)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { break }
-            buffer.append(contentsOf: chunk[0..<count])
-            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                onLine(Data(buffer[buffer.startIndex..<newline]))
-                buffer.removeSubrange(buffer.startIndex...newline)
+            var start = 0
+            while let newline = chunk[start..<count].firstIndex(of: UInt8(ascii: "\n")) {
+                if !dropping {
+                    buffer.append(contentsOf: chunk[start..<newline])
+                    onLine(buffer)
+                }
+                buffer.removeAll(keepingCapacity: true)
+                dropping = false
+                start = newline + 1
+            }
+            if !dropping { buffer.append(contentsOf: chunk[start..<count]) }
+            if buffer.count > longestLine {
+                buffer = Data()
+                dropping = true
             }
         }
     }
