@@ -259,18 +259,19 @@ public enum MediaProcessor {
             plan.audioGainDB = loudness?.level.gainDB ?? 0
             // A long video to encode: its main video in pieces; the pass makes only what is left.
             var pieces: (path: URL, report: EncoderReport)?
-            if case .join(let files) = request.pieceWork, let main = plan.main {
+            let assembly = plan.main.map {
+                Pieces.Assembly(
+                    source: request.inputPath, encoding: $0, audioGainDB: plan.audioGainDB, directory: staging,
+                    limits: request.limits)
+            }
+            if case .join(let files) = request.pieceWork, let assembly {
                 let files = files.map { URL(fileURLWithPath: $0) }
-                pieces = try Pieces.assemble(
-                    files, source: request.inputPath, encoding: main, allowCopy: request.allowRemux,
-                    audioGainDB: plan.audioGainDB, directory: staging, limits: request.limits, logger: logger)
+                pieces = try Pieces.assemble(files, assembly, logger: logger)
                 plan.storyboardPieces = Pieces.tiles(beside: files)
-            } else if let seconds = media.localPieceSeconds, let main = plan.main {
+            } else if let seconds = media.localPieceSeconds, let assembly {
                 let share = plan.preview || plan.thumbnails ? 0.9 : 1
                 let made = try Pieces.encodeAll(
-                    path: request.inputPath, seconds: seconds, encoding: main,
-                    allowCopy: request.allowRemux, audioGainDB: plan.audioGainDB, directory: staging,
-                    threads: request.threads, limits: request.limits, storyboard: storyboard, logger: logger
+                    assembly, seconds: seconds, threads: request.threads, storyboard: storyboard, logger: logger
                 ) { fraction throws(MediaError) in try budgeted(fraction * share) }
                 pieces = made.map { ($0.path, $0.report) }
                 plan.storyboardPieces = made?.tiles

@@ -311,14 +311,26 @@ public enum Pieces {
             && !(allowCopy && CopyCheck(info, encoding: encoding).videoFitsPicture)
     }
 
-    /// The main video of `path` made in pieces of about `seconds`, one after another, then the
-    /// audio and the join: what a fleet does in parallel, on this machine (`process --pieces`).
-    /// Nil when the video makes one piece only (then one pass makes it).
+    /// What the main video made of pieces follows: the upload it comes from, how its video is
+    /// encoded, the gain its audio gets, the staging folder and the limits every file opened obeys.
+    struct Assembly {
+        let source: String
+        let encoding: VideoEncoding
+        let audioGainDB: Double
+        let directory: URL
+        let limits: MediaLimits
+    }
+
+    /// The main video of `assembly.source` made in pieces of about `seconds`, one after another,
+    /// then the audio and the join: what a fleet does in parallel, on this machine (`process
+    /// --pieces`). Nil when the video makes one piece only (then one pass makes it).
     static func encodeAll(
-        path: String, seconds: Double, encoding: VideoEncoding, allowCopy: Bool, audioGainDB: Double, directory: URL,
-        threads: Int, limits: MediaLimits, storyboard: StoryboardPlan? = nil, logger: Logger,
+        _ assembly: Assembly, seconds: Double, threads: Int, storyboard: StoryboardPlan? = nil, logger: Logger,
         progress: (Double) throws(MediaError) -> Void
     ) throws(MediaError) -> (path: URL, report: EncoderReport, tiles: [[UInt8]]?)? {
+        let (path, encoding, directory, limits) = (
+            assembly.source, assembly.encoding, assembly.directory, assembly.limits
+        )
         let opened = try Probe.open(path: path, limits: limits)
         let stream = opened.videoStream
         let spans = try spans(opened, seconds: seconds)
@@ -342,24 +354,22 @@ public enum Pieces {
                 if let piece { tiles.append(piece) }
             }
         }
-        let (joined, report) = try assemble(
-            files, source: path, encoding: encoding, allowCopy: allowCopy, audioGainDB: audioGainDB,
-            directory: directory, limits: limits, logger: logger)
+        let (joined, report) = try assemble(files, assembly, logger: logger)
         return (joined, report, storyboard == nil ? nil : tiles)
     }
 
-    /// The main video from its encoded `pieces` (in order): the audio of `source` made once, then
-    /// the join; the report says how it was made.
+    /// The main video from its encoded `pieces` (in order): the audio of the source made once,
+    /// then the join; the report says how it was made.
     static func assemble(
-        _ pieces: [URL], source: String, encoding: VideoEncoding, allowCopy: Bool, audioGainDB: Double,
-        directory: URL, limits: MediaLimits, logger: Logger
+        _ pieces: [URL], _ assembly: Assembly, logger: Logger
     ) throws(MediaError) -> (path: URL, report: EncoderReport) {
-        let opened = try Probe.open(path: source, limits: limits)
+        let (encoding, directory) = (assembly.encoding, assembly.directory)
+        let opened = try Probe.open(path: assembly.source, limits: assembly.limits)
         let info = opened.info
         let audioFile = directory.appendingPathComponent(".audio.mp4")
         defer { try? FileManager.default.removeItem(at: audioFile) }
         let audio = try timed("audio", logger: logger) { () throws(MediaError) in
-            try encodeAudio(opened, encoding: encoding, gainDB: audioGainDB, path: audioFile)
+            try encodeAudio(opened, encoding: encoding, gainDB: assembly.audioGainDB, path: audioFile)
         }
         let joined = directory.appendingPathComponent(".video.pieces.partial")
         try timed("join", logger: logger) { () throws(MediaError) in

@@ -1,9 +1,22 @@
 import JobChild
+import Logging
+import Observability
 import Queue
+import Storage
 
-/// Start-up duties: the database, storage and confinement checked before any claim, and media-worker's
-/// own tables looked for.
-extension WorkerService {
+/// The start-up duty: the database, storage and confinement checked before any claim, and
+/// media-worker's own tables looked for (what is missing turns its feature off, loudly).
+struct StartupChecks: Sendable {
+    let configuration: Configuration
+    let store: JobStore
+    let database: PostgresPool
+    let storage: any Storage
+    let state: ServiceState
+    let notifier: SystemdNotifier
+    let logger: Logger
+    /// A run that ends when the queue is empty gives up at the first failure.
+    let untilIdle: Bool
+
     /// Start-up: waits until the database answers, the storage can be written, read and deleted,
     /// and a job's child can be fully confined, saying what is wrong meanwhile (in the log and in
     /// systemd's status). `--until-idle` runs give up at the first failure instead.
@@ -12,7 +25,7 @@ extension WorkerService {
         while !state.isDraining {
             var problem: String
             do {
-                let store = self.store
+                let store = store
                 _ = try await database.withSession("check the database") { try store.serverVersion($0) }
                 do {
                     try await storage.check()
@@ -62,14 +75,14 @@ extension WorkerService {
     /// they hear when the tables' numbered steps are behind or ahead of this binary's.
     /// Returns whether the sweep's tables exist.
     func lookForOwnTables() async -> Bool {
-        let (store, tables) = (self.store, configuration.tables)
+        let (store, tables, database) = (store, configuration.tables, database)
         switch try? await database.withSession("read the schema version", { try store.schemaAgreement($0) }) {
         case let agreement? where agreement != .current(version: JobStore.ownSchemaVersion):
             logger.warning("\(agreement.description)", metadata: ["table": "\(tables.migrations)"])
         default: break
         }
         let present = { (table: String) async -> Bool in
-            (try? await self.database.withSession("look for media-worker's own tables") {
+            (try? await database.withSession("look for media-worker's own tables") {
                 try store.hasTable($0, table)
             }) != false
         }

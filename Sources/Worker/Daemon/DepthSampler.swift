@@ -1,0 +1,19 @@
+import Observability
+import Queue
+
+/// The sampling duty: every five seconds, the queue's depth by status and type into the metrics
+/// (`media_worker_queue_depth`). A sample the database did not answer is skipped.
+struct DepthSampler: Sendable {
+    let store: JobStore
+    let database: PostgresPool
+    let metrics: WorkerMetrics
+
+    let interval = Duration.seconds(5)
+
+    func sample() async {
+        let store = store
+        if let depth = try? await database.withSession("count jobs", { try store.depth($0) }) {
+            metrics.queueDepth(depth)
+        }
+    }
+}
