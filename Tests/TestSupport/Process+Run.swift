@@ -181,6 +181,16 @@ public struct BackgroundProgram: Sendable {
         return nil
     }
 
+    /// The children of `parent` whose command line contains `text` (a daemon's `run-job`).
+    public static func children(of parent: pid_t, running text: String) -> [pid_t] {
+        processes(matching: text).filter { pid in
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            // After the command in parentheses: state, then the parent's pid.
+            let fields = stat[(stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ")
+            return fields.count > 2 && pid_t(fields[2]) == parent
+        }
+    }
+
     /// Processes whose command line contains `text` (to find a job's child by its folder).
     public static func processes(matching text: String) -> [pid_t] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in

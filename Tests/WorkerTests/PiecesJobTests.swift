@@ -188,37 +188,38 @@ struct PiecesJobTests {
         defer { for daemon in daemons { daemon.signal(SIGKILL) } }
         let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")
         // The daemon that is not the job's coordinator (the one whose encode slot claimed it: a
-        // fast lane may have taken its first look), holding a piece.
+        // fast lane may have taken its first look), caught while its child encodes a piece: the
+        // child is stopped at once (found in /proc, no database round trip: a piece takes about a
+        // second), so the piece cannot finish before its worker is killed; the worker's heartbeat
+        // goes on holding it meanwhile.
+        var coordinator: Int?
         var held: (index: Int, daemon: BackgroundProgram)?
         #expect(
             try await eventually(timeout: 120) {
-                let coordinator = try await TestDatabase.query(
-                    deployment.databaseURL,
-                    """
-                    SELECT (e->>'pid')::int AS pid
-                    FROM video_processing, json_array_elements("processingLogs") WITH ORDINALITY AS l(e, n)
-                    WHERE id = $1 AND e->>'event' = 'claimed' AND e->>'lane' = 'encode' ORDER BY n DESC LIMIT 1
-                    """, [String(id)]
-                ).first?.decode("pid", as: Int.self)
-                guard let coordinator else { return false }
-                for piece in try await Self.pieces(deployment) where piece.status == "PROCESSING" {
-                    if let daemon = daemons.first(where: {
-                        $0.pid != coordinator && piece.worker.hasSuffix("/\($0.pid)")
-                    }) {
-                        // Frozen first, then looked at again: a piece it finished meanwhile is no test.
-                        daemon.signal(SIGSTOP)
-                        let still = try await Self.pieces(deployment).contains {
-                            $0.index == piece.index && $0.status == "PROCESSING" && $0.worker == piece.worker
-                        }
-                        guard still else {
-                            daemon.signal(SIGCONT)
-                            continue
-                        }
-                        held = (piece.index, daemon)
-                        return true
-                    }
+                if coordinator == nil {
+                    coordinator = try await TestDatabase.query(
+                        deployment.databaseURL,
+                        """
+                        SELECT (e->>'pid')::int AS pid
+                        FROM video_processing, json_array_elements("processingLogs") WITH ORDINALITY AS l(e, n)
+                        WHERE id = $1 AND e->>'event' = 'claimed' AND e->>'lane' = 'encode' ORDER BY n DESC LIMIT 1
+                        """, [String(id)]
+                    ).first?.decode("pid", as: Int.self)
                 }
-                return false
+                guard let coordinator, let helper = daemons.first(where: { Int($0.pid) != coordinator }),
+                    let child = BackgroundProgram.children(of: helper.pid, running: "run-job").first
+                else { return false }
+                kill(child, SIGSTOP)
+                guard
+                    let piece = try await Self.pieces(deployment).first(where: {
+                        $0.status == "PROCESSING" && $0.worker.hasSuffix("/\(helper.pid)")
+                    })
+                else {
+                    kill(child, SIGCONT)
+                    return false
+                }
+                held = (piece.index, helper)
+                return true
             })
         let said = ["a", "b"].map { name in
             let log = try? String(contentsOf: logs.appendingPathComponent("\(name).log"), encoding: .utf8)
