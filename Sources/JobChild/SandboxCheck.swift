@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import JobVocabulary
 
 /// What a confined process can still do, tried from inside the sandbox: the proof, for tests and

@@ -127,7 +127,7 @@ struct OwnMigrationTests {
         let previous = Array(JobStore.ownMigrations.prefix(1))
         #expect(try await session(url) { try store.migrateOwnTables($0, steps: previous) }.map(\.version) == [1])
         #expect(try await session(url) { try store.schemaAgreement($0) } == .behind(database: 1, binary: 2))
-        try await session(url) { try store.migrateOwnTables($0) }
+        _ = try await session(url) { try store.migrateOwnTables($0) }
         #expect(try await session(url) { try store.schemaAgreement($0, known: 1) } == .ahead(database: 2, binary: 1))
 
         var ids: [Int] = []

@@ -16,7 +16,7 @@ public enum TestDatabase {
         await admin.close()
         let url = server(name)
         let connection = PostgresConnection(url: url, label: "test-migrate", logger: .init(label: "test"))
-        try await connection.withSession("migrate") { try JobStore().migrate($0) }
+        _ = try await connection.withSession("migrate") { try JobStore().migrate($0) }
         await connection.close()
         return url
     }
@@ -58,7 +58,7 @@ public enum TestDatabase {
         await admin.close()
         let url = server("media_worker")
         let connection = PostgresConnection(url: url, label: "test-migrate", logger: .init(label: "test"))
-        try await connection.withSession("migrate") { try JobStore().migrate($0) }
+        _ = try await connection.withSession("migrate") { try JobStore().migrate($0) }
         await connection.close()
         return PrivateCluster(url: url, directory: "\(directory)", port: port)
     }

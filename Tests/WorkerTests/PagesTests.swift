@@ -56,7 +56,9 @@ private let storyboardHarness = """
     </script></body></html>
     """
 
-@Suite("Pages people look at, checked in a real browser", .heavy, .enabled(if: Browser.executable != nil))
+// One at a time: each test runs a Chromium beside media work, and three at once on two cores slowed
+// the status page's redraws until a 17 s job showed only its first progress value.
+@Suite("Pages people look at, checked in a real browser", .serialized, .heavy, .enabled(if: Browser.executable != nil))
 struct PagesTests {
     /// `process … --report`: every image decodes, every video has its metadata and the right
     /// duration, the failed input is an error card, a hostile file name is text.

@@ -26,7 +26,7 @@ extension InProcessWorker {
                         let recording = Task {
                             for await event in service.events { await recorder.add(event, from: name) }
                         }
-                        _ = try await eventually(timeout: timeout) { await done() }
+                        _ = await eventually(timeout: timeout) { await done() }
                         recording.cancel()
                     }
                 }
@@ -131,7 +131,7 @@ struct PiecesJobTests {
                 return seen
             }
             #expect(
-                try await eventually(timeout: 120) {
+                await eventually(timeout: 120) {
                     (try? await worker.pieceRows().contains { $0.status == "COMPLETED" }) == true
                 })
             try await TestDatabase.query(

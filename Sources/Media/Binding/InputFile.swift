@@ -81,7 +81,7 @@ final class InputFile {
         var perStream = [OpaquePointer?](repeating: nil, count: count)
         for position in 0..<count { av_dict_set(&perStream[position], "max_pixels", "\(maxPixels)", 0) }
         defer { for position in 0..<count { av_dict_free(&perStream[position]) } }
-        try perStream.withUnsafeMutableBufferPointer { buffer throws(FFmpegError) in
+        _ = try perStream.withUnsafeMutableBufferPointer { buffer throws(FFmpegError) in
             try check("avformat_find_stream_info") { avformat_find_stream_info(formatContext, buffer.baseAddress) }
         }
     }

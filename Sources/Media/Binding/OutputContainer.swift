@@ -54,7 +54,7 @@ final class OutputContainer {
         let stream = try allocated("avformat_new_stream", avformat_new_stream(context, nil))
         try input.withStream(index) { source throws(FFmpegError) in
             if let filter {
-                try filter.withOutputParameters { parameters throws(FFmpegError) in
+                _ = try filter.withOutputParameters { parameters throws(FFmpegError) in
                     try check("avcodec_parameters_copy") {
                         avcodec_parameters_copy(stream.pointee.codecpar, parameters)
                     }

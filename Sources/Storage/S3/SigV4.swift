@@ -1,5 +1,5 @@
 import Crypto
-public import Foundation
+import Foundation
 
 /// AWS credentials from the standard variables. Never printed: `description` shows the key id only.
 public struct S3Credentials: Sendable, CustomStringConvertible {

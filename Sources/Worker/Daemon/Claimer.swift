@@ -1,5 +1,4 @@
 import Foundation
-import JobChild
 import Logging
 import Media
 import Observability
@@ -62,9 +61,12 @@ struct Claimer: Sendable {
                     startPiece(piece, group: &group)
                 }
                 // Background work, only in an encode slot no job wants (and never in a run that
-                // ends when the queue is empty).
+                // ends when the queue is empty), nor while the fast lane takes a first look: the job
+                // it parks wants this slot next, and variant work started meanwhile is given back
+                // unfinished.
                 if !untilIdle, configuration.variantAfterReuses > 0, !state.isDraining,
-                    state.running(in: .encode) < Lane.encode.slots(configuration), let work = try await claimVariant()
+                    state.running(in: .fast) == 0, state.running(in: .encode) < Lane.encode.slots(configuration),
+                    let work = try await claimVariant()
                 {
                     startVariant(work, group: &group)
                 }

@@ -1,7 +1,5 @@
 import Foundation
-import JobChild
 public import Logging
-import Media
 public import Observability
 public import Queue
 public import ServiceLifecycle
