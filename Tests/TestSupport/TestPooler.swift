@@ -1,12 +1,31 @@
 import Foundation
 
-/// A TCP port free right now on 127.0.0.1.
+/// A TCP port free right now on 127.0.0.1, for a server a test starts. Taken below the kernel's
+/// ephemeral range: a port from that range (what binding port 0 gives) can be taken as the source
+/// port of some other test's outgoing connection before the server binds it, and the server then
+/// fails to start. Never the same port twice in one test process.
 public func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    let (bound, port) = loopback { bind(fd, $0, $1) == 0 && getsockname(fd, $0, &$1) == 0 }
-    guard bound else { throw TestSupportError("no free port") }
-    return port
+    let range =
+        (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+    for _ in 0..<200 {
+        let candidate = Int.random(in: 15000..<max(15001, range))
+        guard PortsHandedOut.take(candidate) else { continue }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        let (bound, _) = loopback(port: candidate) { bind(fd, $0, $1) == 0 }
+        if bound { return candidate }
+    }
+    throw TestSupportError("no free port below \(range)")
+}
+
+/// The ports `freePort` handed out in this process.
+private enum PortsHandedOut {
+    nonisolated(unsafe) private static var ports: Set<Int> = []
+    private static let lock = NSLock()
+
+    /// Whether `port` was not handed out yet (it is now).
+    static func take(_ port: Int) -> Bool { lock.withLock { ports.insert(port).inserted } }
 }
 
 /// How a test reaches the database: directly, or through PgBouncer in transaction mode.
@@ -89,15 +108,16 @@ public enum TestPooler {
                 "-f", "/bin/sh", "-c",
                 "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; kill $(cat '\(pidFile)')",
             ], detached: true)
-        // It answers once its port is bound.
-        for _ in 0..<50 {
+        // It answers once its port is bound (on a loaded machine, seconds after it forked).
+        for _ in 0..<200 {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             let (connected, _) = loopback(port: listenPort) { connect(fd, $0, $1) == 0 }
             close(fd)
             if connected { return listenPort }
             usleep(100_000)
         }
-        throw TestSupportError("pgbouncer did not open port \(listenPort)")
+        let log = (try? String(contentsOf: directory.appendingPathComponent("pgbouncer.log"), encoding: .utf8)) ?? ""
+        throw TestSupportError("pgbouncer did not open port \(listenPort) in 20 s: \(log.suffix(2000))")
     }
 
 }

@@ -162,7 +162,7 @@ struct PagesTests {
             log: deployment.scratch.appendingPathComponent("serve.log"))
         defer { server.signal(SIGKILL) }
         #expect(
-            try await eventually(timeout: 60) {
+            await eventually(timeout: 60) {
                 let row = try? await deployment.job(failing)
                 return (try? row?.text("status")) == JobStatus.failed.rawValue
             })
