@@ -11,7 +11,6 @@ struct DepthSampler: Sendable {
     let interval = Duration.seconds(5)
 
     func sample() async {
-        let store = store
         if let depth = try? await database.withSession("count jobs", { try store.depth($0) }) {
             metrics.queueDepth(depth)
         }

@@ -25,7 +25,6 @@ struct StartupChecks: Sendable {
         while !state.isDraining {
             var problem: String
             do {
-                let store = store
                 _ = try await database.withSession("check the database") { try store.serverVersion($0) }
                 do {
                     try await storage.check()
