@@ -1,6 +1,17 @@
 import Foundation
 @_exported public import JobVocabulary
 
+/// One claim of a job: its id and the `startedAt` the claim wrote (the fencing token).
+public struct JobClaim: Sendable, Hashable {
+    public let id: Int
+    public let token: String
+
+    public init(id: Int, token: String) {
+        self.id = id
+        self.token = token
+    }
+}
+
 /// A claimed `VideoProcessing` row, with the claim's fencing token.
 public struct Job: Sendable, Equatable {
     public let id: Int
@@ -26,6 +37,9 @@ public struct Job: Sendable, Equatable {
 
     /// This run's attempt number (1 for the first).
     public var attempt: Int { retryCount + 1 }
+
+    /// The claim this run holds.
+    public var claim: JobClaim { JobClaim(id: id, token: token) }
 
     init(_ row: PostgresRow) throws {
         id = try row.require("id")

@@ -7,16 +7,26 @@ extension JobStore {
     /// or lost the database for that long; a live run sends one at least every few seconds, and
     /// the fencing token makes a late worker's writes harmless) back to PENDING with `retryCount`
     /// + 1, or FAILED when out of attempts. Returns the ids and what became of them.
+    ///
+    /// `sparing` are the claims the calling worker runs itself: alive by its own knowledge, however
+    /// late their heartbeat (a starved host or a slow database can delay one past `staleAfter`, and a
+    /// worker must not take its own running job away). Other workers still rescue them.
     public func rescueStale(
-        _ session: PostgresSession, staleAfter: Double, maxAttempts: Int, host: String, pid: Int32
+        _ session: PostgresSession, staleAfter: Double, maxAttempts: Int, host: String, pid: Int32,
+        sparing: [JobClaim] = []
     ) throws -> [(id: Int, status: JobStatus)] {
         try session.transaction("rescue stale jobs") {
             let orphaned = try session.query(
                 """
                 SELECT "id", "retryCount", "fileUploadId" FROM \(vp)
                 WHERE "status" = 'PROCESSING' AND "updatedAt" < \(Self.now) - make_interval(secs => $1::float8)
+                    AND ("id", "startedAt") NOT IN (SELECT * FROM unnest($2::bigint[], $3::timestamp[]))
                 ORDER BY "updatedAt" FOR UPDATE SKIP LOCKED LIMIT 20
-                """, [String(staleAfter)], operation: "find stale jobs")
+                """,
+                [
+                    String(staleAfter), "{\(sparing.map { String($0.id) }.joined(separator: ","))}",
+                    "{\(sparing.map { "\"\($0.token)\"" }.joined(separator: ","))}",
+                ], operation: "find stale jobs")
             return try orphaned.all.map { row in
                 let id: Int = try row.require("id")
                 let retryCount: Int = try row.require("retryCount")

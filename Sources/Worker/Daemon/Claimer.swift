@@ -79,7 +79,7 @@ struct Claimer: Sendable {
     }
 
     private func start(_ job: Job, in lane: Lane, group: inout DiscardingTaskGroup) {
-        let control = state.started(in: lane)
+        let control = state.started(in: lane, claim: job.claim)
         let threads = Lane.threads(running: state.running, cores: ProcessInfo.processInfo.activeProcessorCount)
         events.yield(.claimed(job.id, lane))
         group.addTask {

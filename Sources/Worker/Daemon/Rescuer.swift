@@ -3,7 +3,8 @@ import Observability
 import Queue
 
 /// The rescue duty: every quarter of the stale-after time, puts back the jobs whose worker went
-/// quiet (killed, frozen, cut off) — for another attempt, or failed once out of attempts — and
+/// quiet (killed, frozen, cut off) — for another attempt, or failed once out of attempts; never
+/// one this worker runs itself, however late its heartbeat — and
 /// wakes the claimer for those that can run again. Its answer also tells the service that the
 /// database answers.
 struct Rescuer: Sendable {
@@ -20,11 +21,12 @@ struct Rescuer: Sendable {
 
     func rescue() async {
         let (store, host, pid, configuration) = (store, identity.host, identity.pid, configuration)
+        let own = state.claims
         do {
             let rescued = try await database.withSession("rescue stale jobs") {
                 try store.rescueStale(
                     $0, staleAfter: configuration.staleAfter, maxAttempts: configuration.maxAttempts, host: host,
-                    pid: pid)
+                    pid: pid, sparing: own)
             }
             state.polled()
             metrics.rescued(rescued.count)
