@@ -44,7 +44,9 @@ struct StorageAuditCommand: AsyncParsableCommand {
         let logger = options.makeLogger(label: "media-worker", configuration: configuration)
         let database = configuration.connection(label: "audit", logger: logger, reconnectPatience: .seconds(5))
         let sweeper = StorageSweep(
-            configuration: configuration, database: database, storage: try configuration.makeStorage(), logger: logger)
+            context: WorkerContext(
+                configuration: configuration, database: database, storage: try configuration.makeStorage(),
+                logger: logger))
         let outcome: StorageSweep.Outcome
         do {
             outcome = try await sweeper.runHoldingTheLease(remove: sweep)

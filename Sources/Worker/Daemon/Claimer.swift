@@ -9,16 +9,12 @@ import Queue
 /// then the fast lane), then pieces of other workers' long videos and variant work for encode
 /// slots no job wants, and runs each in the service's task group; at a stop it lets the running
 /// ones finish within the grace period and stops the rest.
-struct Claimer: Sendable {
-    let configuration: Configuration
-    let store: JobStore
-    let database: PostgresPool
-    let identity: WorkerIdentity
+struct Claimer: Sendable, WorkingWithContext {
+    let context: WorkerContext
     let state: ServiceState
     let runner: JobRunner
     let pieces: PieceRunner
     let variants: VariantRunner
-    let logger: Logger
     /// A run that ends when the queue is empty (`--until-idle`).
     let untilIdle: Bool
     let events: AsyncStream<WorkerEvent>.Continuation

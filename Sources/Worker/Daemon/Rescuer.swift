@@ -7,14 +7,9 @@ import Queue
 /// one this worker runs itself, however late its heartbeat — and
 /// wakes the claimer for those that can run again. Its answer also tells the service that the
 /// database answers.
-struct Rescuer: Sendable {
-    let configuration: Configuration
-    let store: JobStore
-    let database: PostgresPool
-    let identity: WorkerIdentity
+struct Rescuer: Sendable, WorkingWithContext {
+    let context: WorkerContext
     let state: ServiceState
-    let metrics: WorkerMetrics
-    let logger: Logger
     let wake: AsyncStream<WorkerService.WakeUp>.Continuation
 
     var interval: Duration { .seconds(max(1, configuration.staleAfter / 4)) }

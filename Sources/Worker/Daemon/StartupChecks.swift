@@ -6,14 +6,10 @@ import Storage
 
 /// The start-up duty: the database, storage and confinement checked before any claim, and
 /// media-worker's own tables looked for (what is missing turns its feature off, loudly).
-struct StartupChecks: Sendable {
-    let configuration: Configuration
-    let store: JobStore
-    let database: PostgresPool
-    let storage: any Storage
+struct StartupChecks: Sendable, WorkingWithContext {
+    let context: WorkerContext
     let state: ServiceState
     let notifier: SystemdNotifier
-    let logger: Logger
     /// A run that ends when the queue is empty gives up at the first failure.
     let untilIdle: Bool
 

@@ -54,37 +54,31 @@ public final class WorkerService: Service, Sendable {
         }
         self.database = database
         // Every statement of the daemon and its runs: owned here, handed down.
-        let store = JobStore(tables: configuration.tables)
+        let context = WorkerContext(
+            configuration: configuration, database: database, storage: storage, logger: logger, identity: identity,
+            metrics: metrics)
         let reuseLocks =
             budget.locks
-            ? ReuseLocks(connection: configuration.connection(label: "locks", logger: logger), store: store) : nil
+            ? ReuseLocks(
+                connection: configuration.connection(label: "locks", logger: logger), store: context.store) : nil
         self.reuseLocks = reuseLocks
         (events, eventSink) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1000))
         let (wakeUps, wake) = AsyncStream.makeStream(of: WakeUp.self, bufferingPolicy: .bufferingNewest(1))
         self.wake = wake
-        startup = StartupChecks(
-            configuration: configuration, store: store, database: database, storage: storage, state: state,
-            notifier: notifier, logger: logger, untilIdle: untilIdle)
+        startup = StartupChecks(context: context, state: state, notifier: notifier, untilIdle: untilIdle)
         claimer = Claimer(
-            configuration: configuration, store: store, database: database, identity: identity, state: state,
+            context: context, state: state,
             runner: JobRunner(
-                configuration: configuration, store: store, database: database, storage: storage, identity: identity,
-                logger: logger, metrics: metrics, reuseLocks: reuseLocks,
-                onFailure: { state.failed(job: $0, error: $1) }, piecesEnabled: { state.hasPiecesTable }),
-            pieces: PieceRunner(
-                configuration: configuration, store: store, database: database, storage: storage, logger: logger),
-            variants: VariantRunner(
-                configuration: configuration, store: store, database: database, storage: storage, logger: logger),
-            logger: logger, untilIdle: untilIdle, events: eventSink, wake: wake, wakeUps: wakeUps)
-        rescuer = Rescuer(
-            configuration: configuration, store: store, database: database, identity: identity, state: state,
-            metrics: metrics, logger: logger, wake: wake)
-        sampler = DepthSampler(store: store, database: database, metrics: metrics)
+                context: context, reuseLocks: reuseLocks, onFailure: { state.failed(job: $0, error: $1) },
+                piecesEnabled: { state.hasPiecesTable }),
+            pieces: PieceRunner(context: context), variants: VariantRunner(context: context),
+            untilIdle: untilIdle, events: eventSink, wake: wake, wakeUps: wakeUps)
+        rescuer = Rescuer(context: context, state: state, wake: wake)
+        sampler = DepthSampler(store: context.store, database: database, metrics: metrics)
         reporter = SystemdReporter(
             notifier: notifier, state: state, metrics: metrics,
             healthWindow: .seconds(max(configuration.staleAfter, 3 * configuration.pollInterval)))
-        sweep = StorageSweep(
-            configuration: configuration, database: database, storage: storage, logger: logger, identity: identity)
+        sweep = StorageSweep(context: context)
     }
 
     /// For `/healthz` and `/readyz`: unhealthy once the database went unanswered for the

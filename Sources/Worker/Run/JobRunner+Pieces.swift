@@ -43,8 +43,7 @@ extension JobRunner {
                 try? await self.storage.delete(key: object.key)
             }
         }
-        let pieces = PieceRunner(
-            configuration: configuration, store: store, database: connection, storage: storage, logger: logger)
+        let pieces = PieceRunner(context: context.sending(to: connection))
         var coordination = PiecesCoordination()
         var action = PiecesCoordination.Action.observe
         var claimed: PieceRunner.Piece?

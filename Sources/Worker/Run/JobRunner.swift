@@ -12,15 +12,10 @@ public import Storage
 /// is one, otherwise runs the stages in an isolated child (publishing the stills as soon as the
 /// child has them), uploads the outputs and records the result in one transaction. Every database
 /// write is fenced by the claim's token.
-public struct JobRunner: Sendable {
-    let configuration: Configuration
-    /// The statements, and where they go: the daemon's pool (or, one-shot, a connection).
-    let store: JobStore
-    let database: any PostgresClient
-    let storage: any Storage
-    let identity: WorkerIdentity
-    let logger: Logger
-    let metrics: WorkerMetrics
+public struct JobRunner: Sendable, WorkingWithContext {
+    /// The settings, the statements and where they go (the daemon's pool or, one-shot, a
+    /// connection), storage, identity, log and metrics.
+    let context: WorkerContext
     /// Who makes which result (nil: no coordination, e.g. through a transaction-mode pooler).
     let reuseLocks: ReuseLocks?
     /// Told of every failure (`job id`, `code: message`), for the daemon's status line.
@@ -32,24 +27,18 @@ public struct JobRunner: Sendable {
     /// coordination of reuse with other workers.
     public init(configuration: Configuration, storage: any Storage, logger: Logger) {
         self.init(
-            configuration: configuration, store: JobStore(tables: configuration.tables),
-            database: configuration.connection(label: "run", logger: logger), storage: storage,
-            identity: .current, logger: logger, metrics: WorkerMetrics(), reuseLocks: nil, onFailure: { _, _ in })
+            context: WorkerContext(
+                configuration: configuration, database: configuration.connection(label: "run", logger: logger),
+                storage: storage, logger: logger),
+            reuseLocks: nil, onFailure: { _, _ in })
     }
 
     /// The daemon's runner: everything it needs is handed down by the service that owns it.
     init(
-        configuration: Configuration, store: JobStore, database: any PostgresClient, storage: any Storage,
-        identity: WorkerIdentity, logger: Logger, metrics: WorkerMetrics, reuseLocks: ReuseLocks?,
-        onFailure: @escaping @Sendable (Int, String) -> Void, piecesEnabled: @escaping @Sendable () -> Bool = { true }
+        context: WorkerContext, reuseLocks: ReuseLocks?, onFailure: @escaping @Sendable (Int, String) -> Void,
+        piecesEnabled: @escaping @Sendable () -> Bool = { true }
     ) {
-        self.configuration = configuration
-        self.store = store
-        self.database = database
-        self.storage = storage
-        self.identity = identity
-        self.logger = logger
-        self.metrics = metrics
+        self.context = context
         self.reuseLocks = reuseLocks
         self.onFailure = onFailure
         self.piecesEnabled = piecesEnabled

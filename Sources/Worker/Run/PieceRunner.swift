@@ -12,12 +12,8 @@ import Storage
 /// and recorded, fenced by the piece's claim. A heartbeat every second carries its progress and
 /// notices when the piece was taken away (its job cancelled, reprocessed or rescued, or the piece
 /// rescued), which stops the child.
-public struct PieceRunner: Sendable {
-    let configuration: Configuration
-    let store: JobStore
-    let database: any PostgresClient
-    let storage: any Storage
-    let logger: Logger
+public struct PieceRunner: Sendable, WorkingWithContext {
+    let context: WorkerContext
 
     typealias Piece = JobStore.ClaimedPiece<Pieces.Span>
 

@@ -11,12 +11,8 @@ import Storage
 /// fetched again and the child encodes only `video_av1` (at nice 19); the variant joins the kept
 /// result, the source job's output columns and every upload of the same bytes. Whenever a job
 /// becomes runnable, the work is stopped and given back: it never delays a chat upload.
-public struct VariantRunner: Sendable {
-    let configuration: Configuration
-    let store: JobStore
-    let database: any PostgresClient
-    let storage: any Storage
-    let logger: Logger
+public struct VariantRunner: Sendable, WorkingWithContext {
+    let context: WorkerContext
 
     /// How claimed variant work ended: completed, failed, released, fenced off or unrecorded.
     public typealias Ending = RunEnding

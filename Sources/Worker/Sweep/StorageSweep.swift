@@ -1,7 +1,7 @@
 import Foundation
-public import Logging
-public import Queue
-public import Storage
+import Logging
+import Queue
+import Storage
 
 /// Keeps storage exactly what the rows say. A sweep first erases what deleted uploads (or users)
 /// left: their rows stop naming their outputs, then the objects no live row shares go. Then it
@@ -11,24 +11,11 @@ public import Storage
 /// still holding their job are never touched. The fleet's workers take turns through a lease, so
 /// one sweep runs at a time and one per `Configuration.sweepInterval` in all; `storage audit`
 /// runs the same code by hand.
-public struct StorageSweep: Sendable {
-    let configuration: Configuration
-    let store: JobStore
-    let database: any PostgresClient
-    let storage: any Storage
-    let identity: WorkerIdentity
-    let logger: Logger
+public struct StorageSweep: Sendable, WorkingWithContext {
+    let context: WorkerContext
 
-    public init(
-        configuration: Configuration, database: any PostgresClient, storage: any Storage, logger: Logger,
-        identity: WorkerIdentity = .current
-    ) {
-        self.configuration = configuration
-        self.store = JobStore(tables: configuration.tables)
-        self.database = database
-        self.storage = storage
-        self.identity = identity
-        self.logger = logger
+    public init(context: WorkerContext) {
+        self.context = context
     }
 
     /// What one sweep (or audit) found and did.
