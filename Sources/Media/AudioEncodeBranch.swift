@@ -98,7 +98,7 @@ final class AudioEncodeBranch {
     }
 
     private func drainEncoder() throws(FFmpegError) {
-        while try encoder.receive(into: packet) == .packet {
+        while try encoder.receive(into: packet) == .ready {
             try container.write(packet, stream: streamIndex, timeBase: encoder.timeBase)
         }
     }

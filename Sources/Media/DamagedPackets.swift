@@ -89,14 +89,14 @@ extension StreamDecoder {
                 return
             }
             while true {
-                let output: Output
+                let output: Received
                 do throws(FFmpegError) {
                     output = try receive(into: frame)
                 } catch {
                     try damage.skip(error, at: packet?.timestamp)
                     break
                 }
-                guard output == .frame else { break }
+                guard output == .ready else { break }
                 if frame.width == 0 {
                     // Audio: an empty frame holds nothing to hear; sound a damaged packet decoded
                     // into (no rate, no channels, noise far past full scale) is refused. Every

@@ -94,7 +94,7 @@ struct DisplayTransform: Equatable {
         try graph.push(frame)
         try graph.push(nil)
         let output = try Frame()
-        guard try graph.pull(into: output) == .frame else {
+        guard try graph.pull(into: output) == .ready else {
             throw FFmpegError(call: "av_buffersink_get_frame(\(description))", code: cffmpegEndOfFile)
         }
         return output

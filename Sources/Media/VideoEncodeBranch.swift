@@ -172,7 +172,7 @@ final class VideoEncodeBranch {
     }
 
     private func drainGraph() throws(FFmpegError) {
-        while try graph.pull(into: filtered) == .frame {
+        while try graph.pull(into: filtered) == .ready {
             filtered.clearDecoderHints()
             if let timestamp = filtered.presentationTimestamp, graph.outputTimeBase != encoderTimeBase {
                 filtered.presentationTimestamp = rescale(timestamp, from: graph.outputTimeBase, to: encoderTimeBase)
@@ -185,7 +185,7 @@ final class VideoEncodeBranch {
     }
 
     private func drainEncoder() throws(FFmpegError) {
-        while try encoder.receive(into: packet) == .packet {
+        while try encoder.receive(into: packet) == .ready {
             if packet.duration == 0 { packet.duration = nominalFrameDuration }
             if holding { try container.write(held, stream: streamIndex, timeBase: encoderTimeBase) }
             held.take(packet)

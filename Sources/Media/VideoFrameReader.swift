@@ -27,7 +27,7 @@ final class VideoFrameReader {
     /// Decodes the next frame into `frame`. Returns false at the end of the stream.
     func next(into frame: Frame) throws -> Bool {
         while true {
-            let output: StreamDecoder.Output
+            let output: Received
             do throws(FFmpegError) {
                 output = try decoder.receive(into: frame)
             } catch {
@@ -35,7 +35,7 @@ final class VideoFrameReader {
                 continue
             }
             switch output {
-            case .frame:
+            case .ready:
                 damage.decoded(at: frame.timestamp)
                 let timestamp = frame.timestamp ?? stream.startTime ?? 0
                 let seconds = Double(timestamp - (stream.startTime ?? 0)) * stream.timeBase.doubleValue

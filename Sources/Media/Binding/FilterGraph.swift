@@ -3,8 +3,6 @@ import CFFmpeg
 /// Owns a libavfilter graph with one video input and one video output, for what swscale cannot
 /// do: rotation (`transpose`, `hflip,vflip`) and HDR tone mapping (`zscale`, `tonemap`).
 final class FilterGraph {
-    enum Output { case frame, needsInput, finished }
-
     private var graph: UnsafeMutablePointer<AVFilterGraph>?
     private let source: UnsafeMutablePointer<AVFilterContext>
     private let sink: UnsafeMutablePointer<AVFilterContext>
@@ -83,13 +81,9 @@ final class FilterGraph {
     }
 
     /// Takes the next filtered frame, if one is ready.
-    func pull(into frame: Frame) throws(FFmpegError) -> Output {
+    func pull(into frame: Frame) throws(FFmpegError) -> Received {
         frame.reset()
-        let result = av_buffersink_get_frame(sink, frame.pointer)
-        if result == cffmpeg_averror_eagain() { return .needsInput }
-        if result == cffmpeg_averror_eof() { return .finished }
-        if result < 0 { throw FFmpegError(call: "av_buffersink_get_frame", code: result) }
-        return .frame
+        return try Received("av_buffersink_get_frame", returned: av_buffersink_get_frame(sink, frame.pointer))
     }
 }
 

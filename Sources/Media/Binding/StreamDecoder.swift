@@ -2,8 +2,6 @@ import CFFmpeg
 
 /// Owns a decoding `AVCodecContext` for one stream of an `InputFile`.
 final class StreamDecoder {
-    enum Output { case frame, needsInput, finished }
-
     private var context: UnsafeMutablePointer<AVCodecContext>?
     /// The decoded stream's time base: frame timestamps are in it.
     let timeBase: Rational
@@ -57,12 +55,10 @@ final class StreamDecoder {
     }
 
     /// Takes the next decoded frame, if one is ready.
-    func receive(into frame: Frame) throws(FFmpegError) -> Output {
+    func receive(into frame: Frame) throws(FFmpegError) -> Received {
         frame.reset()
-        let result = avcodec_receive_frame(context, frame.pointer)
-        if result == cffmpeg_averror_eagain() { return .needsInput }
-        if result == cffmpeg_averror_eof() { return .finished }
-        if result < 0 { throw FFmpegError(call: "avcodec_receive_frame", code: result) }
+        let received = try Received("avcodec_receive_frame", returned: avcodec_receive_frame(context, frame.pointer))
+        guard received == .ready else { return received }
         if let frameDuration {
             if let timestamp = frame.timestamp {
                 nextTimestamp = timestamp + frameDuration
@@ -71,7 +67,7 @@ final class StreamDecoder {
                 nextTimestamp += frameDuration
             }
         }
-        return .frame
+        return .ready
     }
 
     /// Forgets buffered frames, after a seek (a stream without timestamps is only ever read again

@@ -2,8 +2,6 @@ import CFFmpeg
 
 /// Owns an encoding `AVCodecContext` (libx264 or SVT-AV1 for video, FFmpeg's `aac` for audio).
 final class StreamEncoder {
-    enum Output { case packet, needsInput, finished }
-
     private var context: UnsafeMutablePointer<AVCodecContext>?
     let timeBase: Rational
 
@@ -104,13 +102,9 @@ final class StreamEncoder {
     }
 
     /// Takes the next encoded packet, if one is ready.
-    func receive(into packet: Packet) throws(FFmpegError) -> Output {
+    func receive(into packet: Packet) throws(FFmpegError) -> Received {
         packet.reset()
-        let result = avcodec_receive_packet(context, packet.pointer)
-        if result == cffmpeg_averror_eagain() { return .needsInput }
-        if result == cffmpeg_averror_eof() { return .finished }
-        if result < 0 { throw FFmpegError(call: "avcodec_receive_packet", code: result) }
-        return .packet
+        return try Received("avcodec_receive_packet", returned: avcodec_receive_packet(context, packet.pointer))
     }
 
     /// Copies the encoder's parameters into a stream's `codecpar`.
