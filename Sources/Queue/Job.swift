@@ -5,11 +5,6 @@ import Foundation
 public struct JobClaim: Sendable, Hashable {
     public let id: Int
     public let token: String
-
-    public init(id: Int, token: String) {
-        self.id = id
-        self.token = token
-    }
 }
 
 /// A claimed `VideoProcessing` row, with the claim's fencing token.
