@@ -59,10 +59,11 @@ extension JobStore {
 
     /// Claims the next piece to encode: of `jobId` when given (the coordinator takes its own),
     /// else of any job whose run still holds it, oldest job first, in order. A piece whose
-    /// worker stopped heartbeating for `staleAfter` seconds is taken again; one tried three
-    /// times is not.
+    /// worker stopped heartbeating for `staleAfter` seconds is taken again, unless its token is in
+    /// `sparing` (the calling worker runs it itself); one tried three times is not.
     public func claimPiece<Span: Codable & Sendable>(
-        _ session: PostgresSession, ofJob jobId: Int?, staleAfter: Double, worker: String, as type: Span.Type
+        _ session: PostgresSession, ofJob jobId: Int?, staleAfter: Double, worker: String, sparing: [String] = [],
+        as type: Span.Type
     ) throws -> ClaimedPiece<Span>? {
         try session.transaction("claim a piece") {
             try session.query(
@@ -75,7 +76,8 @@ extension JobStore {
                         AND job."startedAt"::text = pieces."run"
                     WHERE ($1::int IS NULL OR pieces."jobId" = $1::int) AND pieces."attempts" < \(Self.backgroundAttempts)
                         AND (pieces."status" = 'PENDING' OR (pieces."status" = 'PROCESSING'
-                            AND pieces."updatedAt" < \(Self.now) - make_interval(secs => $2::float8)))
+                            AND pieces."updatedAt" < \(Self.now) - make_interval(secs => $2::float8)
+                            AND NOT COALESCE(pieces."token" = ANY($4::text[]), false)))
                     ORDER BY pieces."jobId", pieces."index" LIMIT 1 FOR UPDATE OF pieces SKIP LOCKED
                 ) AS next, \(vp) AS job
                 WHERE (p."jobId", p."run", p."index") = (next."jobId", next."run", next."index") AND job."id" = p."jobId"
@@ -83,7 +85,11 @@ extension JobStore {
                     job."inputStorageKey", job."inputFileSize"::bigint AS "inputFileSize",
                     job."processingType"::text AS "processingType",
                     COALESCE(job."qualityProfile"::text, 'MEDIUM') AS "qualityProfile"
-                """, [jobId.map(String.init), String(staleAfter), worker], operation: "claim a piece"
+                """,
+                [
+                    jobId.map(String.init), String(staleAfter), worker,
+                    "{\(sparing.map { "\"\($0)\"" }.joined(separator: ","))}",
+                ], operation: "claim a piece"
             ).first.map { row in
                 ClaimedPiece(
                     jobId: try row.require("jobId"), run: try row.require("run"), index: try row.require("index"),

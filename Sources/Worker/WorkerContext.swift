@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import Observability
 public import Queue
@@ -5,15 +6,17 @@ public import Storage
 
 /// What every part of a worker works with, made once by whoever owns the worker (the service, or a
 /// one-shot command) and handed down whole: the settings, the statements and where they go,
-/// storage, who this worker is, its log and its metrics.
+/// storage, who this worker is and what its runs hold, its log and its metrics.
 public struct WorkerContext: Sendable {
     public let configuration: Configuration
     public let store: JobStore
-    public let database: any PostgresClient
+    public private(set) var database: any PostgresClient
     public let storage: any Storage
     public let identity: WorkerIdentity
     public let logger: Logger
     public let metrics: WorkerMetrics
+    /// The claims this worker's runs hold right now.
+    let running: RunningClaims
 
     public init(
         configuration: Configuration, database: any PostgresClient, storage: any Storage, logger: Logger,
@@ -26,13 +29,14 @@ public struct WorkerContext: Sendable {
         self.identity = identity
         self.logger = logger
         self.metrics = metrics
+        self.running = RunningClaims()
     }
 
     /// The same worker with its statements sent to `database` (a run's own connection).
     func sending(to database: any PostgresClient) -> WorkerContext {
-        WorkerContext(
-            configuration: configuration, database: database, storage: storage, logger: logger, identity: identity,
-            metrics: metrics)
+        var context = self
+        context.database = database
+        return context
     }
 }
 
@@ -49,4 +53,32 @@ extension WorkingWithContext {
     var identity: WorkerIdentity { context.identity }
     var logger: Logger { context.logger }
     var metrics: WorkerMetrics { context.metrics }
+}
+
+/// The claims this worker's runs hold right now: a job's (its id and token) and a piece's (its
+/// token). A worker never takes its own running work away, however late a run's heartbeat on a
+/// starved host (the rescue of stale jobs and the claim of stale pieces spare these); other workers
+/// still take it by the heartbeat alone.
+final class RunningClaims: @unchecked Sendable {
+    // @unchecked: both sets are only touched under `lock`.
+    private let lock = NSLock()
+    private var jobClaims: Set<JobClaim> = []
+    private var pieceTokens: Set<String> = []
+
+    var jobs: [JobClaim] { lock.withLock { Array(jobClaims) } }
+    var pieces: [String] { lock.withLock { Array(pieceTokens) } }
+
+    /// Runs `body` with `claim` recorded as held.
+    func holding<T>(_ claim: JobClaim, _ body: () async -> T) async -> T {
+        lock.withLock { _ = jobClaims.insert(claim) }
+        defer { lock.withLock { _ = jobClaims.remove(claim) } }
+        return await body()
+    }
+
+    /// Runs `body` with the piece claim `token` recorded as held.
+    func holding<T>(piece token: String, _ body: () async -> T) async -> T {
+        lock.withLock { _ = pieceTokens.insert(token) }
+        defer { lock.withLock { _ = pieceTokens.remove(token) } }
+        return await body()
+    }
 }

@@ -47,9 +47,15 @@ struct PieceClaimTests {
         let halfway = try await state()
         #expect(halfway.total == 2 && halfway.completed == 1 && halfway.progress == 1.5 && halfway.keys == ["k0"])
         #expect(halfway.failure == nil)
-        // The second piece's worker stops heartbeating: it is taken again, and the old claim is fenced off.
+        // The second piece's worker stops heartbeating: a worker that runs it itself (its
+        // heartbeat only late) leaves it; any other takes it again, and the old claim is fenced off.
         try await TestDatabase.query(
             url, "UPDATE media_worker_pieces SET \"updatedAt\" = \"updatedAt\" - interval '2 minutes'")
+        #expect(
+            try await connection.withSession("claim a piece") {
+                try store.claimPiece(
+                    $0, ofJob: nil, staleAfter: 60, worker: "h/2", sparing: [second.token], as: Span.self)
+            } == nil)
         let again = try #require(try await claim(nil))
         #expect(again.index == 1 && again.attempt == 2 && again.token != second.token)
         #expect(try await connection.withSession("stale") { try store.finishPiece($0, second, key: "old") } == false)

@@ -75,7 +75,7 @@ struct Claimer: Sendable, WorkingWithContext {
     }
 
     private func start(_ job: Job, in lane: Lane, group: inout DiscardingTaskGroup) {
-        let control = state.started(in: lane, claim: job.claim)
+        let control = state.started(in: lane)
         let threads = Lane.threads(running: state.running, cores: ProcessInfo.processInfo.activeProcessorCount)
         events.yield(.claimed(job.id, lane))
         group.addTask {
@@ -91,9 +91,11 @@ struct Claimer: Sendable, WorkingWithContext {
     private func claimPiece() async throws -> PieceRunner.Piece? {
         guard state.hasPiecesTable else { return nil }
         let (store, configuration, worker) = (store, configuration, "\(identity.host)/\(identity.pid)")
+        let own = context.running.pieces
         return try await database.withSession("claim a piece") {
             try store.claimPiece(
-                $0, ofJob: nil, staleAfter: configuration.staleAfter, worker: worker, as: Pieces.Span.self)
+                $0, ofJob: nil, staleAfter: configuration.staleAfter, worker: worker, sparing: own,
+                as: Pieces.Span.self)
         }
     }
 

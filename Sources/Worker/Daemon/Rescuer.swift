@@ -3,10 +3,9 @@ import Observability
 import Queue
 
 /// The rescue duty: every quarter of the stale-after time, puts back the jobs whose worker went
-/// quiet (killed, frozen, cut off) — for another attempt, or failed once out of attempts; never
-/// one this worker runs itself, however late its heartbeat — and
-/// wakes the claimer for those that can run again. Its answer also tells the service that the
-/// database answers.
+/// quiet (killed, frozen, cut off) — for another attempt, or failed once out of attempts — and
+/// wakes the claimer for those that can run again. It never takes a job this worker runs itself,
+/// however late that run's heartbeat. Its answer also tells the service that the database answers.
 struct Rescuer: Sendable, WorkingWithContext {
     let context: WorkerContext
     let state: ServiceState
@@ -16,7 +15,7 @@ struct Rescuer: Sendable, WorkingWithContext {
 
     func rescue() async {
         let (store, host, pid, configuration) = (store, identity.host, identity.pid, configuration)
-        let own = state.claims
+        let own = context.running.jobs
         do {
             let rescued = try await database.withSession("rescue stale jobs") {
                 try store.rescueStale(

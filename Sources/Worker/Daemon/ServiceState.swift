@@ -1,6 +1,5 @@
 import Foundation
 import Observability
-import Queue
 
 /// The daemon's shared state: slots, wake-ups, shutdown.
 final class ServiceState: @unchecked Sendable {
@@ -8,7 +7,7 @@ final class ServiceState: @unchecked Sendable {
     private let lock = NSLock()
     /// The running runs, by their control (a job id can be claimed again, once retried, before
     /// its previous run has quite finished).
-    private var controls: [ObjectIdentifier: (control: RunControl, lane: Lane, claim: JobClaim?)] = [:]
+    private var controls: [ObjectIdentifier: (control: RunControl, lane: Lane)] = [:]
     private var pauses = true
     private var variants = true
     private var pieces = true
@@ -37,15 +36,11 @@ final class ServiceState: @unchecked Sendable {
     var hasPiecesTable: Bool { lock.withLock { pieces } }
     func noPiecesTable() { lock.withLock { pieces = false } }
 
-    /// A run started in `lane`: of the job claim `claim`, or background work (nil).
-    func started(in lane: Lane, claim: JobClaim? = nil) -> RunControl {
+    func started(in lane: Lane) -> RunControl {
         let control = RunControl()
-        lock.withLock { controls[ObjectIdentifier(control)] = (control, lane, claim) }
+        lock.withLock { controls[ObjectIdentifier(control)] = (control, lane) }
         return control
     }
-
-    /// The job claims this worker runs (the rescuer spares them).
-    var claims: [JobClaim] { lock.withLock { controls.values.compactMap(\.claim) } }
 
     /// A run ended (`ending` nil: background work, not a job).
     func finished(_ control: RunControl, ending: JobRunner.Ending?) {

@@ -69,11 +69,11 @@ extension JobRunner {
                 if alive { observe(.progress(Double(percent) / 100)) }
                 action = coordination.next(.progressWritten(alive: alive))
             case .claimPiece:
+                let own = context.running.pieces
                 claimed = try await connection.withSession("claim a piece") {
                     try store.claimPiece(
                         $0, ofJob: job.id, staleAfter: configuration.staleAfter,
-                        worker: "\(identity.host)/\(identity.pid)",
-                        as: Pieces.Span.self)
+                        worker: "\(identity.host)/\(identity.pid)", sparing: own, as: Pieces.Span.self)
                 }
                 action = coordination.next(.claimed(claimed != nil))
             case .encodeClaimed:

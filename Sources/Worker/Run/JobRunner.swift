@@ -76,8 +76,9 @@ public struct JobRunner: Sendable, WorkingWithContext {
             metrics: metrics, onFailure: onFailure)
         logger.info(
             "job started", metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile.rawValue)"])
-        let ending = await execute(
-            run, threads: threads, lane: lane, control: control, reuse: reuse, observe: observe)
+        let ending = await context.running.holding(job.claim) {
+            await execute(run, threads: threads, lane: lane, control: control, reuse: reuse, observe: observe)
+        }
         logger.info(
             "job ended",
             metadata: [

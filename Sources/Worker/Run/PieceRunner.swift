@@ -27,13 +27,14 @@ public struct PieceRunner: Sendable, WorkingWithContext {
         logger[metadataKey: "job"] = "\(piece.jobId)"
         logger[metadataKey: "piece"] = "\(piece.index)"
         let started = ContinuousClock.now
-        let ending: Ending
-        do {
-            ending = try await execute(piece, input: input, threads: threads, control: control, logger: logger)
-        } catch {
-            logger.error(
-                "could not record the piece's end; it will be claimed again", metadata: ["error": "\(error)"])
-            ending = .unrecorded
+        let ending: Ending = await context.running.holding(piece: piece.token) {
+            do {
+                return try await execute(piece, input: input, threads: threads, control: control, logger: logger)
+            } catch {
+                logger.error(
+                    "could not record the piece's end; it will be claimed again", metadata: ["error": "\(error)"])
+                return .unrecorded
+            }
         }
         logger.info(
             "piece ended",
