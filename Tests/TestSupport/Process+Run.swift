@@ -158,9 +158,15 @@ public enum FFprobe {
 /// A program started in the background (posix_spawn), for tests that signal it mid-run.
 public struct BackgroundProgram: Sendable {
     public let pid: pid_t
+    /// Where its output goes.
+    public let log: URL
+
+    /// Its output so far (for a failing test's message).
+    public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "(no output at \(log.path))" }
 
     /// Starts `executable`; its output goes to `log`.
     public init(_ executable: URL, _ arguments: [String], environment: [String: String], log: URL) throws {
+        self.log = log
         pid = try spawn(
             executable, arguments, environment: environment, stdout: log.path, stderr: log.path,
             flags: O_WRONLY | O_CREAT | O_APPEND)
@@ -183,25 +189,31 @@ public struct BackgroundProgram: Sendable {
 
     /// The children of `parent` whose command line contains `text` (a daemon's `run-job`).
     public static func children(of parent: pid_t, running text: String) -> [pid_t] {
-        processes(matching: text).filter { pid in
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            // After the command in parentheses: state, then the parent's pid.
-            let fields = stat[(stat.lastIndex(of: ")") ?? stat.startIndex)...].split(separator: " ")
-            return fields.count > 2 && pid_t(fields[2]) == parent
-        }
+        processes(matching: text).filter { status(of: $0)?.parent == parent }
     }
 
-    /// Processes whose command line contains `text` (to find a job's child by its folder).
+    /// Processes whose command line contains `text` (to find a job's child by its folder); zombies
+    /// left out.
     public static func processes(matching text: String) -> [pid_t] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
             guard let pid = pid_t(entry),
                 let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
                 String(decoding: cmdline, as: UTF8.self).contains(text),
-                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                !stat.contains(") Z ")
+                let status = status(of: pid), status.state != "Z"
             else { return nil }
             return pid
         }
+    }
+
+    /// A process's state letter and parent, from `/proc/PID/stat` (nil once it is gone).
+    private static func status(of pid: pid_t) -> (state: Substring, parent: pid_t)? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return nil }
+        // After the command in parentheses: state, then the parent's pid.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 1, let parent = pid_t(fields[1]) else { return nil }
+        return (fields[0], parent)
     }
 }
 
