@@ -12,6 +12,9 @@ public struct WorkerIdentity: Sendable, Equatable {
         self.pid = pid
     }
 
+    /// `host/pid`: how a piece row, the sweep's lease and `/status` name this worker.
+    public var name: String { "\(host)/\(pid)" }
+
     /// This process on this host.
     public static let current = WorkerIdentity(host: kernelHostName(), pid: getpid())
 

@@ -74,40 +74,44 @@ struct Claimer: Sendable, WorkingWithContext {
         }
     }
 
-    private func start(_ job: Job, in lane: Lane, group: inout DiscardingTaskGroup) {
+    /// Runs `work` in a slot of `lane` as a task of the service's group, with its share of the
+    /// cores and a control for the stop; the slot is given back when `work` returns (with its
+    /// job's ending, or nil for background work).
+    private func occupy(
+        _ lane: Lane, group: inout DiscardingTaskGroup,
+        _ work: @escaping @Sendable (_ threads: Int, _ control: RunControl) async -> JobRunner.Ending?
+    ) {
         let control = state.started(in: lane)
         let threads = Lane.threads(running: state.running, cores: ProcessInfo.processInfo.activeProcessorCount)
-        events.yield(.claimed(job.id, lane))
         group.addTask {
-            let ending = await self.runner.run(job, threads: threads, lane: lane, control: control) { event in
-                self.events.yield(.run(job.id, event))
-            }
-            self.events.yield(.finished(job.id, ending))
+            let ending = await work(threads, control)
             self.state.finished(control, ending: ending)
             self.wake.yield(.slotFreed)
         }
     }
 
-    private func claimPiece() async throws -> PieceRunner.Piece? {
-        guard state.hasPiecesTable else { return nil }
-        let (store, configuration, worker) = (store, configuration, "\(identity.host)/\(identity.pid)")
-        let own = context.running.pieces
-        return try await database.withSession("claim a piece") {
-            try store.claimPiece(
-                $0, ofJob: nil, staleAfter: configuration.staleAfter, worker: worker, sparing: own,
-                as: Pieces.Span.self)
+    private func start(_ job: Job, in lane: Lane, group: inout DiscardingTaskGroup) {
+        events.yield(.claimed(job.id, lane))
+        occupy(lane, group: &group) { threads, control in
+            let ending = await self.runner.run(job, threads: threads, lane: lane, control: control) { event in
+                self.events.yield(.run(job.id, event))
+            }
+            self.events.yield(.finished(job.id, ending))
+            return ending
         }
     }
 
+    private func claimPiece() async throws -> PieceRunner.Piece? {
+        guard state.hasPiecesTable else { return nil }
+        return try await pieces.claim(ofJob: nil)
+    }
+
     private func startPiece(_ piece: PieceRunner.Piece, group: inout DiscardingTaskGroup) {
-        let control = state.started(in: .encode)
-        let threads = Lane.threads(running: state.running, cores: ProcessInfo.processInfo.activeProcessorCount)
         events.yield(.pieceStarted(piece.jobId, piece.index))
-        group.addTask {
+        occupy(.encode, group: &group) { threads, control in
             let ending = await self.pieces.run(piece, input: nil, threads: threads, control: control)
             self.events.yield(.pieceEnded(piece.jobId, piece.index, ending))
-            self.state.finished(control, ending: nil)
-            self.wake.yield(.slotFreed)
+            return nil
         }
     }
 
@@ -122,14 +126,11 @@ struct Claimer: Sendable, WorkingWithContext {
     }
 
     private func startVariant(_ work: JobStore.VariantWork, group: inout DiscardingTaskGroup) {
-        let control = state.started(in: .encode)
-        let threads = Lane.threads(running: state.running, cores: ProcessInfo.processInfo.activeProcessorCount)
         events.yield(.variantStarted(work.jobId))
-        group.addTask {
+        occupy(.encode, group: &group) { threads, control in
             let ending = await self.variants.run(work, threads: threads, control: control)
             self.events.yield(.variantEnded(work.jobId, ending))
-            self.state.finished(control, ending: nil)
-            self.wake.yield(.slotFreed)
+            return nil
         }
     }
 

@@ -3,10 +3,8 @@ import Queue
 
 /// The sampling duty: every five seconds, the queue's depth by status and type into the metrics
 /// (`media_worker_queue_depth`). A sample the database did not answer is skipped.
-struct DepthSampler: Sendable {
-    let store: JobStore
-    let database: PostgresPool
-    let metrics: WorkerMetrics
+struct DepthSampler: Sendable, WorkingWithContext {
+    let context: WorkerContext
 
     let interval = Duration.seconds(5)
 

@@ -74,7 +74,7 @@ public final class WorkerService: Service, Sendable {
             pieces: PieceRunner(context: context), variants: VariantRunner(context: context),
             untilIdle: untilIdle, events: eventSink, wake: wake, wakeUps: wakeUps)
         rescuer = Rescuer(context: context, state: state, wake: wake)
-        sampler = DepthSampler(store: context.store, database: database, metrics: metrics)
+        sampler = DepthSampler(context: context)
         reporter = SystemdReporter(
             notifier: notifier, state: state, metrics: metrics,
             healthWindow: .seconds(max(configuration.staleAfter, 3 * configuration.pollInterval)))

@@ -69,12 +69,7 @@ extension JobRunner {
                 if alive { observe(.progress(Double(percent) / 100)) }
                 action = coordination.next(.progressWritten(alive: alive))
             case .claimPiece:
-                let own = context.running.pieces
-                claimed = try await connection.withSession("claim a piece") {
-                    try store.claimPiece(
-                        $0, ofJob: job.id, staleAfter: configuration.staleAfter,
-                        worker: "\(identity.host)/\(identity.pid)", sparing: own, as: Pieces.Span.self)
-                }
+                claimed = try await pieces.claim(ofJob: job.id)
                 action = coordination.next(.claimed(claimed != nil))
             case .encodeClaimed:
                 if let piece = claimed { _ = await pieces.run(piece, input: input, threads: threads, control: control) }

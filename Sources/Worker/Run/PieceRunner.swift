@@ -20,6 +20,16 @@ public struct PieceRunner: Sendable, WorkingWithContext {
     /// How a claimed piece ended: completed, failed, released, fenced off or unrecorded.
     public typealias Ending = RunEnding
 
+    /// Claims the next piece to encode (of `jobId`, or of any job): never one of this worker's own
+    /// running pieces, however late its heartbeat.
+    func claim(ofJob jobId: Int?) async throws -> Piece? {
+        let (store, staleAfter, worker, own) = (store, configuration.staleAfter, identity.name, context.running.pieces)
+        return try await database.withSession("claim a piece") {
+            try store.claimPiece(
+                $0, ofJob: jobId, staleAfter: staleAfter, worker: worker, sparing: own, as: Pieces.Span.self)
+        }
+    }
+
     /// Encodes `piece` from `input` (a local copy of the job's input) or, without one, from a
     /// fresh download.
     func run(_ piece: Piece, input: URL?, threads: Int, control: RunControl) async -> Ending {

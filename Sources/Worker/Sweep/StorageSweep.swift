@@ -120,7 +120,7 @@ public struct StorageSweep: Sendable, WorkingWithContext {
     /// a worker is sweeping).
     public func runHoldingTheLease(remove: Bool) async throws -> Outcome {
         guard remove else { return try await run(remove: false) }
-        guard let outcome = try await underTheLease(holder: "\(identity.host)/\(identity.pid) storage audit", every: 0)
+        guard let outcome = try await underTheLease(holder: "\(identity.name) storage audit", every: 0)
         else { throw SweepBusy() }
         return outcome
     }
@@ -132,7 +132,7 @@ public struct StorageSweep: Sendable, WorkingWithContext {
         do {
             guard
                 let swept = try await underTheLease(
-                    holder: "\(identity.host)/\(identity.pid)", every: configuration.sweepInterval)
+                    holder: identity.name, every: configuration.sweepInterval)
             else { return }
             outcome = swept
         } catch {
