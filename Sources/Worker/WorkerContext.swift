@@ -13,7 +13,8 @@ public struct WorkerContext: Sendable {
     public private(set) var database: any PostgresClient
     public let storage: any Storage
     public let identity: WorkerIdentity
-    public let logger: Logger
+    /// Its metadata names what a part works on (a run's job, a piece).
+    public var logger: Logger
     public let metrics: WorkerMetrics
     /// The claims this worker's runs hold right now.
     let running: RunningClaims

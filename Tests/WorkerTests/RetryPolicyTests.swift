@@ -2,6 +2,7 @@ import Foundation
 import Media
 import Observability
 import Queue
+import Storage
 import TestSupport
 import Testing
 
@@ -31,10 +32,15 @@ struct RetryPolicyTests {
                     [String(ids.jobId), String(attempt - 1)])
                 return try store.claim(session, retryBase: 0, uploadWait: 3600, host: "h", pid: 1, jobId: ids.jobId)
             })
-        let run = Run(
-            job: job, connection: connection, store: store, identity: WorkerIdentity(host: "h", pid: 1), maxAttempts: 3,
-            claimPatience: .seconds(60),
-            logger: .init(label: "test"), metrics: WorkerMetrics(), onFailure: { _, _ in })
+        let storage = try Fixtures.temporaryDirectory("store")
+        let configuration = try Configuration(
+            environment: [
+                "DATABASE_URL": url, "MEDIA_STORAGE_URL": storage.absoluteString, "MEDIA_WORKER_MAX_ATTEMPTS": "3",
+            ])
+        let context = WorkerContext(
+            configuration: configuration, database: connection, storage: LocalStorage(root: storage, publicBase: nil),
+            logger: .init(label: "test"), identity: WorkerIdentity(host: "h", pid: 1))
+        let run = Run(job: job, context: context, onFailure: { _, _ in })
         _ = try await run.fail(JobFailure(code, "test"))
         let row = try #require(
             try await TestDatabase.query(

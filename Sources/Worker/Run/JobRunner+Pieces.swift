@@ -19,7 +19,7 @@ extension JobRunner {
         let (run, threads, control, input, observe) = (
             child.run, child.threads, child.control, child.input, child.observe
         )
-        let (job, connection, logger, store) = (run.job, run.connection, run.logger, store)
+        let (job, connection, logger, store) = (run.job, run.database, run.logger, store)
         // The rest of the type after the pieces: the stills already published are not made again.
         let rest: MediaProcessor.Part = published.values.contains { $0.file.role.isStill } ? .longPass : part
         let recorded: Bool

@@ -65,15 +65,13 @@ public struct JobRunner: Sendable, WorkingWithContext {
         _ job: Job, threads: Int, lane: Lane = .encode, control: RunControl = RunControl(), reuse: Bool = true,
         observe: @escaping @Sendable (Event) -> Void = { _ in }
     ) async -> Ending {
-        var logger = logger
-        logger[metadataKey: "job"] = "\(job.id)"
-        logger[metadataKey: "type"] = "\(job.processingType.rawValue)"
-        logger[metadataKey: "attempt"] = "\(job.attempt)"
-        logger[metadataKey: "lane"] = "\(lane.rawValue)"
-        let run = Run(
-            job: job, connection: database, store: store, identity: identity,
-            maxAttempts: configuration.maxAttempts, claimPatience: .seconds(configuration.staleAfter), logger: logger,
-            metrics: metrics, onFailure: onFailure)
+        var context = context
+        context.logger[metadataKey: "job"] = "\(job.id)"
+        context.logger[metadataKey: "type"] = "\(job.processingType.rawValue)"
+        context.logger[metadataKey: "attempt"] = "\(job.attempt)"
+        context.logger[metadataKey: "lane"] = "\(lane.rawValue)"
+        let run = Run(job: job, context: context, onFailure: onFailure)
+        let logger = run.logger
         logger.info(
             "job started", metadata: ["input": "\(job.inputStorageKey)", "profile": "\(job.qualityProfile.rawValue)"])
         let ending = await context.running.holding(job.claim) {
@@ -95,7 +93,7 @@ public struct JobRunner: Sendable, WorkingWithContext {
         _ run: Run, threads: Int, lane: Lane, control: RunControl, reuse: Bool,
         observe: @escaping @Sendable (Event) -> Void
     ) async -> Ending {
-        let (job, connection, logger) = (run.job, run.connection, run.logger)
+        let (job, connection, logger) = (run.job, run.database, run.logger)
         // The heartbeat for the whole run (downloads and uploads included); while the child runs,
         // progress writes beat too, and notice a fenced-off run.
         let keepAlive = Task { await run.keepAlive(every: .seconds(min(10, max(1, configuration.staleAfter / 6)))) }

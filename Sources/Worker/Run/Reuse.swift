@@ -21,7 +21,7 @@ extension JobRunner {
     /// the same bytes at once are made once, and never wait on each other for ever. Without
     /// `wait` (a first look) it only looks.
     func lookForReuse(_ run: Run, key: JobStore.ReuseKey, wait: Bool = true) async throws -> ReuseLookup {
-        let (job, store, connection, outputs) = (run.job, store, run.connection, configuration.tables.outputs)
+        let (job, store, connection, outputs) = (run.job, store, run.database, configuration.tables.outputs)
         guard try await connection.withSession("look for the outputs table", { try store.hasTable($0, outputs) })
         else { return .unavailable }
         let deadline = ContinuousClock.now + .seconds(configuration.reuseWait)

@@ -5,16 +5,10 @@ import Observability
 import Queue
 
 /// One claimed run of a job: its database writes, all fenced by the claim's token.
-struct Run: Sendable {
+struct Run: Sendable, WorkingWithContext {
     let job: Job
-    let connection: any PostgresClient
-    let store: JobStore
-    let identity: WorkerIdentity
-    let maxAttempts: Int
-    /// How long a storage write waits for the database to confirm the claim (the stale-after time).
-    let claimPatience: Duration
-    let logger: Logger
-    let metrics: WorkerMetrics
+    /// The runner's context, its log naming the job.
+    let context: WorkerContext
     let onFailure: @Sendable (Int, String) -> Void
     let started = ContinuousClock.now
 
@@ -32,9 +26,9 @@ struct Run: Sendable {
     /// `timeout` once at most), FAILED otherwise.
     func fail(_ failure: JobFailure) async throws -> JobRunner.Ending {
         let code = failure.code
-        let retry = code.isRetried(afterAttempt: job.attempt, of: maxAttempts)
+        let retry = code.isRetried(afterAttempt: job.attempt, of: configuration.maxAttempts)
         let text = "\(failure)"
-        let outcome = try await connection.withSession("record a failure") { [store, job] session in
+        let outcome = try await database.withSession("record a failure") { [store, job] session in
             try store.fail(
                 session, job: job, errorMessage: text, retry: retry,
                 event: event(retry ? "retry" : "failed", message: text))
@@ -52,7 +46,7 @@ struct Run: Sendable {
     /// Ends a job not worth doing as CANCELLED, with a `cancelled` failure saying why.
     func cancel(_ reason: String) async throws -> JobRunner.Ending {
         let message = "\(JobFailure(.cancelled, reason))"
-        let done = try await connection.withSession("cancel the job") { [store, job] in
+        let done = try await database.withSession("cancel the job") { [store, job] in
             try store.cancel($0, job: job, errorMessage: message, event: event("cancelled", message: message))
         }
         logger.info("job cancelled", metadata: ["reason": "\(message)"])
@@ -60,7 +54,7 @@ struct Run: Sendable {
     }
 
     func release() async throws -> JobRunner.Ending {
-        let done = try await connection.withSession("release the job") { [store, job] in
+        let done = try await database.withSession("release the job") { [store, job] in
             try store.release(
                 $0, job: job, event: event("released", message: "worker stopping; not counted as an attempt"))
         }
@@ -74,7 +68,7 @@ struct Run: Sendable {
     /// app cancelled is `.cancelled` (its upload's processing status says so from now on); any
     /// other belongs to someone else now.
     func takenAway() async throws -> JobRunner.Ending {
-        let state = try await connection.withSession("read where the run stands") { [store, job] in
+        let state = try await database.withSession("read where the run stands") { [store, job] in
             try store.claimState($0, job: job)
         }
         switch state {
@@ -82,7 +76,7 @@ struct Run: Sendable {
             return try await cancel("\(reason) while it was being processed; nothing more was written")
         case .cancelled:
             logger.info("the job was cancelled while running")
-            try? await connection.withSession("write the upload's processing status") { [store, job] in
+            try? await database.withSession("write the upload's processing status") { [store, job] in
                 try store.writeProcessingStatus($0, job: job, status: .cancelled)
             }
             return .cancelled
@@ -99,11 +93,11 @@ struct Run: Sendable {
     }
 
     /// Asked right before every storage write: whether this run still holds its job and the job
-    /// is wanted (`ClaimCheck`). Doubles as a heartbeat.
+    /// is wanted (`ClaimCheck`), waiting for the database's answer up to the stale-after time.
+    /// Doubles as a heartbeat.
     func holdsClaim() async -> Bool {
-        await ClaimCheck(database: connection, patience: claimPatience, logger: logger).confirm("the job") {
-            [store, job] in try store.heartbeat($0, job: job)
-        }
+        let check = ClaimCheck(database: database, patience: .seconds(configuration.staleAfter), logger: logger)
+        return await check.confirm("the job") { [store, job] in try store.heartbeat($0, job: job) }
     }
 
     /// Sends a heartbeat every `interval` until cancelled. A fenced-off run is noticed by the
@@ -113,7 +107,7 @@ struct Run: Sendable {
             try? await Task.sleep(for: interval)
             if Task.isCancelled { return }
             do {
-                _ = try await connection.withSession("send a heartbeat") { [store, job] in
+                _ = try await database.withSession("send a heartbeat") { [store, job] in
                     try store.heartbeat($0, job: job)
                 }
             } catch {
@@ -150,7 +144,7 @@ struct Run: Sendable {
                 // The app hears of progress once per ten points: enough for a progress ring.
                 let announce = percent / 10 > announced / 10
                 do {
-                    let alive = try await connection.withSession("write progress") { [store, job, estimate] in
+                    let alive = try await database.withSession("write progress") { [store, job, estimate] in
                         try store.writeProgress(
                             $0, job: job, progress: percent, estimatedSeconds: estimate, secondsLeft: left,
                             announce: announce)

@@ -61,7 +61,7 @@ final class StillsPublisher: @unchecked Sendable {
                 stored.values.sorted { $0.file.role < $1.file.role }, input: info, sha256: sha256)
             let event = run.event("stills", message: "poster and thumbnail published while the rest is made")
             let store = run.store
-            let published = try await run.connection.withSession("publish the stills") {
+            let published = try await run.database.withSession("publish the stills") {
                 try store.publishStills($0, job: job, stills, event: event)
             }
             guard published else {

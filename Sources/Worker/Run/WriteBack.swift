@@ -53,7 +53,7 @@ extension JobRunner {
             "queued",
             message: (stored.isEmpty ? "probed" : "stills published") + "; the rest waits for an encode slot")
         guard
-            try await run.connection.withSession(
+            try await run.database.withSession(
                 "park the job", { try store.park($0, job: job, columns, estimatedSeconds: estimate, event: event) })
         else { return try await run.takenAway() }
         if !stored.isEmpty {
@@ -138,7 +138,7 @@ extension JobRunner {
         let recordStarted = ContinuousClock.now
         let recorded: JobStore.CompletionOutcome
         do {
-            recorded = try await run.connection.withSession(
+            recorded = try await run.database.withSession(
                 "record the result", { [store, completion] in try store.complete($0, job: job, completion) })
         } catch let error as PostgresError where error.kind == .query || error.kind == .decoding {
             // The database answered but refused the write: a retry may find it fixed.
