@@ -74,25 +74,16 @@ extension ChildMessage: Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        switch self {
-        case .sandbox(let report):
-            try container.encode(CodingKeys.sandbox.stringValue, forKey: .kind)
-            try container.encode(report, forKey: .sandbox)
-        case .probe(let info):
-            try container.encode(CodingKeys.probe.stringValue, forKey: .kind)
-            try container.encode(info, forKey: .probe)
-        case .stills(let files):
-            try container.encode(CodingKeys.stills.stringValue, forKey: .kind)
-            try container.encode(files, forKey: .stills)
-        case .progress(let fraction):
-            try container.encode(CodingKeys.progress.stringValue, forKey: .kind)
-            try container.encode(fraction, forKey: .progress)
-        case .report(let report):
-            try container.encode(CodingKeys.report.stringValue, forKey: .kind)
-            try container.encode(report, forKey: .report)
-        case .failure(let failure):
-            try container.encode(CodingKeys.failure.stringValue, forKey: .kind)
-            try container.encode(failure, forKey: .failure)
-        }
+        let (key, payload): (CodingKeys, any Encodable) =
+            switch self {
+            case .sandbox(let report): (.sandbox, report)
+            case .probe(let info): (.probe, info)
+            case .stills(let files): (.stills, files)
+            case .progress(let fraction): (.progress, fraction)
+            case .report(let report): (.report, report)
+            case .failure(let failure): (.failure, failure)
+            }
+        try container.encode(key.stringValue, forKey: .kind)
+        try container.encode(payload, forKey: key)
     }
 }
