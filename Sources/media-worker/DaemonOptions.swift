@@ -6,8 +6,7 @@ import Worker
 
 /// The database, for every command that uses it: DATABASE_URL, or the flag, which wins.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong(Settings.databaseURL.flag!), help: ArgumentHelp(Settings.databaseURL.help))
-    var databaseURL: String?
+    @Option(Settings.databaseURL) var databaseURL: String?
 
     /// `configuration` with the flag applied.
     func apply(to configuration: inout Configuration) {
@@ -21,44 +20,22 @@ struct DatabaseOptions: ParsableArguments {
 struct DaemonOptions: ParsableArguments {
     @OptionGroup var database: DatabaseOptions
 
-    @Option(name: .customLong(Settings.storageURL.flag!), help: ArgumentHelp(Settings.storageURL.help))
-    var storageURL: String?
-
-    @Option(name: .customLong(Settings.publicURL.flag!), help: ArgumentHelp(Settings.publicURL.help))
-    var publicURL: String?
-
-    @Option(name: .customLong(Settings.concurrency.flag!), help: ArgumentHelp(Settings.concurrency.help))
-    var concurrency: String?
-
-    @Option(name: .customLong(Settings.fastSlots.flag!), help: ArgumentHelp(Settings.fastSlots.help))
-    var fastSlots: String?
-
-    @Option(name: .customLong(Settings.pollInterval.flag!), help: ArgumentHelp(Settings.pollInterval.help))
-    var pollInterval: String?
-
-    @Option(name: .customLong(Settings.staleAfter.flag!), help: ArgumentHelp(Settings.staleAfter.help))
-    var staleAfter: String?
-
-    @Option(name: .customLong(Settings.maxAttempts.flag!), help: ArgumentHelp(Settings.maxAttempts.help))
-    var maxAttempts: String?
-
-    @Option(name: .customLong(Settings.retryBase.flag!), help: ArgumentHelp(Settings.retryBase.help))
-    var retryBase: String?
-
-    @Option(name: .customLong(Settings.shutdownGrace.flag!), help: ArgumentHelp(Settings.shutdownGrace.help))
-    var shutdownGrace: String?
-
-    @Option(name: .customLong(Settings.jobTimeout.flag!), help: ArgumentHelp(Settings.jobTimeout.help))
-    var jobTimeout: String?
-
-    @Option(name: .customLong(Settings.metricsAddress.flag!), help: ArgumentHelp(Settings.metricsAddress.help))
-    var metricsAddress: String?
+    @Option(Settings.storageURL) var storageURL: String?
+    @Option(Settings.publicURL) var publicURL: String?
+    @Option(Settings.concurrency) var concurrency: String?
+    @Option(Settings.fastSlots) var fastSlots: String?
+    @Option(Settings.pollInterval) var pollInterval: String?
+    @Option(Settings.staleAfter) var staleAfter: String?
+    @Option(Settings.maxAttempts) var maxAttempts: String?
+    @Option(Settings.retryBase) var retryBase: String?
+    @Option(Settings.shutdownGrace) var shutdownGrace: String?
+    @Option(Settings.jobTimeout) var jobTimeout: String?
+    @Option(Settings.metricsAddress) var metricsAddress: String?
 
     @Flag(name: .shortAndLong, help: "Log debug detail (same as \(Settings.logLevel.variable)=debug).")
     var verbose = false
 
-    @Option(name: .customLong(Settings.logFormat.flag!), help: ArgumentHelp(Settings.logFormat.help))
-    var logFormat: LogFormat?
+    @Option(Settings.logFormat) var logFormat: LogFormat?
 
     /// The flags given, as the variables they override.
     private var overrides: [(setting: Setting, value: String)] {
@@ -104,5 +81,12 @@ struct DaemonOptions: ParsableArguments {
     func makeLogger(label: String, configuration: Configuration) -> Logger {
         makeStandardErrorLogger(
             label: label, verbose: verbose, defaultLevel: .info, format: logFormat, secrets: configuration.secrets)
+    }
+}
+
+extension Option {
+    /// The flag of `setting`, named and explained by its declaration.
+    init<T: ExpressibleByArgument>(_ setting: Setting) where Value == T? {
+        self.init(name: .customLong(setting.flag!), help: ArgumentHelp(setting.help))
     }
 }
