@@ -13,13 +13,15 @@ struct Claimer: Sendable, WorkingWithContext {
     let context: WorkerContext
     let state: ServiceState
     let runner: JobRunner
-    let pieces: PieceRunner
-    let variants: VariantRunner
     /// A run that ends when the queue is empty (`--until-idle`).
     let untilIdle: Bool
     let events: AsyncStream<WorkerEvent>.Continuation
     let wake: AsyncStream<WorkerService.WakeUp>.Continuation
     let wakeUps: AsyncStream<WorkerService.WakeUp>
+
+    /// Other workers' pieces and variant work need nothing beyond the context.
+    private var pieces: PieceRunner { PieceRunner(context: context) }
+    private var variants: VariantRunner { VariantRunner(context: context) }
 
     private func idle() async throws -> Bool {
         let (store, uploadWait, hasPausedTable) = (store, configuration.uploadWait, state.hasPausedTable)

@@ -71,7 +71,6 @@ public final class WorkerService: Service, Sendable {
             runner: JobRunner(
                 context: context, reuseLocks: reuseLocks, onFailure: { state.failed(job: $0, error: $1) },
                 piecesEnabled: { state.hasPiecesTable }),
-            pieces: PieceRunner(context: context), variants: VariantRunner(context: context),
             untilIdle: untilIdle, events: eventSink, wake: wake, wakeUps: wakeUps)
         rescuer = Rescuer(context: context, state: state, wake: wake)
         sampler = DepthSampler(context: context)
