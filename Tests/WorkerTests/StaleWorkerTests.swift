@@ -70,24 +70,53 @@ struct StaleWorkerTests {
 
     func text(_ log: URL) -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
-    /// Worker A encodes a tenth of the job, then loses its claim (frozen, or cut off); worker B
-    /// rescues the job and completes it; A's child finishes its encode meanwhile; A wakes (or gets
-    /// the database back) holding a finished encode of a job it no longer holds.
-    func staleWorker(cutOff: Bool) async throws {
-        let deployment = try await Deployment.make()
-        let proxy = cutOff ? try PartitionProxy(to: deployment.databaseURL) : nil
-        defer { proxy?.stop() }
-        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION", profile: "HIGH")
-        let (a, aLog) = try worker("a", deployment, databaseURL: proxy?.url(for: deployment.databaseURL))
-        defer {
+    /// Worker A, frozen (or cut off) mid-encode, with its deployment and job.
+    struct Stale {
+        let deployment: Deployment
+        let proxy: PartitionProxy?
+        let id: Int
+        let a: BackgroundProgram
+        let aLog: URL
+
+        func stop() {
+            proxy?.stop()
             a.signal(SIGCONT)
             a.signal(SIGKILL)
         }
+    }
+
+    /// Starts worker A on a job and, once it encoded a tenth of it, freezes it (or cuts it off).
+    /// Nil when A finished the job before that: the suite's load can starve the test's own polling
+    /// for longer than A's encode takes, and then there is nothing stale to test.
+    func freezeMidEncode(cutOff: Bool) async throws -> Stale? {
+        let deployment = try await Deployment.make()
+        let proxy = cutOff ? try PartitionProxy(to: deployment.databaseURL) : nil
+        let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION", profile: "HIGH")
+        let (a, aLog) = try worker("a", deployment, databaseURL: proxy?.url(for: deployment.databaseURL))
+        let stale = Stale(deployment: deployment, proxy: proxy, id: id, a: a, aLog: aLog)
         #expect(
             try await eventually(timeout: 90) {
                 (try await deployment.job(id).decode("progress", as: Int.self) ?? 0) >= 10
             })
         if let proxy { proxy.refuse() } else { a.signal(SIGSTOP) }
+        // A write A sent just before may still be landing.
+        try await Task.sleep(for: .seconds(1))
+        guard try await deployment.job(id).text("status") == "PROCESSING" else {
+            stale.stop()
+            return nil
+        }
+        return stale
+    }
+
+    /// Worker A encodes a tenth of the job, then loses its claim (frozen, or cut off); worker B
+    /// rescues the job and completes it; A's child finishes its encode meanwhile; A wakes (or gets
+    /// the database back) holding a finished encode of a job it no longer holds.
+    func staleWorker(cutOff: Bool) async throws {
+        var caught: Stale?
+        for _ in 1...3 where caught == nil { caught = try await freezeMidEncode(cutOff: cutOff) }
+        let stale = try #require(caught, "worker A finished its job three times before it could be frozen")
+        defer { stale.stop() }
+        let (deployment, proxy, id, a, aLog) = (stale.deployment, stale.proxy, stale.id, stale.a, stale.aLog)
         let (b, _) = try worker("b", deployment)
         defer { b.signal(SIGKILL) }
         #expect(try await eventually(timeout: 180) { try await deployment.job(id).text("status") == "COMPLETED" })
