@@ -30,10 +30,14 @@ struct S3StorageTests {
             ))
     }
 
-    /// A file of `size` pseudo-random bytes.
+    /// A file of `size` random bytes, read from /dev/urandom: made one by one, 12 MB took a debug
+    /// build seconds on a cooperative thread (two of these tests at once stalled every other test
+    /// for 12 s).
     func file(size: Int, in folder: URL) throws -> URL {
-        var generator = SystemRandomNumberGenerator()
-        let data = Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let random = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+        defer { try? random.close() }
+        let data = try random.read(upToCount: size) ?? Data()
+        guard data.count == size else { throw TestSupportError("read \(data.count) of \(size) random bytes") }
         let url = folder.appendingPathComponent("source-\(size).bin")
         try data.write(to: url)
         return url
