@@ -12,7 +12,7 @@ private struct ClaimBench {
 
     init(_ route: Route) async throws {
         url = try await TestDatabase.create()
-        claims = PostgresConnection(url: try route.url(for: url), label: "claims", logger: .init(label: "test"))
+        claims = PostgresConnection(url: try await route.url(for: url), label: "claims", logger: .init(label: "test"))
     }
 
     /// A runnable job of `type` by `user` (nil: no `userId`), created `minutesAgo`.

@@ -33,9 +33,11 @@ public enum Route: String, CaseIterable, Sendable, CustomStringConvertible {
     case direct, pooled
     public var description: String { rawValue }
 
-    /// Where to connect for the database `directURL` names.
-    public func url(for directURL: String) throws -> String {
-        self == .pooled ? try TestPooler.url(for: directURL) : directURL
+    /// Where to connect for the database `directURL` names. The first pooled caller starts
+    /// PgBouncer (seconds on a loaded machine) and the others wait for it, each on a thread of its
+    /// own: on the cooperative pool (two threads here) they would stall every other test meanwhile.
+    public func url(for directURL: String) async throws -> String {
+        self == .pooled ? try await onOwnThread { try TestPooler.url(for: directURL) } : directURL
     }
 }
 

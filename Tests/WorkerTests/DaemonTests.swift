@@ -16,16 +16,16 @@ struct Deployment {
     let daemonURL: String
     let route: Route
 
-    init(databaseURL: String, storage: URL, scratch: URL, route: Route) throws {
+    init(databaseURL: String, storage: URL, scratch: URL, route: Route) async throws {
         self.databaseURL = databaseURL
         self.storage = storage
         self.scratch = scratch
         self.route = route
-        daemonURL = try route.url(for: databaseURL)
+        daemonURL = try await route.url(for: databaseURL)
     }
 
     static func make(_ route: Route = .direct) async throws -> Deployment {
-        try Deployment(
+        try await Deployment(
             databaseURL: try await TestDatabase.create(), storage: try Fixtures.temporaryDirectory("store"),
             scratch: try Fixtures.temporaryDirectory("scratch"), route: route)
     }

@@ -108,7 +108,7 @@ struct HostTests {
     /// stale-after time; it comes back: both recover without a restart.
     @Test func watchdogOnlyWhileTheDatabaseAnswers() async throws {
         let cluster = try await TestDatabase.privateCluster()
-        let deployment = try Deployment(
+        let deployment = try await Deployment(
             databaseURL: cluster.url, storage: try Fixtures.temporaryDirectory("store"),
             scratch: try Fixtures.temporaryDirectory("scratch"), route: .direct)
         let notify = try DatagramListener()
@@ -143,7 +143,7 @@ struct HostTests {
     /// few seconds, not after minutes of reconnecting (its jobs are rescued later by heartbeat).
     @Test func stopsPromptlyWhileTheDatabaseIsAway() async throws {
         let cluster = try await TestDatabase.privateCluster()
-        let deployment = try Deployment(
+        let deployment = try await Deployment(
             databaseURL: cluster.url, storage: try Fixtures.temporaryDirectory("store"),
             scratch: try Fixtures.temporaryDirectory("scratch"), route: .direct)
         let jobs = [

@@ -132,7 +132,7 @@ struct RunningJobTests {
     /// The database restarts mid-run: the worker reconnects and the job still completes.
     @Test func databaseRestartMidRun() async throws {
         let cluster = try await TestDatabase.privateCluster()
-        let deployment = try Deployment(
+        let deployment = try await Deployment(
             databaseURL: cluster.url, storage: try Fixtures.temporaryDirectory("store"),
             scratch: try Fixtures.temporaryDirectory("scratch"), route: .direct)
         let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION")

@@ -22,7 +22,7 @@ struct InProcessWorker {
         let storage = try Fixtures.temporaryDirectory("store")
         var configuration = try Configuration(
             environment: [
-                "DATABASE_URL": try route.url(for: databaseURL), "MEDIA_STORAGE_URL": storage.absoluteString,
+                "DATABASE_URL": try await route.url(for: databaseURL), "MEDIA_STORAGE_URL": storage.absoluteString,
                 "MEDIA_WORKER_POOL_MODE": route == .pooled ? "transaction" : "session",
                 "MEDIA_WORKER_POLL_INTERVAL": "0.2", "MEDIA_WORKER_RETRY_BASE": "0", "MEDIA_WORKER_CONCURRENCY": "1",
                 "MEDIA_WORKER_TMPDIR": try Fixtures.temporaryDirectory("jobs").path,
