@@ -9,9 +9,9 @@ public import Testing
 private let ffmpegQuiet: Void = FFmpegLog.setLevel(.quiet)
 
 /// For suites whose tests block their thread with media work (synchronous `MediaProcessor.run`,
-/// `runProgram`): such tests run one at a time. Swift Testing runs them on the cooperative pool,
-/// which has one thread per core (two here); two of them at once would leave none for the async
-/// tests' timers and waits, and a daemon test would see its job "never get going".
+/// `runProgram`): such tests run one at a time, on a thread of their own. Swift Testing would run
+/// them on the cooperative pool, which has one thread per core (two here): while one blocked it,
+/// every async test in the process (timers, waits, daemons' deadlines) shared the other.
 public struct OneAtATime: SuiteTrait, TestTrait, TestScoping {
     public var isRecursive: Bool { true }
 
@@ -20,7 +20,21 @@ public struct OneAtATime: SuiteTrait, TestTrait, TestScoping {
     ) async throws {
         guard testCase != nil else { return try await function() }
         ffmpegQuiet
-        try await Permits.blocking.holding(function)
+        try await withTaskExecutorPreference(BlockingThread.shared) {
+            try await Permits.blocking.holding(function)
+        }
+    }
+}
+
+/// The one thread the blocking tests run on (they run one at a time), apart from the cooperative pool.
+private final class BlockingThread: TaskExecutor {
+    static let shared = BlockingThread()
+    private let queue = DispatchQueue(label: "media-worker-tests.blocking")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
     }
 }
 
