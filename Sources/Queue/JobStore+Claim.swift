@@ -217,7 +217,7 @@ extension JobStore {
         try session.transaction("resume processing types") {
             let resumed = try session.execute(
                 "DELETE FROM \(tables.paused) WHERE \"processingType\" = ANY($1::text[])",
-                ["{\(types.map(\.rawValue).joined(separator: ","))}"], operation: "resume processing types")
+                [Self.array(types.map(\.rawValue))], operation: "resume processing types")
             try session.execute(
                 "SELECT pg_notify($1, 'resumed')", [Self.jobsChannel], operation: "wake the workers")
             return resumed

@@ -88,7 +88,7 @@ extension JobStore {
                 """,
                 [
                     jobId.map(String.init), String(staleAfter), worker,
-                    "{\(sparing.map { "\"\($0)\"" }.joined(separator: ","))}",
+                    Self.array(sparing),
                 ], operation: "claim a piece"
             ).first.map { row in
                 ClaimedPiece(

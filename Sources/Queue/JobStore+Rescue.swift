@@ -24,8 +24,7 @@ extension JobStore {
                 ORDER BY "updatedAt" FOR UPDATE SKIP LOCKED LIMIT 20
                 """,
                 [
-                    String(staleAfter), "{\(sparing.map { String($0.id) }.joined(separator: ","))}",
-                    "{\(sparing.map { "\"\($0.token)\"" }.joined(separator: ","))}",
+                    String(staleAfter), Self.array(sparing.map { String($0.id) }), Self.array(sparing.map(\.token)),
                 ], operation: "find stale jobs")
             return try orphaned.all.map { row in
                 let id: Int = try row.require("id")

@@ -47,6 +47,13 @@ public struct JobStore: Sendable {
     /// `value` as JSON text, for `json` and "(JSON)" text columns.
     static func json(_ value: any Encodable) throws -> String { try JSONFormat.text(value) }
 
+    /// `values` as one array parameter (`= ANY($1::text[])`, `unnest($2::bigint[])`): each element
+    /// quoted, `"` and `\` escaped, so no value can end the element or the array early.
+    static func array(_ values: [String]) -> String {
+        let quoted = values.map { "\"\($0.replacing("\\", with: "\\\\").replacing("\"", with: "\\\""))\"" }
+        return "{\(quoted.joined(separator: ","))}"
+    }
+
     /// A heartbeat between progress writes (while downloading, uploading, waiting): bumps
     /// `updatedAt` of a run's job. False: the run was fenced off.
     public func heartbeat(_ session: PostgresSession, job: Job) throws -> Bool {

@@ -57,18 +57,15 @@ struct StaleWorkerTests {
     ]
 
     /// Starts worker `name` (its own job folder, so its child can be found) on `databaseURL`.
-    func worker(_ name: String, _ deployment: Deployment, databaseURL: String? = nil) throws -> (BackgroundProgram, URL)
-    {
+    func worker(_ name: String, _ deployment: Deployment, databaseURL: String? = nil) throws -> BackgroundProgram {
         let folder = deployment.scratch.appendingPathComponent(name, isDirectory: true)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var environment = deployment.environment.merging(Self.settings) { $1 }
         environment["MEDIA_WORKER_TMPDIR"] = folder.path
         if let databaseURL { environment["DATABASE_URL"] = databaseURL }
         let log = deployment.scratch.appendingPathComponent("\(name).log")
-        return (try BackgroundProgram(Fixtures.executable, ["serve"], environment: environment, log: log), log)
+        return try BackgroundProgram(Fixtures.executable, ["serve"], environment: environment, log: log)
     }
-
-    func text(_ log: URL) -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
     /// Worker A, frozen (or cut off) mid-encode, with its deployment and job.
     struct Stale {
@@ -76,7 +73,6 @@ struct StaleWorkerTests {
         let proxy: PartitionProxy?
         let id: Int
         let a: BackgroundProgram
-        let aLog: URL
 
         func stop() {
             proxy?.stop()
@@ -90,10 +86,19 @@ struct StaleWorkerTests {
     /// for longer than A's encode takes, and then there is nothing stale to test.
     func freezeMidEncode(cutOff: Bool) async throws -> Stale? {
         let deployment = try await Deployment.make()
-        let proxy = cutOff ? try PartitionProxy(to: deployment.databaseURL) : nil
         let id = try await deployment.enqueue("long_hevc_720p_20s.mp4", type: "COMPRESSION", profile: "HIGH")
-        let (a, aLog) = try worker("a", deployment, databaseURL: proxy?.url(for: deployment.databaseURL))
-        let stale = Stale(deployment: deployment, proxy: proxy, id: id, a: a, aLog: aLog)
+        let proxy = cutOff ? try PartitionProxy(to: deployment.databaseURL) : nil
+        let a: BackgroundProgram
+        do {
+            a = try worker("a", deployment, databaseURL: proxy?.url(for: deployment.databaseURL))
+        } catch {
+            proxy?.stop()
+            throw error
+        }
+        let stale = Stale(deployment: deployment, proxy: proxy, id: id, a: a)
+        // Whatever ends this early (a thrown error, a missed freeze) stops A and the proxy.
+        var caught = false
+        defer { if !caught { stale.stop() } }
         #expect(
             try await eventually(timeout: 90) {
                 (try await deployment.job(id).decode("progress", as: Int.self) ?? 0) >= 10
@@ -101,11 +106,8 @@ struct StaleWorkerTests {
         if let proxy { proxy.refuse() } else { a.signal(SIGSTOP) }
         // A write A sent just before may still be landing.
         try await Task.sleep(for: .seconds(1))
-        guard try await deployment.job(id).text("status") == "PROCESSING" else {
-            stale.stop()
-            return nil
-        }
-        return stale
+        caught = try await deployment.job(id).text("status") == "PROCESSING"
+        return caught ? stale : nil
     }
 
     /// Worker A encodes a tenth of the job, then loses its claim (frozen, or cut off); worker B
@@ -116,8 +118,8 @@ struct StaleWorkerTests {
         for _ in 1...3 where caught == nil { caught = try await freezeMidEncode(cutOff: cutOff) }
         let stale = try #require(caught, "worker A finished its job three times before it could be frozen")
         defer { stale.stop() }
-        let (deployment, proxy, id, a, aLog) = (stale.deployment, stale.proxy, stale.id, stale.a, stale.aLog)
-        let (b, _) = try worker("b", deployment)
+        let (deployment, proxy, id, a) = (stale.deployment, stale.proxy, stale.id, stale.a)
+        let b = try worker("b", deployment)
         defer { b.signal(SIGKILL) }
         #expect(try await eventually(timeout: 180) { try await deployment.job(id).text("status") == "COMPLETED" })
         let aFolder = deployment.scratch.appendingPathComponent("a").path
@@ -125,13 +127,13 @@ struct StaleWorkerTests {
         if let proxy {
             // Its progress writes failed; it went on to store, and the claim check got no answer.
             #expect(
-                await eventually(timeout: 90) { text(aLog).contains("was not confirmed; storing nothing") },
-                "\(text(aLog))")
+                await eventually(timeout: 90) { a.output.contains("was not confirmed; storing nothing") }, "\(a.output)"
+            )
             proxy.mend()
         } else {
             a.signal(SIGCONT)
         }
-        #expect(await eventually(timeout: 90) { text(aLog).contains("outcome=fencedOff") }, "\(text(aLog))")
+        #expect(await eventually(timeout: 90) { a.output.contains("outcome=fencedOff") }, "\(a.output)")
         #expect(try await deployment.truthProblems(ofJob: id) == [])
         let logs = try deployment.json(try await deployment.job(id).text("logs")) as? [[String: Any]] ?? []
         #expect(logs.compactMap { $0["event"] as? String }.suffix(3) == ["rescued", "claimed", "completed"])
