@@ -7,11 +7,6 @@ public struct WorkerIdentity: Sendable, Equatable {
     public let host: String
     public let pid: Int32
 
-    public init(host: String, pid: Int32) {
-        self.host = host
-        self.pid = pid
-    }
-
     /// `host/pid`: how a piece row, the sweep's lease and `/status` name this worker.
     public var name: String { "\(host)/\(pid)" }
 

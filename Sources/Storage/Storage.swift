@@ -32,11 +32,6 @@ public struct Transferred: Sendable, Equatable {
     public var bytes: Int64
     /// SHA-256 of the bytes, lowercase hex.
     public var sha256: String
-
-    public init(bytes: Int64, sha256: String) {
-        self.bytes = bytes
-        self.sha256 = sha256
-    }
 }
 
 /// An object as the store describes it, without its bytes.
@@ -45,12 +40,6 @@ public struct StoredObject: Sendable, Equatable {
     public var bytes: Int64
     /// When it was last written.
     public var modified: Date
-
-    public init(key: String, bytes: Int64, modified: Date) {
-        self.key = key
-        self.bytes = bytes
-        self.modified = modified
-    }
 }
 
 /// Why a storage operation failed.

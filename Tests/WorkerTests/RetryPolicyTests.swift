@@ -1,11 +1,11 @@
 import Foundation
 import Media
 import Observability
-import Queue
 import Storage
 import TestSupport
 import Testing
 
+@testable import Queue
 @testable import Worker
 
 @Suite("Retries")

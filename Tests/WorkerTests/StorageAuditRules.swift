@@ -1,8 +1,8 @@
 import Foundation
 import Queue
-import Storage
 import Testing
 
+@testable import Storage
 @testable import Worker
 
 /// How the audit judges each stored object against one snapshot of the rows: a pure rule, tested
