@@ -12,17 +12,14 @@ struct DisplayOrientation: Equatable, Sendable {
 /// What turns a decoded frame into what a viewer should see: the display matrix's rotation and,
 /// for HDR, tone mapping to SDR BT.709. Both need libavfilter (swscale can do neither).
 struct DisplayTransform: Equatable {
-    /// Clockwise quarter turns (0…3).
-    var quarterTurns: Int
-    /// Mirrored left to right after the turn.
-    var mirrored: Bool
+    var orientation: DisplayOrientation
     /// The HDR transfer to tone-map from (zscale's name), or nil for SDR.
     var hdrTransfer: String?
     var fullRange: Bool
 
     init(video: VideoInfo) {
-        quarterTurns = video.rotation / 90
-        mirrored = video.mirrored
+        orientation = DisplayOrientation(
+            quarterTurns: video.rotation / 90, mirrored: video.mirrored, exact: video.orientationExact)
         hdrTransfer = video.hdr ? video.colorTransfer : nil
         fullRange = video.colorRange == "pc"
     }
@@ -76,13 +73,13 @@ struct DisplayTransform: Equatable {
                 "format=yuv420p",
             ]
         }
-        switch quarterTurns {
+        switch orientation.quarterTurns {
         case 1: filters.append("transpose=clock")
         case 2: filters += ["hflip", "vflip"]
         case 3: filters.append("transpose=cclock")
         default: break
         }
-        if mirrored { filters.append("hflip") }
+        if orientation.mirrored { filters.append("hflip") }
         return filters
     }
 
