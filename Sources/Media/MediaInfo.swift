@@ -14,17 +14,7 @@ public struct MediaInfo: Codable, Sendable, Equatable {
     /// ISO 6709 (e.g. `+35.6586+139.7454/`), as phones record it.
     public var location: String?
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.container, forKey: .container)
-        try container.encode(durationMs, forKey: .durationMs)
-        try container.encode(sizeBytes, forKey: .sizeBytes)
-        try container.encode(bitRate, forKey: .bitRate)
-        try container.encode(video, forKey: .video)
-        try container.encode(audio, forKey: .audio)
-        try container.encode(creationTime, forKey: .creationTime)
-        try container.encode(location, forKey: .location)
-    }
+    public func encode(to encoder: any Encoder) throws { try encodeEveryField(of: self, to: encoder) }
 }
 
 /// The main video stream.
@@ -66,31 +56,7 @@ public struct VideoInfo: Codable, Sendable, Equatable {
     /// The picture is coded as fields (`field_order`): it is re-encoded, never copied.
     public var interlaced = false
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(codec, forKey: .codec)
-        try container.encode(profile, forKey: .profile)
-        try container.encode(codedWidth, forKey: .codedWidth)
-        try container.encode(codedHeight, forKey: .codedHeight)
-        try container.encode(rotation, forKey: .rotation)
-        try container.encode(width, forKey: .width)
-        try container.encode(height, forKey: .height)
-        try container.encode(pixelAspectRatio, forKey: .pixelAspectRatio)
-        try container.encode(frameRate, forKey: .frameRate)
-        try container.encode(variableFrameRate, forKey: .variableFrameRate)
-        try container.encode(pixelFormat, forKey: .pixelFormat)
-        try container.encode(bitDepth, forKey: .bitDepth)
-        try container.encode(colorPrimaries, forKey: .colorPrimaries)
-        try container.encode(colorTransfer, forKey: .colorTransfer)
-        try container.encode(colorSpace, forKey: .colorSpace)
-        try container.encode(colorRange, forKey: .colorRange)
-        try container.encode(hdr, forKey: .hdr)
-        try container.encode(bitRate, forKey: .bitRate)
-        try container.encode(mirrored, forKey: .mirrored)
-        try container.encode(orientationExact, forKey: .orientationExact)
-        try container.encode(edited, forKey: .edited)
-        try container.encode(interlaced, forKey: .interlaced)
-    }
+    public func encode(to encoder: any Encoder) throws { try encodeEveryField(of: self, to: encoder) }
 }
 
 /// The main audio stream.
@@ -99,4 +65,25 @@ public struct AudioInfo: Codable, Sendable, Equatable {
     public var channels: Int
     public var sampleRate: Int
     public var bitRate: Int64?
+
+    public func encode(to encoder: any Encoder) throws { try encodeEveryField(of: self, to: encoder) }
+}
+
+/// Encodes each stored property of `value` under its own name, an absent one as `null` (where
+/// synthesized encoding leaves it out), so a property added later is in the JSON too.
+private func encodeEveryField(of value: any Encodable, to encoder: any Encoder) throws {
+    struct Name: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+    var container = encoder.container(keyedBy: Name.self)
+    for case let (name?, field) in Mirror(reflecting: value).children {
+        guard let field = field as? any Encodable else {
+            throw EncodingError.invalidValue(
+                field, .init(codingPath: container.codingPath, debugDescription: "\(name) is not encodable"))
+        }
+        try container.encode(field, forKey: Name(stringValue: name))
+    }
 }

@@ -38,11 +38,15 @@ struct ContractTests {
         #expect(request.jobFolder == "/tmp/job")
     }
 
-    /// `inputMetadata` is written by hand-made `encode(to:)` methods (so absent values are written
-    /// as null): every stored property must reach the JSON, so one added later cannot drop out.
+    /// `inputMetadata` names every stored property, an absent one as null (synthesized encoding
+    /// would leave it out), so one added later cannot drop out.
     @Test func everyProbeFieldReachesInputMetadata() throws {
+        var info = Self.info
+        info.location = nil
+        info.audio?.bitRate = nil
         let json = try #require(
-            try JSONSerialization.jsonObject(with: JSONFormat.encoder().encode(Self.info)) as? [String: Any])
+            try JSONSerialization.jsonObject(with: JSONFormat.encoder().encode(info)) as? [String: Any])
+        #expect(json["location"] is NSNull && (json["audio"] as? [String: Any])?["bitRate"] is NSNull)
         func expectAllFields(of value: Any, in object: [String: Any], _ name: String) {
             for case let (label?, _) in Mirror(reflecting: value).children {
                 #expect(object.keys.contains(label), "\(name).\(label) is missing from the JSON")
@@ -76,5 +80,46 @@ struct ContractTests {
         #expect(OutputKeys.owner(of: stored.key)! == (1, "20261207014210123456"))
         #expect(OutputKeys.owner(of: "media-worker/jobs/1/poster.jpg")! == (1, nil))
         #expect(OutputKeys.owner(of: "media-worker/checks/a.txt") == nil)
+    }
+
+    /// `file_upload.metadata.video` is the probe's summary for a chat bubble.
+    @Test func videoSummaryForTheApp() throws {
+        let json = try #require(
+            try JSONSerialization.jsonObject(
+                with: JSONFormat.encoder().encode(VideoSummary(info: Self.info, blurhash: "LEHV6nWB2yk8"))
+            ) as? [String: Any])
+        #expect(
+            Set(json.keys) == [
+                "durationMs", "width", "height", "rotation", "codec", "hdr", "hasAudio", "frameRate", "blurhash",
+            ])
+        #expect(json["width"] as? Int == 360 && json["height"] as? Int == 640 && json["rotation"] as? Int == 90)
+        #expect(json["hasAudio"] as? Bool == true && json["codec"] as? String == "h264")
+    }
+
+    /// What `outputMetadata` holds reads back as the outputs that were written, the role from its key.
+    @Test func storedOutputsReadBack() throws {
+        let video = StoredOutput(
+            file: OutputFile(
+                video: .video, info: Self.info,
+                encoder: EncoderReport(
+                    path: "remux", audioPath: "copy", why: ["fits"], codec: "h264", preset: nil, crf: nil,
+                    maxrateKbps: nil, bufsizeKbps: nil, audioKbps: nil, width: 360, height: 640, fps: 30, loudness: nil)
+            ),
+            key: "k/video.mp4", url: "https://cdn/v",
+            sha256: String(repeating: "cd", count: 32),
+            damage: DamageReport(videoPacketsSkipped: 3, audioPacketsSkipped: 1),
+            reusedFrom: 7)
+        let poster = StoredOutput(
+            file: OutputFile(
+                still: .poster, width: 360, height: 640, bytes: 100, timeMs: 333, blurhash: "LEHV6nWB2yk8"),
+            key: "k/poster.jpg", url: "https://cdn/p", sha256: nil, damage: nil)
+        let json = try JSONFormat.encoder().encode(["video": video.metadata, "poster": poster.metadata])
+        let read = try JSONDecoder().decode([String: StoredOutput].self, from: json)
+        #expect(read == ["video": video, "poster": poster])
+        #expect(read["video"]?.file.role == .video && read["poster"]?.file.path == "poster.jpg")
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(
+                [String: StoredOutput].self, from: JSONFormat.encoder().encode(["clip": poster.metadata]))
+        }
     }
 }

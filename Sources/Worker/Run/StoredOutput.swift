@@ -3,7 +3,7 @@ import Queue
 
 /// An output once uploaded: the file the child made, wrapped once with where it is stored. The
 /// three JSON shapes the app's schema asks for (the Schema article) are encodings of it, each a list of its fields.
-struct StoredOutput: Sendable {
+struct StoredOutput: Sendable, Equatable {
     let file: OutputFile
     let key: String
     let url: String
@@ -68,63 +68,52 @@ extension JobStore.OutputColumns {
             outputMetadata: byRole.mapValues(\.metadata),
             thumbnails: stored.filter(\.file.role.isStill).map(\.thumbnail),
             inputMetadata: InputRecord(info: input, sha256: sha256),
-            uploadVideo: VideoSummary(input, blurhash: byRole[OutputRole.poster.rawValue]?.file.blurhash),
+            uploadVideo: VideoSummary(info: input, blurhash: byRole[OutputRole.poster.rawValue]?.file.blurhash),
             uploadVariants: byRole.mapValues(\.variant), posterUrl: byRole[OutputRole.poster.rawValue]?.url)
     }
 }
 
-/// `file_upload.metadata.video`: the probe summary a chat client needs.
+/// `file_upload.metadata.video`: the part of the probe a chat client needs, and the poster as a
+/// BlurHash for the bubble before any image loads.
 struct VideoSummary: Encodable, Sendable {
-    let durationMs: Int?
-    let width: Int
-    let height: Int
-    let rotation: Int
-    let codec: String
-    let hdr: Bool
-    let hasAudio: Bool
-    let frameRate: Double?
-    /// The poster as a BlurHash, for the bubble before any image loads.
+    let info: MediaInfo
     let blurhash: String?
 
-    init(_ info: MediaInfo, blurhash: String?) {
-        durationMs = info.durationMs
-        width = info.video.width
-        height = info.video.height
-        rotation = info.video.rotation
-        codec = info.video.codec
-        hdr = info.video.hdr
-        hasAudio = info.audio != nil
-        frameRate = info.video.frameRate
-        self.blurhash = blurhash
+    private enum Key: CodingKey { case durationMs, width, height, rotation, codec, hdr, hasAudio, frameRate, blurhash }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encodeIfPresent(info.durationMs, forKey: .durationMs)
+        try container.encode(info.video.width, forKey: .width)
+        try container.encode(info.video.height, forKey: .height)
+        try container.encode(info.video.rotation, forKey: .rotation)
+        try container.encode(info.video.codec, forKey: .codec)
+        try container.encode(info.video.hdr, forKey: .hdr)
+        try container.encode(info.audio != nil, forKey: .hasAudio)
+        try container.encodeIfPresent(info.video.frameRate, forKey: .frameRate)
+        try container.encodeIfPresent(blurhash, forKey: .blurhash)
     }
 }
 
-extension StoredOutput {
-    /// An `outputMetadata` entry as the job row holds it (`metadata`'s encoding), read back: the
-    /// stills a first look published, for the long pass's final write.
-    struct Published: Decodable, Sendable {
-        let key: String
-        let url: String
-        let width: Int
-        let height: Int
-        let bytes: Int
-        let sha256: String?
-        let mimeType: String
-        let durationMs: Int?
-        let videoCodec: String?
-        let audioCodec: String?
-        let timeMs: Int?
-        let blurhash: String?
-        let encoder: EncoderReport?
-    }
-
-    init(role: OutputRole, published entry: Published) {
+extension StoredOutput: Decodable {
+    /// An `outputMetadata` entry read back (`metadata`'s encoding). Its role is not a field but
+    /// its key in `outputMetadata`, the last of the decoder's coding path.
+    init(from decoder: any Decoder) throws {
+        guard let name = decoder.codingPath.last?.stringValue, let role = OutputRole(rawValue: name) else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "an output is read back under its role"))
+        }
+        let fields = try decoder.container(keyedBy: Field.self)
+        func required<T: Decodable>(_ field: Field) throws -> T { try fields.decode(T.self, forKey: field) }
+        func optional<T: Decodable>(_ field: Field) throws -> T? { try fields.decodeIfPresent(T.self, forKey: field) }
         self.init(
             file: OutputFile(
-                role: role, width: entry.width, height: entry.height, bytes: entry.bytes, mimeType: entry.mimeType,
-                durationMs: entry.durationMs, videoCodec: entry.videoCodec, audioCodec: entry.audioCodec,
-                encoder: entry.encoder, timeMs: entry.timeMs, blurhash: entry.blurhash),
-            key: entry.key, url: entry.url, sha256: entry.sha256, damage: nil)
+                role: role, width: try required(.width), height: try required(.height), bytes: try required(.bytes),
+                mimeType: try required(.mimeType), durationMs: try optional(.durationMs),
+                videoCodec: try optional(.videoCodec), audioCodec: try optional(.audioCodec),
+                encoder: try optional(.encoder), timeMs: try optional(.timeMs), blurhash: try optional(.blurhash)),
+            key: try required(.key), url: try required(.url), sha256: try optional(.sha256),
+            damage: try optional(.damage), reusedFrom: try optional(.reusedFrom))
     }
 }
 
@@ -132,9 +121,8 @@ extension Job {
     /// The stills an earlier first look of this job published, by role.
     var publishedStills: [OutputRole: StoredOutput] {
         var stills: [OutputRole: StoredOutput] = [:]
-        for (name, entry) in publishedOutputs(as: StoredOutput.Published.self) {
-            guard let role = OutputRole(rawValue: name), role.isStill else { continue }
-            stills[role] = StoredOutput(role: role, published: entry)
+        for output in publishedOutputs(as: StoredOutput.self).values where output.file.role.isStill {
+            stills[output.file.role] = output
         }
         return stills
     }
