@@ -55,7 +55,7 @@ struct PiecesJobTests {
     /// 20 s cut into 2 s pieces (at least 10 s to be cut), two workers: the one that claims the job
     /// coordinates, the other encodes pieces; the joined video plays whole, in sync, its storyboard
     /// has a tile every 2 s (each piece made its own; the join alone could only take the keyframes,
-    /// every 8.3 s), and nothing of the pieces is left.
+    /// every 8.3 s), the join fetches only the pieces made elsewhere, and nothing of the pieces is left.
     @Test func twoWorkersEncodeOneVideo() async throws {
         let worker = try await InProcessWorker.make([
             "MEDIA_WORKER_PIECE_SECONDS": "2", "MEDIA_WORKER_PIECES_AFTER": "10", "MEDIA_WORKER_STORYBOARD_AFTER": "10",
@@ -69,6 +69,12 @@ struct PiecesJobTests {
         let helper = coordinator == "a" ? "b" : "a"
         let helped = (said[helper] ?? []).filter { if case .pieceEnded(id, _, .completed) = $0 { true } else { false } }
         #expect(helped.count >= 1, "the second worker encoded no piece: \(said[helper] ?? [])")
+        // The join fetched only the helper's pieces: the coordinator's own stayed where it made them.
+        let gathered = (said[coordinator] ?? []).compactMap {
+            if case .run(id, .piecesGathered(let madeHere, let fetched)) = $0 { (madeHere, fetched) } else { nil }
+        }
+        #expect(gathered.count == 1 && gathered.first?.1 == helped.count, "\(gathered)")
+        #expect(gathered.first.map { $0.0 >= 1 && $0.0 + $0.1 == 5 } == true, "\(gathered)")
         let metadata = try #require(
             try await TestDatabase.query(
                 worker.databaseURL,

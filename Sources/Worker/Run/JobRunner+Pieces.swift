@@ -44,6 +44,10 @@ extension JobRunner {
             }
         }
         let pieces = PieceRunner(context: context.sending(to: connection))
+        // The join's folder, beside the input: the pieces encoded here stay in it once stored.
+        let folder = input.deletingLastPathComponent().appendingPathComponent("pieces", isDirectory: true)
+        let made = (try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)) != nil
+        let keep = made ? folder : nil
         var coordination = PiecesCoordination()
         var action = PiecesCoordination.Action.observe
         var claimed: PieceRunner.Piece?
@@ -72,7 +76,9 @@ extension JobRunner {
                 claimed = try await pieces.claim(ofJob: job.id)
                 action = coordination.next(.claimed(claimed != nil))
             case .encodeClaimed:
-                if let piece = claimed { _ = await pieces.run(piece, input: input, threads: threads, control: control) }
+                if let piece = claimed {
+                    _ = await pieces.run(piece, input: input, threads: threads, control: control, keep: keep)
+                }
                 claimed = nil
                 action = coordination.next(.done)
             case .wait:
@@ -92,25 +98,31 @@ extension JobRunner {
                 return try await run.takenAway()
             }
         }
-        // Every piece is stored: fetch them (and their storyboard tiles) beside the input and join
-        // them in one more child.
-        let folder = input.deletingLastPathComponent().appendingPathComponent("pieces", isDirectory: true)
-        var files: [String] = []
+        // Every piece is stored: fetch those made elsewhere (and their storyboard tiles) beside
+        // the ones made here, and join them in one more child.
+        var kept = 0
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for (index, key) in keys.enumerated() {
-                let file = folder.appendingPathComponent("\(index).mp4")
-                _ = try await storage.download(key: key, to: file, expectedSize: nil)
-                files.append(file.path)
+            for key in keys {
+                let file = PieceRunner.keptFile(key: key, in: folder)
+                if FileManager.default.fileExists(atPath: file.path) {
+                    kept += 1
+                } else {
+                    _ = try await storage.download(key: key, to: file, expectedSize: nil)
+                }
                 // Its storyboard tiles, when it made some; without them the join takes keyframes.
-                _ = try? await storage.download(
-                    key: OutputKeys.tiles(ofPiece: key),
-                    to: URL(fileURLWithPath: Pieces.tilesFile(ofPiece: file.path)), expectedSize: nil)
+                let tiles = URL(fileURLWithPath: Pieces.tilesFile(ofPiece: file.path))
+                if !FileManager.default.fileExists(atPath: tiles.path) {
+                    _ = try? await storage.download(key: OutputKeys.tiles(ofPiece: key), to: tiles, expectedSize: nil)
+                }
             }
         } catch {
             await forget()
             return try await run.fail(JobFailure(.storage, "the video's pieces could not be fetched: \(error)"))
         }
+        logger.info("joining the pieces", metadata: ["kept": "\(kept)", "fetched": "\(keys.count - kept)"])
+        observe(.piecesGathered(madeHere: kept, fetched: keys.count - kept))
+        let files = keys.map { PieceRunner.keptFile(key: $0, in: folder).path }
         let ending = try await runToEnd(
             child, part: rest, published: published, pieceWork: .join(files), progressFrom: 0.95)
         await forget()

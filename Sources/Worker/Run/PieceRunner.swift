@@ -31,15 +31,17 @@ public struct PieceRunner: Sendable, WorkingWithContext {
     }
 
     /// Encodes `piece` from `input` (a local copy of the job's input) or, without one, from a
-    /// fresh download.
-    func run(_ piece: Piece, input: URL?, threads: Int, control: RunControl) async -> Ending {
+    /// fresh download. With `keep` (the coordinator's own pieces), a stored piece is also left
+    /// there, under `keptFile(key:in:)`, so the join need not fetch back what was made here.
+    func run(_ piece: Piece, input: URL?, threads: Int, control: RunControl, keep: URL? = nil) async -> Ending {
         var logger = logger
         logger[metadataKey: "job"] = "\(piece.jobId)"
         logger[metadataKey: "piece"] = "\(piece.index)"
         let started = ContinuousClock.now
         let ending: Ending = await context.running.holding(piece: piece.token) {
             do {
-                return try await execute(piece, input: input, threads: threads, control: control, logger: logger)
+                return try await execute(
+                    piece, input: input, threads: threads, control: control, keep: keep, logger: logger)
             } catch {
                 logger.error(
                     "could not record the piece's end; it will be claimed again", metadata: ["error": "\(error)"])
@@ -56,7 +58,7 @@ public struct PieceRunner: Sendable, WorkingWithContext {
     }
 
     private func execute(
-        _ piece: Piece, input lent: URL?, threads: Int, control: RunControl, logger: Logger
+        _ piece: Piece, input lent: URL?, threads: Int, control: RunControl, keep: URL?, logger: Logger
     ) async throws -> Ending {
         let store = store
         let folder: WorkFolder
@@ -107,17 +109,32 @@ public struct PieceRunner: Sendable, WorkingWithContext {
             return .fencedOff
         }
         let key = OutputKeys.piece(jobId: piece.jobId, token: piece.run, index: piece.index, claim: piece.token)
+        let tiles = URL(fileURLWithPath: Pieces.tilesFile(ofPiece: file.path))
+        let hasTiles = FileManager.default.fileExists(atPath: tiles.path)
         do {
             try await storage.upload(file, key: key, contentType: "video/mp4")
-            let tiles = URL(fileURLWithPath: Pieces.tilesFile(ofPiece: file.path))
-            if FileManager.default.fileExists(atPath: tiles.path) {
+            if hasTiles {
                 try await storage.upload(
                     tiles, key: OutputKeys.tiles(ofPiece: key), contentType: "application/octet-stream")
             }
         } catch {
             return try await end(piece, error: "the piece could not be stored: \(error)")
         }
-        return try await end(piece, key: key)
+        let ending = try await end(piece, key: key)
+        if ending == .completed, let keep {
+            // The very bytes just stored; should a move fail, the join fetches them instead.
+            let kept = Self.keptFile(key: key, in: keep)
+            if (try? FileManager.default.moveItem(at: file, to: kept)) != nil, hasTiles {
+                try? FileManager.default.moveItem(
+                    at: tiles, to: URL(fileURLWithPath: Pieces.tilesFile(ofPiece: kept.path)))
+            }
+        }
+        return ending
+    }
+
+    /// Where the piece stored under `key` is (kept by its encoder, or fetched) in a join's `folder`.
+    static func keptFile(key: String, in folder: URL) -> URL {
+        folder.appendingPathComponent(URL(fileURLWithPath: key).lastPathComponent)
     }
 
     /// Records the piece's end: completed with its key, failed with an error, or given back.
