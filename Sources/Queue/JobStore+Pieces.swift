@@ -11,10 +11,14 @@ extension JobStore {
     /// A claimed piece, with what a worker needs of its job to encode it.
     public struct ClaimedPiece<Span: Codable & Sendable>: Sendable {
         public var jobId: Int
+        /// The run the piece belongs to: its job's claim token (`Job.token`, the `startedAt` of the
+        /// claim) when the run cut the video, as the pieces table's `run` column holds it.
         public var run: String
         public var index: Int
         public var span: Span
+        /// This claim of the piece, which fences its heartbeats and its end.
         public var token: String
+        /// 1 for the first claim of the piece.
         public var attempt: Int
         public var inputStorageKey: String
         public var inputFileSize: Int64
