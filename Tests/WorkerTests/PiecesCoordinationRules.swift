@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Queue
@@ -81,5 +82,21 @@ struct PiecesCoordinationRules {
                 .observed(state(completed: 4, progress: 4, keys: ["a", "b"]), seconds: 2, stopRequested: true))
                 == .join(keys: ["a", "b"]))
         #expect(machine.next(.observed(state(progress: 2), seconds: 3, stopRequested: true)) == .release)
+    }
+
+    /// A join's local file for a stored piece is one file inside the join's folder, whatever the
+    /// key a row holds, and distinct keys get distinct files.
+    @Test func keptPiecesStayInTheirFolder() {
+        let folder = URL(fileURLWithPath: "/work/job/pieces", isDirectory: true)
+        let keys = [
+            "media-worker/jobs/7/20261207/pieces/3-abcdef12.mp4", "../../etc/passwd", "..", "/", "", "a/b", "a_b",
+            "a%2Fb",
+        ]
+        let files = keys.map { PieceRunner.keptFile(key: $0, in: folder) }
+        for file in files {
+            #expect(file.deletingLastPathComponent().path == folder.path, "\(file.path)")
+            #expect(!file.lastPathComponent.hasPrefix(".") && file.lastPathComponent.hasSuffix(".mp4"))
+        }
+        #expect(Set(files).count == keys.count)
     }
 }

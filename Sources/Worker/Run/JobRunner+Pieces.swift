@@ -101,6 +101,7 @@ extension JobRunner {
         // Every piece is stored: fetch those made elsewhere (and their storyboard tiles) beside
         // the ones made here, and join them in one more child.
         var kept = 0
+        var files: [String] = []
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             for key in keys {
@@ -110,6 +111,7 @@ extension JobRunner {
                 } else {
                     _ = try await storage.download(key: key, to: file, expectedSize: nil)
                 }
+                files.append(file.path)
                 // Its storyboard tiles, when it made some; without them the join takes keyframes.
                 let tiles = URL(fileURLWithPath: Pieces.tilesFile(ofPiece: file.path))
                 if !FileManager.default.fileExists(atPath: tiles.path) {
@@ -122,7 +124,6 @@ extension JobRunner {
         }
         logger.info("joining the pieces", metadata: ["kept": "\(kept)", "fetched": "\(keys.count - kept)"])
         observe(.piecesGathered(madeHere: kept, fetched: keys.count - kept))
-        let files = keys.map { PieceRunner.keptFile(key: $0, in: folder).path }
         let ending = try await runToEnd(
             child, part: rest, published: published, pieceWork: .join(files), progressFrom: 0.95)
         await forget()

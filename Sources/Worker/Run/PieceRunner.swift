@@ -132,9 +132,12 @@ public struct PieceRunner: Sendable, WorkingWithContext {
         return ending
     }
 
-    /// Where the piece stored under `key` is (kept by its encoder, or fetched) in a join's `folder`.
+    /// Where the piece stored under `key` is (kept by its encoder, or fetched) in a join's
+    /// `folder`: the whole key, percent-encoded into one file name, so no key (a row's value)
+    /// can name a file outside the folder, and two keys never name the same file.
     static func keptFile(key: String, in folder: URL) -> URL {
-        folder.appendingPathComponent(URL(fileURLWithPath: key).lastPathComponent)
+        let name = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? UUID().uuidString
+        return folder.appendingPathComponent("piece-\(name).mp4")
     }
 
     /// Records the piece's end: completed with its key, failed with an error, or given back.
