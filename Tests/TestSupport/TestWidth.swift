@@ -26,15 +26,38 @@ public struct OneAtATime: SuiteTrait, TestTrait, TestScoping {
     }
 }
 
-/// The one thread the blocking tests run on (they run one at a time), apart from the cooperative pool.
-private final class BlockingThread: TaskExecutor {
+/// The one thread the blocking tests run on (they run one at a time), apart from the cooperative
+/// pool, at nice 19: the priority of the daemon's encode children, so the media work these tests
+/// run in-process (and the encoder threads and programs it starts, which inherit it) shares the
+/// CPU fairly with the encodes of the daemons other tests start, instead of starving them (at
+/// nice 0 it took 70 times their share: a long video's pieces then took minutes each).
+private final class BlockingThread: TaskExecutor, @unchecked Sendable {
     static let shared = BlockingThread()
-    private let queue = DispatchQueue(label: "media-worker-tests.blocking")
+    /// Guards `jobs`.
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    private init() {
+        let thread = Thread { [self] in
+            _ = nice(19)  // Linux: this thread only
+            while true {
+                condition.lock()
+                while jobs.isEmpty { condition.wait() }
+                let job = jobs.removeFirst()
+                condition.unlock()
+                job.runSynchronously(on: asUnownedTaskExecutor())
+            }
+        }
+        thread.name = "media-worker-tests.blocking"
+        thread.start()
+    }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        let executor = asUnownedTaskExecutor()
-        queue.async { job.runSynchronously(on: executor) }
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
     }
 }
 

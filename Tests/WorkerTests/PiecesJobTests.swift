@@ -227,15 +227,20 @@ struct PiecesJobTests {
                 held = (piece.index, helper)
                 return true
             })
-        let said = ["a", "b"].map { name in
-            let log = try? String(contentsOf: logs.appendingPathComponent("\(name).log"), encoding: .utf8)
-            return "\(name).log:\n\(log ?? "-")"
+        let said = {
+            ["a", "b"].map { name in
+                let log = try? String(contentsOf: logs.appendingPathComponent("\(name).log"), encoding: .utf8)
+                return "\(name).log:\n\(log ?? "-")"
+            }.joined(separator: "\n")
         }
-        let (index, helper) = try #require(held, "no piece held by the other daemon; \(said.joined(separator: "\n"))")
+        let (index, helper) = try #require(held, "no piece held by the other daemon; \(said())")
         helper.signal(SIGKILL)
         _ = await helper.wait(timeout: 5)
-        #expect(
-            try await eventually(timeout: 120) { try await deployment.job(id).text("status") == "COMPLETED" })
+        let completed = try await eventually(timeout: 120) {
+            try await deployment.job(id).text("status") == "COMPLETED"
+        }
+        let piecesLeft = completed ? [] : try await Self.pieces(deployment)
+        #expect(completed, "the job did not complete; pieces: \(piecesLeft); \(said())")
         // The piece's second attempt, as the worker that made it logged it (its row is gone with
         // the pieces once the job completed, which can be within seconds of the kill).
         let survivor = try #require(zip(["a", "b"], daemons).first { $0.1.pid != helper.pid }?.0)
