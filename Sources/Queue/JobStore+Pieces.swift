@@ -24,6 +24,9 @@ extension JobStore {
         public var inputFileSize: Int64
         public var processingType: ProcessingType
         public var qualityProfile: QualityProfile
+
+        /// The claim of the job's run the piece belongs to (`Job.claim` of that run).
+        public var runClaim: JobClaim { JobClaim(id: jobId, token: run) }
     }
 
     /// Where a run's pieces stand.

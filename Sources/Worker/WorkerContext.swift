@@ -59,12 +59,16 @@ extension WorkingWithContext {
 /// The claims this worker's runs hold right now: a job's (its id and token) and a piece's (its
 /// token). A worker never takes its own running work away, however late a run's heartbeat on a
 /// starved host (the rescue of stale jobs and the claim of stale pieces spare these); other workers
-/// still take it by the heartbeat alone.
+/// still take it by the heartbeat alone. It also knows the long videos this worker coordinates,
+/// so that every piece of them encoded on this host, in any slot, reads the coordinator's copy of
+/// the input and leaves its result in the join's folder (`LocalPieces`), instead of a round trip
+/// through storage each.
 final class RunningClaims: @unchecked Sendable {
-    // @unchecked: both sets are only touched under `lock`.
+    // @unchecked: every stored property is only touched under `lock`.
     private let lock = NSLock()
     private var jobClaims: Set<JobClaim> = []
     private var pieceTokens: Set<String> = []
+    private var coordinated: [JobClaim: LocalPieces] = [:]
 
     var jobs: [JobClaim] { lock.withLock { Array(jobClaims) } }
     var pieces: [String] { lock.withLock { Array(pieceTokens) } }
@@ -82,4 +86,34 @@ final class RunningClaims: @unchecked Sendable {
         defer { lock.withLock { _ = pieceTokens.remove(token) } }
         return await body()
     }
+
+    /// Runs `body` (a coordinator's rounds, up to the join) with `local` lent to the pieces of
+    /// `claim`'s run this worker encodes.
+    func coordinating<T>(_ claim: JobClaim, _ local: LocalPieces, _ body: () async throws -> T) async rethrows -> T {
+        lock.withLock { coordinated[claim] = local }
+        defer { _ = lock.withLock { coordinated.removeValue(forKey: claim) } }
+        return try await body()
+    }
+
+    /// What the coordinator of `claim`'s run lends, while it coordinates on this worker.
+    func localPieces(of claim: JobClaim) -> LocalPieces? {
+        lock.withLock { coordinated[claim] }
+    }
+
+    /// Runs `keep` (which moves a stored piece into the join's folder) only while `claim`'s run
+    /// still coordinates here: once its rounds have ended, the join lists what its folder holds
+    /// and fetches the rest, so nothing may arrive there meanwhile. A failed move is no error.
+    func keep(for claim: JobClaim, _ keep: (LocalPieces) throws -> Void) {
+        lock.withLock {
+            guard let local = coordinated[claim] else { return }
+            try? keep(local)
+        }
+    }
+}
+
+/// What the run coordinating a long video holds on its host: its copy of the input, and the
+/// folder beside it the join reads the pieces from.
+struct LocalPieces: Sendable {
+    let input: URL
+    let folder: URL
 }

@@ -27,10 +27,11 @@ extension InProcessWorker {
         return try keys.mapValues { try Data(contentsOf: URL(fileURLWithPath: storage).appendingPathComponent($0)) }
     }
 
-    /// Runs the job to its end in a service and returns what the service said of it.
-    func serveUntilFinished(_ id: Int) async throws -> [WorkerEvent] {
+    /// Runs the job to its end in a service (on `storage`, by default the configured one) and
+    /// returns what the service said of it.
+    func serveUntilFinished(_ id: Int, storage: (any Storage)? = nil) async throws -> [WorkerEvent] {
         var seen: [WorkerEvent] = []
-        try await serve { service, _ in
+        try await serve(storage: storage) { service, _ in
             for await event in service.events {
                 seen.append(event)
                 if case .finished(id, _) = event { break }

@@ -12,6 +12,33 @@ private actor Recorder {
     func add(_ event: WorkerEvent, from name: String) { events[name, default: []].append(event) }
 }
 
+/// A worker's storage that records which keys it fetched.
+private final class CountingStorage: Storage, @unchecked Sendable {
+    // @unchecked: `fetched` is only touched under `lock`.
+    private let storage: any Storage
+    private let lock = NSLock()
+    private var fetched: [String] = []
+
+    init(_ storage: any Storage) { self.storage = storage }
+
+    /// The keys downloaded so far, in order.
+    var downloads: [String] { lock.withLock { fetched } }
+
+    func download(key: String, to destination: URL, expectedSize: Int64?) async throws(StorageError) -> Transferred {
+        lock.withLock { fetched.append(key) }
+        return try await storage.download(key: key, to: destination, expectedSize: expectedSize)
+    }
+    func upload(_ source: URL, key: String, contentType: String) async throws(StorageError) -> Transferred {
+        try await storage.upload(source, key: key, contentType: contentType)
+    }
+    func delete(key: String) async throws(StorageError) { try await storage.delete(key: key) }
+    func object(at key: String) async throws(StorageError) -> StoredObject? { try await storage.object(at: key) }
+    func list(prefix: String) async throws(StorageError) -> [StoredObject] { try await storage.list(prefix: prefix) }
+    func publicURL(for key: String) -> String { storage.publicURL(for: key) }
+    var redactedDescription: String { storage.redactedDescription }
+    func check() async throws(StorageError) { try await storage.check() }
+}
+
 extension InProcessWorker {
     /// Runs one service per name at once, on this worker's database and storage, each recording
     /// its events, until `done` says so (or `timeout` seconds pass); returns what each said.
@@ -100,6 +127,32 @@ struct PiecesJobTests {
         #expect(try await worker.pieceRows().isEmpty)
         let stored = try await worker.configuration.makeStorage().list(prefix: "media-worker/jobs/\(id)/")
         #expect(!stored.isEmpty && !stored.contains { $0.key.contains("/pieces/") }, "\(stored.map(\.key))")
+    }
+
+    /// One worker with two encode slots: the pieces its second slot takes read the coordinator's
+    /// copy of the input and stay in the join's folder, so the long video fetches its input once
+    /// and no piece back (each piece used to fetch the whole input, and the join every piece).
+    @Test func oneWorkersSlotsShareTheInputAndThePieces() async throws {
+        let worker = try await InProcessWorker.make([
+            "MEDIA_WORKER_PIECE_SECONDS": "2", "MEDIA_WORKER_PIECES_AFTER": "10", "MEDIA_WORKER_CONCURRENCY": "2",
+        ])
+        let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .compression)
+        let storage = CountingStorage(try worker.configuration.makeStorage())
+        let said = try await worker.serveUntilFinished(id, storage: storage)
+        #expect(said.contains(.finished(id, .completed)), "\(said)")
+        let helped = said.filter { if case .pieceEnded(id, _, .completed) = $0 { true } else { false } }
+        #expect(helped.count >= 1, "the second slot encoded no piece: \(said)")
+        let gathered = said.compactMap {
+            if case .run(id, .piecesGathered(let madeHere, let fetched)) = $0 { [madeHere, fetched] } else { nil }
+        }
+        #expect(gathered == [[5, 0]])
+        let downloads = storage.downloads
+        #expect(downloads.filter { $0.hasSuffix("long_hevc_720p_20s.mp4") }.count == 1, "\(downloads)")
+        #expect(!downloads.contains { $0.contains("/pieces/") }, "\(downloads)")
+        let file = try Fixtures.temporaryDirectory("joined").appendingPathComponent("video.mp4")
+        try (try await worker.outputFiles(ofJob: id))["video"]?.write(to: file)
+        #expect(try FFprobe.videoPacketCount(file.path) == 600)
+        #expect(try await worker.pieceRows().isEmpty)
     }
 
     /// Shorter than the threshold: one pass, no pieces.

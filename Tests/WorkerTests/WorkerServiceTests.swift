@@ -50,13 +50,15 @@ struct InProcessWorker {
             ).first)
     }
 
-    /// Runs a `WorkerService` in a `ServiceGroup` (as `serve` does), handing `body` the service
-    /// and a way to trigger the graceful shutdown SIGTERM starts; returns once the service stopped.
+    /// Runs a `WorkerService` in a `ServiceGroup` (as `serve` does) on `storage` (by default the
+    /// configured one), handing `body` the service and a way to trigger the graceful shutdown
+    /// SIGTERM starts; returns once the service stopped.
     func serve(
+        storage: (any Storage)? = nil,
         _ body: (WorkerService, _ shutdown: @escaping @Sendable () async -> Void) async throws -> Void
     ) async throws {
         let service = WorkerService(
-            configuration: configuration, storage: try configuration.makeStorage(), logger: logger)
+            configuration: configuration, storage: try storage ?? configuration.makeStorage(), logger: logger)
         let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
         let running = Task { try await group.run() }
         try await body(service) { await group.triggerGracefulShutdown() }

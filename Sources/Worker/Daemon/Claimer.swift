@@ -111,7 +111,7 @@ struct Claimer: Sendable, WorkingWithContext {
     private func startPiece(_ piece: PieceRunner.Piece, group: inout DiscardingTaskGroup) {
         events.yield(.pieceStarted(piece.jobId, piece.index))
         occupy(.encode, group: &group) { threads, control in
-            let ending = await self.pieces.run(piece, input: nil, threads: threads, control: control)
+            let ending = await self.pieces.run(piece, threads: threads, control: control)
             self.events.yield(.pieceEnded(piece.jobId, piece.index, ending))
             return nil
         }

@@ -7,7 +7,8 @@ import Queue
 
 extension JobRunner {
     /// A long video's run after its child cut it into `spans`: the run records the pieces, encodes
-    /// them itself while free encode slots of any worker take others (`PieceRunner`), writes the
+    /// them itself while free encode slots of any worker take others (`PieceRunner`; those of this
+    /// worker read its copy of the input and leave their pieces in the join's folder), writes the
     /// job's progress from all of them, and once every piece is stored runs the child once more
     /// to join them beside the audio (and to make the preview and what else the type asks for);
     /// the write-back is the usual one. The run keeps the job's claim throughout, so a cancel, a
@@ -44,75 +45,81 @@ extension JobRunner {
             }
         }
         let pieces = PieceRunner(context: context.sending(to: connection))
-        // The join's folder, beside the input: the pieces encoded here stay in it once stored.
+        // The join's folder, beside the input: the pieces encoded on this worker stay in it once
+        // stored (a move into a folder that could not be made fails, and the join fetches).
         let folder = input.deletingLastPathComponent().appendingPathComponent("pieces", isDirectory: true)
-        let made = (try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)) != nil
-        let keep = made ? folder : nil
-        var coordination = PiecesCoordination()
-        var action = PiecesCoordination.Action.observe
-        var claimed: PieceRunner.Piece?
-        let began = ContinuousClock.now
-        let keys: [String]
-        loop: while true {
-            switch action {
-            case .observe:
-                let state = try await connection.withSession("read the pieces") {
-                    try store.piecesState($0, job: job, staleAfter: configuration.staleAfter)
+        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let local = LocalPieces(input: input, folder: folder)
+        // The rounds, while this worker's other slots may borrow the input and keep their pieces
+        // here; they end with the action that ends the coordination.
+        let last = try await context.running.coordinating(job.claim, local) {
+            var coordination = PiecesCoordination()
+            var action = PiecesCoordination.Action.observe
+            var claimed: PieceRunner.Piece?
+            let began = ContinuousClock.now
+            while true {
+                switch action {
+                case .observe:
+                    let state = try await connection.withSession("read the pieces") {
+                        try store.piecesState($0, job: job, staleAfter: configuration.staleAfter)
+                    }
+                    action = coordination.next(
+                        .observed(
+                            state, seconds: (ContinuousClock.now - began) / .seconds(1),
+                            stopRequested: control.stopRequested))
+                case .writeProgress(let percent, let left, let announce):
+                    let estimate = left.map(run.expectedSeconds)
+                    let alive = try await connection.withSession("write progress") {
+                        try store.writeProgress(
+                            $0, job: job, progress: percent, estimatedSeconds: estimate, secondsLeft: left,
+                            announce: announce)
+                    }
+                    if alive { observe(.progress(Double(percent) / 100)) }
+                    action = coordination.next(.progressWritten(alive: alive))
+                case .claimPiece:
+                    claimed = try await pieces.claim(ofJob: job.id)
+                    action = coordination.next(.claimed(claimed != nil))
+                case .encodeClaimed:
+                    if let piece = claimed { _ = await pieces.run(piece, threads: threads, control: control) }
+                    claimed = nil
+                    action = coordination.next(.done)
+                case .wait:
+                    try await Task.sleep(for: .seconds(1))
+                    action = coordination.next(.done)
+                case .join, .fail, .release, .takenAway:
+                    return action
                 }
-                action = coordination.next(
-                    .observed(
-                        state, seconds: (ContinuousClock.now - began) / .seconds(1),
-                        stopRequested: control.stopRequested))
-            case .writeProgress(let percent, let left, let announce):
-                let estimate = left.map(run.expectedSeconds)
-                let alive = try await connection.withSession("write progress") {
-                    try store.writeProgress(
-                        $0, job: job, progress: percent, estimatedSeconds: estimate, secondsLeft: left,
-                        announce: announce)
-                }
-                if alive { observe(.progress(Double(percent) / 100)) }
-                action = coordination.next(.progressWritten(alive: alive))
-            case .claimPiece:
-                claimed = try await pieces.claim(ofJob: job.id)
-                action = coordination.next(.claimed(claimed != nil))
-            case .encodeClaimed:
-                if let piece = claimed {
-                    _ = await pieces.run(piece, input: input, threads: threads, control: control, keep: keep)
-                }
-                claimed = nil
-                action = coordination.next(.done)
-            case .wait:
-                try await Task.sleep(for: .seconds(1))
-                action = coordination.next(.done)
-            case .join(let stored):
-                keys = stored
-                break loop
-            case .fail(let reason):
-                await forget()
-                return try await run.fail(JobFailure(.crashed, reason))
-            case .release:
-                await forget()
-                return try await run.release()
-            case .takenAway:
-                await forget()
-                return try await run.takenAway()
             }
         }
-        // Every piece is stored: fetch those made elsewhere (and their storyboard tiles) beside
-        // the ones made here, and join them in one more child.
+        let keys: [String]
+        switch last {
+        case .join(let stored): keys = stored
+        case .fail(let reason):
+            await forget()
+            return try await run.fail(JobFailure(.crashed, reason))
+        case .release:
+            await forget()
+            return try await run.release()
+        default:  // .takenAway: no other action ends the rounds
+            await forget()
+            return try await run.takenAway()
+        }
+        // Every piece is stored: fetch those made on other workers (and their storyboard tiles)
+        // beside the ones made on this one, and join them in one more child.
         var kept = 0
         var files: [String] = []
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             for key in keys {
                 let file = PieceRunner.keptFile(key: key, in: folder)
+                files.append(file.path)
+                // A piece kept here has its storyboard tiles beside it, if it made some.
                 if FileManager.default.fileExists(atPath: file.path) {
                     kept += 1
-                } else {
-                    _ = try await storage.download(key: key, to: file, expectedSize: nil)
+                    continue
                 }
-                files.append(file.path)
-                // Its storyboard tiles, when it made some; without them the join takes keyframes.
+                _ = try await storage.download(key: key, to: file, expectedSize: nil)
+                // Its tiles, when it made some; without them the join takes keyframes.
                 let tiles = URL(fileURLWithPath: Pieces.tilesFile(ofPiece: file.path))
                 if !FileManager.default.fileExists(atPath: tiles.path) {
                     _ = try? await storage.download(key: OutputKeys.tiles(ofPiece: key), to: tiles, expectedSize: nil)

@@ -55,8 +55,9 @@ public struct JobRunner: Sendable, WorkingWithContext {
         case stillsPublished
         /// The outputs of job `from`, made from the same bytes, were copied: nothing was decoded.
         case reused(from: Int)
-        /// A long video's pieces are ready for the join: `madeHere` encoded by this run, kept
-        /// where they were made, and `fetched` from storage (made by other workers).
+        /// A long video's pieces are ready for the join: `madeHere` encoded on this worker (by
+        /// this run or another slot), kept where they were made, and `fetched` from storage (made
+        /// by other workers).
         case piecesGathered(madeHere: Int, fetched: Int)
     }
 

@@ -7,11 +7,12 @@ import Queue
 import Storage
 
 /// Encodes one claimed piece of a long video (`Pieces`) in a confined child, as any job's
-/// work is: the job's input (fetched, unless the coordinator lends its own copy), the piece's
-/// frames encoded with the job's profile at nice 19, the result stored under the job's key prefix
-/// and recorded, fenced by the piece's claim. A heartbeat every second carries its progress and
-/// notices when the piece was taken away (its job cancelled, reprocessed or rescued, or the piece
-/// rescued), which stops the child.
+/// work is: the job's input (fetched, unless its coordinator runs on this worker and lends its
+/// own copy), the piece's frames encoded with the job's profile at nice 19, the result stored
+/// under the job's key prefix and recorded, fenced by the piece's claim (and, on the
+/// coordinator's worker, left in the join's folder too). A heartbeat every second carries its
+/// progress and notices when the piece was taken away (its job cancelled, reprocessed or
+/// rescued, or the piece rescued), which stops the child.
 public struct PieceRunner: Sendable, WorkingWithContext {
     let context: WorkerContext
 
@@ -30,18 +31,19 @@ public struct PieceRunner: Sendable, WorkingWithContext {
         }
     }
 
-    /// Encodes `piece` from `input` (a local copy of the job's input) or, without one, from a
-    /// fresh download. With `keep` (the coordinator's own pieces), a stored piece is also left
-    /// there, under `keptFile(key:in:)`, so the join need not fetch back what was made here.
-    func run(_ piece: Piece, input: URL?, threads: Int, control: RunControl, keep: URL? = nil) async -> Ending {
+    /// Encodes `piece`. When its job's coordinator runs on this worker (this very run, or
+    /// another slot's) the piece reads the coordinator's copy of the input and, once stored and
+    /// recorded, is left in the join's folder under `keptFile(key:in:)`: a long video made on one
+    /// host fetches its input once and no piece back. Elsewhere the input is fetched for it.
+    func run(_ piece: Piece, threads: Int, control: RunControl) async -> Ending {
         var logger = logger
         logger[metadataKey: "job"] = "\(piece.jobId)"
         logger[metadataKey: "piece"] = "\(piece.index)"
         let started = ContinuousClock.now
+        let lent = context.running.localPieces(of: piece.runClaim)?.input
         let ending: Ending = await context.running.holding(piece: piece.token) {
             do {
-                return try await execute(
-                    piece, input: input, threads: threads, control: control, keep: keep, logger: logger)
+                return try await execute(piece, input: lent, threads: threads, control: control, logger: logger)
             } catch {
                 logger.error(
                     "could not record the piece's end; it will be claimed again", metadata: ["error": "\(error)"])
@@ -52,13 +54,14 @@ public struct PieceRunner: Sendable, WorkingWithContext {
             "piece ended",
             metadata: [
                 "outcome": "\(ending.rawValue)", "attempt": "\(piece.attempt)",
+                "input": lent == nil ? "fetched" : "lent",
                 "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).inSeconds))",
             ])
         return ending
     }
 
     private func execute(
-        _ piece: Piece, input lent: URL?, threads: Int, control: RunControl, keep: URL?, logger: Logger
+        _ piece: Piece, input lent: URL?, threads: Int, control: RunControl, logger: Logger
     ) async throws -> Ending {
         let store = store
         let folder: WorkFolder
@@ -121,12 +124,16 @@ public struct PieceRunner: Sendable, WorkingWithContext {
             return try await end(piece, error: "the piece could not be stored: \(error)")
         }
         let ending = try await end(piece, key: key)
-        if ending == .completed, let keep {
-            // The very bytes just stored; should a move fail, the join fetches them instead.
-            let kept = Self.keptFile(key: key, in: keep)
-            if (try? FileManager.default.moveItem(at: file, to: kept)) != nil, hasTiles {
-                try? FileManager.default.moveItem(
-                    at: tiles, to: URL(fileURLWithPath: Pieces.tilesFile(ofPiece: kept.path)))
+        if ending == .completed {
+            // The very bytes just stored, tiles first: a piece in the join's folder has its tiles
+            // beside it if it made some. Should a move fail, the join fetches what is missing.
+            context.running.keep(for: piece.runClaim) { local in
+                let kept = Self.keptFile(key: key, in: local.folder)
+                if hasTiles {
+                    try FileManager.default.moveItem(
+                        at: tiles, to: URL(fileURLWithPath: Pieces.tilesFile(ofPiece: kept.path)))
+                }
+                try FileManager.default.moveItem(at: file, to: kept)
             }
         }
         return ending
