@@ -18,6 +18,8 @@ public struct WorkerContext: Sendable {
     public let metrics: WorkerMetrics
     /// The claims this worker's runs hold right now.
     let running: RunningClaims
+    /// The inputs of other workers' long videos, shared by the pieces taken here.
+    let pieceInputs: PieceInputs
 
     public init(
         configuration: Configuration, database: any PostgresClient, storage: any Storage, logger: Logger,
@@ -31,6 +33,7 @@ public struct WorkerContext: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.running = RunningClaims()
+        self.pieceInputs = PieceInputs()
     }
 
     /// The same worker with its statements sent to `database` (a run's own connection).

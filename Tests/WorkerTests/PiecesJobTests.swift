@@ -13,7 +13,7 @@ private actor Recorder {
 }
 
 /// A worker's storage that records which keys it fetched.
-private final class CountingStorage: Storage, @unchecked Sendable {
+final class CountingStorage: Storage, @unchecked Sendable {
     // @unchecked: `fetched` is only touched under `lock`.
     private let storage: any Storage
     private let lock = NSLock()
@@ -40,16 +40,18 @@ private final class CountingStorage: Storage, @unchecked Sendable {
 }
 
 extension InProcessWorker {
-    /// Runs one service per name at once, on this worker's database and storage, each recording
-    /// its events, until `done` says so (or `timeout` seconds pass); returns what each said.
+    /// Runs one service per name at once, on this worker's database and storage (seen through
+    /// `storages`, by name, when given), each recording its events, until `done` says so (or
+    /// `timeout` seconds pass); returns what each said.
     func serveTogether(
-        _ names: [String], timeout: Double = 240, until done: @escaping @Sendable () async -> Bool
+        _ names: [String], storages: [String: CountingStorage] = [:], timeout: Double = 240,
+        until done: @escaping @Sendable () async -> Bool
     ) async throws -> [String: [WorkerEvent]] {
         let recorder = Recorder()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for name in names {
                 group.addTask {
-                    try await serve { service, _ in
+                    try await serve(storage: storages[name]) { service, _ in
                         let recording = Task {
                             for await event in service.events { await recorder.add(event, from: name) }
                         }
@@ -82,13 +84,17 @@ struct PiecesJobTests {
     /// 20 s cut into 2 s pieces (at least 10 s to be cut), two workers: the one that claims the job
     /// coordinates, the other encodes pieces; the joined video plays whole, in sync, its storyboard
     /// has a tile every 2 s (each piece made its own; the join alone could only take the keyframes,
-    /// every 8.3 s), the join fetches only the pieces made elsewhere, and nothing of the pieces is left.
+    /// every 8.3 s), the join fetches only the pieces made elsewhere, each worker fetches the input
+    /// once however many pieces it takes, and nothing of the pieces is left.
     @Test func twoWorkersEncodeOneVideo() async throws {
         let worker = try await InProcessWorker.make([
             "MEDIA_WORKER_PIECE_SECONDS": "2", "MEDIA_WORKER_PIECES_AFTER": "10", "MEDIA_WORKER_STORYBOARD_AFTER": "10",
         ])
         let id = try await worker.enqueue("long_hevc_720p_20s.mp4", type: .fullProcessing)
-        let said = try await worker.serveTogether(["a", "b"]) {
+        let storages = try ["a", "b"].reduce(into: [String: CountingStorage]()) {
+            $0[$1] = CountingStorage(try worker.configuration.makeStorage())
+        }
+        let said = try await worker.serveTogether(["a", "b"], storages: storages) {
             [JobStatus.completed.rawValue, JobStatus.failed.rawValue].contains(await worker.status(id))
         }
         #expect(await worker.status(id) == JobStatus.completed.rawValue)
@@ -102,6 +108,10 @@ struct PiecesJobTests {
         }
         #expect(gathered.count == 1 && gathered.first?.1 == helped.count, "\(gathered)")
         #expect(gathered.first.map { $0.0 >= 1 && $0.0 + $0.1 == 5 } == true, "\(gathered)")
+        for (name, storage) in storages {
+            let inputs = storage.downloads.filter { $0.hasSuffix("long_hevc_720p_20s.mp4") }
+            #expect(inputs.count == 1, "\(name) took \(helped.count) pieces: \(storage.downloads)")
+        }
         let metadata = try #require(
             try await TestDatabase.query(
                 worker.databaseURL,

@@ -32,6 +32,8 @@ public final class WorkerService: Service, Sendable {
     let sampler: DepthSampler
     let reporter: SystemdReporter
     let sweep: StorageSweep
+    /// The inputs of other workers' long videos its pieces share; removed when it stops.
+    let pieceInputs: PieceInputs
     /// What happened, as it happens.
     public let events: AsyncStream<WorkerEvent>
     private let eventSink: AsyncStream<WorkerEvent>.Continuation
@@ -78,6 +80,7 @@ public final class WorkerService: Service, Sendable {
             notifier: notifier, state: state, metrics: metrics,
             healthWindow: .seconds(max(configuration.staleAfter, 3 * configuration.pollInterval)))
         sweep = StorageSweep(context: context)
+        pieceInputs = context.pieceInputs
     }
 
     /// For `/healthz` and `/readyz`: unhealthy once the database went unanswered for the
@@ -139,6 +142,7 @@ public final class WorkerService: Service, Sendable {
                 await claimer.drainRunningJobs()
                 group.cancelAll()
             }
+            await pieceInputs.removeAll()
         } onGracefulShutdown: {
             self.logger.info("stopping: no new jobs; running ones get the grace period")
             self.state.drain()

@@ -7,8 +7,8 @@ import Queue
 import Storage
 
 /// Encodes one claimed piece of a long video (`Pieces`) in a confined child, as any job's
-/// work is: the job's input (fetched, unless its coordinator runs on this worker and lends its
-/// own copy), the piece's frames encoded with the job's profile at nice 19, the result stored
+/// work is: the job's input (its coordinator's copy when it runs on this worker, else this
+/// worker's one copy for the run's pieces, `PieceInputs`), the piece's frames encoded with the job's profile at nice 19, the result stored
 /// under the job's key prefix and recorded, fenced by the piece's claim (and, on the
 /// coordinator's worker, left in the join's folder too). A heartbeat every second carries its
 /// progress and notices when the piece was taken away (its job cancelled, reprocessed or
@@ -34,7 +34,8 @@ public struct PieceRunner: Sendable, WorkingWithContext {
     /// Encodes `piece`. When its job's coordinator runs on this worker (this very run, or
     /// another slot's) the piece reads the coordinator's copy of the input and, once stored and
     /// recorded, is left in the join's folder under `keptFile(key:in:)`: a long video made on one
-    /// host fetches its input once and no piece back. Elsewhere the input is fetched for it.
+    /// host fetches its input once and no piece back. Elsewhere the pieces a worker takes of one
+    /// run share one copy of the input, fetched for the first of them.
     func run(_ piece: Piece, threads: Int, control: RunControl) async -> Ending {
         var logger = logger
         logger[metadataKey: "job"] = "\(piece.jobId)"
@@ -54,7 +55,7 @@ public struct PieceRunner: Sendable, WorkingWithContext {
             "piece ended",
             metadata: [
                 "outcome": "\(ending.rawValue)", "attempt": "\(piece.attempt)",
-                "input": lent == nil ? "fetched" : "lent",
+                "input": lent == nil ? "worker copy" : "coordinator copy",
                 "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).inSeconds))",
             ])
         return ending
@@ -64,25 +65,27 @@ public struct PieceRunner: Sendable, WorkingWithContext {
         _ piece: Piece, input lent: URL?, threads: Int, control: RunControl, logger: Logger
     ) async throws -> Ending {
         let store = store
-        let folder: WorkFolder
-        do {
-            folder = try WorkFolder(in: configuration.temporaryDirectory, kind: "piece-\(piece.jobId)")
-        } catch {
-            return try await end(piece, error: "the piece's private folder cannot be made: \(error)")
+        // The coordinator's copy, or this worker's one copy for the run's pieces taken here.
+        let (input, borrowed): (URL, PieceInputs.Borrowed?)
+        if let lent {
+            (input, borrowed) = (lent, nil)
+        } else {
+            do {
+                let copy = try await context.pieceInputs.borrow(piece.runClaim, in: configuration.temporaryDirectory) {
+                    [storage] input in
+                    _ = try await storage.download(
+                        key: piece.inputStorageKey, to: input, expectedSize: piece.inputFileSize)
+                }
+                (input, borrowed) = (copy.input, copy)
+            } catch {
+                return try await end(piece, error: "the input could not be fetched: \(error)")
+            }
         }
-        defer { folder.remove() }
-        // The child may write only in the folder its input is in: a lent input's folder, or ours.
-        let input = lent ?? folder.url.appendingPathComponent("input")
+        defer { if let borrowed { context.pieceInputs.giveBack(borrowed) } }
+        // The child may write only in the folder its input is in.
         let outputs = input.deletingLastPathComponent()
             .appendingPathComponent("piece-\(piece.index)-\(UUID().uuidString)", isDirectory: true)
         defer { try? FileManager.default.removeItem(at: outputs) }
-        do {
-            if lent == nil {
-                _ = try await storage.download(key: piece.inputStorageKey, to: input, expectedSize: piece.inputFileSize)
-            }
-        } catch {
-            return try await end(piece, error: "the input could not be fetched: \(error)")
-        }
         let work = ChildWork(configuration: configuration)
         var request = work.request(
             input: input, outputs: outputs, type: piece.processingType, profile: piece.qualityProfile, threads: threads)
