@@ -30,6 +30,7 @@ actor PieceInputs {
 
     /// The input of `claim`'s run, in a folder of its own under `parent`: fetched into it by
     /// `fetch` for the first piece, waited for by the pieces that come while it is fetched.
+    /// Throws what `fetch` threw, or the folder's error when it cannot be made.
     func borrow(
         _ claim: JobClaim, in parent: String, fetch: @escaping @Sendable (URL) async throws -> Void
     ) async throws -> Borrowed {

@@ -8,11 +8,11 @@ import Storage
 
 /// Encodes one claimed piece of a long video (`Pieces`) in a confined child, as any job's
 /// work is: the job's input (its coordinator's copy when it runs on this worker, else this
-/// worker's one copy for the run's pieces, `PieceInputs`), the piece's frames encoded with the job's profile at nice 19, the result stored
-/// under the job's key prefix and recorded, fenced by the piece's claim (and, on the
-/// coordinator's worker, left in the join's folder too). A heartbeat every second carries its
-/// progress and notices when the piece was taken away (its job cancelled, reprocessed or
-/// rescued, or the piece rescued), which stops the child.
+/// worker's one copy for the run's pieces, `PieceInputs`), the piece's frames encoded with the
+/// job's profile at nice 19, the result stored under the job's key prefix and recorded, fenced
+/// by the piece's claim (and, on the coordinator's worker, left in the join's folder too). A
+/// heartbeat every second carries its progress and notices when the piece was taken away (its
+/// job cancelled, reprocessed or rescued, or the piece rescued), which stops the child.
 public struct PieceRunner: Sendable, WorkingWithContext {
     let context: WorkerContext
 
@@ -77,8 +77,10 @@ public struct PieceRunner: Sendable, WorkingWithContext {
                         key: piece.inputStorageKey, to: input, expectedSize: piece.inputFileSize)
                 }
                 (input, borrowed) = (copy.input, copy)
-            } catch {
+            } catch let error as StorageError {
                 return try await end(piece, error: "the input could not be fetched: \(error)")
+            } catch {
+                return try await end(piece, error: "the piece's private folder cannot be made: \(error)")
             }
         }
         defer { if let borrowed { context.pieceInputs.giveBack(borrowed) } }
